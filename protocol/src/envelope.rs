@@ -1,0 +1,102 @@
+//! The signed envelope (SPEC §4.3) and the one function that verifies it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::payload::Payload;
+use crate::{Error, PrivateKey, PublicKey, Sha256Digest, b64, sha256, sshsig};
+
+/// Largest payload accepted, in bytes. Requests are small; this bounds work on hostile input.
+pub const MAX_PAYLOAD_LEN: usize = 48 * 1024;
+
+/// `{"payload": base64(payload bytes), "sig": base64(SSHSIG blob)}`, nothing else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    pub payload: String,
+    pub sig: String,
+}
+
+/// A payload whose signature has been verified under its namespace and which parsed strictly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed<T> {
+    pub payload: T,
+    /// The exact payload bytes that were signed.
+    pub bytes: Vec<u8>,
+    /// SHA-256 of `bytes`: `request_sha256` for requests, `decision_sha256` for decisions.
+    pub sha256: Sha256Digest,
+    /// The key inside the SSHSIG blob.
+    pub signer: PublicKey,
+    /// The envelope it came from, for passing on unchanged.
+    pub envelope: Envelope,
+}
+
+impl Envelope {
+    /// Serialise `payload` and sign it under its namespace.
+    pub fn seal<T: Payload>(key: &PrivateKey, payload: &T) -> Envelope {
+        Self::seal_bytes(key, T::NAMESPACE, &payload.to_bytes())
+    }
+
+    /// Sign payload bytes as they are, for callers that must control the exact bytes.
+    pub fn seal_bytes(key: &PrivateKey, namespace: crate::Namespace, bytes: &[u8]) -> Envelope {
+        Self::from_signature(bytes, &sshsig::sign(key, namespace, bytes))
+    }
+
+    /// Assemble an envelope from payload bytes and a binary SSHSIG blob made elsewhere
+    /// (for example by `ssh-keygen -Y sign`). Nothing is verified here.
+    pub fn from_signature(payload: &[u8], sshsig_blob: &[u8]) -> Envelope {
+        Envelope {
+            payload: b64::encode(payload),
+            sig: b64::encode(sshsig_blob),
+        }
+    }
+
+    /// Strict parse of the envelope's own JSON.
+    pub fn from_json(json: &str) -> Result<Envelope, Error> {
+        serde_json::from_str(json).map_err(|e| Error::Envelope(e.to_string()))
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("envelopes always serialise")
+    }
+
+    /// Verify and parse: decode, check the SSHSIG (namespace, hash, signature), and only then
+    /// parse the payload strictly. This is the only way to turn signed bytes into a payload.
+    pub fn open<T: Payload>(&self) -> Result<Signed<T>, Error> {
+        if self.payload.len() > MAX_PAYLOAD_LEN.div_ceil(3) * 4 {
+            return Err(Error::Envelope(format!(
+                "payload is larger than {MAX_PAYLOAD_LEN} bytes"
+            )));
+        }
+        let bytes = b64::decode(&self.payload)
+            .ok_or_else(|| Error::Envelope("payload is not standard base64".into()))?;
+        if self.sig.len() > 1024 {
+            return Err(Error::Envelope(
+                "sig is too long to be an Ed25519 SSHSIG".into(),
+            ));
+        }
+        let blob = b64::decode(&self.sig)
+            .ok_or_else(|| Error::Envelope("sig is not standard base64".into()))?;
+        let signer = sshsig::verify(&blob, T::NAMESPACE, &bytes)?;
+        let payload = T::from_bytes(&bytes)?;
+        Ok(Signed {
+            payload,
+            sha256: sha256(&bytes),
+            bytes,
+            signer,
+            envelope: self.clone(),
+        })
+    }
+
+    /// The armoured SSHSIG, for `ssh-keygen -Y verify`.
+    pub fn armored_signature(&self) -> Result<String, Error> {
+        let blob = b64::decode(&self.sig)
+            .ok_or_else(|| Error::Envelope("sig is not standard base64".into()))?;
+        Ok(sshsig::armor(&blob))
+    }
+
+    /// The raw payload bytes, unverified (for writing to a file to check with `ssh-keygen`).
+    pub fn payload_bytes_unverified(&self) -> Result<Vec<u8>, Error> {
+        b64::decode(&self.payload)
+            .ok_or_else(|| Error::Envelope("payload is not standard base64".into()))
+    }
+}

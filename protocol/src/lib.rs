@@ -1,0 +1,40 @@
+//! assent protocol v1 (SPEC §4): OpenSSH Ed25519 keys, SSHSIG signatures under one namespace
+//! per purpose, the signed envelope, the request / decision / status / login payloads, the
+//! command hash and the grant token.
+//!
+//! This crate does no I/O beyond drawing randomness for new keys and ids, and holds no policy:
+//! whether a correctly signed decision may be used is the elevator's question. The one place
+//! that verifies a signature is [`Envelope::open`]; everything else receives typed values that
+//! have already passed it.
+#![forbid(unsafe_code)]
+
+mod b64;
+pub mod cmd;
+mod digest;
+mod envelope;
+mod error;
+mod hex;
+pub mod key;
+pub mod payload;
+pub mod sshsig;
+mod token;
+mod wire;
+
+pub use cmd::{CommandLine, cmd_sha256};
+pub use digest::{Sha256Digest, sha256};
+pub use envelope::{Envelope, MAX_PAYLOAD_LEN, Signed};
+pub use error::Error;
+pub use key::{Fingerprint, PrivateKey, PublicKey};
+pub use payload::{
+    Decision, Env, Grant, Login, Payload, Request, RequestId, Role, Status, Verdict,
+};
+pub use sshsig::Namespace;
+pub use token::{GrantToken, MAX_TOKEN_LEN, OpenedGrant};
+
+/// Fill `buf` from the operating system's CSPRNG.
+///
+/// # Panics
+/// If the kernel cannot supply randomness, which leaves no safe way to continue.
+pub fn random_bytes(buf: &mut [u8]) {
+    getrandom::fill(buf).expect("the operating system's random number generator failed");
+}

@@ -1,0 +1,223 @@
+//! SSHSIG (OpenSSH `PROTOCOL.sshsig`) signatures over payload bytes, hash `sha512`, with one
+//! namespace per purpose (SPEC §4.2). The binary blob is what the envelope carries; the
+//! armoured form is what `ssh-keygen -Y sign` writes and `-Y verify` reads.
+
+use ed25519_dalek::{Signature, Signer as _};
+use sha2::Digest as _;
+
+use crate::key::KEY_TYPE;
+use crate::wire::{Reader, Writer};
+use crate::{Error, PrivateKey, PublicKey, b64};
+
+const MAGIC: &[u8; 6] = b"SSHSIG";
+const VERSION: u32 = 1;
+const HASH: &str = "sha512";
+const ARMOR_BEGIN: &str = "-----BEGIN SSH SIGNATURE-----";
+const ARMOR_END: &str = "-----END SSH SIGNATURE-----";
+
+/// What a signature is for. A signature made under one never verifies under another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Namespace {
+    Request,
+    Decision,
+    Status,
+    RelayAuth,
+}
+
+impl Namespace {
+    pub const ALL: [Namespace; 4] = [
+        Namespace::Request,
+        Namespace::Decision,
+        Namespace::Status,
+        Namespace::RelayAuth,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Namespace::Request => "request@assent",
+            Namespace::Decision => "decision@assent",
+            Namespace::Status => "status@assent",
+            Namespace::RelayAuth => "relay-auth@assent",
+        }
+    }
+}
+
+/// The bytes the Ed25519 signature covers: the magic preamble, namespace, reserved, hash
+/// algorithm and the SHA-512 of the message.
+fn signed_data(namespace: &[u8], message: &[u8]) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.raw(MAGIC).string(namespace).string("").string(HASH);
+    w.string(sha2::Sha512::digest(message));
+    w.0
+}
+
+/// Sign `message` under `namespace`; returns the binary SSHSIG blob.
+pub(crate) fn sign(key: &PrivateKey, namespace: Namespace, message: &[u8]) -> Vec<u8> {
+    let ns = namespace.as_str();
+    let signature = key.signing_key().sign(&signed_data(ns.as_bytes(), message));
+    let mut inner = Writer::default();
+    inner.string(KEY_TYPE).string(signature.to_bytes());
+
+    let mut w = Writer::default();
+    w.raw(MAGIC)
+        .u32(VERSION)
+        .string(key.public().blob())
+        .string(ns)
+        .string("")
+        .string(HASH);
+    w.string(inner.0);
+    w.0
+}
+
+/// Verify a binary SSHSIG blob over `message` under `namespace`; returns the signer's key.
+///
+/// Crate-private: outside this crate, signatures are checked only through
+/// [`crate::Envelope::open`] (and the armoured helpers used for interop).
+pub(crate) fn verify(
+    blob: &[u8],
+    namespace: Namespace,
+    message: &[u8],
+) -> Result<PublicKey, Error> {
+    let bad = |why: &str| Error::SignatureFormat(why.to_owned());
+    let truncated = || bad("truncated");
+    let mut r = Reader::new(blob);
+    if r.raw(MAGIC.len()) != Some(&MAGIC[..]) {
+        return Err(bad("it does not start with SSHSIG"));
+    }
+    if r.u32() != Some(VERSION) {
+        return Err(bad("unsupported SSHSIG version"));
+    }
+    let signer = PublicKey::from_blob(r.string().ok_or_else(truncated)?)?;
+    let ns = r.string().ok_or_else(truncated)?;
+    let reserved = r.string().ok_or_else(truncated)?;
+    let hash = r.string().ok_or_else(truncated)?;
+    let inner = r.string().ok_or_else(truncated)?;
+    if !r.is_empty() {
+        return Err(bad("trailing bytes"));
+    }
+    if ns != namespace.as_str().as_bytes() {
+        return Err(Error::WrongNamespace {
+            expected: namespace.as_str().to_owned(),
+            found: String::from_utf8_lossy(ns).chars().take(64).collect(),
+        });
+    }
+    if !reserved.is_empty() {
+        return Err(bad("the reserved field is not empty"));
+    }
+    if hash != HASH.as_bytes() {
+        return Err(bad("hash algorithm must be sha512"));
+    }
+    let mut sig = Reader::new(inner);
+    if sig.string() != Some(KEY_TYPE.as_bytes()) {
+        return Err(bad("signature type is not ssh-ed25519"));
+    }
+    let raw: &[u8; 64] = sig
+        .string()
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(|| bad("an Ed25519 signature is 64 bytes"))?;
+    if !sig.is_empty() {
+        return Err(bad("trailing bytes in the signature"));
+    }
+    signer
+        .verifying_key()
+        .verify_strict(&signed_data(ns, message), &Signature::from_bytes(raw))
+        .map_err(|_| Error::BadSignature)?;
+    Ok(signer)
+}
+
+/// The armoured text form (`-----BEGIN SSH SIGNATURE-----`), as `ssh-keygen -Y sign` writes.
+pub fn armor(blob: &[u8]) -> String {
+    format!(
+        "{ARMOR_BEGIN}\n{}{ARMOR_END}\n",
+        b64::wrap(&b64::encode(blob), 70)
+    )
+}
+
+/// The binary blob inside an armoured signature.
+pub fn dearmor(text: &str) -> Result<Vec<u8>, Error> {
+    let bad = |why: &str| Error::SignatureFormat(why.to_owned());
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    if lines.next() != Some(ARMOR_BEGIN) {
+        return Err(bad("it does not start with -----BEGIN SSH SIGNATURE-----"));
+    }
+    let body: Vec<&str> = lines.by_ref().take_while(|l| *l != ARMOR_END).collect();
+    if !text.contains(ARMOR_END) || lines.next().is_some() {
+        return Err(bad("the END line is missing or followed by more text"));
+    }
+    b64::decode_wrapped(body.into_iter()).ok_or_else(|| bad("the body is not base64"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> PrivateKey {
+        PrivateKey::from_seed(&[7u8; 32], "test")
+    }
+
+    #[test]
+    fn sign_then_verify_names_the_signer() {
+        let blob = sign(&key(), Namespace::Decision, b"hello");
+        assert_eq!(
+            verify(&blob, Namespace::Decision, b"hello"),
+            Ok(key().public())
+        );
+    }
+
+    #[test]
+    fn every_namespace_rejects_every_other() {
+        for signed_as in Namespace::ALL {
+            let blob = sign(&key(), signed_as, b"m");
+            for checked_as in Namespace::ALL {
+                let result = verify(&blob, checked_as, b"m");
+                if signed_as == checked_as {
+                    assert!(result.is_ok());
+                } else {
+                    assert!(
+                        matches!(result, Err(Error::WrongNamespace { .. })),
+                        "{signed_as:?} verified as {checked_as:?}: {result:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn other_message_is_a_bad_signature() {
+        let blob = sign(&key(), Namespace::Request, b"one");
+        assert_eq!(
+            verify(&blob, Namespace::Request, b"two"),
+            Err(Error::BadSignature)
+        );
+    }
+
+    #[test]
+    fn every_single_byte_change_of_the_blob_is_rejected() {
+        let blob = sign(&key(), Namespace::Status, b"payload");
+        for i in 0..blob.len() {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut bad = blob.clone();
+                bad[i] ^= flip;
+                assert!(
+                    verify(&bad, Namespace::Status, b"payload").is_err(),
+                    "byte {i} ^ {flip}"
+                );
+            }
+        }
+        for cut in 0..blob.len() {
+            assert!(verify(&blob[..cut], Namespace::Status, b"payload").is_err());
+        }
+        let mut longer = blob.clone();
+        longer.push(0);
+        assert!(verify(&longer, Namespace::Status, b"payload").is_err());
+    }
+
+    #[test]
+    fn armour_round_trips() {
+        let blob = sign(&key(), Namespace::Request, b"x");
+        let text = armor(&blob);
+        assert!(text.lines().all(|l| l.len() <= 70));
+        assert_eq!(dearmor(&text), Ok(blob));
+        assert!(dearmor("garbage").is_err());
+    }
+}
