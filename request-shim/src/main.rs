@@ -1,2 +1,95 @@
+//! `assent`: the agent's side of assent. It asks a human to approve one command through the
+//! relay, then hands the signed approval to the setuid elevator, which runs exactly that command.
+//!
+//! Also reachable as `sudo` (a symlink), for agents that type `sudo` by habit.
 #![forbid(unsafe_code)]
-fn main() {}
+
+mod cache;
+mod cli;
+mod commands;
+mod config;
+mod duration;
+mod elevate;
+mod failure;
+mod keys;
+mod program;
+mod progress;
+mod request;
+mod run;
+mod sudo;
+mod wait;
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::ExitCode;
+
+use assent_protocol::Grant;
+
+use crate::cli::Command;
+use crate::failure::Result;
+use crate::run::RunPlan;
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let invoked_as = args
+        .first()
+        .map(Path::new)
+        .and_then(Path::file_name)
+        .and_then(|n| n.to_str())
+        .unwrap_or("assent");
+    let result = if invoked_as == "sudo" {
+        sudo_main(&args[1..])
+    } else {
+        assent_main(args)
+    };
+    result.unwrap_or_else(|failure| failure.report())
+}
+
+fn assent_main(args: Vec<OsString>) -> Result<ExitCode> {
+    let Some(cli) = cli::parse(args)? else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    match cli.command {
+        Command::Run(args) => match run::run(RunPlan {
+            run_as: args.run_as,
+            reason: args.reason,
+            grant: args.grant.grant,
+            ttl_s: args.grant.ttl_s,
+            env: args.env,
+            timeout_s: args.timeout,
+            relay: args.relay,
+            command: args.command,
+        })? {},
+        Command::Keygen { name, force } => commands::keygen(name, force),
+        Command::Grants { json } => commands::grants(json),
+        Command::Status => commands::status(),
+    }
+}
+
+fn sudo_main(args: &[OsString]) -> Result<ExitCode> {
+    match sudo::parse(args)? {
+        sudo::SudoCommand::Help => {
+            println!(
+                "usage: {}\n\nThis sudo is assent: each command waits for a human's approval on their console.\nThe reason shown to the approver comes from ASSENT_REASON. -n is accepted (assent never\nprompts here). See `assent --help` for exit statuses.",
+                sudo::USAGE
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        sudo::SudoCommand::Version => {
+            println!("assent {} (sudo entry)", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        sudo::SudoCommand::Run(s) => match run::run(RunPlan {
+            run_as: s.user.unwrap_or_else(|| "root".into()),
+            reason: std::env::var("ASSENT_REASON")
+                .ok()
+                .filter(|r| !r.is_empty()),
+            grant: Grant::Once,
+            ttl_s: None,
+            env: s.env,
+            timeout_s: None,
+            relay: None,
+            command: s.command,
+        })? {},
+    }
+}

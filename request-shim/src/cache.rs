@@ -1,0 +1,615 @@
+//! The grant cache: approved timed and always grants, kept so the same command can run again
+//! without a new prompt while its window lasts and the approver has not revoked it.
+//!
+//! One file per command in `$XDG_STATE_HOME/assent/grants/` (directory 0700, files 0600),
+//! named by the command's `cmd_sha256` in hex, holding `{"request": envelope, "decision":
+//! envelope}`. Everything read back is verified again; the cache is a convenience, never an
+//! authority — the elevator checks every use, including a fresh status from the approver.
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assent_protocol::{
+    Decision, Envelope, GrantToken, OpenedGrant, PublicKey, Request, Sha256Digest, Signed, Status,
+    Verdict,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::duration;
+use crate::keys;
+use crate::request::{Command, Requester};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    request: Envelope,
+    decision: Envelope,
+}
+
+/// A verified cache entry.
+#[derive(Debug, Clone)]
+pub struct CachedGrant {
+    pub request: Signed<Request>,
+    pub decision: Signed<Decision>,
+    pub path: PathBuf,
+}
+
+/// Why a cached grant cannot be used now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unusable {
+    Expired {
+        ago_s: u64,
+    },
+    ProgramChanged {
+        program: String,
+    },
+    Revoked {
+        by: String,
+    },
+    NoStatus {
+        approver: String,
+    },
+    StaleStatus {
+        approver: String,
+        age_s: u64,
+        max_age_s: u64,
+    },
+}
+
+impl fmt::Display for Unusable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unusable::Expired { ago_s } => write!(f, "expired {} ago", duration::format(*ago_s)),
+            Unusable::ProgramChanged { program } => {
+                write!(f, "program changed since it was approved ({program})")
+            }
+            Unusable::Revoked { by } => write!(f, "revoked by {by}"),
+            Unusable::NoStatus { approver } => write!(
+                f,
+                "the relay has no status from {approver}'s key, which a reusable grant needs"
+            ),
+            Unusable::StaleStatus {
+                approver,
+                age_s,
+                max_age_s,
+            } => write!(
+                f,
+                "status is stale: {approver}'s latest is {} old (at most {} allowed)",
+                duration::format(*age_s),
+                duration::format(*max_age_s)
+            ),
+        }
+    }
+}
+
+/// The decision binds the request (id and payload hash) and approves exactly its command.
+pub fn check_binding(request: &Signed<Request>, decision: &Signed<Decision>) -> Result<(), String> {
+    let opened = OpenedGrant {
+        request: request.clone(),
+        decision: decision.clone(),
+        status: None,
+    };
+    if !opened.decision_binds_request() {
+        return Err("the decision names another request".into());
+    }
+    if decision.payload.cmd_sha256 != request.payload.cmd_sha256() {
+        return Err("the decision's cmd_sha256 is not this request's command".into());
+    }
+    Ok(())
+}
+
+/// The window of an approved grant has not ended.
+pub fn check_window(decision: &Decision, now: u64) -> Result<(), Unusable> {
+    match decision.not_after {
+        Some(end) if now > end => Err(Unusable::Expired { ago_s: now - end }),
+        _ => Ok(()),
+    }
+}
+
+/// The newest status signed by the decision's key, if it is fresh and does not revoke it.
+pub fn fresh_status(
+    decision: &Signed<Decision>,
+    statuses: &[Envelope],
+    now: u64,
+    max_age_s: u64,
+) -> Result<Signed<Status>, Unusable> {
+    let approver = decision.payload.approver.clone();
+    let status = statuses
+        .iter()
+        .filter_map(|e| e.open::<Status>().ok())
+        .filter(|s| s.signer == decision.signer)
+        .max_by_key(|s| s.payload.issued_at)
+        .ok_or_else(|| Unusable::NoStatus {
+            approver: approver.clone(),
+        })?;
+    if status.payload.revoked.contains(&decision.sha256) {
+        return Err(Unusable::Revoked {
+            by: status.payload.approver.clone(),
+        });
+    }
+    let age_s = now.saturating_sub(status.payload.issued_at);
+    if age_s > max_age_s {
+        return Err(Unusable::StaleStatus {
+            approver,
+            age_s,
+            max_age_s,
+        });
+    }
+    Ok(status)
+}
+
+/// The cache directory.
+#[derive(Debug, Clone)]
+pub struct GrantCache {
+    dir: PathBuf,
+}
+
+impl GrantCache {
+    pub fn new(dir: PathBuf) -> GrantCache {
+        GrantCache { dir }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path_for(&self, cmd: &Sha256Digest) -> PathBuf {
+        self.dir.join(cmd.to_hex())
+    }
+
+    /// Keep an approved reusable grant, replacing any older one for the same command.
+    pub fn store(
+        &self,
+        request: &Signed<Request>,
+        decision: &Signed<Decision>,
+    ) -> std::io::Result<PathBuf> {
+        keys::private_dir(&self.dir)?;
+        let entry = Entry {
+            request: request.envelope.clone(),
+            decision: decision.envelope.clone(),
+        };
+        let path = self.path_for(&decision.payload.cmd_sha256);
+        let json = serde_json::to_vec(&entry).expect("entries always serialise");
+        keys::replace(&path, &json, 0o600)?;
+        Ok(path)
+    }
+
+    /// Read and verify one file: both signatures, the binding, an approved reusable grant for
+    /// the command its name says, requested with `agent`'s key.
+    pub fn load(path: &Path, agent: &PublicKey) -> Result<CachedGrant, String> {
+        let text = fs::read(path).map_err(|e| e.to_string())?;
+        let entry: Entry = serde_json::from_slice(&text).map_err(|e| e.to_string())?;
+        let opened = GrantToken {
+            request: entry.request,
+            decision: entry.decision,
+            status: None,
+        }
+        .open()
+        .map_err(|e| e.to_string())?;
+        let (request, decision) = (opened.request, opened.decision);
+        check_binding(&request, &decision)?;
+        if request.signer != *agent {
+            return Err("the request was signed by another agent key".into());
+        }
+        if decision.payload.verdict != Verdict::Approve || !decision.payload.grant.is_reusable() {
+            return Err("not an approved timed or always grant".into());
+        }
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name != decision.payload.cmd_sha256.to_hex() {
+            return Err("the file name is not the grant's command hash".into());
+        }
+        Ok(CachedGrant {
+            request,
+            decision,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The cached grant for exactly this command by this requester, if there is a valid one.
+    /// A file that fails verification is removed.
+    pub fn find(
+        &self,
+        command: &Command,
+        requester: &Requester,
+        agent: &PublicKey,
+    ) -> Option<CachedGrant> {
+        let path = self.path_for(&command.cmd_sha256());
+        if !path.exists() {
+            return None;
+        }
+        match Self::load(&path, agent) {
+            Ok(grant) if same_requester(&grant.request.payload, requester) => Some(grant),
+            Ok(_) => None,
+            Err(_) => {
+                self.remove(&path);
+                None
+            }
+        }
+    }
+
+    /// A cached grant for this same command line whose program file has since changed.
+    pub fn find_changed_program(
+        &self,
+        command: &Command,
+        requester: &Requester,
+        agent: &PublicKey,
+    ) -> Option<CachedGrant> {
+        self.entries(agent).into_iter().find_map(|(_, grant)| {
+            let grant = grant.ok()?;
+            let r = &grant.request.payload;
+            (same_requester(r, requester)
+                && r.run_as == command.run_as
+                && r.program == command.program
+                && r.argv == command.argv
+                && r.cwd == command.cwd
+                && r.env == command.env
+                && r.program_sha256 != command.program_sha256)
+                .then_some(grant)
+        })
+    }
+
+    /// Every file in the cache, verified, sorted by path.
+    pub fn entries(&self, agent: &PublicKey) -> Vec<(PathBuf, Result<CachedGrant, String>)> {
+        let Ok(dir) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut out: Vec<_> = dir
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| Sha256Digest::from_hex(n).is_some())
+            })
+            .map(|p| {
+                let grant = Self::load(&p, agent);
+                (p, grant)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    pub fn remove(&self, path: &Path) {
+        let _ = fs::remove_file(path);
+    }
+}
+
+fn same_requester(request: &Request, requester: &Requester) -> bool {
+    request.host == requester.host && request.uid == requester.uid && request.user == requester.user
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use assent_protocol::{Env, Grant, PrivateKey};
+
+    use super::*;
+    use crate::request::{self, Ask};
+
+    pub(crate) fn requester() -> Requester {
+        Requester {
+            host: "mini.local".into(),
+            user: "openclaw".into(),
+            uid: 1001,
+        }
+    }
+
+    pub(crate) fn command(program_hash: u8) -> Command {
+        Command {
+            run_as: "root".into(),
+            program: "/usr/bin/systemctl".into(),
+            program_sha256: Sha256Digest([program_hash; 32]),
+            argv: vec!["systemctl".into(), "restart".into(), "nginx".into()],
+            cwd: "/".into(),
+            env: Env::default(),
+        }
+    }
+
+    pub(crate) fn signed_request(
+        agent: &PrivateKey,
+        command: &Command,
+        grant: Grant,
+    ) -> Signed<Request> {
+        let ask = Ask {
+            agent: "openclaw".into(),
+            reason: String::new(),
+            grant,
+            ttl_s: (grant == Grant::Timed).then_some(3600),
+            timeout_s: 300,
+        };
+        let r = request::build(&requester(), command, &ask, 1000);
+        Envelope::seal(agent, &r).open().unwrap()
+    }
+
+    pub(crate) fn decide(
+        approver: &PrivateKey,
+        request: &Signed<Request>,
+        verdict: Verdict,
+        grant: Grant,
+        not_after: Option<u64>,
+    ) -> Signed<Decision> {
+        let d = Decision {
+            v: Default::default(),
+            kind: Default::default(),
+            request_id: request.payload.id,
+            request_sha256: request.sha256,
+            verdict,
+            grant,
+            not_before: 1000,
+            not_after,
+            cmd_sha256: request.payload.cmd_sha256(),
+            approver: "alice".into(),
+            decided_at: 1000,
+            note: None,
+        };
+        Envelope::seal(approver, &d).open().unwrap()
+    }
+
+    pub(crate) fn status(
+        approver: &PrivateKey,
+        issued_at: u64,
+        revoked: Vec<Sha256Digest>,
+    ) -> Envelope {
+        Envelope::seal(
+            approver,
+            &Status {
+                v: Default::default(),
+                kind: Default::default(),
+                approver: "alice".into(),
+                issued_at,
+                revoked,
+            },
+        )
+    }
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        cache: GrantCache,
+        agent: PrivateKey,
+        approver: PrivateKey,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = GrantCache::new(dir.path().join("state/assent/grants"));
+        Fixture {
+            _dir: dir,
+            cache,
+            agent: PrivateKey::generate("agent"),
+            approver: PrivateKey::generate("alice"),
+        }
+    }
+
+    #[test]
+    fn store_then_find_with_private_modes() {
+        let f = fixture();
+        let cmd = command(1);
+        let req = signed_request(&f.agent, &cmd, Grant::Timed);
+        let dec = decide(
+            &f.approver,
+            &req,
+            Verdict::Approve,
+            Grant::Timed,
+            Some(4600),
+        );
+        let path = f.cache.store(&req, &dec).unwrap();
+        assert_eq!(
+            path.file_name().unwrap().to_str().unwrap(),
+            cmd.cmd_sha256().to_hex()
+        );
+        assert_eq!(fs::metadata(f.cache.dir()).unwrap().mode() & 0o777, 0o700);
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        let found = f.cache.find(&cmd, &requester(), &f.agent.public()).unwrap();
+        assert_eq!(found.request.payload, req.payload);
+        assert_eq!(found.decision.sha256, dec.sha256);
+        // A different command, or another requester, finds nothing.
+        let mut other = cmd.clone();
+        other.argv.push("--now".into());
+        assert!(
+            f.cache
+                .find(&other, &requester(), &f.agent.public())
+                .is_none()
+        );
+        let mut elsewhere = requester();
+        elsewhere.host = "other.local".into();
+        assert!(f.cache.find(&cmd, &elsewhere, &f.agent.public()).is_none());
+        assert!(path.exists(), "another host's grant is left alone");
+    }
+
+    #[test]
+    fn tampered_files_are_rejected_and_removed() {
+        let f = fixture();
+        let cmd = command(1);
+        let req = signed_request(&f.agent, &cmd, Grant::Always);
+        let dec = decide(&f.approver, &req, Verdict::Approve, Grant::Always, None);
+        let path = f.cache.store(&req, &dec).unwrap();
+        let mut entry: serde_json::Value =
+            serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        // Flip one character of the decision payload's base64.
+        let payload = entry["decision"]["payload"].as_str().unwrap().to_owned();
+        let mut bytes = payload.into_bytes();
+        bytes[10] = if bytes[10] == b'A' { b'B' } else { b'A' };
+        entry["decision"]["payload"] = String::from_utf8(bytes).unwrap().into();
+        fs::write(&path, serde_json::to_vec(&entry).unwrap()).unwrap();
+        let err = GrantCache::load(&path, &f.agent.public()).unwrap_err();
+        assert!(!err.is_empty());
+        assert!(
+            f.cache
+                .find(&cmd, &requester(), &f.agent.public())
+                .is_none()
+        );
+        assert!(!path.exists(), "a bad file is dropped");
+    }
+
+    #[test]
+    fn mismatches_are_rejected() {
+        let f = fixture();
+        let cmd = command(1);
+        let req = signed_request(&f.agent, &cmd, Grant::Timed);
+        let other_req = signed_request(&f.agent, &cmd, Grant::Timed);
+        let check = |request: &Signed<Request>, decision: &Signed<Decision>, agent: &PublicKey| {
+            let path = f.cache.store(request, decision).unwrap();
+            let result = GrantCache::load(&path, agent).map(|_| ());
+            fs::remove_file(&path).unwrap();
+            result
+        };
+        // A decision for another request (same command, other id).
+        let foreign = decide(
+            &f.approver,
+            &other_req,
+            Verdict::Approve,
+            Grant::Timed,
+            Some(4600),
+        );
+        assert!(
+            check(&req, &foreign, &f.agent.public())
+                .unwrap_err()
+                .contains("another request")
+        );
+        // A denial, and a once grant, are not cached grants.
+        let denied = decide(&f.approver, &req, Verdict::Deny, Grant::Timed, Some(4600));
+        assert!(
+            check(&req, &denied, &f.agent.public())
+                .unwrap_err()
+                .contains("approved timed or always")
+        );
+        let once = decide(&f.approver, &req, Verdict::Approve, Grant::Once, Some(1120));
+        assert!(
+            check(&req, &once, &f.agent.public())
+                .unwrap_err()
+                .contains("approved timed or always")
+        );
+        // Somebody else's request.
+        let good = decide(
+            &f.approver,
+            &req,
+            Verdict::Approve,
+            Grant::Timed,
+            Some(4600),
+        );
+        let stranger = PrivateKey::generate("x").public();
+        assert!(
+            check(&req, &good, &stranger)
+                .unwrap_err()
+                .contains("another agent key")
+        );
+        // A file renamed to another command's hash.
+        let path = f.cache.store(&req, &good).unwrap();
+        let renamed = f.cache.dir().join(command(2).cmd_sha256().to_hex());
+        fs::rename(&path, &renamed).unwrap();
+        assert!(
+            GrantCache::load(&renamed, &f.agent.public())
+                .unwrap_err()
+                .contains("file name")
+        );
+        // Unknown fields in the file.
+        fs::write(
+            &renamed,
+            br#"{"request":{"payload":"","sig":""},"decision":{"payload":"","sig":""},"x":1}"#,
+        )
+        .unwrap();
+        assert!(
+            GrantCache::load(&renamed, &f.agent.public())
+                .unwrap_err()
+                .contains("unknown field")
+        );
+    }
+
+    #[test]
+    fn a_changed_program_is_found_by_its_command_line() {
+        let f = fixture();
+        let old = command(1);
+        let req = signed_request(&f.agent, &old, Grant::Timed);
+        let dec = decide(
+            &f.approver,
+            &req,
+            Verdict::Approve,
+            Grant::Timed,
+            Some(4600),
+        );
+        f.cache.store(&req, &dec).unwrap();
+        let new = command(2);
+        assert!(
+            f.cache
+                .find(&new, &requester(), &f.agent.public())
+                .is_none()
+        );
+        let changed = f
+            .cache
+            .find_changed_program(&new, &requester(), &f.agent.public())
+            .unwrap();
+        assert_eq!(changed.request.payload.program_sha256, old.program_sha256);
+        assert!(
+            f.cache
+                .find_changed_program(&old, &requester(), &f.agent.public())
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn window_and_status_rules() {
+        let f = fixture();
+        let cmd = command(1);
+        let req = signed_request(&f.agent, &cmd, Grant::Timed);
+        let dec = decide(
+            &f.approver,
+            &req,
+            Verdict::Approve,
+            Grant::Timed,
+            Some(4600),
+        );
+        assert_eq!(check_window(&dec.payload, 4600), Ok(()));
+        assert_eq!(
+            check_window(&dec.payload, 4660),
+            Err(Unusable::Expired { ago_s: 60 })
+        );
+        assert!(
+            Unusable::Expired { ago_s: 60 }
+                .to_string()
+                .starts_with("expired")
+        );
+        let always = decide(&f.approver, &req, Verdict::Approve, Grant::Always, None);
+        assert_eq!(check_window(&always.payload, u64::MAX), Ok(()));
+
+        let now = 10_000;
+        let fresh = status(&f.approver, now - 30, vec![]);
+        let older = status(&f.approver, now - 90, vec![]);
+        let stranger = status(&PrivateKey::generate("mallory"), now, vec![dec.sha256]);
+        // The newest status from the decision's key is picked; others are ignored.
+        let picked = fresh_status(
+            &dec,
+            &[older.clone(), stranger.clone(), fresh.clone()],
+            now,
+            120,
+        )
+        .unwrap();
+        assert_eq!(picked.payload.issued_at, now - 30);
+        assert_eq!(
+            fresh_status(&dec, &[stranger.clone()], now, 120).unwrap_err(),
+            Unusable::NoStatus {
+                approver: "alice".into()
+            }
+        );
+        let err = fresh_status(&dec, &[older], now, 60).unwrap_err();
+        assert!(err.to_string().starts_with("status is stale"), "{err}");
+        let revoking = status(
+            &f.approver,
+            now - 5,
+            vec![Sha256Digest([9; 32]), dec.sha256],
+        );
+        let err = fresh_status(&dec, &[fresh, revoking], now, 120).unwrap_err();
+        assert_eq!(err.to_string(), "revoked by alice");
+        // Garbage in the list is skipped.
+        let junk = Envelope {
+            payload: "AAAA".into(),
+            sig: "AAAA".into(),
+        };
+        assert!(fresh_status(&dec, &[junk], now, 120).is_err());
+    }
+}

@@ -1,0 +1,423 @@
+//! Where the shim keeps its files, `agent.toml`, and what it reads from the elevator's config.
+//!
+//! `$XDG_CONFIG_HOME/assent/{agent.toml,agent.key,agent.key.pub}` and the grant cache in
+//! `$XDG_STATE_HOME/assent/grants/` (with the usual `~/.config` and `~/.local/state` fallbacks).
+//! Every setting is optional; `ASSENT_RELAY` and `--relay` override the relay URL.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::duration;
+use crate::failure::{Failure, Result};
+
+pub const DEFAULT_RELAY: &str = "ws://127.0.0.1:7447";
+pub const DEFAULT_TIMEOUT_S: u64 = 300;
+pub const ELEVATOR_NAME: &str = "assent-elevate";
+
+/// The elevator's config path, fixed when the elevator is built (the same variable is read here).
+pub const ELEVATOR_CONFIG: &str = match option_env!("ASSENT_ELEVATOR_CONFIG") {
+    Some(path) => path,
+    None => "/etc/assent/elevator.toml",
+};
+/// The elevator's defaults (SPEC §5), used when its config cannot be read.
+pub const DEFAULT_SECURE_PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub const DEFAULT_STATUS_MAX_AGE_S: u64 = 120;
+
+/// The shim's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    /// `$XDG_CONFIG_HOME/assent`
+    pub config_dir: PathBuf,
+    /// `$XDG_STATE_HOME/assent`
+    pub state_dir: PathBuf,
+}
+
+impl Paths {
+    /// From the XDG variables, else the home directory.
+    pub fn from_env() -> Result<Paths> {
+        let dirs = directories::BaseDirs::new().ok_or_else(|| {
+            Failure::config(
+                "cannot find the home directory (HOME is unset and the password database has none); set HOME or XDG_CONFIG_HOME",
+            )
+        })?;
+        let state = dirs
+            .state_dir()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| dirs.home_dir().join(".local/state"));
+        Ok(Paths {
+            config_dir: dirs.config_dir().join("assent"),
+            state_dir: state.join("assent"),
+        })
+    }
+
+    pub fn agent_toml(&self) -> PathBuf {
+        self.config_dir.join("agent.toml")
+    }
+
+    pub fn key(&self) -> PathBuf {
+        self.config_dir.join("agent.key")
+    }
+
+    pub fn public_key(&self) -> PathBuf {
+        self.config_dir.join("agent.key.pub")
+    }
+
+    pub fn grants(&self) -> PathBuf {
+        self.state_dir.join("grants")
+    }
+}
+
+/// `agent.toml` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentToml {
+    relay: Option<String>,
+    name: Option<String>,
+    elevator: Option<PathBuf>,
+    timeout: Option<String>,
+}
+
+/// Where the relay URL came from, for `assent status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RelaySource {
+    Default,
+    File,
+    Env,
+    Flag,
+}
+
+/// The settings in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The `agent.toml` path, whether or not it exists.
+    pub file: PathBuf,
+    pub file_exists: bool,
+    pub relay: String,
+    pub relay_source: RelaySource,
+    /// The agent's display name.
+    pub name: String,
+    /// Set in `agent.toml`; otherwise the elevator is looked up on PATH.
+    pub elevator: Option<PathBuf>,
+    pub timeout_s: u64,
+}
+
+impl Config {
+    /// Read `agent.toml` (a missing file means all defaults) and apply `ASSENT_RELAY`.
+    pub fn load(file: &Path, env_relay: Option<String>, os_user: &str) -> Result<Config> {
+        let text = match std::fs::read_to_string(file) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(Failure::config(format!(
+                    "cannot read {}: {e}",
+                    file.display()
+                )));
+            }
+        };
+        let file_exists = text.is_some();
+        let mut config = Config::parse(file, text.as_deref().unwrap_or(""), os_user)?;
+        config.file_exists = file_exists;
+        if let Some(url) = env_relay.filter(|u| !u.is_empty()) {
+            config.relay = check_relay_url(&url)
+                .map_err(|why| Failure::config(format!("ASSENT_RELAY: {why}")))?;
+            config.relay_source = RelaySource::Env;
+        }
+        Ok(config)
+    }
+
+    /// Parse `agent.toml` text; errors name `file`.
+    pub fn parse(file: &Path, text: &str, os_user: &str) -> Result<Config> {
+        let bad = |why: String| Failure::config(format!("{}: {why}", file.display()));
+        let raw: AgentToml = toml::from_str(text).map_err(|e| bad(toml_error(text, &e)))?;
+        let (relay, relay_source) = match raw.relay {
+            Some(url) => (
+                check_relay_url(&url).map_err(|why| bad(format!("relay: {why}")))?,
+                RelaySource::File,
+            ),
+            None => (DEFAULT_RELAY.to_owned(), RelaySource::Default),
+        };
+        let name = raw.name.unwrap_or_else(|| os_user.to_owned());
+        if name.is_empty() || name.len() > 256 || name.chars().any(char::is_control) {
+            return Err(bad(
+                "name must be 1 to 256 characters with no control characters".into(),
+            ));
+        }
+        if let Some(path) = &raw.elevator
+            && !path.is_absolute()
+        {
+            return Err(bad(format!(
+                "elevator must be an absolute path, not {:?}",
+                path.display()
+            )));
+        }
+        let timeout_s = match raw.timeout {
+            Some(t) => duration::parse(&t).map_err(|why| bad(format!("timeout: {why}")))?,
+            None => DEFAULT_TIMEOUT_S,
+        };
+        Ok(Config {
+            file: file.to_path_buf(),
+            file_exists: true,
+            relay,
+            relay_source,
+            name,
+            elevator: raw.elevator,
+            timeout_s,
+        })
+    }
+
+    /// `--relay` beats everything.
+    pub fn override_relay(&mut self, url: &str) -> Result<()> {
+        self.relay =
+            check_relay_url(url).map_err(|why| Failure::usage(format!("--relay: {why}")))?;
+        self.relay_source = RelaySource::Flag;
+        Ok(())
+    }
+}
+
+/// A TOML error as one line: where, the line itself, and what is wrong.
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end().replace('\n', "; ");
+    match e.span() {
+        Some(span) => {
+            let start = span.start.min(text.len());
+            let line_no = text[..start].matches('\n').count() + 1;
+            let line = text.lines().nth(line_no - 1).unwrap_or_default().trim();
+            format!("line {line_no} ({line}): {message}")
+        }
+        None => message,
+    }
+}
+
+/// `ws://HOST[:PORT][/PATH]` or `wss://…`.
+pub fn check_relay_url(url: &str) -> Result<String, String> {
+    let rest = url
+        .strip_prefix("ws://")
+        .or_else(|| url.strip_prefix("wss://"))
+        .ok_or_else(|| format!("{url:?} is not a ws:// or wss:// URL (e.g. {DEFAULT_RELAY})"))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    if host.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{url:?} has no host (e.g. {DEFAULT_RELAY})"));
+    }
+    if let Some((_, port)) = authority.rsplit_once(':')
+        && !authority.ends_with(']')
+        && port.parse::<u16>().is_err()
+    {
+        return Err(format!("{url:?} has a bad port {port:?}"));
+    }
+    Ok(url.to_owned())
+}
+
+/// Where `secure_path` came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettingsSource {
+    /// Read from the elevator's config.
+    File(PathBuf),
+    /// The SPEC default, and why the file was not used.
+    Default(String),
+}
+
+/// The parts of the elevator's config that shape a request. The elevator re-reads its own
+/// config and decides; these only help the shim ask for something that can pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElevatorSettings {
+    pub secure_path: String,
+    pub status_max_age_s: u64,
+    pub source: SettingsSource,
+}
+
+impl ElevatorSettings {
+    pub fn read() -> ElevatorSettings {
+        Self::read_from(Path::new(ELEVATOR_CONFIG))
+    }
+
+    pub fn read_from(path: &Path) -> ElevatorSettings {
+        let default = |why: String| ElevatorSettings {
+            secure_path: DEFAULT_SECURE_PATH.to_owned(),
+            status_max_age_s: DEFAULT_STATUS_MAX_AGE_S,
+            source: SettingsSource::Default(why),
+        };
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) => return default(format!("{} is not readable: {e}", path.display())),
+        };
+        let table: toml::Table = match toml::from_str(&text) {
+            Ok(table) => table,
+            Err(e) => {
+                return default(format!(
+                    "{} does not parse: {}",
+                    path.display(),
+                    e.message()
+                ));
+            }
+        };
+        let settings = table.get("settings").and_then(toml::Value::as_table);
+        let get = |key: &str| settings.and_then(|s| s.get(key));
+        ElevatorSettings {
+            secure_path: get("secure_path")
+                .and_then(toml::Value::as_str)
+                .unwrap_or(DEFAULT_SECURE_PATH)
+                .to_owned(),
+            status_max_age_s: get("status_max_age_s")
+                .and_then(toml::Value::as_integer)
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(DEFAULT_STATUS_MAX_AGE_S),
+            source: SettingsSource::File(path.to_path_buf()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::failure::Exit;
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(
+            Path::new("/home/a/.config/assent/agent.toml"),
+            text,
+            "openclaw",
+        )
+    }
+
+    #[test]
+    fn empty_file_means_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.relay, DEFAULT_RELAY);
+        assert_eq!(c.relay_source, RelaySource::Default);
+        assert_eq!(c.name, "openclaw");
+        assert_eq!(c.elevator, None);
+        assert_eq!(c.timeout_s, 300);
+    }
+
+    #[test]
+    fn every_field() {
+        let c = parse(
+            r#"
+relay = "wss://relay.example:8443/assent"
+name = "builder"
+elevator = "/opt/assent/bin/assent-elevate"
+timeout = "90s"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.relay, "wss://relay.example:8443/assent");
+        assert_eq!(c.relay_source, RelaySource::File);
+        assert_eq!(c.name, "builder");
+        assert_eq!(
+            c.elevator.as_deref(),
+            Some(Path::new("/opt/assent/bin/assent-elevate"))
+        );
+        assert_eq!(c.timeout_s, 90);
+    }
+
+    #[test]
+    fn unknown_field_is_refused_naming_the_file() {
+        let err = parse("relay_url = \"ws://x\"\n").unwrap_err();
+        assert_eq!(err.exit, Exit::Config);
+        assert!(
+            err.message
+                .starts_with("/home/a/.config/assent/agent.toml: "),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains("relay_url"), "{}", err.message);
+        assert!(!err.message.contains('\n'));
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        for (text, needle) in [
+            (
+                "relay = \"http://127.0.0.1:7447\"",
+                "not a ws:// or wss:// URL",
+            ),
+            ("relay = \"ws://\"", "has no host"),
+            ("relay = \"ws://host:port\"", "bad port"),
+            ("relay = \"ws://ho st\"", "has no host"),
+            ("relay = 7447", "relay"),
+            ("timeout = \"5\"", "timeout"),
+            ("timeout = \"0s\"", "at least 1s"),
+            ("name = \"\"", "name must be"),
+            ("elevator = \"bin/assent-elevate\"", "absolute path"),
+            ("relay = ", "agent.toml"),
+        ] {
+            let err = parse(text).expect_err(text);
+            assert_eq!(err.exit, Exit::Config, "{text}");
+            assert!(err.message.contains(needle), "{text}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn relay_urls() {
+        for ok in [
+            "ws://127.0.0.1:7447",
+            "ws://localhost",
+            "wss://relay.example/x?y",
+            "ws://[::1]:7447",
+        ] {
+            assert_eq!(check_relay_url(ok).as_deref(), Ok(ok));
+        }
+    }
+
+    #[test]
+    fn env_and_flag_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("agent.toml");
+        std::fs::write(&file, "relay = \"ws://10.0.0.1:7447\"\n").unwrap();
+        let c = Config::load(&file, None, "u").unwrap();
+        assert!(c.file_exists);
+        assert_eq!(c.relay, "ws://10.0.0.1:7447");
+        let mut c = Config::load(&file, Some("ws://127.0.0.2:1".into()), "u").unwrap();
+        assert_eq!(
+            (c.relay.as_str(), &c.relay_source),
+            ("ws://127.0.0.2:1", &RelaySource::Env)
+        );
+        c.override_relay("ws://127.0.0.3:2").unwrap();
+        assert_eq!(
+            (c.relay.as_str(), &c.relay_source),
+            ("ws://127.0.0.3:2", &RelaySource::Flag)
+        );
+        assert_eq!(c.override_relay("nope").unwrap_err().exit, Exit::Usage);
+        let err = Config::load(&file, Some("tcp://x".into()), "u").unwrap_err();
+        assert!(err.message.starts_with("ASSENT_RELAY: "));
+        // A missing file is all defaults.
+        let c = Config::load(&dir.path().join("absent.toml"), None, "u").unwrap();
+        assert!(!c.file_exists);
+        assert_eq!(c.relay, DEFAULT_RELAY);
+    }
+
+    #[test]
+    fn elevator_settings_from_file_or_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("elevator.toml");
+        let s = ElevatorSettings::read_from(&file);
+        assert_eq!(s.secure_path, DEFAULT_SECURE_PATH);
+        assert!(
+            matches!(s.source, SettingsSource::Default(ref why) if why.contains("not readable"))
+        );
+        std::fs::write(
+            &file,
+            "[[approver]]\nname = \"alice\"\nkey = \"ssh-ed25519 AAAA\"\n[settings]\nsecure_path = \"/opt/bin:/usr/bin\"\nstatus_max_age_s = 60\n",
+        )
+        .unwrap();
+        let s = ElevatorSettings::read_from(&file);
+        assert_eq!(s.secure_path, "/opt/bin:/usr/bin");
+        assert_eq!(s.status_max_age_s, 60);
+        assert_eq!(s.source, SettingsSource::File(file.clone()));
+        std::fs::write(&file, "[settings]\nclock_skew_s = 5\n").unwrap();
+        let s = ElevatorSettings::read_from(&file);
+        assert_eq!(s.secure_path, DEFAULT_SECURE_PATH);
+        assert_eq!(s.source, SettingsSource::File(file.clone()));
+        std::fs::write(&file, "[settings\n").unwrap();
+        assert!(matches!(
+            ElevatorSettings::read_from(&file).source,
+            SettingsSource::Default(ref why) if why.contains("does not parse")
+        ));
+    }
+}

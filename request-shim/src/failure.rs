@@ -1,0 +1,86 @@
+//! Why `assent` stopped without running the command, and the exit status that says so.
+//!
+//! Agents read the status, people read the line: every failure is one line on stderr starting
+//! `assent: ` plus one of the statuses documented in `assent --help`.
+
+use std::fmt;
+use std::process::ExitCode;
+
+/// The exit statuses of `assent` other than the command's own (SPEC §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 64: the command line was wrong.
+    Usage,
+    /// 75: no decision before the deadline, or the relay could not be reached. Retryable.
+    Retry,
+    /// 77: an approver denied the request, or something refused it.
+    Denied,
+    /// 78: the agent's own set-up (key, config, elevator) is missing or wrong.
+    Config,
+    /// 130: interrupted while waiting; nothing ran.
+    Interrupted,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Usage => 64,
+            Exit::Retry => 75,
+            Exit::Denied => 77,
+            Exit::Config => 78,
+            Exit::Interrupted => 130,
+        }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> ExitCode {
+        ExitCode::from(exit.code())
+    }
+}
+
+/// A one-line reason and the status to exit with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(exit: Exit, message: impl Into<String>) -> Failure {
+        Failure {
+            exit,
+            message: message.into(),
+        }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure::new(Exit::Usage, message)
+    }
+
+    pub fn config(message: impl Into<String>) -> Failure {
+        Failure::new(Exit::Config, message)
+    }
+
+    pub fn retry(message: impl Into<String>) -> Failure {
+        Failure::new(Exit::Retry, message)
+    }
+
+    pub fn denied(message: impl Into<String>) -> Failure {
+        Failure::new(Exit::Denied, message)
+    }
+
+    /// Print the line and turn it into the process's exit status.
+    pub fn report(&self) -> ExitCode {
+        eprintln!("assent: {}", self.message);
+        self.exit.into()
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+pub type Result<T, E = Failure> = std::result::Result<T, E>;

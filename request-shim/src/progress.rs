@@ -1,0 +1,90 @@
+//! What the agent (or the person behind it) sees on stderr while a request waits.
+//!
+//! On a terminal: one line redrawn in place with the time left. Otherwise: one line when the
+//! wait starts and one when it ends, so logs stay short and every line starts `assent: `.
+
+use std::io::{IsTerminal as _, Write as _};
+
+use crate::duration;
+
+#[derive(Debug)]
+pub struct Progress {
+    tty: bool,
+    /// A countdown line is on screen and must be cleared before other output.
+    drawn: bool,
+    started: bool,
+    request_id: String,
+    relay: String,
+    expires_at: u64,
+}
+
+impl Progress {
+    pub fn new(request_id: String, relay: String, expires_at: u64) -> Progress {
+        Progress {
+            tty: std::io::stderr().is_terminal(),
+            drawn: false,
+            started: false,
+            request_id,
+            relay,
+            expires_at,
+        }
+    }
+
+    pub fn is_tty(&self) -> bool {
+        self.tty
+    }
+
+    /// The request reached the relay: say so once.
+    pub fn started(&mut self, now: u64) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        if self.tty {
+            self.tick(now);
+        } else {
+            eprintln!(
+                "assent: waiting for approval of {} (expires in {}) via {}",
+                self.request_id,
+                duration::format(self.expires_at.saturating_sub(now)),
+                self.relay
+            );
+        }
+    }
+
+    /// Redraw the countdown (terminals only).
+    pub fn tick(&mut self, now: u64) {
+        if !self.tty || !self.started {
+            return;
+        }
+        let left = duration::format(self.expires_at.saturating_sub(now));
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\r\x1b[2Kassent: waiting for approval of {} via {} ({left} left, Ctrl-C to give up)",
+            self.request_id, self.relay
+        );
+        let _ = err.flush();
+        self.drawn = true;
+    }
+
+    /// A line of its own (reconnects, ignored messages, the outcome).
+    pub fn line(&mut self, text: &str) {
+        let mut err = std::io::stderr().lock();
+        if self.drawn {
+            let _ = write!(err, "\r\x1b[2K");
+            self.drawn = false;
+        }
+        let _ = writeln!(err, "assent: {text}");
+    }
+
+    /// Remove the countdown before someone else writes to the terminal.
+    pub fn clear(&mut self) {
+        if self.drawn {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K");
+            let _ = err.flush();
+            self.drawn = false;
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! `assent run` (and the `sudo` entry): from what the agent typed to the elevator's exec.
+
+use std::convert::Infallible;
+use std::ffi::OsString;
+
+use assent_protocol::{Grant, MAX_PAYLOAD_LEN, Payload as _, Request};
+
+use crate::cache::{self, GrantCache};
+use crate::config::{Config, ElevatorSettings, Paths};
+use crate::duration;
+use crate::elevate;
+use crate::failure::{Failure, Result};
+use crate::keys;
+use crate::program;
+use crate::progress::Progress;
+use crate::request::{self, Ask, Command, Requester};
+use crate::wait::{self, Wait};
+
+/// Everything `assent run` and `sudo` ask for, before any of it is looked up.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    pub run_as: String,
+    pub reason: Option<String>,
+    pub grant: Grant,
+    pub ttl_s: Option<u64>,
+    pub env: Vec<(String, String)>,
+    pub timeout_s: Option<u64>,
+    pub relay: Option<String>,
+    pub command: Vec<OsString>,
+}
+
+fn check_user_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > 256 || name.chars().any(|c| c.is_control() || c == '/') {
+        return Err(Failure::usage(format!("{name:?} is not a user name")));
+    }
+    Ok(())
+}
+
+/// The shim's settings and identity, as every subcommand needs them.
+pub struct Setup {
+    pub paths: Paths,
+    pub requester: Requester,
+    pub config: Config,
+}
+
+impl Setup {
+    pub fn load() -> Result<Setup> {
+        let paths = Paths::from_env()?;
+        let requester = Requester::current()?;
+        let config = Config::load(
+            &paths.agent_toml(),
+            std::env::var("ASSENT_RELAY").ok(),
+            &requester.user,
+        )?;
+        Ok(Setup {
+            paths,
+            requester,
+            config,
+        })
+    }
+}
+
+/// Ask, wait, and exec the elevator. Returns only when nothing will run.
+pub fn run(plan: RunPlan) -> Result<Infallible> {
+    let Setup {
+        paths,
+        requester,
+        mut config,
+    } = Setup::load()?;
+    if let Some(url) = &plan.relay {
+        config.override_relay(url)?;
+    }
+    check_user_name(&plan.run_as)?;
+    let key = keys::load(&paths.key())?;
+    let elevator = elevate::locate(
+        config.elevator.as_deref(),
+        std::env::var_os("PATH").as_deref(),
+    )?;
+    let settings = ElevatorSettings::read();
+
+    let argv = request::utf8_argv(&plan.command)?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| Failure::usage(format!("cannot tell the current directory: {e}")))?;
+    let cwd_text = cwd.to_str().map(str::to_owned).ok_or_else(|| {
+        Failure::usage(format!(
+            "the current directory {} is not valid UTF-8; cd somewhere else",
+            cwd.display()
+        ))
+    })?;
+    let program = program::resolve(&argv[0], &cwd, &settings.secure_path)?;
+    let command = Command {
+        run_as: plan.run_as.clone(),
+        program_sha256: program::hash(&program)?,
+        program,
+        argv,
+        cwd: cwd_text,
+        env: request::collect_env(plan.env).map_err(Failure::usage)?,
+    };
+
+    let timeout_s = plan.timeout_s.unwrap_or(config.timeout_s);
+    let ask = Ask {
+        agent: config.name.clone(),
+        reason: plan.reason.unwrap_or_default(),
+        grant: plan.grant,
+        ttl_s: plan.ttl_s,
+        timeout_s,
+    };
+    let payload = request::build(&requester, &command, &ask, wait::now());
+    if payload.to_bytes().len() > MAX_PAYLOAD_LEN {
+        return Err(Failure::usage(format!(
+            "the request is larger than {} KiB; shorten the arguments or the environment",
+            MAX_PAYLOAD_LEN / 1024
+        )));
+    }
+    let request = request::seal(&key, &payload)
+        .open::<Request>()
+        .map_err(|e| Failure::usage(format!("cannot build the request: {e}")))?;
+
+    let cache = GrantCache::new(paths.grants());
+    let cached = usable_cached_grant(&cache, &command, &requester, &key);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::config(format!("cannot start the I/O runtime: {e}")))?;
+    let approved = runtime.block_on(
+        Wait {
+            relay: &config.relay,
+            key: &key,
+            progress: Progress::new(
+                request.payload.id.to_hex(),
+                config.relay.clone(),
+                request.payload.expires_at,
+            ),
+            request,
+            timeout_s,
+            cached,
+            cache: &cache,
+            status_max_age_s: settings.status_max_age_s,
+        }
+        .run(),
+    )?;
+    drop(runtime);
+
+    if approved.from_cache {
+        eprintln!(
+            "assent: using the cached {} grant from {}",
+            approved.grant, approved.approver
+        );
+    } else {
+        eprintln!(
+            "assent: approved by {} ({})",
+            approved.approver, approved.grant
+        );
+    }
+    elevate::exec(
+        &elevator,
+        &approved.token,
+        &command.program,
+        &command.argv[1..],
+    )
+}
+
+/// A cached grant for this exact command whose window is still open; a stale entry is
+/// dropped with a line saying why.
+fn usable_cached_grant(
+    cache: &GrantCache,
+    command: &Command,
+    requester: &Requester,
+    key: &assent_protocol::PrivateKey,
+) -> Option<cache::CachedGrant> {
+    let agent = key.public();
+    let Some(grant) = cache.find(command, requester, &agent) else {
+        if let Some(old) = cache.find_changed_program(command, requester, &agent) {
+            eprintln!(
+                "assent: cached grant not usable: {}",
+                cache::Unusable::ProgramChanged {
+                    program: command.program.clone()
+                }
+            );
+            cache.remove(&old.path);
+        }
+        return None;
+    };
+    match cache::check_window(&grant.decision.payload, wait::now()) {
+        Ok(()) => Some(grant),
+        Err(why) => {
+            eprintln!("assent: cached grant not usable: {why}");
+            cache.remove(&grant.path);
+            None
+        }
+    }
+}
+
+/// How long is left, for people.
+pub fn remaining(not_after: Option<u64>, now: u64) -> String {
+    match not_after {
+        None => "until revoked".into(),
+        Some(end) if end >= now => format!("{} left", duration::format(end - now)),
+        Some(end) => format!("expired {} ago", duration::format(now - end)),
+    }
+}

@@ -1,0 +1,372 @@
+//! Getting an answer through the relay: submit the signed request, wait for a decision that
+//! binds it, reconnect and re-send the same envelope when the connection drops, and give up at
+//! the request's deadline. Also: fetching a fresh status for a reusable grant.
+//!
+//! Nothing here trusts the relay. A decision counts only after [`accept_decision`] verified
+//! it against our own request; statuses are checked by the elevator again anyway.
+
+use std::time::Duration;
+
+use assent_protocol::{
+    Decision, Envelope, GrantToken, PrivateKey, Request, Role, Signed, Status, Verdict,
+};
+use assent_relay::client::{Client, ClientError, Event};
+use tokio::time::{Instant, sleep, sleep_until, timeout_at};
+
+use crate::cache::{self, CachedGrant, GrantCache, Unusable};
+use crate::duration;
+use crate::failure::{Exit, Failure, Result};
+use crate::progress::Progress;
+
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// How long a fresh approval of a reusable grant waits for the approver's status to show up.
+const STATUS_WAIT: Duration = Duration::from_secs(5);
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A decision envelope that verifies and binds our request (id, payload hash, command).
+pub fn accept_decision(
+    request: &Signed<Request>,
+    envelope: &Envelope,
+) -> std::result::Result<Signed<Decision>, String> {
+    let decision = envelope.open::<Decision>().map_err(|e| e.to_string())?;
+    cache::check_binding(request, &decision)?;
+    Ok(decision)
+}
+
+/// What the wait produced: everything the elevator needs.
+#[derive(Debug)]
+pub struct Approved {
+    pub token: GrantToken,
+    pub approver: String,
+    pub grant: assent_protocol::Grant,
+    /// True when an earlier cached grant was used (no prompt).
+    pub from_cache: bool,
+}
+
+/// One attempt at the relay ended without an answer.
+enum Lost {
+    /// The connection failed; try again.
+    Connection(ClientError),
+    /// Final: say this and exit.
+    Final(Failure),
+}
+
+impl From<ClientError> for Lost {
+    fn from(e: ClientError) -> Lost {
+        Lost::Connection(e)
+    }
+}
+
+/// The conversation with the relay for one `assent run`.
+pub struct Wait<'a> {
+    pub relay: &'a str,
+    pub key: &'a PrivateKey,
+    pub request: Signed<Request>,
+    pub timeout_s: u64,
+    /// A cached grant to try before asking anew.
+    pub cached: Option<CachedGrant>,
+    pub cache: &'a GrantCache,
+    pub status_max_age_s: u64,
+    pub progress: Progress,
+}
+
+impl Wait<'_> {
+    /// Run until approved, denied, expired, or interrupted.
+    pub async fn run(mut self) -> Result<Approved> {
+        let outcome = tokio::select! {
+            outcome = self.obtain() => outcome,
+            _ = tokio::signal::ctrl_c() => {
+                Err(Failure::new(Exit::Interrupted, "interrupted; nothing ran"))
+            }
+        };
+        self.progress.clear();
+        outcome
+    }
+
+    fn deadline(&self) -> Instant {
+        // The relay reports expiry itself; the extra seconds let its word arrive first.
+        let left = self.request.payload.expires_at.saturating_sub(now()) + 2;
+        Instant::now() + Duration::from_secs(left)
+    }
+
+    fn timed_out(&self) -> Failure {
+        Failure::retry(format!(
+            "no decision within {}; nothing ran",
+            duration::format(self.timeout_s)
+        ))
+    }
+
+    async fn obtain(&mut self) -> Result<Approved> {
+        let deadline = self.deadline();
+        let mut backoff = BACKOFF_FIRST;
+        let mut reached = false;
+        let mut last_error = None;
+        loop {
+            let connected = match timeout_at(
+                deadline,
+                Client::connect(self.relay, self.key, Role::Agent),
+            )
+            .await
+            {
+                Err(_) => break,
+                Ok(c) => c,
+            };
+            match connected {
+                Ok(mut client) => {
+                    if !reached && last_error.is_some() {
+                        self.progress
+                            .line(&format!("reached the relay {}", self.relay));
+                    } else if reached {
+                        self.progress.line(&format!(
+                            "reconnected to {}; re-sent the request",
+                            self.relay
+                        ));
+                    }
+                    reached = true;
+                    backoff = BACKOFF_FIRST;
+                    let attempt = timeout_at(deadline, self.converse(&mut client)).await;
+                    match attempt {
+                        Err(_) => {
+                            client.close().await;
+                            break;
+                        }
+                        Ok(Ok(approved)) => {
+                            client.close().await;
+                            return Ok(approved);
+                        }
+                        Ok(Err(Lost::Final(failure))) => {
+                            client.close().await;
+                            return Err(failure);
+                        }
+                        Ok(Err(Lost::Connection(e))) => {
+                            self.progress
+                                .line(&format!("lost the relay {}: {e}; reconnecting", self.relay));
+                            last_error = Some(e.to_string());
+                        }
+                    }
+                }
+                Err(ClientError::Login(why)) => {
+                    return Err(Failure::config(format!(
+                        "the relay {} refused this agent's key ({}): {why}; ask its operator to allow agent.key.pub",
+                        self.relay,
+                        self.key.public().fingerprint()
+                    )));
+                }
+                Err(e) => {
+                    if last_error.is_none() && !reached {
+                        self.progress.line(&format!(
+                            "relay {} unreachable ({e}); retrying until the request expires",
+                            self.relay
+                        ));
+                    }
+                    last_error = Some(e.to_string());
+                }
+            }
+            if timeout_at(deadline, sleep(backoff)).await.is_err() {
+                break;
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+        if reached {
+            Err(self.timed_out())
+        } else {
+            Err(Failure::retry(format!(
+                "relay {} unreachable for the whole wait ({}); nothing ran",
+                self.relay,
+                last_error.as_deref().unwrap_or("no answer")
+            )))
+        }
+    }
+
+    /// One connection: try the cached grant, else submit and wait for the decision.
+    async fn converse(&mut self, client: &mut Client) -> std::result::Result<Approved, Lost> {
+        // Kept until its status is known, so a dropped connection tries it again.
+        if let Some(grant) = self.cached.clone() {
+            let status = self.fresh_status_for(client, &grant.decision, None).await?;
+            self.cached = None;
+            match status {
+                Ok(status) => {
+                    return Ok(Approved {
+                        approver: grant.decision.payload.approver.clone(),
+                        grant: grant.decision.payload.grant,
+                        token: GrantToken {
+                            request: grant.request.envelope,
+                            decision: grant.decision.envelope,
+                            status: Some(status.envelope),
+                        },
+                        from_cache: true,
+                    });
+                }
+                Err(why) => {
+                    self.progress
+                        .line(&format!("cached grant not usable: {why}"));
+                    self.cache.remove(&grant.path);
+                }
+            }
+        }
+
+        client.submit(&self.request.envelope).await?;
+        self.progress.started(now());
+        let mut ticks = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            let event = tokio::select! {
+                event = client.next_event() => event?,
+                _ = ticks.tick(), if self.progress.is_tty() => {
+                    self.progress.tick(now());
+                    continue;
+                }
+            };
+            let ours = self.request.payload.id;
+            match event {
+                Event::Decision { envelope } => match accept_decision(&self.request, &envelope) {
+                    Ok(decision) => return self.decided(client, decision).await,
+                    Err(why) => self.progress.line(&format!(
+                        "ignoring a decision that does not bind this request: {why}"
+                    )),
+                },
+                Event::Expired { request_id } if request_id == ours => {
+                    return Err(Lost::Final(self.timed_out()));
+                }
+                Event::Refused { request_id, reason } if request_id.is_none_or(|id| id == ours) => {
+                    return Err(Lost::Final(Failure::retry(format!(
+                        "the relay {} refused the request: {reason}; nothing ran",
+                        self.relay
+                    ))));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A verified decision for our request: deny ends here, approve builds the token.
+    async fn decided(
+        &mut self,
+        client: &mut Client,
+        decision: Signed<Decision>,
+    ) -> std::result::Result<Approved, Lost> {
+        let d = &decision.payload;
+        if d.verdict == Verdict::Deny {
+            let note = d.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
+            return Err(Lost::Final(Failure::denied(match note {
+                Some(note) => format!("denied by {}: {note}", d.approver),
+                None => format!("denied by {}", d.approver),
+            })));
+        }
+        let approver = d.approver.clone();
+        let grant = d.grant;
+        let status = if grant.is_reusable() {
+            if let Err(e) = self.cache.store(&self.request, &decision) {
+                self.progress.line(&format!(
+                    "approved, but the grant could not be cached in {}: {e}",
+                    self.cache.dir().display()
+                ));
+            }
+            let wait_until = Instant::now() + STATUS_WAIT;
+            match self
+                .fresh_status_for(client, &decision, Some(wait_until))
+                .await?
+            {
+                Ok(status) => Some(status.envelope),
+                Err(why) => {
+                    let message =
+                        format!("approved by {approver} ({grant}), but {why}; nothing ran");
+                    return Err(Lost::Final(match why {
+                        Unusable::NoStatus { .. } | Unusable::StaleStatus { .. } => {
+                            Failure::retry(message)
+                        }
+                        _ => Failure::denied(message),
+                    }));
+                }
+            }
+        } else {
+            None
+        };
+        Ok(Approved {
+            token: GrantToken {
+                request: self.request.envelope.clone(),
+                decision: decision.envelope,
+                status,
+            },
+            approver,
+            grant,
+            from_cache: false,
+        })
+    }
+
+    /// Ask the relay for statuses and pick the decision signer's. With `retry_until`, a missing
+    /// or stale status is asked for again (the console may publish one any moment).
+    async fn fresh_status_for(
+        &mut self,
+        client: &mut Client,
+        decision: &Signed<Decision>,
+        retry_until: Option<Instant>,
+    ) -> std::result::Result<std::result::Result<Signed<Status>, Unusable>, Lost> {
+        loop {
+            client.request_statuses().await?;
+            let statuses = loop {
+                if let Event::Statuses { statuses } = client.next_event().await? {
+                    break statuses;
+                }
+            };
+            let picked = cache::check_window(&decision.payload, now()).and_then(|()| {
+                cache::fresh_status(decision, &statuses, now(), self.status_max_age_s)
+            });
+            match picked {
+                Err(Unusable::NoStatus { .. } | Unusable::StaleStatus { .. })
+                    if retry_until
+                        .is_some_and(|t| Instant::now() + Duration::from_millis(500) < t) =>
+                {
+                    sleep_until(Instant::now() + Duration::from_millis(500)).await;
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use assent_protocol::{Grant, PrivateKey};
+
+    use super::*;
+    use crate::cache::tests::{command, decide, signed_request};
+
+    #[test]
+    fn only_decisions_that_bind_our_request_are_accepted() {
+        let agent = PrivateKey::generate("agent");
+        let alice = PrivateKey::generate("alice");
+        let ours = signed_request(&agent, &command(1), Grant::Once);
+        let theirs = signed_request(&agent, &command(1), Grant::Once);
+        let good = decide(&alice, &ours, Verdict::Approve, Grant::Once, Some(1120));
+        assert_eq!(
+            accept_decision(&ours, &good.envelope).unwrap().sha256,
+            good.sha256
+        );
+        let foreign = decide(&alice, &theirs, Verdict::Approve, Grant::Once, Some(1120));
+        assert!(
+            accept_decision(&ours, &foreign.envelope)
+                .unwrap_err()
+                .contains("another request")
+        );
+        // A status is not a decision (namespace), and garbage is garbage.
+        let status = crate::cache::tests::status(&alice, 1, vec![]);
+        assert!(accept_decision(&ours, &status).is_err());
+        // A decision signed over a different command hash.
+        let mut wrong = good.payload.clone();
+        wrong.cmd_sha256 = command(2).cmd_sha256();
+        let wrong = Envelope::seal(&alice, &wrong);
+        assert!(
+            accept_decision(&ours, &wrong)
+                .unwrap_err()
+                .contains("cmd_sha256")
+        );
+    }
+}
