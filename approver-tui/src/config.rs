@@ -1,0 +1,287 @@
+//! Where the console's files live, `console.toml`, and the approver key (loading it safely and
+//! making a new one).
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use assent_protocol::PrivateKey;
+use serde::Deserialize;
+
+/// Exit status for bad or unsafe configuration (shared with the shim and the elevator).
+pub const EXIT_CONFIG: i32 = 78;
+
+/// The default relay address, hosted by the console itself unless `--relay` is given.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7447";
+
+/// A problem that stops the console, with the exit status to use.
+#[derive(Debug)]
+pub struct Fatal {
+    pub message: String,
+    pub code: i32,
+}
+
+impl Fatal {
+    pub fn config(message: impl Into<String>) -> Fatal {
+        Fatal {
+            message: message.into(),
+            code: EXIT_CONFIG,
+        }
+    }
+    pub fn other(message: impl Into<String>) -> Fatal {
+        Fatal {
+            message: message.into(),
+            code: 1,
+        }
+    }
+}
+
+/// `console.toml` (all optional).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleToml {
+    /// The approver name put in decisions (must match elevator.toml's `[[approver]] name`).
+    pub name: Option<String>,
+    /// Where the embedded relay listens.
+    pub listen: Option<String>,
+    /// Use this relay instead of hosting one.
+    pub relay: Option<String>,
+    /// Desktop notifications on or off (default on).
+    pub notify: Option<bool>,
+    /// Once-grant window in seconds (default 120, the elevator's default `once_window_s`).
+    pub once_window_s: Option<u64>,
+}
+
+/// The directories the console uses.
+#[derive(Debug, Clone)]
+pub struct Dirs {
+    /// `$XDG_CONFIG_HOME/assent`
+    pub config: PathBuf,
+    /// `$XDG_STATE_HOME/assent`
+    pub state: PathBuf,
+}
+
+impl Dirs {
+    pub fn from_env() -> Result<Dirs, Fatal> {
+        let base = directories::BaseDirs::new()
+            .ok_or_else(|| Fatal::config("cannot find the home directory; set HOME"))?;
+        let state = base
+            .state_dir()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| base.home_dir().join(".local/state"));
+        Ok(Dirs {
+            config: base.config_dir().join("assent"),
+            state: state.join("assent"),
+        })
+    }
+
+    pub fn key(&self) -> PathBuf {
+        self.config.join("approver.key")
+    }
+    pub fn console_toml(&self) -> PathBuf {
+        self.config.join("console.toml")
+    }
+    pub fn decision_log(&self) -> PathBuf {
+        self.state.join("decisions.jsonl")
+    }
+}
+
+impl ConsoleToml {
+    /// Read `path`; a missing file is the defaults.
+    pub fn load(path: &Path) -> Result<ConsoleToml, Fatal> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| {
+                let why = e.to_string();
+                let why = why
+                    .lines()
+                    .last()
+                    .unwrap_or("invalid TOML")
+                    .trim()
+                    .to_string();
+                Fatal::config(format!("{}: {why}", path.display()))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ConsoleToml::default()),
+            Err(e) => Err(Fatal::config(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+}
+
+/// The OS user name, the default approver name.
+pub fn os_user_name() -> String {
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "approver".into())
+}
+
+/// Load the approver key, refusing one that group or others can access: another account
+/// (such as the agent's) that can read it can approve its own requests.
+pub fn load_key(path: &Path) -> Result<PrivateKey, Fatal> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Fatal::config(format!(
+                "no approver key at {}; create one with `assent-console keygen`",
+                path.display()
+            ))
+        } else {
+            Fatal::config(format!(
+                "cannot read the approver key {}: {e}",
+                path.display()
+            ))
+        }
+    })?;
+    if meta.mode() & 0o077 != 0 {
+        return Err(Fatal::config(format!(
+            "the approver key {} is accessible by group or others (mode {:03o}); fix it with: chmod 600 {}",
+            path.display(),
+            meta.mode() & 0o777,
+            path.display()
+        )));
+    }
+    if meta.uid() != nix::unistd::getuid().as_raw() {
+        return Err(Fatal::config(format!(
+            "the approver key {} is owned by uid {}, not by you; use your own key",
+            path.display(),
+            meta.uid()
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Fatal::config(format!(
+            "cannot read the approver key {}: {e}",
+            path.display()
+        ))
+    })?;
+    PrivateKey::from_openssh(&text).map_err(|e| Fatal::config(format!("{}: {e}", path.display())))
+}
+
+/// What `keygen` prints after writing the key.
+pub fn keygen(path: &Path, name: &str, force: bool) -> Result<String, Fatal> {
+    if path.exists() && !force {
+        return Err(Fatal::other(format!(
+            "{} already exists; keep it, or replace it with --force (every elevator.toml that lists it must then be updated)",
+            path.display()
+        )));
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Fatal::other(format!("cannot create {}: {e}", dir.display())))?;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into());
+    let key = PrivateKey::generate(&format!("{name}@{host}"));
+    let public = key.public().to_openssh(key.comment());
+    let write = |p: &Path, text: &str, mode: u32| -> Result<(), Fatal> {
+        let _ = std::fs::remove_file(p);
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(p)
+            .map_err(|e| Fatal::other(format!("cannot write {}: {e}", p.display())))?;
+        f.write_all(text.as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(|e| Fatal::other(format!("cannot write {}: {e}", p.display())))
+    };
+    write(path, &key.to_openssh(), 0o600)?;
+    let pub_path = PathBuf::from(format!("{}.pub", path.display()));
+    write(&pub_path, &format!("{public}\n"), 0o644)?;
+    Ok(format!(
+        "wrote {} (private, 0600) and {}\n\
+         public key:  {public}\n\
+         fingerprint: {}\n\n\
+         Add this to /etc/assent/elevator.toml on every host you approve for:\n\n\
+         [[approver]]\n\
+         name = \"{name}\"\n\
+         key  = \"{public}\"\n",
+        path.display(),
+        pub_path.display(),
+        key.public().fingerprint(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keygen_writes_a_private_key_and_refuses_to_overwrite() {
+        let dir = std::env::temp_dir().join(format!("assent-keygen-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("approver.key");
+        let out = keygen(&path, "alice", false).unwrap();
+        assert!(
+            out.contains("[[approver]]\nname = \"alice\"\nkey  = \"ssh-ed25519 "),
+            "{out}"
+        );
+        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        let key = load_key(&path).unwrap();
+        assert!(out.contains(key.public().fingerprint().as_str()));
+        let public = std::fs::read_to_string(dir.join("approver.key.pub")).unwrap();
+        assert!(public.starts_with(&key.public().to_openssh("")[..60]));
+
+        let again = keygen(&path, "alice", false).unwrap_err();
+        assert!(again.message.contains("--force"));
+        assert_eq!(
+            load_key(&path).unwrap().public(),
+            key.public(),
+            "not overwritten"
+        );
+        keygen(&path, "alice", true).unwrap();
+        assert_ne!(
+            load_key(&path).unwrap().public(),
+            key.public(),
+            "--force replaces"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_key_readable_by_others_is_refused_with_the_fix() {
+        let dir = std::env::temp_dir().join(format!("assent-keymode-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("approver.key");
+        keygen(&path, "alice", false).unwrap();
+        for mode in [0o640, 0o604, 0o660] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let err = load_key(&path).unwrap_err();
+            assert_eq!(err.code, EXIT_CONFIG);
+            assert!(
+                err.message
+                    .contains(&format!("chmod 600 {}", path.display())),
+                "{}",
+                err.message
+            );
+        }
+        let missing = load_key(&dir.join("nope")).unwrap_err();
+        assert!(missing.message.contains("assent-console keygen"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn console_toml_is_strict() {
+        let dir = std::env::temp_dir().join(format!("assent-ctoml-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("console.toml");
+        std::fs::write(&p, "name = \"alice\"\nlisten = \"127.0.0.1:9000\"\n").unwrap();
+        let c = ConsoleToml::load(&p).unwrap();
+        assert_eq!(c.name.as_deref(), Some("alice"));
+        std::fs::write(&p, "nmae = \"alice\"\n").unwrap();
+        assert_eq!(ConsoleToml::load(&p).unwrap_err().code, EXIT_CONFIG);
+        assert!(
+            ConsoleToml::load(&dir.join("missing"))
+                .unwrap()
+                .name
+                .is_none()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

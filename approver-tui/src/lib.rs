@@ -1,0 +1,22 @@
+//! assent's approver console: shows agents' requests, signs the approver's decisions, keeps a
+//! decision log, and (by default) hosts the relay that agents and consoles meet at.
+//!
+//! Built in the Elm style: [`app::App`] is plain state, [`update::update`] is the pure
+//! transition function, [`views`] only draw, and the terminal, the relay and the files are
+//! handled at the edge ([`relay_link`], [`notify`], [`log`], the binary's event loop).
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod config;
+pub mod escape;
+pub mod keys;
+pub mod log;
+pub mod notify;
+pub mod relay_link;
+pub mod risk;
+pub mod scripted;
+pub mod sign;
+pub mod testing;
+pub mod tui;
+pub mod update;
+pub mod views;

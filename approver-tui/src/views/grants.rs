@@ -1,0 +1,82 @@
+//! Grants: live timed and always grants this approver signed; `r` revokes one.
+
+use assent_protocol::Grant;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+
+use super::{Theme, format_utc, scroll_window};
+use crate::app::{App, GrantRow, format_countdown};
+use crate::escape::{truncate, width};
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let live: Vec<&GrantRow> = app.live_grants().collect();
+    let block = Block::bordered().title(format!(" Grants ({} live) ", live.len()));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if live.is_empty() {
+        frame.render_widget(
+            Paragraph::new(vec![
+                Line::from(""),
+                Line::from(Span::styled("No live timed or always grants.", theme.accent())),
+                Line::from(Span::styled(
+                    "Approve with t (timed/always) to let an agent repeat a command without asking.",
+                    theme.dim(),
+                )),
+            ])
+            .alignment(ratatui::layout::Alignment::Center),
+            inner,
+        );
+        return;
+    }
+    let rows = inner.height as usize;
+    let selected = app.grants_selected.min(live.len() - 1);
+    let first = scroll_window(&app.scroll[2], selected, live.len(), rows);
+    let lines: Vec<Line> = live[first..(first + rows).min(live.len())]
+        .iter()
+        .enumerate()
+        .map(|(i, g)| row(app, g, first + i == selected, inner.width as usize, theme))
+        .collect();
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn row(app: &App, g: &GrantRow, selected: bool, width_cells: usize, theme: Theme) -> Line<'static> {
+    let base = if selected {
+        theme.selected()
+    } else {
+        Style::new()
+    };
+    let pick = |s: Style| if selected { base } else { s };
+    let kind = match g.grant {
+        Grant::Always => "always",
+        _ => "timed ",
+    };
+    let until = match g.not_after {
+        None => "until revoked ".to_string(),
+        Some(end) => format!(
+            "{:>8} left  ",
+            format_countdown(end.saturating_sub(app.now))
+        ),
+    };
+    let (state, sstyle) = match g.revoked_at {
+        Some(at) => (format!(" REVOKED {}", format_utc(at)), theme.danger()),
+        None => (String::new(), theme.ok()),
+    };
+    let head = format!(
+        "{kind} {until}{}@{} → {}  ",
+        truncate(&g.agent, 12),
+        truncate(&g.host, 16),
+        truncate(&g.run_as, 8)
+    );
+    let room = width_cells.saturating_sub(width(&head) + width(&state));
+    let command = truncate(&g.command, room).into_owned();
+    let pad = room.saturating_sub(width(&command));
+    Line::from(vec![
+        Span::styled(head, base),
+        Span::styled(command, base),
+        Span::styled(" ".repeat(pad), base),
+        Span::styled(state, pick(sstyle)),
+    ])
+}

@@ -1,0 +1,100 @@
+//! History: requests decided here or elsewhere, newest first, from the decision log.
+
+use assent_protocol::{Grant, Verdict};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+
+use super::{Theme, format_utc, scroll_window};
+use crate::app::{App, HistoryRow, format_duration};
+use crate::escape::{truncate, visible, width};
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let block = Block::bordered().title(format!(" History ({}) ", app.history.len()));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if app.history.is_empty() {
+        frame.render_widget(
+            Paragraph::new(vec![
+                Line::from(""),
+                Line::from(Span::styled("Nothing decided yet.", theme.accent())),
+                Line::from(Span::styled(
+                    "Decisions are kept in the decision log and survive restarts.",
+                    theme.dim(),
+                )),
+            ])
+            .alignment(ratatui::layout::Alignment::Center),
+            inner,
+        );
+        return;
+    }
+    let rows = inner.height as usize;
+    let len = app.history.len();
+    let selected = app.history_selected.min(len - 1);
+    let first = scroll_window(&app.scroll[1], selected, len, rows);
+    // Newest first: display row i is history[len - 1 - i].
+    let lines: Vec<Line> = (first..(first + rows).min(len))
+        .map(|i| {
+            row(
+                &app.history[len - 1 - i],
+                i == selected,
+                inner.width as usize,
+                theme,
+            )
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn row(h: &HistoryRow, selected: bool, cells: usize, theme: Theme) -> Line<'static> {
+    let base = if selected {
+        theme.selected()
+    } else {
+        Style::new()
+    };
+    let pick = |s: Style| if selected { base } else { s };
+    let (verdict, vstyle) = match h.verdict {
+        Verdict::Approve => ("approved", theme.ok()),
+        Verdict::Deny => ("denied  ", theme.danger()),
+    };
+    let grant = match (h.verdict, h.grant) {
+        (Verdict::Deny, _) => String::new(),
+        (_, Grant::Timed) => format!("timed {}", format_duration(h.window_s.unwrap_or(0))),
+        (_, g) => g.to_string(),
+    };
+    let by = if h.elsewhere {
+        format!(" by {}", visible(&h.approver))
+    } else {
+        String::new()
+    };
+    let note = h
+        .note
+        .as_deref()
+        .map(|n| format!(" — {}", visible(n)))
+        .unwrap_or_default();
+    let head = format!("{} ", format_utc(h.at));
+    let who = format!(
+        " {:<9} {}@{} → {}  ",
+        grant,
+        truncate(&h.agent, 12),
+        truncate(&h.host, 16),
+        truncate(&h.run_as, 8)
+    );
+    let tail = format!("{by}{note}");
+    let used = width(&head) + width(verdict) + width(&who);
+    let room = cells.saturating_sub(used);
+    // The command keeps at least half the room; by/note take the rest.
+    let tail = truncate(&tail, room / 2).into_owned();
+    let command = truncate(&h.command, room.saturating_sub(width(&tail))).into_owned();
+    let pad = room.saturating_sub(width(&command) + width(&tail));
+    Line::from(vec![
+        Span::styled(head, pick(theme.dim())),
+        Span::styled(verdict, pick(vstyle)),
+        Span::styled(who, base),
+        Span::styled(command, base),
+        Span::styled(tail, pick(theme.dim())),
+        Span::styled(" ".repeat(pad), base),
+    ])
+}

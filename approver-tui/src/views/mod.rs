@@ -1,0 +1,231 @@
+//! Drawing: `draw(frame, &App)` only renders. One file per view; shared layout and styles here.
+
+use std::cell::Cell;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::app::{App, Mode, View};
+
+pub mod grants;
+pub mod help;
+pub mod history;
+pub mod pending;
+pub mod prompt;
+pub mod statusbar;
+
+/// Styles, with or without colour (`NO_COLOR`). Only the 16 basic colours are used, so the
+/// console looks the same on 16-colour, 256-colour and true-colour terminals.
+#[derive(Debug, Clone, Copy)]
+pub struct Theme {
+    pub color: bool,
+}
+
+impl Theme {
+    fn fg(self, color: Color) -> Style {
+        if self.color {
+            Style::new().fg(color)
+        } else {
+            Style::new()
+        }
+    }
+    pub fn label(self) -> Style {
+        self.fg(Color::Cyan)
+    }
+    pub fn dim(self) -> Style {
+        if self.color {
+            Style::new().fg(Color::DarkGray)
+        } else {
+            Style::new()
+        }
+    }
+    pub fn accent(self) -> Style {
+        self.fg(Color::Yellow).add_modifier(Modifier::BOLD)
+    }
+    pub fn danger(self) -> Style {
+        self.fg(Color::Red).add_modifier(Modifier::BOLD)
+    }
+    pub fn warn(self) -> Style {
+        self.fg(Color::Yellow)
+    }
+    pub fn ok(self) -> Style {
+        self.fg(Color::Green)
+    }
+    pub fn selected(self) -> Style {
+        if self.color {
+            Style::new()
+                .bg(Color::Blue)
+                .fg(Color::White)
+                .add_modifier(Modifier::BOLD)
+        } else {
+            Style::new().add_modifier(Modifier::REVERSED)
+        }
+    }
+    pub fn bar(self) -> Style {
+        if self.color {
+            Style::new().bg(Color::Black).fg(Color::White)
+        } else {
+            Style::new().add_modifier(Modifier::REVERSED)
+        }
+    }
+}
+
+/// The smallest area the console draws into; below it, it says so instead.
+pub const MIN_WIDTH: u16 = 40;
+pub const MIN_HEIGHT: u16 = 10;
+
+pub fn draw(frame: &mut Frame, app: &App) {
+    let area = frame.area();
+    let theme = Theme { color: app.color };
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let text = vec![
+            Line::from(Span::styled("assent", theme.accent())),
+            Line::from(format!("{} pending", app.pending.len())),
+            Line::from(format!("window too small ({}×{})", area.width, area.height)),
+            Line::from(format!(
+                "need {MIN_WIDTH}×{MIN_HEIGHT}; 80×24 or more is best"
+            )),
+        ];
+        frame.render_widget(
+            Paragraph::new(text).wrap(ratatui::widgets::Wrap { trim: true }),
+            area,
+        );
+        return;
+    }
+    let [header, body, message, status] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    statusbar::header(frame, header, app, theme);
+    match app.view {
+        View::Pending => pending::draw(frame, body, app, theme),
+        View::History => history::draw(frame, body, app, theme),
+        View::Grants => grants::draw(frame, body, app, theme),
+    }
+    statusbar::message(frame, message, app, theme);
+    statusbar::status(frame, status, app, theme);
+    match &app.mode {
+        Mode::Normal => {}
+        Mode::Help => help::draw(frame, body, theme),
+        Mode::DenyNote { request_id, note } => {
+            prompt::deny(frame, body, app, *request_id, note, theme)
+        }
+        Mode::ConfirmAlways { request_id } => {
+            prompt::confirm_always(frame, body, app, *request_id, theme)
+        }
+    }
+}
+
+/// First visible row of a list of `len` rows shown `rows` at a time, keeping `selected` in
+/// view and moving as little as possible from the last frame's position.
+pub fn scroll_window(offset: &Cell<usize>, selected: usize, len: usize, rows: usize) -> usize {
+    if rows == 0 || len == 0 {
+        offset.set(0);
+        return 0;
+    }
+    let mut first = offset.get().min(len.saturating_sub(rows));
+    if selected < first {
+        first = selected;
+    } else if selected >= first + rows {
+        first = selected + 1 - rows;
+    }
+    offset.set(first);
+    first
+}
+
+/// A rectangle of at most `width`×`height` centred in `area`.
+pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width);
+    let h = height.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+/// Split escaped text into pieces of at most `width` cells (hard wrap: commands have no
+/// natural break points and every character matters).
+pub fn hard_wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut current = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w > width && !current.is_empty() {
+            lines.push(std::mem::take(&mut current));
+            used = 0;
+        }
+        current.push(c);
+        used += w;
+    }
+    if !current.is_empty() || lines.is_empty() {
+        lines.push(current);
+    }
+    lines
+}
+
+/// `2025-11-22 00:06` (UTC) for a unix time.
+pub fn format_utc(secs: u64) -> String {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00");
+        assert_eq!(format_utc(1_763_770_000), "2025-11-22 00:06");
+        assert_eq!(format_utc(951_782_400), "2000-02-29 00:00");
+    }
+
+    #[test]
+    fn scrolling_keeps_selection_visible() {
+        let off = Cell::new(0);
+        assert_eq!(scroll_window(&off, 0, 100, 10), 0);
+        assert_eq!(scroll_window(&off, 9, 100, 10), 0);
+        assert_eq!(scroll_window(&off, 10, 100, 10), 1);
+        assert_eq!(
+            scroll_window(&off, 5, 100, 10),
+            1,
+            "moving up inside the window does not scroll"
+        );
+        assert_eq!(scroll_window(&off, 0, 100, 10), 0);
+        assert_eq!(scroll_window(&off, 99, 100, 10), 90);
+        assert_eq!(scroll_window(&off, 2, 3, 10), 0, "shrunk list");
+    }
+
+    #[test]
+    fn wrapping_keeps_every_character() {
+        assert_eq!(hard_wrap("abcdefg", 3), vec!["abc", "def", "g"]);
+        assert_eq!(hard_wrap("", 3), vec![""]);
+        assert_eq!(hard_wrap("漢字漢", 4), vec!["漢字", "漢"]);
+    }
+}
