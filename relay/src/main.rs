@@ -1,2 +1,160 @@
+//! `assent-relay`: the standalone relay for shims and consoles on several hosts.
 #![forbid(unsafe_code)]
-fn main() {}
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use assent_relay::{RelayConfig, TlsFiles};
+use clap::Parser;
+
+/// Exit status for a bad or unreadable configuration (sysexits EX_CONFIG).
+const EXIT_CONFIG: u8 = 78;
+/// Exit status for a usage error (sysexits EX_USAGE).
+const EXIT_USAGE: u8 = 64;
+/// Exit status when the relay cannot run (address in use, …) (sysexits EX_UNAVAILABLE).
+const EXIT_UNAVAILABLE: u8 = 69;
+
+/// WebSocket relay between agents' `assent` shims and approvers' consoles.
+///
+/// It carries signed requests to every logged-in approver and signed decisions back to the
+/// waiting shim. It holds no secrets and authorises nothing: the elevator checks every
+/// signature again. Plain ws:// is served only on loopback unless --insecure-listen is
+/// given; use --tls-cert and --tls-key for wss:// across hosts.
+///
+/// On start it prints one line to stdout: `assent-relay listening on ws://ADDR`.
+/// Exit status: 0 after SIGINT/SIGTERM, 64 usage, 69 cannot listen, 78 bad configuration.
+#[derive(Parser, Debug)]
+#[command(name = "assent-relay", version)]
+struct Cli {
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, value_name = "ADDR", default_value = assent_relay::DEFAULT_LISTEN)]
+    listen: SocketAddr,
+
+    /// Relay config (TOML): [[approver]] name/key, [agents] policy, [[agent]], [limits].
+    /// Without one: any agent key on loopback, and no approver can log in.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// PEM certificate chain for wss://.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// PEM private key for wss://.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// Allow plain ws:// on an address that is not loopback (traffic is readable and
+    /// connections can be cut by anyone on the path; signatures still protect decisions).
+    #[arg(long)]
+    insecure_listen: bool,
+
+    /// More logging (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("assent-relay: {message}");
+    ExitCode::from(code)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    init_logging(cli.verbose);
+
+    let mut config = match &cli.config {
+        Some(path) => match RelayConfig::load(path) {
+            Ok(config) => config,
+            Err(e) => return fail(EXIT_CONFIG, e),
+        },
+        None => RelayConfig::default(),
+    };
+    config.insecure_listen = cli.insecure_listen;
+    let tls = match (cli.tls_cert, cli.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        _ => None,
+    };
+    if tls.is_none() && !cli.listen.ip().is_loopback() && !cli.insecure_listen {
+        return fail(
+            EXIT_USAGE,
+            format!(
+                "refusing plain ws:// on {}, which is not loopback; give --tls-cert and --tls-key, or --insecure-listen",
+                cli.listen
+            ),
+        );
+    }
+    raise_fd_limit();
+
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(EXIT_UNAVAILABLE, format!("cannot start the runtime: {e}")),
+    };
+    runtime.block_on(serve(config, cli.listen, tls))
+}
+
+async fn serve(config: RelayConfig, listen: SocketAddr, tls: Option<TlsFiles>) -> ExitCode {
+    let tls_given = tls.is_some();
+    let relay = match assent_relay::start(config, listen, tls).await {
+        Ok(relay) => relay,
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput && tls_given => {
+            return fail(EXIT_CONFIG, format!("TLS: {e}"));
+        }
+        Err(e) => return fail(EXIT_UNAVAILABLE, e),
+    };
+    println!("assent-relay listening on {}", relay.url());
+
+    let stop = wait_for_signal().await;
+    tracing::info!("{stop}; shutting down");
+    relay.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Each connection is a file descriptor; allow as many as the hard limit permits.
+fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+}

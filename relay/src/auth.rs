@@ -1,0 +1,269 @@
+//! Who is on the other end, and who may sign what the relay passes on.
+//!
+//! Login: the relay sends a fresh random nonce; the client answers with a `Login {nonce, role}`
+//! payload signed under `relay-auth@assent`. Approvers must be listed in the config. Agents
+//! are admitted when listed, or — under the `loopback-any` policy — with any key from a
+//! loopback address. The relay checks signatures on everything it relays (defence in depth)
+//! but is never the authority: the elevator checks them all again.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+use assent_protocol::{Decision, Envelope, Login, PublicKey, Request, Role, Signed, Status};
+
+use crate::config::{AgentPolicy, RelayConfig};
+
+/// A logged-in connection's key and role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub key: PublicKey,
+    pub role: Role,
+    /// The key's name in the config, when it is listed.
+    pub name: Option<String>,
+}
+
+/// A fresh login challenge: 32 random bytes as 64 lowercase hex digits.
+pub fn new_nonce() -> String {
+    let mut bytes = [0u8; 32];
+    assent_protocol::random_bytes(&mut bytes);
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Verify a login answer to `nonce` and apply the admission policy.
+pub fn check_login(
+    login: &Envelope,
+    nonce: &str,
+    config: &RelayConfig,
+    peer: SocketAddr,
+) -> Result<Identity, String> {
+    let signed = login
+        .open::<Login>()
+        .map_err(|e| format!("login does not verify: {e}"))?;
+    if signed.payload.nonce != nonce {
+        return Err("login signs a different nonce than the one this connection was given".into());
+    }
+    let key = signed.signer;
+    let role = signed.payload.role;
+    let fingerprint = key.fingerprint();
+    let name = match role {
+        Role::Approver => Some(config.approver_name(&key).ok_or_else(|| {
+            format!("key {fingerprint} is not listed as an [[approver]] in this relay's config")
+        })?),
+        Role::Agent => match config.agent_name(&key) {
+            Some(name) => Some(name),
+            None if config.agent_policy == AgentPolicy::LoopbackAny && peer.ip().is_loopback() => {
+                None
+            }
+            None => {
+                return Err(format!(
+                    "agent key {fingerprint} is not listed as an [[agent]] in this relay's config"
+                ));
+            }
+        },
+    };
+    Ok(Identity {
+        key,
+        role,
+        name: name.map(str::to_owned),
+    })
+}
+
+/// A request must verify and be signed by the key this connection logged in with.
+pub fn check_request(request: &Envelope, who: &Identity) -> Result<Signed<Request>, String> {
+    let signed = request
+        .open::<Request>()
+        .map_err(|e| format!("request does not verify: {e}"))?;
+    if signed.signer != who.key {
+        return Err(format!(
+            "request {} is signed by {}, not by this connection's key {}",
+            signed.payload.id,
+            signed.signer.fingerprint(),
+            who.key.fingerprint()
+        ));
+    }
+    Ok(signed)
+}
+
+/// A decision must verify and be signed by a listed approver whose name it carries.
+pub fn check_decision(
+    decision: &Envelope,
+    config: &RelayConfig,
+) -> Result<Signed<Decision>, String> {
+    let signed = decision
+        .open::<Decision>()
+        .map_err(|e| format!("decision does not verify: {e}"))?;
+    check_approver(config, &signed.signer, &signed.payload.approver, "decision")?;
+    Ok(signed)
+}
+
+/// A status must verify and be signed by a listed approver whose name it carries.
+pub fn check_status(status: &Envelope, config: &RelayConfig) -> Result<Signed<Status>, String> {
+    let signed = status
+        .open::<Status>()
+        .map_err(|e| format!("status does not verify: {e}"))?;
+    check_approver(config, &signed.signer, &signed.payload.approver, "status")?;
+    Ok(signed)
+}
+
+fn check_approver(
+    config: &RelayConfig,
+    signer: &PublicKey,
+    claimed: &str,
+    what: &str,
+) -> Result<(), String> {
+    match config.approver_name(signer) {
+        None => Err(format!(
+            "{what} is signed by {}, which is not a listed approver",
+            signer.fingerprint()
+        )),
+        Some(name) if name != claimed => Err(format!(
+            "{what} claims approver {claimed:?} but is signed by the key listed as {name:?}"
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use assent_protocol::PrivateKey;
+
+    fn key(seed: u8) -> PrivateKey {
+        PrivateKey::from_seed(&[seed; 32], "")
+    }
+
+    fn login(key: &PrivateKey, nonce: &str, role: Role) -> Envelope {
+        let payload: Login = serde_json::from_value(serde_json::json!({
+            "v": 1, "kind": "login", "nonce": nonce, "role": role,
+        }))
+        .unwrap();
+        Envelope::seal(key, &payload)
+    }
+
+    fn loopback() -> SocketAddr {
+        "127.0.0.1:5000".parse().unwrap()
+    }
+
+    fn remote() -> SocketAddr {
+        "192.0.2.7:5000".parse().unwrap()
+    }
+
+    #[test]
+    fn nonces_are_fresh_hex() {
+        let (a, b) = (new_nonce(), new_nonce());
+        assert_eq!(a.len(), 64);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn approvers_must_be_listed() {
+        let alice = key(1);
+        let config = RelayConfig::default().with_approver("alice", alice.public());
+        let nonce = new_nonce();
+        let who = check_login(
+            &login(&alice, &nonce, Role::Approver),
+            &nonce,
+            &config,
+            remote(),
+        )
+        .unwrap();
+        assert_eq!(who.role, Role::Approver);
+        assert_eq!(who.name.as_deref(), Some("alice"));
+        let e = check_login(
+            &login(&key(2), &nonce, Role::Approver),
+            &nonce,
+            &config,
+            loopback(),
+        )
+        .unwrap_err();
+        assert!(e.contains("not listed as an [[approver]]"), "{e}");
+    }
+
+    #[test]
+    fn login_must_answer_this_nonce_under_the_login_namespace() {
+        let config = RelayConfig::default();
+        let nonce = new_nonce();
+        let e = check_login(
+            &login(&key(1), &new_nonce(), Role::Agent),
+            &nonce,
+            &config,
+            loopback(),
+        )
+        .unwrap_err();
+        assert!(e.contains("different nonce"), "{e}");
+        // A request signature replayed as a login fails on the namespace.
+        let payload = login(&key(1), &nonce, Role::Agent)
+            .payload_bytes_unverified()
+            .unwrap();
+        let wrong = Envelope::seal_bytes(&key(1), assent_protocol::Namespace::Request, &payload);
+        let e = check_login(&wrong, &nonce, &config, loopback()).unwrap_err();
+        assert!(e.contains("does not verify"), "{e}");
+    }
+
+    #[test]
+    fn agent_policy() {
+        let listed = key(3);
+        let nonce = new_nonce();
+        let any = RelayConfig::default().with_agent("openclaw", listed.public());
+        assert!(
+            check_login(
+                &login(&key(4), &nonce, Role::Agent),
+                &nonce,
+                &any,
+                loopback()
+            )
+            .is_ok()
+        );
+        assert!(check_login(&login(&key(4), &nonce, Role::Agent), &nonce, &any, remote()).is_err());
+        let who =
+            check_login(&login(&listed, &nonce, Role::Agent), &nonce, &any, remote()).unwrap();
+        assert_eq!(who.name.as_deref(), Some("openclaw"));
+
+        let strict = RelayConfig {
+            agent_policy: AgentPolicy::Allowlist,
+            ..any
+        };
+        let e = check_login(
+            &login(&key(4), &nonce, Role::Agent),
+            &nonce,
+            &strict,
+            loopback(),
+        )
+        .unwrap_err();
+        assert!(e.contains("not listed as an [[agent]]"), "{e}");
+        assert!(
+            check_login(
+                &login(&listed, &nonce, Role::Agent),
+                &nonce,
+                &strict,
+                loopback()
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn statuses_need_a_listed_approver_with_its_own_name() {
+        let alice = key(1);
+        let config = RelayConfig::default().with_approver("alice", alice.public());
+        let status = |k: &PrivateKey, name: &str| {
+            let s: Status = serde_json::from_value(serde_json::json!({
+                "v": 1, "kind": "status", "approver": name, "issued_at": 1, "revoked": [],
+            }))
+            .unwrap();
+            Envelope::seal(k, &s)
+        };
+        assert!(check_status(&status(&alice, "alice"), &config).is_ok());
+        let e = check_status(&status(&alice, "bob"), &config).unwrap_err();
+        assert!(e.contains("claims approver \"bob\""), "{e}");
+        let e = check_status(&status(&key(2), "alice"), &config).unwrap_err();
+        assert!(e.contains("not a listed approver"), "{e}");
+    }
+}

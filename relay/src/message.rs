@@ -1,0 +1,141 @@
+//! The relay's wire messages, version 1 (docs/relay-protocol.md): one JSON object per
+//! WebSocket text frame, tagged by `"type"`.
+//!
+//! Messages from clients are parsed strictly (unknown types or fields close the connection);
+//! signed content travels as protocol envelopes, unchanged, so every party verifies it itself.
+
+use assent_protocol::{Envelope, RequestId, Role, Verdict};
+use serde::{Deserialize, Serialize};
+
+/// The relay protocol version announced in `hello`.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// What a client sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// The answer to `hello`: a `Login` payload signed under `relay-auth@assent`.
+    Login { login: Envelope },
+    /// Agent: queue a signed request (idempotent by request id).
+    Submit { request: Envelope },
+    /// Approver: a signed decision for a pending request.
+    Decide { decision: Envelope },
+    /// Approver: a signed status (revocation list).
+    PublishStatus { status: Envelope },
+    /// Anyone: ask for the latest status of every approver.
+    GetStatuses {},
+}
+
+/// What the relay sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// First frame on every connection: the protocol version and the login challenge.
+    Hello {
+        v: u32,
+        relay: String,
+        /// 64 lowercase hex digits to sign in a `Login` payload.
+        nonce: String,
+        max_frame_bytes: usize,
+        login_timeout_s: u64,
+    },
+    /// Login accepted.
+    Welcome {
+        role: Role,
+        /// The logged-in key's fingerprint.
+        key: String,
+        /// The key's name in the relay config, when it is listed there.
+        name: Option<String>,
+    },
+    /// Agent: the relay holds this request now.
+    Queued { request_id: RequestId },
+    /// Approver: a pending request.
+    Request { request: Envelope, first_seen: bool },
+    /// Agent: the decision for a request this connection submitted.
+    Decision { decision: Envelope },
+    /// Approver: a request was decided (by anyone, including this connection).
+    Decided {
+        request_id: RequestId,
+        approver: String,
+        verdict: Verdict,
+    },
+    /// A request reached its deadline undecided and was dropped.
+    Expired { request_id: RequestId },
+    /// The latest status of each approver that published one.
+    Statuses { statuses: Vec<Envelope> },
+    /// Something this connection sent was not accepted; the connection stays open.
+    Refused {
+        request_id: Option<RequestId>,
+        reason: String,
+    },
+    /// The relay is closing this connection, and why.
+    Error { reason: String },
+}
+
+impl ServerMessage {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server messages always serialise")
+    }
+}
+
+impl ClientMessage {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("client messages always serialise")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_messages_are_strict() {
+        let ok: ClientMessage = serde_json::from_str(r#"{"type":"get_statuses"}"#).unwrap();
+        assert_eq!(ok, ClientMessage::GetStatuses {});
+        for bad in [
+            r#"{"type":"get_statuses","x":1}"#,
+            r#"{"type":"submit","request":{"payload":"","sig":""},"extra":true}"#,
+            r#"{"type":"hello"}"#,
+            r#"{"request":{"payload":"","sig":""}}"#,
+            r#"[1,2]"#,
+        ] {
+            assert!(
+                serde_json::from_str::<ClientMessage>(bad).is_err(),
+                "accepted {bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn messages_round_trip_with_their_type_tag() {
+        let m = ClientMessage::Submit {
+            request: Envelope {
+                payload: "cA==".into(),
+                sig: "cw==".into(),
+            },
+        };
+        let json = m.to_json();
+        assert_eq!(
+            json,
+            r#"{"type":"submit","request":{"payload":"cA==","sig":"cw=="}}"#
+        );
+        assert_eq!(serde_json::from_str::<ClientMessage>(&json).unwrap(), m);
+
+        let id = RequestId([7; 16]);
+        let s = ServerMessage::Decided {
+            request_id: id,
+            approver: "alice".into(),
+            verdict: Verdict::Deny,
+        };
+        assert_eq!(
+            s.to_json(),
+            format!(
+                r#"{{"type":"decided","request_id":"{id}","approver":"alice","verdict":"deny"}}"#
+            )
+        );
+        assert_eq!(
+            serde_json::from_str::<ServerMessage>(&s.to_json()).unwrap(),
+            s
+        );
+    }
+}

@@ -1,0 +1,407 @@
+//! The listener and one handler per connection.
+//!
+//! A semaphore caps open connections; each accepted socket gets its own task that runs the
+//! TLS and WebSocket handshakes and the login under one deadline, then serves the session
+//! until the client leaves, misbehaves, or the relay shuts down. Shutdown is a watch channel
+//! every task listens to; the listener waits (bounded) for the tasks to finish.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use assent_protocol::{PublicKey, Role};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio_rustls::TlsAcceptor;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::auth::{self, Identity};
+use crate::config::RelayConfig;
+use crate::connection::Connection;
+use crate::limits::{Limits, RateLimiter};
+use crate::message::{ClientMessage, PROTOCOL_VERSION, ServerMessage};
+use crate::store::{ConnId, Refusal, SharedStore, Store};
+
+/// Unix time in seconds, as the protocol's timestamps are.
+pub(crate) fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// State every connection task shares.
+pub(crate) struct Shared {
+    config: RelayConfig,
+    store: SharedStore,
+    submissions: Mutex<RateLimiter<PublicKey>>,
+    next_conn: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn new(config: RelayConfig) -> Self {
+        let known = config.agents.iter().map(|a| a.key);
+        let store = Store::new(config.limits.clone(), known);
+        Shared {
+            submissions: Mutex::new(RateLimiter::new(&config.limits, Limits::request_bucket)),
+            store: SharedStore::new(store),
+            config,
+            next_conn: AtomicU64::new(1),
+        }
+    }
+
+    fn limits(&self) -> &Limits {
+        &self.config.limits
+    }
+}
+
+/// Accept connections until shutdown, then wait (at most a few seconds) for them to close.
+pub(crate) async fn run(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    tls: Option<TlsAcceptor>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let slots = Arc::new(Semaphore::new(shared.limits().max_connections));
+    // Each task holds a clone; when all are dropped, every connection has finished.
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let expiry = tokio::spawn(expire_requests(shared.clone(), shutdown.clone()));
+
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Usually out of file descriptors; back off instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "connection limit reached; refusing connection");
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let handler = Handler {
+            shared: shared.clone(),
+            peer,
+            shutdown: shutdown.clone(),
+        };
+        let tls = tls.clone();
+        let done = done_tx.clone();
+        tokio::spawn(async move {
+            handler.run(stream, tls).await;
+            drop(slot);
+            drop(done);
+        });
+    }
+
+    drop(listener);
+    drop(done_tx);
+    let open = shared.limits().max_connections - slots.available_permits();
+    tracing::info!(open, "shutting down; closing connections");
+    let _ = tokio::time::timeout(Duration::from_secs(5), done_rx.recv()).await;
+    expiry.abort();
+}
+
+/// Drop requests when their deadline comes.
+async fn expire_requests(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let wait = match shared.store.next_deadline() {
+            Some(deadline) => (UNIX_EPOCH + Duration::from_secs(deadline))
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO),
+            None => Duration::from_secs(3600),
+        };
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = shared.store.deadline_changed.notified() => continue,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        shared.store.expire(now_unix());
+    }
+}
+
+struct Handler {
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// How a session ended.
+enum End {
+    /// The client closed, or the socket broke; nothing more to say.
+    Gone,
+    Shutdown,
+    /// The relay ends it, and tells the client why.
+    Refused(CloseCode, String),
+}
+
+impl Handler {
+    async fn run(self, stream: TcpStream, tls: Option<TlsAcceptor>) {
+        let deadline = tokio::time::Instant::now() + self.shared.limits().login_timeout();
+        match tls {
+            None => self.serve(stream, deadline).await,
+            Some(acceptor) => {
+                match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => self.serve(stream, deadline).await,
+                    Ok(Err(e)) => tracing::debug!(peer = %self.peer, "TLS handshake failed: {e}"),
+                    Err(_) => tracing::debug!(peer = %self.peer, "TLS handshake timed out"),
+                }
+            }
+        }
+    }
+
+    async fn serve<S>(self, stream: S, deadline: tokio::time::Instant)
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let limits = self.shared.limits();
+        let mut conn =
+            match tokio::time::timeout_at(deadline, Connection::accept(stream, limits)).await {
+                Ok(Ok(conn)) => conn,
+                Ok(Err(e)) => {
+                    tracing::debug!(peer = %self.peer, "{e}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(peer = %self.peer, "WebSocket handshake timed out");
+                    return;
+                }
+            };
+        match self.login(&mut conn, deadline).await {
+            Ok(who) => self.session(conn, who).await,
+            Err((code, reason)) => {
+                tracing::info!(peer = %self.peer, "login refused: {reason}");
+                conn.close_with_error(code, &reason).await;
+            }
+        }
+    }
+
+    /// Send the challenge and check the answer, all before `deadline`.
+    async fn login<S>(
+        &self,
+        conn: &mut Connection<S>,
+        deadline: tokio::time::Instant,
+    ) -> Result<Identity, (CloseCode, String)>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let limits = self.shared.limits();
+        let nonce = auth::new_nonce();
+        let hello = ServerMessage::Hello {
+            v: PROTOCOL_VERSION,
+            relay: format!("assent-relay/{}", env!("CARGO_PKG_VERSION")),
+            nonce: nonce.clone(),
+            max_frame_bytes: limits.max_frame_bytes,
+            login_timeout_s: limits.login_timeout_s,
+        };
+        let policy = |reason: String| (CloseCode::Policy, reason);
+        conn.send(&hello).await.map_err(policy)?;
+        let answer = tokio::time::timeout_at(deadline, conn.read_message())
+            .await
+            .map_err(|_| {
+                policy(format!(
+                    "no login within {} s of connecting",
+                    limits.login_timeout_s
+                ))
+            })?;
+        match answer {
+            Ok(Some(ClientMessage::Login { login })) => {
+                auth::check_login(&login, &nonce, &self.shared.config, self.peer).map_err(policy)
+            }
+            Ok(Some(_)) => Err(policy("the first message must be a login".into())),
+            Ok(None) => Err(policy("closed before logging in".into())),
+            Err(e) => Err((e.close_code(), e.to_string())),
+        }
+    }
+
+    async fn session<S>(mut self, mut conn: Connection<S>, who: Identity)
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let limits = self.shared.limits().clone();
+        let id: ConnId = self.shared.next_conn.fetch_add(1, Ordering::Relaxed);
+        let fingerprint = who.key.fingerprint();
+        tracing::info!(
+            conn = id, peer = %self.peer, role = ?who.role, key = %fingerprint,
+            name = who.name.as_deref().unwrap_or("-"), "logged in"
+        );
+        let (outbox, mut inbox) = mpsc::channel(limits.outbound_queue);
+        let backlog = self
+            .shared
+            .store
+            .connect(id, who.role == Role::Approver, outbox, now_unix());
+        let welcome = ServerMessage::Welcome {
+            role: who.role,
+            key: fingerprint.to_string(),
+            name: who.name.clone(),
+        };
+        let mut end = End::Gone;
+        let mut sent = conn.send(&welcome).await;
+        for message in &backlog {
+            if sent.is_err() {
+                break;
+            }
+            sent = conn.send(message).await;
+        }
+        drop(backlog);
+
+        let mut ping = tokio::time::interval(limits.ping_interval());
+        ping.tick().await;
+        let mut messages = limits.message_bucket(Instant::now());
+        while sent.is_ok() {
+            tokio::select! {
+                _ = self.shutdown.changed() => {
+                    end = End::Shutdown;
+                    break;
+                }
+                queued = inbox.recv() => match queued {
+                    Some(text) => sent = conn.send_text(text).await,
+                    None => {
+                        end = End::Refused(
+                            CloseCode::Policy,
+                            "this connection fell too far behind reading its messages".into(),
+                        );
+                        break;
+                    }
+                },
+                read = conn.read_message() => match read {
+                    Ok(None) => break,
+                    Err(e) => {
+                        end = End::Refused(e.close_code(), e.to_string());
+                        break;
+                    }
+                    Ok(Some(message)) => {
+                        if !messages.try_take(Instant::now()) {
+                            end = End::Refused(CloseCode::Policy, format!(
+                                "more than {} messages a second on this connection; slow down",
+                                limits.messages_per_connection_per_second
+                            ));
+                            break;
+                        }
+                        match self.handle(id, &who, message) {
+                            Ok(None) => {}
+                            Ok(Some(reply)) => sent = conn.send(&reply).await,
+                            Err(refusal) if refusal.fatal => {
+                                end = End::Refused(CloseCode::Policy, refusal.reason);
+                                break;
+                            }
+                            Err(refusal) => {
+                                tracing::info!(conn = id, "refused: {}", refusal.reason);
+                                sent = conn
+                                    .send(&ServerMessage::Refused {
+                                        request_id: refusal.request_id,
+                                        reason: refusal.reason,
+                                    })
+                                    .await;
+                            }
+                        }
+                    }
+                },
+                _ = ping.tick() => {
+                    if conn.last_heard().elapsed() > limits.idle_timeout() {
+                        end = End::Refused(CloseCode::Away, format!(
+                            "nothing heard for {} s", limits.idle_timeout_s
+                        ));
+                        break;
+                    }
+                    sent = conn.ping().await;
+                }
+            }
+        }
+        self.shared.store.disconnect(id);
+        if let Err(e) = sent {
+            tracing::debug!(conn = id, "{e}");
+        }
+        match end {
+            End::Gone => tracing::debug!(conn = id, "connection closed"),
+            End::Shutdown => conn.close(CloseCode::Away, "relay shutting down").await,
+            End::Refused(code, reason) => {
+                tracing::warn!(conn = id, peer = %self.peer, key = %fingerprint, "closing connection: {reason}");
+                conn.close_with_error(code, &reason).await;
+            }
+        }
+    }
+
+    /// Act on one message. `Ok(Some)` is a direct reply; refusals are sent (or, when fatal,
+    /// end the connection) by the caller.
+    fn handle(
+        &self,
+        conn: ConnId,
+        who: &Identity,
+        message: ClientMessage,
+    ) -> Result<Option<ServerMessage>, Refusal> {
+        let shared = &self.shared;
+        match message {
+            ClientMessage::Login { .. } => Err(Refusal::fatal(None, "already logged in")),
+            ClientMessage::Submit { request } => {
+                if who.role != Role::Agent {
+                    return Err(Refusal::fatal(
+                        None,
+                        "only agent connections submit requests",
+                    ));
+                }
+                let allowed = shared
+                    .submissions
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .try_take(&who.key, Instant::now());
+                if !allowed {
+                    return Err(Refusal::fatal(
+                        None,
+                        format!(
+                            "more than {} requests a minute from this agent key; slow down",
+                            shared.limits().requests_per_agent_per_minute
+                        ),
+                    ));
+                }
+                let request =
+                    auth::check_request(&request, who).map_err(|e| Refusal::fatal(None, e))?;
+                tracing::info!(
+                    conn, id = %request.payload.id, agent = %request.payload.agent,
+                    program = %request.payload.program, "request"
+                );
+                shared.store.submit(conn, request, now_unix())?;
+                Ok(None)
+            }
+            ClientMessage::Decide { decision } => {
+                if who.role != Role::Approver {
+                    return Err(Refusal::fatal(None, "only approver connections decide"));
+                }
+                let decision = auth::check_decision(&decision, &shared.config)
+                    .map_err(|e| Refusal::fatal(None, e))?;
+                let (id, approver, verdict) = (
+                    decision.payload.request_id,
+                    decision.payload.approver.clone(),
+                    decision.payload.verdict,
+                );
+                shared.store.decide(decision, now_unix())?;
+                tracing::info!(conn, %id, %approver, ?verdict, "decided");
+                Ok(None)
+            }
+            ClientMessage::PublishStatus { status } => {
+                if who.role != Role::Approver {
+                    return Err(Refusal::fatal(
+                        None,
+                        "only approver connections publish statuses",
+                    ));
+                }
+                let status = auth::check_status(&status, &shared.config)
+                    .map_err(|e| Refusal::fatal(None, e))?;
+                tracing::debug!(conn, approver = %status.payload.approver, "status");
+                shared.store.publish_status(status)?;
+                Ok(None)
+            }
+            ClientMessage::GetStatuses {} => Ok(Some(ServerMessage::Statuses {
+                statuses: shared.store.statuses(),
+            })),
+        }
+    }
+}

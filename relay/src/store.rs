@@ -1,0 +1,878 @@
+//! The relay's memory: pending requests until their deadline, the decision kept for each until
+//! then (so a shim that reconnects and re-submits gets it), and each approver's latest status.
+//!
+//! [`Store`] is plain data driven by explicit times; each operation returns the messages it
+//! causes as [`Delivery`]s, so the routing rules are unit-tested without sockets.
+//! [`SharedStore`] puts it behind one mutex together with every connection's outbox, so that
+//! messages reach each connection in the order the store produced them.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Mutex;
+
+use assent_protocol::{
+    Decision, Envelope, PublicKey, Request, RequestId, Sha256Digest, Signed, Status,
+};
+use tokio::sync::{Notify, mpsc};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::limits::Limits;
+use crate::message::ServerMessage;
+
+/// Identifies one connection for the lifetime of the relay.
+pub type ConnId = u64;
+
+/// One message for a set of connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub to: Vec<ConnId>,
+    pub message: ServerMessage,
+}
+
+impl Delivery {
+    fn one(to: ConnId, message: ServerMessage) -> Self {
+        Delivery {
+            to: vec![to],
+            message,
+        }
+    }
+}
+
+/// Why something a client sent was not accepted. A fatal refusal closes the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub request_id: Option<RequestId>,
+    pub reason: String,
+    pub fatal: bool,
+}
+
+impl Refusal {
+    pub fn new(request_id: Option<RequestId>, reason: impl Into<String>) -> Self {
+        Refusal {
+            request_id,
+            reason: reason.into(),
+            fatal: false,
+        }
+    }
+
+    pub fn fatal(request_id: Option<RequestId>, reason: impl Into<String>) -> Self {
+        Refusal {
+            request_id,
+            reason: reason.into(),
+            fatal: true,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Decided {
+    envelope: Envelope,
+    sha256: Sha256Digest,
+    approver: String,
+}
+
+#[derive(Debug)]
+struct Entry {
+    request: Signed<Request>,
+    cmd_sha256: Sha256Digest,
+    /// Unix seconds at which the relay drops it: `expires_at`, capped by the lifetime limit.
+    deadline: u64,
+    /// Arrival order, so late consoles see requests in the order they came.
+    seq: u64,
+    decision: Option<Decided>,
+    /// Agent connections that submitted this request and get its decision.
+    waiters: HashSet<ConnId>,
+}
+
+/// Pending requests, kept decisions and statuses. Times are unix seconds.
+#[derive(Debug)]
+pub struct Store {
+    limits: Limits,
+    requests: HashMap<RequestId, Entry>,
+    deadlines: BTreeSet<(u64, RequestId)>,
+    undecided_per_agent: HashMap<PublicKey, usize>,
+    /// Agent keys an approver has already decided for, or listed in the config.
+    known_agents: HashSet<PublicKey>,
+    approvers: BTreeSet<ConnId>,
+    /// Each agent connection's submitted request ids.
+    agents: HashMap<ConnId, HashSet<RequestId>>,
+    statuses: HashMap<PublicKey, Signed<Status>>,
+    next_seq: u64,
+}
+
+impl Store {
+    /// `known_agents`: keys never marked first-seen (the config's listed agents).
+    pub fn new(limits: Limits, known_agents: impl IntoIterator<Item = PublicKey>) -> Self {
+        Store {
+            limits,
+            requests: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            undecided_per_agent: HashMap::new(),
+            known_agents: known_agents.into_iter().collect(),
+            approvers: BTreeSet::new(),
+            agents: HashMap::new(),
+            statuses: HashMap::new(),
+            next_seq: 0,
+        }
+    }
+
+    /// Requests held, decided or not.
+    pub fn len(&self) -> usize {
+        self.requests.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty()
+    }
+
+    /// An approver connection joins: it gets every undecided request, oldest first.
+    pub fn connect_approver(&mut self, conn: ConnId, now: u64) -> Vec<ServerMessage> {
+        self.approvers.insert(conn);
+        let mut pending: Vec<&Entry> = self
+            .requests
+            .values()
+            .filter(|e| e.decision.is_none() && e.deadline > now)
+            .collect();
+        pending.sort_by_key(|e| e.seq);
+        pending
+            .into_iter()
+            .map(|e| self.request_message(e))
+            .collect()
+    }
+
+    pub fn disconnect(&mut self, conn: ConnId) {
+        self.approvers.remove(&conn);
+        for id in self.agents.remove(&conn).unwrap_or_default() {
+            if let Some(entry) = self.requests.get_mut(&id) {
+                entry.waiters.remove(&conn);
+            }
+        }
+    }
+
+    fn request_message(&self, entry: &Entry) -> ServerMessage {
+        ServerMessage::Request {
+            request: entry.request.envelope.clone(),
+            first_seen: !self.known_agents.contains(&entry.request.signer),
+        }
+    }
+
+    /// An agent connection submits a verified request, signed by the connection's own key.
+    pub fn submit(
+        &mut self,
+        conn: ConnId,
+        request: Signed<Request>,
+        now: u64,
+    ) -> Result<Vec<Delivery>, Refusal> {
+        let id = request.payload.id;
+        if let Some(entry) = self.requests.get_mut(&id) {
+            if entry.request.sha256 != request.sha256 || entry.request.signer != request.signer {
+                return Err(Refusal::new(
+                    Some(id),
+                    format!(
+                        "request id {id} is already used by a different request; sign a new request with a fresh id"
+                    ),
+                ));
+            }
+            if entry.deadline <= now {
+                return Ok(vec![Delivery::one(
+                    conn,
+                    ServerMessage::Expired { request_id: id },
+                )]);
+            }
+            // The same request again (a reconnecting shim): idempotent, and it now waits here too.
+            entry.waiters.insert(conn);
+            self.agents.entry(conn).or_default().insert(id);
+            let mut out = vec![Delivery::one(
+                conn,
+                ServerMessage::Queued { request_id: id },
+            )];
+            if let Some(decided) = &entry.decision {
+                out.push(Delivery::one(
+                    conn,
+                    ServerMessage::Decision {
+                        decision: decided.envelope.clone(),
+                    },
+                ));
+            }
+            return Ok(out);
+        }
+
+        if request.payload.expires_at <= now {
+            return Ok(vec![Delivery::one(
+                conn,
+                ServerMessage::Expired { request_id: id },
+            )]);
+        }
+        let undecided = self
+            .undecided_per_agent
+            .get(&request.signer)
+            .copied()
+            .unwrap_or(0);
+        if undecided >= self.limits.max_pending_per_agent {
+            return Err(Refusal::new(
+                Some(id),
+                format!(
+                    "this agent key already has {undecided} requests waiting for an answer (the limit); wait for them to be decided or expire"
+                ),
+            ));
+        }
+        if self.requests.len() >= self.limits.max_pending_total {
+            return Err(Refusal::new(
+                Some(id),
+                "the relay holds as many requests as it may; try again later",
+            ));
+        }
+
+        let deadline = request
+            .payload
+            .expires_at
+            .min(now.saturating_add(self.limits.max_request_lifetime_s));
+        *self.undecided_per_agent.entry(request.signer).or_default() += 1;
+        self.deadlines.insert((deadline, id));
+        self.agents.entry(conn).or_default().insert(id);
+        let cmd_sha256 = request.payload.cmd_sha256();
+        let entry = Entry {
+            request,
+            cmd_sha256,
+            deadline,
+            seq: self.next_seq,
+            decision: None,
+            waiters: HashSet::from([conn]),
+        };
+        self.next_seq += 1;
+        let announce = Delivery {
+            to: self.approvers.iter().copied().collect(),
+            message: self.request_message(&entry),
+        };
+        self.requests.insert(id, entry);
+        Ok(vec![
+            Delivery::one(conn, ServerMessage::Queued { request_id: id }),
+            announce,
+        ])
+    }
+
+    /// A verified decision, signed by a listed approver whose name it carries.
+    /// The first one that binds to a pending request wins.
+    pub fn decide(
+        &mut self,
+        decision: Signed<Decision>,
+        now: u64,
+    ) -> Result<Vec<Delivery>, Refusal> {
+        let d = &decision.payload;
+        let id = d.request_id;
+        let Some(entry) = self.requests.get_mut(&id) else {
+            return Err(Refusal::new(
+                Some(id),
+                format!("no request {id} is pending here: it expired, or this relay never had it"),
+            ));
+        };
+        if entry.deadline <= now {
+            return Err(Refusal::new(Some(id), format!("request {id} has expired")));
+        }
+        if d.request_sha256 != entry.request.sha256 {
+            return Err(Refusal::new(
+                Some(id),
+                format!(
+                    "decision does not bind to request {id}: its request_sha256 is not the hash of that request"
+                ),
+            ));
+        }
+        if d.cmd_sha256 != entry.cmd_sha256 {
+            return Err(Refusal::new(
+                Some(id),
+                format!(
+                    "decision does not bind to request {id}: its cmd_sha256 is not that request's command hash"
+                ),
+            ));
+        }
+        if let Some(prev) = &entry.decision {
+            if prev.sha256 == decision.sha256 {
+                return Ok(Vec::new());
+            }
+            return Err(Refusal::new(
+                Some(id),
+                format!("request {id} was already decided by {}", prev.approver),
+            ));
+        }
+        let verdict = d.verdict;
+        let approver = d.approver.clone();
+        let agent = entry.request.signer;
+        entry.decision = Some(Decided {
+            envelope: decision.envelope.clone(),
+            sha256: decision.sha256,
+            approver: approver.clone(),
+        });
+        let waiters: Vec<ConnId> = entry.waiters.iter().copied().collect();
+        self.uncount(&agent);
+        self.known_agents.insert(agent);
+        Ok(vec![
+            Delivery {
+                to: waiters,
+                message: ServerMessage::Decision {
+                    decision: decision.envelope,
+                },
+            },
+            Delivery {
+                to: self.approvers.iter().copied().collect(),
+                message: ServerMessage::Decided {
+                    request_id: id,
+                    approver,
+                    verdict,
+                },
+            },
+        ])
+    }
+
+    fn uncount(&mut self, agent: &PublicKey) {
+        if let Some(n) = self.undecided_per_agent.get_mut(agent) {
+            *n -= 1;
+            if *n == 0 {
+                self.undecided_per_agent.remove(agent);
+            }
+        }
+    }
+
+    /// Keep a verified status from a listed approver if it is at least as new as the one held.
+    pub fn publish_status(&mut self, status: Signed<Status>) -> Result<(), Refusal> {
+        if let Some(held) = self.statuses.get(&status.signer) {
+            if held.payload.issued_at > status.payload.issued_at {
+                return Err(Refusal::new(
+                    None,
+                    format!(
+                        "a newer status from {} (issued_at {}) is already held",
+                        held.payload.approver, held.payload.issued_at
+                    ),
+                ));
+            }
+        }
+        self.statuses.insert(status.signer, status);
+        Ok(())
+    }
+
+    /// The latest status per approver key, ordered by approver name.
+    pub fn statuses(&self) -> Vec<Envelope> {
+        let mut held: Vec<&Signed<Status>> = self.statuses.values().collect();
+        held.sort_by(|a, b| a.payload.approver.cmp(&b.payload.approver));
+        held.into_iter().map(|s| s.envelope.clone()).collect()
+    }
+
+    /// The earliest deadline held, if any.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.deadlines.first().map(|(deadline, _)| *deadline)
+    }
+
+    /// Drop every request whose deadline has come. Undecided ones are announced as expired to
+    /// their shims and to every approver; decided ones have been delivered and go quietly.
+    pub fn expire(&mut self, now: u64) -> Vec<Delivery> {
+        let mut out = Vec::new();
+        while let Some(&(deadline, id)) = self.deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            let Some(entry) = self.requests.remove(&id) else {
+                continue;
+            };
+            for waiter in &entry.waiters {
+                if let Some(ids) = self.agents.get_mut(waiter) {
+                    ids.remove(&id);
+                }
+            }
+            if entry.decision.is_none() {
+                self.uncount(&entry.request.signer);
+                let mut to: Vec<ConnId> = entry.waiters.into_iter().collect();
+                to.extend(self.approvers.iter().copied());
+                out.push(Delivery {
+                    to,
+                    message: ServerMessage::Expired { request_id: id },
+                });
+            }
+        }
+        out
+    }
+}
+
+/// The store and every logged-in connection's outbox, behind one lock.
+pub struct SharedStore {
+    state: Mutex<State>,
+    /// Woken when a new deadline may be earlier than the one the expiry task sleeps for.
+    pub(crate) deadline_changed: Notify,
+}
+
+struct State {
+    store: Store,
+    outboxes: HashMap<ConnId, mpsc::Sender<Utf8Bytes>>,
+}
+
+impl SharedStore {
+    pub fn new(store: Store) -> Self {
+        SharedStore {
+            state: Mutex::new(State {
+                store,
+                outboxes: HashMap::new(),
+            }),
+            deadline_changed: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock would be a bug; the data is still consistent enough
+        // to keep serving, so recover rather than take every connection down.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Register a connection's outbox. An approver gets the pending requests to send first;
+    /// registering and taking that snapshot happen under one lock so nothing is missed.
+    pub fn connect(
+        &self,
+        conn: ConnId,
+        approver: bool,
+        outbox: mpsc::Sender<Utf8Bytes>,
+        now: u64,
+    ) -> Vec<ServerMessage> {
+        let mut state = self.lock();
+        state.outboxes.insert(conn, outbox);
+        if approver {
+            state.store.connect_approver(conn, now)
+        } else {
+            Vec::new()
+        }
+    }
+
+    pub fn disconnect(&self, conn: ConnId) {
+        let mut state = self.lock();
+        state.outboxes.remove(&conn);
+        state.store.disconnect(conn);
+    }
+
+    pub fn submit(&self, conn: ConnId, request: Signed<Request>, now: u64) -> Result<(), Refusal> {
+        let mut state = self.lock();
+        let before = state.store.next_deadline();
+        let deliveries = state.store.submit(conn, request, now)?;
+        let after = state.store.next_deadline();
+        state.dispatch(deliveries);
+        drop(state);
+        if after != before {
+            self.deadline_changed.notify_one();
+        }
+        Ok(())
+    }
+
+    pub fn decide(&self, decision: Signed<Decision>, now: u64) -> Result<(), Refusal> {
+        let mut state = self.lock();
+        let deliveries = state.store.decide(decision, now)?;
+        state.dispatch(deliveries);
+        Ok(())
+    }
+
+    pub fn publish_status(&self, status: Signed<Status>) -> Result<(), Refusal> {
+        self.lock().store.publish_status(status)
+    }
+
+    pub fn statuses(&self) -> Vec<Envelope> {
+        self.lock().store.statuses()
+    }
+
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.lock().store.next_deadline()
+    }
+
+    pub fn expire(&self, now: u64) {
+        let mut state = self.lock();
+        let deliveries = state.store.expire(now);
+        state.dispatch(deliveries);
+    }
+}
+
+impl State {
+    /// Queue each message for its connections. A connection whose outbox is full is not
+    /// keeping up: its outbox is dropped, which ends that connection, and nobody else waits.
+    fn dispatch(&mut self, deliveries: Vec<Delivery>) {
+        let mut cut = Vec::new();
+        for delivery in deliveries {
+            if delivery.to.is_empty() {
+                continue;
+            }
+            let text = Utf8Bytes::from(delivery.message.to_json());
+            for conn in delivery.to {
+                let Some(outbox) = self.outboxes.get(&conn) else {
+                    continue;
+                };
+                if outbox.try_send(text.clone()).is_err() {
+                    cut.push(conn);
+                }
+            }
+        }
+        for conn in cut {
+            if self.outboxes.remove(&conn).is_some() {
+                tracing::warn!(
+                    conn,
+                    "connection is not reading its messages; cutting it off"
+                );
+            }
+            self.store.disconnect(conn);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use assent_protocol::{Grant, PrivateKey, Status, Verdict};
+
+    const NOW: u64 = 1_763_770_000;
+
+    fn key(seed: u8) -> PrivateKey {
+        PrivateKey::from_seed(&[seed; 32], "")
+    }
+
+    fn request_payload(id: u8, expires_at: u64) -> Request {
+        let json = serde_json::json!({
+            "v": 1, "kind": "request", "id": RequestId([id; 16]).to_hex(),
+            "agent": "openclaw", "host": "mini", "user": "openclaw", "uid": 1001,
+            "run_as": "root", "program": "/usr/bin/true", "program_sha256": "ab".repeat(32),
+            "argv": ["true"], "cwd": "/tmp", "env": {}, "reason": "test",
+            "grant": "once", "ttl_s": null, "created_at": NOW - 1, "expires_at": expires_at,
+        });
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn request(agent: &PrivateKey, id: u8, expires_at: u64) -> Signed<Request> {
+        Envelope::seal(agent, &request_payload(id, expires_at))
+            .open()
+            .unwrap()
+    }
+
+    fn decision(
+        approver: &PrivateKey,
+        name: &str,
+        req: &Signed<Request>,
+        verdict: Verdict,
+    ) -> Signed<Decision> {
+        let json = serde_json::json!({
+            "v": 1, "kind": "decision", "request_id": req.payload.id,
+            "request_sha256": req.sha256, "verdict": verdict, "grant": "once",
+            "not_before": NOW, "not_after": NOW + 120,
+            "cmd_sha256": req.payload.cmd_sha256(), "approver": name,
+            "decided_at": NOW, "note": null,
+        });
+        let d: Decision = serde_json::from_value(json).unwrap();
+        assert_eq!(d.grant, Grant::Once);
+        Envelope::seal(approver, &d).open().unwrap()
+    }
+
+    fn status(approver: &PrivateKey, name: &str, issued_at: u64) -> Signed<Status> {
+        let s: Status = serde_json::from_value(serde_json::json!({
+            "v": 1, "kind": "status", "approver": name, "issued_at": issued_at, "revoked": [],
+        }))
+        .unwrap();
+        Envelope::seal(approver, &s).open().unwrap()
+    }
+
+    fn store() -> Store {
+        Store::new(Limits::default(), [])
+    }
+
+    fn types(deliveries: &[Delivery]) -> Vec<(Vec<ConnId>, &'static str)> {
+        deliveries
+            .iter()
+            .map(|d| {
+                let kind = match d.message {
+                    ServerMessage::Queued { .. } => "queued",
+                    ServerMessage::Request { .. } => "request",
+                    ServerMessage::Decision { .. } => "decision",
+                    ServerMessage::Decided { .. } => "decided",
+                    ServerMessage::Expired { .. } => "expired",
+                    _ => "other",
+                };
+                let mut to = d.to.clone();
+                to.sort();
+                (to, kind)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn request_goes_to_every_approver_and_late_ones_get_it_on_connect() {
+        let mut s = store();
+        assert!(s.connect_approver(10, NOW).is_empty());
+        s.connect_approver(11, NOW);
+        let agent = key(1);
+        let out = s.submit(1, request(&agent, 1, NOW + 60), NOW).unwrap();
+        assert_eq!(
+            types(&out),
+            [(vec![1], "queued"), (vec![10, 11], "request")]
+        );
+        match &out[1].message {
+            ServerMessage::Request { first_seen, .. } => assert!(*first_seen),
+            m => panic!("{m:?}"),
+        }
+        let late = s.connect_approver(12, NOW + 1);
+        assert_eq!(late.len(), 1);
+        assert!(
+            matches!(&late[0], ServerMessage::Request { request, .. } if *request == out[1].message_envelope())
+        );
+    }
+
+    impl Delivery {
+        fn message_envelope(&self) -> Envelope {
+            match &self.message {
+                ServerMessage::Request { request, .. } => request.clone(),
+                ServerMessage::Decision { decision } => decision.clone(),
+                m => panic!("no envelope in {m:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn first_decision_wins_and_everyone_is_told() {
+        let mut s = store();
+        s.connect_approver(10, NOW);
+        s.connect_approver(11, NOW);
+        let (alice, bob) = (key(20), key(21));
+        let req = request(&key(1), 1, NOW + 60);
+        s.submit(1, req.clone(), NOW).unwrap();
+
+        let first = decision(&alice, "alice", &req, Verdict::Approve);
+        let out = s.decide(first.clone(), NOW + 1).unwrap();
+        assert_eq!(
+            types(&out),
+            [(vec![1], "decision"), (vec![10, 11], "decided")]
+        );
+        assert_eq!(out[0].message_envelope(), first.envelope);
+        assert!(matches!(
+            &out[1].message,
+            ServerMessage::Decided { approver, verdict: Verdict::Approve, .. } if approver == "alice"
+        ));
+
+        let second = decision(&bob, "bob", &req, Verdict::Deny);
+        let refused = s.decide(second, NOW + 2).unwrap_err();
+        assert!(
+            refused.reason.contains("already decided by alice"),
+            "{refused:?}"
+        );
+        assert!(!refused.fatal);
+        // The same decision again is idempotent and says nothing new.
+        assert!(s.decide(first, NOW + 3).unwrap().is_empty());
+        // A decided request is no longer shown to consoles that connect later.
+        assert!(s.connect_approver(12, NOW + 3).is_empty());
+    }
+
+    #[test]
+    fn decision_waits_for_a_reconnecting_shim_until_expiry() {
+        let mut s = store();
+        let agent = key(1);
+        let req = request(&agent, 1, NOW + 60);
+        s.submit(1, req.clone(), NOW).unwrap();
+        s.disconnect(1);
+        let d = decision(&key(20), "alice", &req, Verdict::Approve);
+        let out = s.decide(d.clone(), NOW + 5).unwrap();
+        assert!(out[0].to.is_empty(), "nobody is waiting right now");
+
+        // The shim comes back on a new connection and re-submits the same signed request.
+        let out = s.submit(2, req.clone(), NOW + 10).unwrap();
+        assert_eq!(types(&out), [(vec![2], "queued"), (vec![2], "decision")]);
+        assert_eq!(out[1].message_envelope(), d.envelope);
+
+        // After the deadline the decision is gone quietly and a re-submission hears "expired".
+        assert!(s.expire(NOW + 60).is_empty());
+        assert!(s.is_empty());
+        let out = s.submit(3, req, NOW + 61).unwrap();
+        assert_eq!(types(&out), [(vec![3], "expired")]);
+    }
+
+    #[test]
+    fn duplicates_are_idempotent_and_a_reused_id_is_refused() {
+        let mut s = store();
+        s.connect_approver(10, NOW);
+        let agent = key(1);
+        let req = request(&agent, 1, NOW + 60);
+        s.submit(1, req.clone(), NOW).unwrap();
+        let again = s.submit(1, req.clone(), NOW + 1).unwrap();
+        assert_eq!(
+            types(&again),
+            [(vec![1], "queued")],
+            "approvers are not told twice"
+        );
+        assert_eq!(s.len(), 1);
+
+        // Same id, different content (here: another deadline) is not a duplicate.
+        let other = request(&agent, 1, NOW + 61);
+        let r = s.submit(1, other, NOW + 1).unwrap_err();
+        assert!(
+            r.reason.contains("already used by a different request"),
+            "{r:?}"
+        );
+        // Same bytes from another key cannot exist (the signer differs), but the same id can.
+        let foreign = request(&key(2), 1, NOW + 60);
+        assert!(s.submit(5, foreign, NOW + 1).is_err());
+    }
+
+    #[test]
+    fn expiry_tells_the_shim_and_every_console() {
+        let mut s = store();
+        s.connect_approver(10, NOW);
+        let req = request(&key(1), 1, NOW + 30);
+        s.submit(1, req.clone(), NOW).unwrap();
+        s.submit(2, req, NOW + 1).unwrap();
+        assert_eq!(s.next_deadline(), Some(NOW + 30));
+        assert!(s.expire(NOW + 29).is_empty());
+        let out = s.expire(NOW + 30);
+        assert_eq!(types(&out), [(vec![1, 2, 10], "expired")]);
+        assert!(s.is_empty());
+        assert_eq!(s.next_deadline(), None);
+    }
+
+    #[test]
+    fn decisions_that_do_not_bind_are_refused() {
+        let mut s = store();
+        let req = request(&key(1), 1, NOW + 60);
+        s.submit(1, req.clone(), NOW).unwrap();
+        let other = request(&key(1), 2, NOW + 60);
+        // Names request 1's id but hashes another request.
+        let mut payload = decision(&key(20), "alice", &req, Verdict::Approve).payload;
+        payload.request_sha256 = other.sha256;
+        let r = s
+            .decide(Envelope::seal(&key(20), &payload).open().unwrap(), NOW)
+            .unwrap_err();
+        assert!(r.reason.contains("request_sha256"), "{r:?}");
+        let mut payload = decision(&key(20), "alice", &req, Verdict::Approve).payload;
+        payload.cmd_sha256 = other.sha256;
+        let r = s
+            .decide(Envelope::seal(&key(20), &payload).open().unwrap(), NOW)
+            .unwrap_err();
+        assert!(r.reason.contains("cmd_sha256"), "{r:?}");
+        // For a request the relay does not hold.
+        let r = s
+            .decide(decision(&key(20), "alice", &other, Verdict::Approve), NOW)
+            .unwrap_err();
+        assert!(r.reason.contains("no request"), "{r:?}");
+        // Past the deadline, even before the expiry sweep ran.
+        let r = s
+            .decide(
+                decision(&key(20), "alice", &req, Verdict::Approve),
+                NOW + 60,
+            )
+            .unwrap_err();
+        assert!(r.reason.contains("expired"), "{r:?}");
+    }
+
+    #[test]
+    fn pending_limits_per_agent_and_in_total() {
+        let limits = Limits {
+            max_pending_per_agent: 2,
+            max_pending_total: 3,
+            ..Limits::default()
+        };
+        let mut s = Store::new(limits, []);
+        let (a, b) = (key(1), key(2));
+        let r1 = request(&a, 1, NOW + 60);
+        s.submit(1, r1.clone(), NOW).unwrap();
+        s.submit(1, request(&a, 2, NOW + 60), NOW).unwrap();
+        let r = s.submit(1, request(&a, 3, NOW + 60), NOW).unwrap_err();
+        assert!(r.reason.contains("limit"), "{r:?}");
+        // A duplicate of a held request is still fine at the limit.
+        s.submit(1, r1.clone(), NOW).unwrap();
+        // Deciding one frees a slot for that agent.
+        s.decide(decision(&key(20), "alice", &r1, Verdict::Deny), NOW)
+            .unwrap();
+        s.submit(1, request(&a, 3, NOW + 60), NOW).unwrap();
+        // But the decided one is still held, so the relay as a whole is full.
+        let r = s.submit(2, request(&b, 4, NOW + 60), NOW).unwrap_err();
+        assert!(r.reason.contains("as many requests"), "{r:?}");
+    }
+
+    #[test]
+    fn far_future_expiry_is_capped_by_the_lifetime_limit() {
+        let limits = Limits {
+            max_request_lifetime_s: 100,
+            ..Limits::default()
+        };
+        let mut s = Store::new(limits, []);
+        s.connect_approver(10, NOW);
+        s.submit(1, request(&key(1), 1, u64::MAX), NOW).unwrap();
+        assert_eq!(s.next_deadline(), Some(NOW + 100));
+        assert_eq!(types(&s.expire(NOW + 100)), [(vec![1, 10], "expired")]);
+    }
+
+    #[test]
+    fn first_seen_until_an_approver_decided_for_that_key() {
+        let listed = key(3);
+        let mut s = Store::new(Limits::default(), [listed.public()]);
+        s.connect_approver(10, NOW);
+        let agent = key(1);
+        let first_seen = |out: &[Delivery]| match &out[1].message {
+            ServerMessage::Request { first_seen, .. } => *first_seen,
+            m => panic!("{m:?}"),
+        };
+        let r1 = request(&agent, 1, NOW + 60);
+        assert!(first_seen(&s.submit(1, r1.clone(), NOW).unwrap()));
+        assert!(first_seen(
+            &s.submit(1, request(&agent, 2, NOW + 60), NOW).unwrap()
+        ));
+        s.decide(decision(&key(20), "alice", &r1, Verdict::Approve), NOW)
+            .unwrap();
+        assert!(!first_seen(
+            &s.submit(1, request(&agent, 3, NOW + 60), NOW).unwrap()
+        ));
+        assert!(!first_seen(
+            &s.submit(2, request(&listed, 4, NOW + 60), NOW).unwrap()
+        ));
+    }
+
+    #[test]
+    fn disconnect_stops_deliveries_to_that_connection() {
+        let mut s = store();
+        s.connect_approver(10, NOW);
+        s.connect_approver(11, NOW);
+        s.disconnect(11);
+        let req = request(&key(1), 1, NOW + 60);
+        let out = s.submit(1, req, NOW).unwrap();
+        assert_eq!(types(&out), [(vec![1], "queued"), (vec![10], "request")]);
+        s.disconnect(1);
+        assert_eq!(types(&s.expire(NOW + 60)), [(vec![10], "expired")]);
+    }
+
+    #[test]
+    fn latest_status_per_approver_key_is_kept() {
+        let mut s = store();
+        let (alice, bob) = (key(20), key(21));
+        s.publish_status(status(&alice, "alice", NOW)).unwrap();
+        s.publish_status(status(&bob, "bob", NOW)).unwrap();
+        let newer = status(&alice, "alice", NOW + 30);
+        s.publish_status(newer.clone()).unwrap();
+        let r = s
+            .publish_status(status(&alice, "alice", NOW + 10))
+            .unwrap_err();
+        assert!(r.reason.contains("newer status"), "{r:?}");
+        let held = s.statuses();
+        assert_eq!(held.len(), 2);
+        assert_eq!(held[0], newer.envelope);
+        assert_eq!(held[1].open::<Status>().unwrap().payload.approver, "bob");
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_does_not_read_is_cut_off_without_blocking_others() {
+        let shared = SharedStore::new(Store::new(Limits::default(), []));
+        let (slow_tx, mut slow_rx) = mpsc::channel(2);
+        let (fast_tx, mut fast_rx) = mpsc::channel(100);
+        shared.connect(10, true, slow_tx, NOW);
+        shared.connect(11, true, fast_tx, NOW);
+        let agent = key(1);
+        let (agent_tx, _agent_rx) = mpsc::channel(100);
+        shared.connect(1, false, agent_tx, NOW);
+        for i in 0..5 {
+            shared
+                .submit(1, request(&agent, i, NOW + 60_000_000_000), NOW)
+                .unwrap();
+        }
+        let mut fast = 0;
+        while fast_rx.try_recv().is_ok() {
+            fast += 1;
+        }
+        assert_eq!(fast, 5);
+        // The slow one got what fit, then its outbox was dropped.
+        assert!(slow_rx.recv().await.is_some());
+        assert!(slow_rx.recv().await.is_some());
+        assert!(slow_rx.recv().await.is_none());
+    }
+}
