@@ -7,7 +7,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
-use super::{Theme, format_utc, scroll_window};
+use super::{Theme, scroll_window};
 use crate::app::{App, GrantRow, format_countdown};
 use crate::escape::{truncate, width};
 
@@ -61,7 +61,7 @@ fn row(app: &App, g: &GrantRow, selected: bool, width_cells: usize, theme: Theme
         ),
     };
     let (state, sstyle) = match g.revoked_at {
-        Some(at) => (format!(" REVOKED {}", format_utc(at)), theme.danger()),
+        Some(_) => (" REVOKED".to_string(), theme.danger()),
         None => (String::new(), theme.ok()),
     };
     let head = format!(

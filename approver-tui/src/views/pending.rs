@@ -38,7 +38,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         );
         return;
     }
-    let list_rows = (area.height as usize / 3).max(3).min(app.pending.len());
+    let list_rows = (area.height as usize / 4).max(3).min(app.pending.len());
     let [list, detail] = Layout::vertical([
         Constraint::Length(list_rows as u16 + 2),
         Constraint::Fill(1),
@@ -148,14 +148,15 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, item: &PendingItem, the
     let plain = ratatui::style::Style::new();
     let mut lines: Vec<Line<'static>> = Vec::new();
 
-    let mut agent = format!("{}  {}", visible(&r.agent), item.fingerprint);
+    field(&mut lines, "Agent", &visible(&r.agent), plain, w, theme);
+    let mut key = item.fingerprint.clone();
     if item.first_seen {
-        agent.push_str("  ★ first seen");
+        key.push_str("  ★ first seen");
     }
     field(
         &mut lines,
-        "Agent",
-        &agent,
+        "Key",
+        &key,
         if item.first_seen { theme.warn() } else { plain },
         w,
         theme,

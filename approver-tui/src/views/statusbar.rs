@@ -85,7 +85,7 @@ pub fn status(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         NotifyState::Unavailable(_) => " │ notifications unavailable",
         _ => "",
     };
-    let who = format!("{} {} ", app.approver_name, app.approver_fingerprint);
+    let who = format!(" │ {} {} ", app.approver_name, app.approver_fingerprint);
     let total = area.width as usize;
     // The fingerprint shrinks first, then the relay text.
     let who = truncate(&who, (total / 2).max(12)).into_owned();
