@@ -1,0 +1,479 @@
+//! The elevator's configuration (SPEC §5): who may approve, who may ask to become whom, and
+//! the limits. The equivalent of sudoers — written by root, for humans, read strictly.
+//!
+//! Parsing refuses unknown fields, duplicate approvers, requesters or keys, and keys that
+//! are not OpenSSH Ed25519 public keys. Every error is one line naming the file.
+
+use std::fmt;
+use std::io::Read as _;
+use std::path::Path;
+
+use assent_protocol::PublicKey;
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+use serde::Deserialize;
+
+use crate::trusted::{TrustedDir, Untrusted, split_file_path};
+
+/// Largest configuration file read, in bytes.
+pub const MAX_CONFIG_LEN: u64 = 1024 * 1024;
+
+/// Largest clock skew accepted: more than this means the clocks need fixing, not tolerating.
+pub const MAX_CLOCK_SKEW_S: u64 = 3600;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub approvers: Vec<Approver>,
+    pub requesters: Vec<Requester>,
+    pub settings: Settings,
+}
+
+/// A human whose signed decisions this host accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approver {
+    pub name: String,
+    pub key: PublicKey,
+}
+
+/// An OS user allowed to call the elevator, and whom they may become.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requester {
+    pub user: String,
+    pub run_as: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `PATH` for the program.
+    pub secure_path: String,
+    /// Longest window a `once` grant may have.
+    pub once_window_s: u64,
+    /// Longest window a `timed` grant may have.
+    pub max_ttl_s: u64,
+    /// Oldest status accepted for a reusable grant.
+    pub status_max_age_s: u64,
+    /// Tolerated difference between the approver's clock and this host's.
+    pub clock_skew_s: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            secure_path: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+            once_window_s: 120,
+            max_ttl_s: 86_400,
+            status_max_age_s: 120,
+            clock_skew_s: 60,
+        }
+    }
+}
+
+/// What is wrong with the configuration, as one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The directory holding the configuration (or one above it) cannot be trusted: the
+    /// elevator is not set up safely.
+    Directory(Untrusted),
+    /// The file itself is unsafe, unreadable or invalid.
+    File(String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Directory(why) => write!(f, "{why}"),
+            ConfigError::File(why) => f.write_str(why),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    approver: Vec<RawApprover>,
+    #[serde(default)]
+    requester: Vec<RawRequester>,
+    #[serde(default)]
+    settings: Settings,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApprover {
+    name: String,
+    key: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequester {
+    user: String,
+    run_as: Vec<String>,
+}
+
+impl Config {
+    /// Open, check and parse the configuration at the absolute `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_from(Path::new("/"), path)
+    }
+
+    /// As [`Config::load`], trusting the walk only from `anchor` (which is checked too).
+    pub fn load_from(anchor: &Path, path: &Path) -> Result<Config, ConfigError> {
+        let (dir, name) = split_file_path(path).map_err(|e| ConfigError::File(e.0))?;
+        let dir = TrustedDir::open_from(anchor, dir, None).map_err(ConfigError::Directory)?;
+        let file = dir
+            .open_trusted_file(name, OFlag::O_RDONLY, Mode::empty())
+            .map_err(|e| ConfigError::File(e.0))?;
+        let mut text = String::new();
+        file.take(MAX_CONFIG_LEN + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| ConfigError::File(format!("{}: cannot read: {e}", path.display())))?;
+        if text.len() as u64 > MAX_CONFIG_LEN {
+            return Err(ConfigError::File(format!(
+                "{}: larger than {MAX_CONFIG_LEN} bytes",
+                path.display()
+            )));
+        }
+        Self::parse(&text, path).map_err(ConfigError::File)
+    }
+
+    /// Parse configuration text; errors are one line starting with `origin`.
+    pub fn parse(text: &str, origin: &Path) -> Result<Config, String> {
+        let fail = |why: String| format!("{}: {}", origin.display(), one_line(&why));
+        let raw: RawConfig = basic_toml::from_str(text).map_err(|e| fail(e.to_string()))?;
+        Self::validate(raw).map_err(fail)
+    }
+
+    fn validate(raw: RawConfig) -> Result<Config, String> {
+        if raw.approver.is_empty() {
+            return Err("no [[approver]] is listed; add one with name and key".into());
+        }
+        if raw.requester.is_empty() {
+            return Err("no [[requester]] is listed; add one with user and run_as".into());
+        }
+        let mut approvers: Vec<Approver> = Vec::with_capacity(raw.approver.len());
+        for a in raw.approver {
+            check_name("approver name", &a.name)?;
+            let key =
+                PublicKey::parse(&a.key).map_err(|e| format!("approver {:?}: key: {e}", a.name))?;
+            if approvers.iter().any(|b| b.name == a.name) {
+                return Err(format!("approver {:?} is listed twice", a.name));
+            }
+            if let Some(b) = approvers.iter().find(|b| b.key == key) {
+                return Err(format!(
+                    "approvers {:?} and {:?} have the same key {}",
+                    b.name,
+                    a.name,
+                    key.fingerprint()
+                ));
+            }
+            approvers.push(Approver { name: a.name, key });
+        }
+        let mut requesters: Vec<Requester> = Vec::with_capacity(raw.requester.len());
+        for r in raw.requester {
+            check_name("requester user", &r.user)?;
+            if requesters.iter().any(|q| q.user == r.user) {
+                return Err(format!("requester {:?} is listed twice", r.user));
+            }
+            if r.run_as.is_empty() {
+                return Err(format!(
+                    "requester {:?} has an empty run_as; list whom they may become, e.g. [\"root\"]",
+                    r.user
+                ));
+            }
+            for target in &r.run_as {
+                check_name("run_as user", target)?;
+            }
+            requesters.push(Requester {
+                user: r.user,
+                run_as: r.run_as,
+            });
+        }
+        validate_settings(&raw.settings)?;
+        Ok(Config {
+            approvers,
+            requesters,
+            settings: raw.settings,
+        })
+    }
+
+    /// The approver whose key this is.
+    pub fn approver_by_key(&self, key: &PublicKey) -> Option<&Approver> {
+        self.approvers.iter().find(|a| a.key == *key)
+    }
+
+    /// The requester entry for an OS user name.
+    pub fn requester(&self, user: &str) -> Option<&Requester> {
+        self.requesters.iter().find(|r| r.user == user)
+    }
+}
+
+fn validate_settings(s: &Settings) -> Result<(), String> {
+    let path_ok = !s.secure_path.is_empty()
+        && s.secure_path.len() <= 4096
+        && s.secure_path
+            .split(':')
+            .all(|dir| dir.starts_with('/') && !dir.chars().any(char::is_control));
+    if !path_ok {
+        return Err(format!(
+            "settings.secure_path {:?} must be absolute directories separated by ':'",
+            s.secure_path
+        ));
+    }
+    for (name, value) in [
+        ("once_window_s", s.once_window_s),
+        ("max_ttl_s", s.max_ttl_s),
+        ("status_max_age_s", s.status_max_age_s),
+    ] {
+        if value == 0 {
+            return Err(format!("settings.{name} must be at least 1"));
+        }
+    }
+    if s.clock_skew_s > MAX_CLOCK_SKEW_S {
+        return Err(format!(
+            "settings.clock_skew_s is {}; at most {MAX_CLOCK_SKEW_S} is accepted, fix the clocks instead",
+            s.clock_skew_s
+        ));
+    }
+    Ok(())
+}
+
+/// OS user and approver names: 1 to 256 characters, no control characters.
+fn check_name(what: &str, name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 256 || name.chars().any(char::is_control) {
+        return Err(format!(
+            "{what} {name:?} must be 1 to 256 characters without control characters"
+        ));
+    }
+    Ok(())
+}
+
+/// Errors from the TOML parser may span lines; the elevator prints exactly one.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+    use crate::testutil::{TempDir, approver_key, chown};
+
+    fn good() -> String {
+        format!(
+            r#"
+# The approvers whose decisions count on this host.
+[[approver]]
+name = "alice"
+key  = "{} alice@laptop"
+
+[[approver]]
+name = "bob"
+key  = "{}"
+
+[[requester]]
+user   = "openclaw"
+run_as = ["root", "postgres"]
+"#,
+            approver_key(1).public(),
+            approver_key(2).public()
+        )
+    }
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(text, Path::new("/etc/assent/elevator.toml"))
+    }
+
+    #[test]
+    fn a_good_file_parses_with_defaults() {
+        let config = parse(&good()).unwrap();
+        assert_eq!(config.approvers.len(), 2);
+        assert_eq!(config.approvers[0].name, "alice");
+        assert_eq!(config.approvers[0].key, approver_key(1).public());
+        assert_eq!(
+            config
+                .approver_by_key(&approver_key(2).public())
+                .unwrap()
+                .name,
+            "bob"
+        );
+        assert!(config.approver_by_key(&approver_key(3).public()).is_none());
+        assert_eq!(
+            config.requester("openclaw").unwrap().run_as,
+            ["root", "postgres"]
+        );
+        assert!(config.requester("root").is_none());
+        assert_eq!(config.settings, Settings::default());
+        assert_eq!(config.settings.once_window_s, 120);
+        assert_eq!(config.settings.max_ttl_s, 86_400);
+        assert_eq!(config.settings.status_max_age_s, 120);
+        assert_eq!(config.settings.clock_skew_s, 60);
+        assert_eq!(
+            config.settings.secure_path,
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        );
+    }
+
+    #[test]
+    fn settings_override_defaults_one_by_one() {
+        let text = good() + "[settings]\nonce_window_s = 30\nsecure_path = \"/usr/bin:/bin\"\n";
+        let settings = parse(&text).unwrap().settings;
+        assert_eq!(settings.once_window_s, 30);
+        assert_eq!(settings.secure_path, "/usr/bin:/bin");
+        assert_eq!(settings.max_ttl_s, 86_400, "others keep their defaults");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_everywhere() {
+        for extra in [
+            "[settings]\nonce_window = 30\n",
+            "[[approver]]\nname = \"carol\"\nkey = \"x\"\nrole = \"admin\"\n",
+            "[defaults]\nx = 1\n",
+        ] {
+            let err = parse(&(good() + extra)).unwrap_err();
+            assert!(err.starts_with("/etc/assent/elevator.toml: "), "{err}");
+            assert!(err.contains("unknown field"), "{extra}: {err}");
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
+        let err = parse(&good().replace("run_as =", "runas =")).unwrap_err();
+        assert!(err.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn bad_keys_are_refused_with_the_approver_named() {
+        let text = good().replace(
+            &approver_key(2).public().to_string(),
+            "ssh-rsa AAAAB3NzaC1yc2E",
+        );
+        let err = parse(&text).unwrap_err();
+        assert!(err.contains("approver \"bob\": key:"), "{err}");
+        assert!(err.contains("only ssh-ed25519"), "{err}");
+
+        let mangled = approver_key(2).public().to_string().replace("AAAA", "AAAB");
+        let err = parse(&good().replace(&approver_key(2).public().to_string(), &mangled));
+        assert!(err.unwrap_err().contains("approver \"bob\": key:"));
+    }
+
+    #[test]
+    fn missing_sections_are_named() {
+        let only_requester = "[[requester]]\nuser = \"openclaw\"\nrun_as = [\"root\"]\n";
+        assert!(
+            parse(only_requester)
+                .unwrap_err()
+                .contains("no [[approver]] is listed")
+        );
+        let only_approver = format!(
+            "[[approver]]\nname = \"alice\"\nkey = \"{}\"\n",
+            approver_key(1).public()
+        );
+        assert!(
+            parse(&only_approver)
+                .unwrap_err()
+                .contains("no [[requester]] is listed")
+        );
+        assert!(parse("").unwrap_err().contains("no [[approver]]"));
+        let err = parse(&good().replace("key  = ", "keyy = ")).unwrap_err();
+        assert!(
+            err.contains("unknown field") || err.contains("missing field"),
+            "{err}"
+        );
+        let no_run_as = good().replace("run_as = [\"root\", \"postgres\"]", "");
+        assert!(
+            parse(&no_run_as)
+                .unwrap_err()
+                .contains("missing field `run_as`")
+        );
+    }
+
+    #[test]
+    fn duplicates_and_nonsense_are_refused() {
+        let dup_name = good().replace("name = \"bob\"", "name = \"alice\"");
+        assert!(
+            parse(&dup_name)
+                .unwrap_err()
+                .contains("\"alice\" is listed twice")
+        );
+        let dup_key = good().replace(
+            &approver_key(2).public().to_string(),
+            &approver_key(1).public().to_string(),
+        );
+        assert!(
+            parse(&dup_key)
+                .unwrap_err()
+                .contains("have the same key SHA256:")
+        );
+        let dup_requester = good() + "[[requester]]\nuser = \"openclaw\"\nrun_as = [\"root\"]\n";
+        assert!(
+            parse(&dup_requester)
+                .unwrap_err()
+                .contains("\"openclaw\" is listed twice")
+        );
+        let empty_run_as = good().replace("[\"root\", \"postgres\"]", "[]");
+        assert!(parse(&empty_run_as).unwrap_err().contains("empty run_as"));
+        for (setting, expect) in [
+            ("once_window_s = 0", "once_window_s must be at least 1"),
+            (
+                "status_max_age_s = 0",
+                "status_max_age_s must be at least 1",
+            ),
+            ("clock_skew_s = 86400", "at most 3600"),
+            (
+                "secure_path = \"bin:/usr/bin\"",
+                "must be absolute directories",
+            ),
+            ("secure_path = \"\"", "must be absolute directories"),
+            ("once_window_s = -5", "invalid value"),
+            ("once_window_s = \"120\"", "invalid type"),
+        ] {
+            let err = parse(&format!("{}[settings]\n{setting}\n", good())).unwrap_err();
+            assert!(err.contains(expect), "{setting}: {err}");
+        }
+        assert!(parse("this is not toml").is_err());
+    }
+
+    #[test]
+    fn loading_checks_the_file_and_its_directories() {
+        let tmp = TempDir::new();
+        let dir = tmp.path().join("etc/assent");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("elevator.toml");
+        std::fs::write(&path, good()).unwrap();
+        let load = || Config::load_from(tmp.path(), &path);
+        assert_eq!(load().unwrap().approvers.len(), 2);
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let err = load().unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::File(m) if m.contains("writable by group or others")),
+            "{err}"
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        chown(&path, 65534);
+        assert!(matches!(load().unwrap_err(), ConfigError::File(m) if m.contains("not root")));
+        chown(&path, 0);
+
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(
+            matches!(load().unwrap_err(), ConfigError::Directory(m) if m.0.contains("writable")),
+            "an unsafe directory is a setup problem"
+        );
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+        std::fs::write(&path, "[[approver]]\nname = 1\n").unwrap();
+        let err = load().unwrap_err().to_string();
+        assert!(err.starts_with(&format!("{}: ", path.display())), "{err}");
+
+        std::fs::remove_file(&path).unwrap();
+        let err = load().unwrap_err().to_string();
+        assert!(
+            err.contains("cannot open") && err.contains("No such file"),
+            "{err}"
+        );
+
+        std::fs::write(&path, "#".repeat(MAX_CONFIG_LEN as usize + 1)).unwrap();
+        assert!(load().unwrap_err().to_string().contains("larger than"));
+    }
+}

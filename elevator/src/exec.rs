@@ -1,0 +1,373 @@
+//! After every check passed and the audit line is durable: become the target user completely,
+//! enter the approved directory as that user, build a fresh environment from an allow-list,
+//! drop every other descriptor, reset signals, umask and limits, and exec the verified
+//! program through its open descriptor. No fork: nothing of the elevator stays behind as root.
+
+use std::collections::BTreeMap;
+use std::ffi::{CString, OsStr, OsString};
+use std::os::unix::ffi::OsStrExt as _;
+
+use assent_protocol::OpenedGrant;
+use nix::unistd::{
+    Gid, Uid, chdir, fexecve, getresgid, getresuid, initgroups, setgid, setresgid, setresuid,
+    setuid,
+};
+
+use crate::identity::{Caller, Target};
+use crate::process::{CallerLimits, reset_signals_and_umask};
+use crate::program::ProgramFile;
+
+/// Locale variables passed through when their values are safe.
+pub const LOCALE_VARS: [&str; 14] = [
+    "LANG",
+    "LC_ALL",
+    "LC_ADDRESS",
+    "LC_COLLATE",
+    "LC_CTYPE",
+    "LC_IDENTIFICATION",
+    "LC_MEASUREMENT",
+    "LC_MESSAGES",
+    "LC_MONETARY",
+    "LC_NAME",
+    "LC_NUMERIC",
+    "LC_PAPER",
+    "LC_TELEPHONE",
+    "LC_TIME",
+];
+
+const MAX_PASSTHROUGH_LEN: usize = 64;
+
+/// A `TERM` value names a terminfo entry: letters, digits and `.+-_` only, so it can never be
+/// a path.
+fn safe_term(value: &[u8]) -> bool {
+    !value.is_empty()
+        && value.len() <= MAX_PASSTHROUGH_LEN
+        && value
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+}
+
+/// A locale name like `en_US.UTF-8`, `de_DE@euro` or `C`: never a path (glibc loads a locale
+/// from a file when the name holds a `/`), no `..`, printable, short.
+fn safe_locale(value: &[u8]) -> bool {
+    !value.is_empty()
+        && value.len() <= MAX_PASSTHROUGH_LEN
+        && !value.windows(2).any(|w| w == b"..")
+        && value
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"._@-".contains(&b))
+}
+
+/// The only variables read from the caller's environment, each by name: `TERM`, `LANG` and
+/// `LC_*`, and only when their values are safe. `lookup` is `std::env::var_os` in production.
+pub fn passthrough_vars(lookup: impl Fn(&str) -> Option<OsString>) -> Vec<(String, OsString)> {
+    let mut out = Vec::new();
+    if let Some(term) = lookup("TERM").filter(|v| safe_term(v.as_bytes())) {
+        out.push(("TERM".to_owned(), term));
+    }
+    for name in LOCALE_VARS {
+        if let Some(value) = lookup(name).filter(|v| safe_locale(v.as_bytes())) {
+            out.push((name.to_owned(), value));
+        }
+    }
+    out
+}
+
+/// The program's whole environment, built from nothing: `PATH` = secure_path, the target's
+/// `HOME`, `USER`, `LOGNAME`, `SHELL`, the safe pass-through variables, the approved `env`
+/// entries, and last the `ASSENT_*` facts (which the approved entries cannot override).
+pub fn environment(
+    target: &Target,
+    secure_path: &str,
+    grant: &OpenedGrant,
+    caller: &Caller,
+    passthrough: Vec<(String, OsString)>,
+) -> Vec<CString> {
+    let request = &grant.request.payload;
+    let mut env: BTreeMap<String, OsString> = BTreeMap::new();
+    env.insert("PATH".into(), secure_path.into());
+    env.insert("HOME".into(), target.home.clone());
+    env.insert("USER".into(), target.name.clone().into());
+    env.insert("LOGNAME".into(), target.name.clone().into());
+    env.insert("SHELL".into(), target.shell.clone());
+    env.extend(passthrough);
+    for (key, value) in request.env.iter() {
+        env.insert(key.to_owned(), value.into());
+    }
+    env.insert("ASSENT_REQUEST_ID".into(), request.id.to_hex().into());
+    env.insert(
+        "ASSENT_APPROVER".into(),
+        grant.decision.payload.approver.clone().into(),
+    );
+    env.insert("ASSENT_AGENT".into(), request.agent.clone().into());
+    env.insert(
+        "ASSENT_USER".into(),
+        caller.name.clone().unwrap_or_default().into(),
+    );
+    env.insert("ASSENT_UID".into(), caller.uid.to_string().into());
+    env.into_iter()
+        .filter_map(|(key, value)| {
+            let mut entry = key.into_bytes();
+            entry.push(b'=');
+            entry.extend_from_slice(value.as_bytes());
+            // Values with NUL cannot be passed; the protocol refuses them, passwd has none.
+            CString::new(entry).ok()
+        })
+        .collect()
+}
+
+/// Everything exec needs, prepared while still root.
+#[derive(Debug)]
+pub struct Launch {
+    pub program: ProgramFile,
+    pub argv: Vec<CString>,
+    pub env: Vec<CString>,
+    pub cwd: CString,
+    pub target: Target,
+}
+
+impl Launch {
+    /// `argv` is the approved one (argv[0] included); strings with NUL cannot occur (the
+    /// protocol refuses them) and are dropped defensively.
+    pub fn new(
+        program: ProgramFile,
+        grant: &OpenedGrant,
+        env: Vec<CString>,
+        target: Target,
+    ) -> Launch {
+        let request = &grant.request.payload;
+        let c = |s: &str| CString::new(s).unwrap_or_default();
+        Launch {
+            program,
+            argv: request.argv.iter().map(|a| c(a)).collect(),
+            env,
+            cwd: c(&request.cwd),
+            target,
+        }
+    }
+
+    /// Switch identity, reset the process and exec. Returns only on failure, with one line.
+    pub fn exec(self, limits: &CallerLimits) -> String {
+        let Err(why) = self.exec_inner(limits);
+        why
+    }
+
+    fn exec_inner(self, limits: &CallerLimits) -> Result<std::convert::Infallible, String> {
+        let t = &self.target;
+        become_user(t)?;
+        chdir(self.cwd.as_c_str()).map_err(|e| {
+            format!(
+                "cannot enter the approved directory {} as {}: {}",
+                OsStr::from_bytes(self.cwd.as_bytes()).to_string_lossy(),
+                t.name,
+                e.desc()
+            )
+        })?;
+        self.program
+            .prepare_for_exec()
+            .map_err(|e| format!("cannot prepare the program descriptor: {}", e.desc()))?;
+        crate::sys::close_descriptors_above_stdio(self.program.raw_fd())
+            .map_err(|e| format!("cannot close inherited descriptors: {e}"))?;
+        reset_signals_and_umask().map_err(|e| format!("cannot reset signal handling: {e}"))?;
+        limits
+            .restore()
+            .map_err(|e| format!("cannot restore the caller's resource limits: {}", e.desc()))?;
+        let program = self.program;
+        let Err(err) = fexecve(&program, &self.argv, &self.env);
+        Err(format!(
+            "cannot execute {}: {}",
+            OsStr::from_bytes(self.argv.first().map_or(b"", |a| a.as_bytes())).to_string_lossy(),
+            err.desc()
+        ))
+    }
+}
+
+/// initgroups, then gid, then uid — real, effective and saved — and prove it stuck.
+fn become_user(t: &Target) -> Result<(), String> {
+    let fail = |what: &str, e: nix::errno::Errno| {
+        format!("cannot become {}: {what}: {}", t.name, e.desc())
+    };
+    let (uid, gid) = (Uid::from_raw(t.uid), Gid::from_raw(t.gid));
+    let name =
+        CString::new(t.name.as_str()).map_err(|_| format!("user name {:?} holds a NUL", t.name))?;
+    initgroups(&name, gid).map_err(|e| fail("initgroups", e))?;
+    setresgid(gid, gid, gid).map_err(|e| fail("setresgid", e))?;
+    setresuid(uid, uid, uid).map_err(|e| fail("setresuid", e))?;
+    let ids = getresuid().map_err(|e| fail("getresuid", e))?;
+    let gids = getresgid().map_err(|e| fail("getresgid", e))?;
+    if (ids.real, ids.effective, ids.saved) != (uid, uid, uid)
+        || (gids.real, gids.effective, gids.saved) != (gid, gid, gid)
+    {
+        return Err(format!(
+            "cannot become {}: the identity did not change completely",
+            t.name
+        ));
+    }
+    if !uid.is_root()
+        && (setuid(Uid::from_raw(0)).is_ok()
+            || (gid.as_raw() != 0 && setgid(Gid::from_raw(0)).is_ok()))
+    {
+        // Regaining root must be impossible once it is dropped. Exit without running anything.
+        return Err(format!(
+            "cannot become {}: root could be regained after dropping it",
+            t.name
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::testutil::{caller, fixture};
+
+    fn root() -> Target {
+        Target {
+            name: "root".into(),
+            uid: 0,
+            gid: 0,
+            home: "/root".into(),
+            shell: "/bin/bash".into(),
+        }
+    }
+
+    fn as_map(env: &[CString]) -> HashMap<String, String> {
+        env.iter()
+            .map(|e| {
+                let (k, v) = e.to_str().unwrap().split_once('=').unwrap();
+                (k.to_owned(), v.to_owned())
+            })
+            .collect()
+    }
+
+    /// A hostile caller environment: every variable set, most of them to something nasty.
+    fn hostile(name: &str) -> Option<OsString> {
+        Some(OsString::from(match name {
+            "TERM" => "xterm-256color",
+            "LANG" => "en_US.UTF-8",
+            "LC_ALL" => "../../../tmp/evil",
+            "LC_CTYPE" => "/tmp/evil",
+            "LC_TIME" => "C.UTF-8\n",
+            "LC_NUMERIC" => "de_DE@euro",
+            "LC_PAPER" => "x".repeat(65).leak(),
+            _ => "/tmp/evil.so",
+        }))
+    }
+
+    #[test]
+    fn only_allow_listed_names_are_ever_read() {
+        let asked = RefCell::new(Vec::new());
+        let _ = passthrough_vars(|name| {
+            asked.borrow_mut().push(name.to_owned());
+            hostile(name)
+        });
+        let asked = asked.into_inner();
+        assert!(
+            asked
+                .iter()
+                .all(|n| n == "TERM" || n == "LANG" || n.starts_with("LC_")),
+            "{asked:?}"
+        );
+        for name in [
+            "PATH",
+            "LD_PRELOAD",
+            "LD_LIBRARY_PATH",
+            "BASH_ENV",
+            "ENV",
+            "IFS",
+            "HOME",
+            "PYTHONPATH",
+        ] {
+            assert!(!asked.iter().any(|n| n == name), "{name} must not be read");
+        }
+    }
+
+    #[test]
+    fn the_environment_is_built_from_the_allow_list_only() {
+        let fx = fixture();
+        let grant = fx.opened();
+        let env = environment(
+            &root(),
+            "/usr/sbin:/usr/bin",
+            &grant,
+            &caller(),
+            passthrough_vars(hostile),
+        );
+        let map = as_map(&env);
+        assert_eq!(map["PATH"], "/usr/sbin:/usr/bin", "the caller's PATH never");
+        assert_eq!(map["HOME"], "/root");
+        assert_eq!(map["USER"], "root");
+        assert_eq!(map["LOGNAME"], "root");
+        assert_eq!(map["SHELL"], "/bin/bash");
+        assert_eq!(map["TERM"], "xterm-256color");
+        assert_eq!(map["LANG"], "en_US.UTF-8");
+        assert_eq!(map["LC_NUMERIC"], "de_DE@euro");
+        for unsafe_locale in ["LC_ALL", "LC_CTYPE", "LC_TIME", "LC_PAPER"] {
+            assert!(
+                !map.contains_key(unsafe_locale),
+                "{unsafe_locale} is unsafe and dropped"
+            );
+        }
+        for never in [
+            "LD_PRELOAD",
+            "LD_LIBRARY_PATH",
+            "BASH_ENV",
+            "ENV",
+            "IFS",
+            "PYTHONPATH",
+        ] {
+            assert!(!map.contains_key(never), "{never}");
+        }
+        assert_eq!(
+            map["DEBIAN_FRONTEND"], "noninteractive",
+            "approved env entries are set"
+        );
+        assert_eq!(map["ASSENT_REQUEST_ID"], fx.request.id.to_hex());
+        assert_eq!(map["ASSENT_APPROVER"], "alice");
+        assert_eq!(map["ASSENT_AGENT"], "openclaw");
+        assert_eq!(map["ASSENT_USER"], "openclaw");
+        assert_eq!(map["ASSENT_UID"], "1001");
+        assert_eq!(map.len(), 14, "{map:?}");
+    }
+
+    #[test]
+    fn approved_entries_cannot_forge_the_assent_facts() {
+        let mut fx = fixture();
+        fx.request
+            .env
+            .0
+            .insert("ASSENT_APPROVER".into(), "bob".into());
+        fx.request
+            .env
+            .0
+            .insert("PATH".into(), "/opt/tool/bin".into());
+        fx.bind();
+        let map = as_map(&environment(
+            &root(),
+            "/usr/bin",
+            &fx.opened(),
+            &caller(),
+            vec![],
+        ));
+        assert_eq!(map["ASSENT_APPROVER"], "alice");
+        assert_eq!(
+            map["PATH"], "/opt/tool/bin",
+            "an approved PATH is what the approver saw"
+        );
+    }
+
+    #[test]
+    fn terminal_and_locale_values_are_validated() {
+        assert!(safe_term(b"screen.xterm-256color"));
+        assert!(!safe_term(b"../../tmp/x"));
+        assert!(!safe_term(b""));
+        assert!(safe_locale(b"C"));
+        assert!(safe_locale(b"en_US.utf8"));
+        assert!(!safe_locale(b"en_US..utf8"));
+        assert!(!safe_locale(b"en US"));
+        assert!(!safe_locale(b"%s%s%s"));
+    }
+}

@@ -1,0 +1,250 @@
+//! The program file (SPEC §6 check 12): opened once, hashed, and executed through that same
+//! descriptor, so no second path lookup can swap it.
+//!
+//! If anyone but root could change the file (owner not root, group or other write bit — which
+//! with POSIX ACLs also covers named users and groups, since the group bits hold the ACL mask —
+//! or a FUSE file system, whose server answers reads as it likes), its bytes are first copied
+//! into a sealed memory file, and that copy is what is hashed and executed.
+
+use std::fs::File;
+use std::io::{self, Read as _};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::fs::FileExt as _;
+
+use assent_protocol::Sha256Digest;
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, FdFlag, OFlag, SealFlag, fcntl, open};
+use nix::sys::memfd::{MFdFlags, memfd_create};
+use nix::sys::stat::{Mode, SFlag, fstat};
+use nix::sys::statfs::{FUSE_SUPER_MAGIC, fstatfs};
+use sha2::Digest as _;
+
+/// Largest program copied into memory (only programs that others than root can write).
+pub const MAX_COPY_LEN: u64 = 1 << 30;
+
+/// An opened, hashed program ready to execute.
+#[derive(Debug)]
+pub struct ProgramFile {
+    fd: OwnedFd,
+    /// Starts with `#!`: the kernel hands the interpreter `/dev/fd/N`.
+    pub script: bool,
+    /// The bytes were copied into a sealed memory file.
+    pub copied: bool,
+}
+
+impl ProgramFile {
+    /// Open `path`, copy it if others than root can change it, and require that the SHA-256 of
+    /// the bytes that will run equals `expected`. Errors are one line for the refusal.
+    pub fn open(path: &str, expected: &Sha256Digest) -> Result<ProgramFile, String> {
+        let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
+        let fd = open(path, flags, Mode::empty())
+            .map_err(|e| format!("cannot open {path:?}: {}", e.desc()))?;
+        let stat = fstat(&fd).map_err(|e| format!("cannot inspect {path:?}: {}", e.desc()))?;
+        if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+            return Err(format!("{path:?} is not a regular file"));
+        }
+        if stat.st_mode & 0o111 == 0 {
+            return Err(format!("{path:?} is not executable"));
+        }
+        let on_fuse = fstatfs(&fd).is_ok_and(|fs| fs.filesystem_type() == FUSE_SUPER_MAGIC);
+        let changeable = stat.st_uid != 0 || stat.st_mode & 0o022 != 0 || on_fuse;
+        let (fd, copied) = if changeable {
+            (copy_sealed(File::from(fd), path)?, true)
+        } else {
+            (fd, false)
+        };
+        let file = File::from(fd);
+        let actual = hash(&file).map_err(|e| format!("cannot read {path:?}: {e}"))?;
+        if actual != *expected {
+            return Err(format!(
+                "SHA-256 of {path:?} is {actual}, not the approved {expected}: the program changed after approval"
+            ));
+        }
+        let mut magic = [0u8; 2];
+        let script = file.read_exact_at(&mut magic, 0).is_ok() && magic == *b"#!";
+        Ok(ProgramFile {
+            fd: file.into(),
+            script,
+            copied,
+        })
+    }
+
+    /// Make the descriptor usable by `fexecve`. For a `#!` script the kernel starts the
+    /// interpreter with the path `/dev/fd/N`, which the interpreter opens after exec; with
+    /// close-on-exec set that descriptor would be gone and exec fails with ENOENT. So for
+    /// scripts only, this one read-only descriptor stays open in the program (as in
+    /// `fexecve(3)`'s own advice); binaries keep close-on-exec and inherit nothing.
+    pub fn prepare_for_exec(&self) -> Result<(), Errno> {
+        if self.script {
+            fcntl(&self.fd, FcntlArg::F_SETFD(FdFlag::empty()))?;
+        }
+        Ok(())
+    }
+
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl AsFd for ProgramFile {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+fn hash(file: &File) -> io::Result<Sha256Digest> {
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut offset = 0u64;
+    loop {
+        let n = file.read_at(&mut buf, offset)?;
+        if n == 0 {
+            return Ok(Sha256Digest(hasher.finalize().into()));
+        }
+        hasher.update(&buf[..n]);
+        offset += n as u64;
+    }
+}
+
+/// Copy `source` into a new memory file and seal it against any change.
+fn copy_sealed(source: File, path: &str) -> Result<OwnedFd, String> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| format!("cannot copy {path:?} {what}: {e}");
+    let base = MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING;
+    let memfd = match memfd_create(
+        c"assent-program",
+        base | MFdFlags::from_bits_retain(crate::sys::MFD_EXEC),
+    ) {
+        // Kernels before 6.3 do not know MFD_EXEC; their memory files are executable anyway.
+        Err(Errno::EINVAL) => memfd_create(c"assent-program", base),
+        other => other,
+    }
+    .map_err(|e| fail("into memory", &e.desc()))?;
+    let mut memfile = File::from(memfd);
+    let copied = io::copy(&mut (&source).take(MAX_COPY_LEN + 1), &mut memfile)
+        .map_err(|e| fail("into memory", &e))?;
+    if copied > MAX_COPY_LEN {
+        return Err(format!(
+            "{path:?} is larger than {MAX_COPY_LEN} bytes and writable by others than root; \
+             make it root-owned and not group/other-writable"
+        ));
+    }
+    let seals = SealFlag::F_SEAL_WRITE
+        | SealFlag::F_SEAL_GROW
+        | SealFlag::F_SEAL_SHRINK
+        | SealFlag::F_SEAL_SEAL;
+    fcntl(&memfile, FcntlArg::F_ADD_SEALS(seals)).map_err(|e| fail("(seal)", &e.desc()))?;
+    Ok(memfile.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use assent_protocol::sha256;
+
+    use super::*;
+    use crate::testutil::{TempDir, chown};
+
+    fn program(tmp: &TempDir, name: &str, bytes: &[u8], mode: u32) -> String {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+
+    fn seals(p: &ProgramFile) -> SealFlag {
+        SealFlag::from_bits_truncate(fcntl(p, FcntlArg::F_GET_SEALS).unwrap())
+    }
+
+    #[test]
+    fn a_root_owned_program_with_the_approved_hash_is_used_in_place() {
+        let tmp = TempDir::new();
+        let path = program(&tmp, "tool", b"\x7fELF pretend", 0o755);
+        let p = ProgramFile::open(&path, &sha256(b"\x7fELF pretend")).unwrap();
+        assert!(!p.copied && !p.script);
+        let flags = FdFlag::from_bits_truncate(fcntl(&p, FcntlArg::F_GETFD).unwrap());
+        assert!(flags.contains(FdFlag::FD_CLOEXEC));
+        p.prepare_for_exec().unwrap();
+        let flags = FdFlag::from_bits_truncate(fcntl(&p, FcntlArg::F_GETFD).unwrap());
+        assert!(
+            flags.contains(FdFlag::FD_CLOEXEC),
+            "binaries keep close-on-exec"
+        );
+    }
+
+    #[test]
+    fn a_different_hash_is_refused() {
+        let tmp = TempDir::new();
+        let path = program(&tmp, "tool", b"replaced after approval", 0o755);
+        let err = ProgramFile::open(&path, &sha256(b"what was approved")).unwrap_err();
+        assert!(err.contains("the program changed after approval"), "{err}");
+        assert!(
+            err.contains(&sha256(b"replaced after approval").to_hex()),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn non_executables_directories_and_missing_files_are_refused() {
+        let tmp = TempDir::new();
+        let path = program(&tmp, "data", b"x", 0o644);
+        assert!(
+            ProgramFile::open(&path, &sha256(b"x"))
+                .unwrap_err()
+                .contains("not executable")
+        );
+        let dir = tmp.path().to_str().unwrap();
+        assert!(
+            ProgramFile::open(dir, &sha256(b""))
+                .unwrap_err()
+                .contains("not a regular file")
+        );
+        let missing = format!("{dir}/missing");
+        assert!(
+            ProgramFile::open(&missing, &sha256(b""))
+                .unwrap_err()
+                .contains("cannot open")
+        );
+        let fifo = tmp.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, Mode::S_IRWXU).unwrap();
+        let err = ProgramFile::open(fifo.to_str().unwrap(), &sha256(b"")).unwrap_err();
+        assert!(
+            err.contains("not a regular file"),
+            "a FIFO must not block the open: {err}"
+        );
+    }
+
+    #[test]
+    fn a_program_others_can_write_runs_from_a_sealed_copy() {
+        let tmp = TempDir::new();
+        let body = b"#!/bin/sh\necho hi\n";
+        for (mode, owner) in [(0o775, 0), (0o757, 0), (0o755, 1000)] {
+            let path = program(&tmp, "script", body, mode);
+            chown(Path::new(&path), owner);
+            let p = ProgramFile::open(&path, &sha256(body)).unwrap();
+            assert!(p.copied, "mode {mode:o} owner {owner}");
+            assert!(p.script);
+            let s = seals(&p);
+            assert!(s.contains(
+                SealFlag::F_SEAL_WRITE
+                    | SealFlag::F_SEAL_GROW
+                    | SealFlag::F_SEAL_SHRINK
+                    | SealFlag::F_SEAL_SEAL
+            ));
+            // Changing the original afterwards changes nothing that will run.
+            std::fs::write(&path, b"#!/bin/sh\nrm -rf /\n").unwrap();
+            assert_eq!(
+                hash(&File::from(nix::unistd::dup(&p).unwrap())).unwrap(),
+                sha256(body)
+            );
+            p.prepare_for_exec().unwrap();
+            let flags = FdFlag::from_bits_truncate(fcntl(&p, FcntlArg::F_GETFD).unwrap());
+            assert!(
+                !flags.contains(FdFlag::FD_CLOEXEC),
+                "scripts keep their fd for /dev/fd/N"
+            );
+        }
+    }
+
+    use std::path::Path;
+}

@@ -1,0 +1,290 @@
+//! One elevation attempt from start to exec, in the order of SPEC §6, and the two root-only
+//! admin commands. Every refusal after the audit log is open leaves an audit line.
+
+use std::ffi::{OsStr, OsString};
+use std::io::Read as _;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::Path;
+use std::time::Duration;
+
+use assent_protocol::{Grant, MAX_TOKEN_LEN};
+use nix::unistd::{geteuid, gethostname, getuid};
+
+use crate::audit::{AuditLog, AuditRecord};
+use crate::checks::{self, Check, Refusal};
+use crate::config::{Config, ConfigError};
+use crate::exec::{Launch, environment, passthrough_vars};
+use crate::identity::{Caller, Target};
+use crate::ledger::Ledger;
+use crate::paths::{AUDIT_LOG, CONFIG_PATH, LEDGER_DIR};
+use crate::process::{CallerLimits, block_signals};
+use crate::time::now_unix;
+use crate::trusted::check_own_binary;
+
+/// Where the grant token comes from.
+#[derive(Debug)]
+pub enum GrantSource {
+    /// `--grant TOKEN`
+    Inline(OsString),
+    /// `--grant-fd N`, claimed at startup before anything else was opened.
+    Fd(OwnedFd),
+    /// `--grant-fd 0`: standard input, replaced by /dev/null once read.
+    Stdin,
+}
+
+/// An elevation request as invoked.
+#[derive(Debug)]
+pub struct Invocation {
+    pub grant: GrantSource,
+    pub program: OsString,
+    pub args: Vec<OsString>,
+}
+
+/// How an attempt ended when it did not exec.
+#[derive(Debug)]
+pub enum Failure {
+    /// A check failed: exit 77.
+    Refused(Refusal),
+    /// The configuration is bad or unsafe: exit 78.
+    Config(String),
+    /// All checks passed but the switch or exec failed: exit 126.
+    Exec(String),
+}
+
+impl Failure {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Failure::Refused(_) => crate::EXIT_REFUSED,
+            Failure::Config(_) => crate::EXIT_CONFIG,
+            Failure::Exec(_) => crate::EXIT_EXEC_FAILED,
+        }
+    }
+
+    /// The one stderr line, without the `assent-elevate: ` prefix.
+    pub fn message(&self) -> String {
+        match self {
+            Failure::Refused(r) => r.to_string(),
+            Failure::Config(why) => format!("config: {why}"),
+            Failure::Exec(why) => {
+                format!("{why} (all checks passed; the audit log records the attempt)")
+            }
+        }
+    }
+}
+
+/// Check everything and exec; returns only when nothing runs.
+pub fn elevate(invocation: Invocation, limits: &CallerLimits) -> Failure {
+    let caller = Caller::current();
+    let hostname = gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let args: Vec<Vec<u8>> = invocation
+        .args
+        .iter()
+        .map(|a| a.as_bytes().to_vec())
+        .collect();
+    let mut record = AuditRecord::start(&caller, &hostname, invocation.program.as_bytes(), &args);
+
+    // 1: setuid root, own binary safe; then the audit log, then the configuration.
+    if let Err(refusal) = checks::setup(geteuid().as_raw(), &check_own_binary()) {
+        return Failure::Refused(refusal);
+    }
+    let mut audit = match AuditLog::open(Path::new(AUDIT_LOG)) {
+        Ok(audit) => audit,
+        Err(why) => {
+            return Failure::Refused(Refusal::new(
+                Check::Setup,
+                format!("{why}; nothing runs unaudited"),
+            ));
+        }
+    };
+    let mut attempt = Attempt {
+        audit: &mut audit,
+        record: &mut record,
+    };
+    let config = match Config::load(Path::new(CONFIG_PATH)) {
+        Ok(config) => config,
+        Err(ConfigError::Directory(why)) => {
+            return attempt.refuse(Refusal::new(Check::Setup, why.0));
+        }
+        Err(ConfigError::File(why)) => {
+            attempt.log_refusal(&Refusal::new(Check::Setup, format!("config: {why}")));
+            return Failure::Config(why);
+        }
+    };
+    let Err(failure) = attempt.checks(&config, &caller, &hostname, invocation, limits);
+    failure
+}
+
+struct Attempt<'a> {
+    audit: &'a mut AuditLog,
+    record: &'a mut AuditRecord,
+}
+
+impl Attempt<'_> {
+    /// Record a refusal. If even that fails, the refusal stands and says so.
+    fn log_refusal(&mut self, refusal: &Refusal) -> Option<String> {
+        block_signals();
+        self.record.refused(refusal);
+        self.audit.append(self.record, now_unix()).err()
+    }
+
+    fn refuse(&mut self, refusal: Refusal) -> Failure {
+        match self.log_refusal(&refusal) {
+            None => Failure::Refused(refusal),
+            Some(why) => Failure::Refused(Refusal::new(
+                refusal.check,
+                format!("{} (and {why})", refusal.detail),
+            )),
+        }
+    }
+
+    fn checks(
+        &mut self,
+        config: &Config,
+        caller: &Caller,
+        hostname: &str,
+        invocation: Invocation,
+        limits: &CallerLimits,
+    ) -> Result<std::convert::Infallible, Failure> {
+        macro_rules! check {
+            ($e:expr) => {
+                match $e {
+                    Ok(value) => value,
+                    Err(refusal) => return Err(self.refuse(refusal)),
+                }
+            };
+        }
+        let now = now_unix();
+        let settings = &config.settings;
+        // 2: before anything the caller sent is parsed.
+        let requester = check!(checks::requester(config, caller));
+        // 3
+        let text = check!(read_token(invocation.grant));
+        let grant = check!(checks::token(&text));
+        self.record.add_grant(&grant);
+        // 4 – 10
+        check!(checks::approver(config, &grant));
+        check!(checks::verdict(&grant));
+        check!(checks::binding(&grant));
+        check!(checks::host(&grant, hostname));
+        check!(checks::user(&grant, caller));
+        let target = check!(checks::run_as(&grant, requester, Target::lookup));
+        let args: Vec<&OsStr> = invocation.args.iter().map(OsString::as_os_str).collect();
+        check!(checks::command(&grant, &invocation.program, &args));
+        check!(checks::time(&grant, settings, now));
+        // 11: from here a once-grant is spent; nothing may interrupt until exec.
+        block_signals();
+        let ledger = check!(
+            Ledger::open(Path::new(LEDGER_DIR)).map_err(|why| Refusal::new(Check::Setup, why.0))
+        );
+        check!(checks::single_use_or_status(&grant, settings, &ledger, now));
+        if grant.decision.payload.grant == Grant::Once && grant.decision.sha256.0[0] == 0 {
+            // About one attempt in 256 tidies entries whose grants expired long ago.
+            let keep = settings.once_window_s + 2 * settings.clock_skew_s;
+            ledger.prune(Duration::from_secs(2 * keep), std::time::SystemTime::now());
+        }
+        // 12
+        let program = check!(checks::program(&grant));
+
+        let env = environment(
+            &target,
+            &settings.secure_path,
+            &grant,
+            caller,
+            passthrough_vars(|name| std::env::var_os(name)),
+        );
+        let launch = Launch::new(program, &grant, env, target);
+        self.record.exec();
+        if let Err(why) = self.audit.append(self.record, now_unix()) {
+            return Err(Failure::Refused(Refusal::new(
+                Check::Setup,
+                format!("{why}; nothing runs unaudited"),
+            )));
+        }
+        Err(Failure::Exec(launch.exec(limits)))
+    }
+}
+
+/// Read the token (check 3): from the command line, or at most `MAX_TOKEN_LEN` + 2 bytes
+/// from the descriptor, which is then closed.
+fn read_token(source: GrantSource) -> Result<Vec<u8>, Refusal> {
+    match source {
+        GrantSource::Inline(text) => Ok(text.into_encoded_bytes()),
+        GrantSource::Fd(fd) => {
+            let mut text = Vec::new();
+            let limit = (MAX_TOKEN_LEN + 2) as u64;
+            std::fs::File::from(fd)
+                .take(limit)
+                .read_to_end(&mut text)
+                .map_err(|e| {
+                    Refusal::new(
+                        Check::Token,
+                        format!("cannot read the grant descriptor: {e}"),
+                    )
+                })?;
+            Ok(text)
+        }
+        GrantSource::Stdin => {
+            let mut text = Vec::new();
+            let limit = (MAX_TOKEN_LEN + 2) as u64;
+            std::io::stdin()
+                .lock()
+                .take(limit)
+                .read_to_end(&mut text)
+                .map_err(|e| {
+                    Refusal::new(
+                        Check::Token,
+                        format!("cannot read the grant from standard input: {e}"),
+                    )
+                })?;
+            // "Closed" like any other grant descriptor, without leaving 0 free for a later open.
+            std::fs::File::open("/dev/null")
+                .and_then(|null| nix::unistd::dup2_stdin(&null).map_err(std::io::Error::from))
+                .map_err(|e| {
+                    Refusal::new(
+                        Check::Token,
+                        format!("cannot close standard input after reading the grant: {e}"),
+                    )
+                })?;
+            Ok(text)
+        }
+    }
+}
+
+/// `assent-elevate check`: validate the configuration as the elevator would and list it.
+pub fn check_config() -> Result<String, Failure> {
+    require_real_root("check")?;
+    let config =
+        Config::load(Path::new(CONFIG_PATH)).map_err(|e| Failure::Config(e.to_string()))?;
+    let mut out = format!("{CONFIG_PATH}: ok\n");
+    for a in &config.approvers {
+        out.push_str(&format!("approver {} {}\n", a.name, a.key.fingerprint()));
+    }
+    for r in &config.requesters {
+        out.push_str(&format!(
+            "requester {} -> {}\n",
+            r.user,
+            r.run_as.join(", ")
+        ));
+    }
+    Ok(out)
+}
+
+/// `assent-elevate audit verify`: walk the chain. `Ok` holds the report line; a broken chain
+/// is `Err` with the first bad line named.
+pub fn verify_audit() -> Result<Result<String, String>, Failure> {
+    require_real_root("audit verify")?;
+    Ok(crate::audit::verify_file(Path::new(AUDIT_LOG)).map(|n| format!("ok: {n} lines")))
+}
+
+fn require_real_root(command: &str) -> Result<(), Failure> {
+    if getuid().is_root() {
+        return Ok(());
+    }
+    Err(Failure::Refused(Refusal::new(
+        Check::Requester,
+        format!("only root (real uid 0) may run `assent-elevate {command}`"),
+    )))
+}

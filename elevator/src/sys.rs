@@ -1,0 +1,154 @@
+//! The only room with `unsafe`: thin wrappers over the few system calls that neither `std`
+//! nor `nix` offer safely. Each wrapper is small enough to check by eye, and each `unsafe`
+//! block says why it is sound.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+/// Take ownership of a descriptor the caller passed in (`--grant-fd N`).
+///
+/// Must be called at startup, before this process opens anything itself, so that `fd` can
+/// only be one the caller handed over and never one of ours. Descriptors 0–2 belong to
+/// `std`'s standard streams and are refused here.
+pub fn claim_inherited_fd(fd: RawFd) -> io::Result<OwnedFd> {
+    if fd <= 2 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    // SAFETY: F_GETFD only reads the descriptor flags; any integer is a valid argument.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is open (checked above), above 2, and nothing else in this process owns it:
+    // it was inherited across exec and the caller claims it before opening any file, so no
+    // other `OwnedFd` or `File` refers to it. Ownership moves to the returned value.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Close every descriptor from 3 upwards except `keep` (the program to execute).
+pub fn close_descriptors_above_stdio(keep: RawFd) -> io::Result<()> {
+    let ranges: [(u32, u32); 2] = match u32::try_from(keep) {
+        Ok(k) if k > 3 => [(3, k - 1), (k + 1, u32::MAX)],
+        Ok(3) => [(4, u32::MAX), (1, 0)],
+        _ => [(3, u32::MAX), (1, 0)],
+    };
+    for (first, last) in ranges {
+        if first > last {
+            continue;
+        }
+        // SAFETY: close_range(2) takes plain integers and only closes descriptors. No
+        // `OwnedFd` that is used afterwards refers to the closed range: the caller keeps only
+        // `keep` and the standard streams alive until exec.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_close_range,
+                libc::c_uint::from(first),
+                libc::c_uint::from(last),
+                0 as libc::c_uint,
+            )
+        };
+        if rc != 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::ENOSYS) {
+                return Err(err);
+            }
+            close_by_listing(first, last)?;
+        }
+    }
+    Ok(())
+}
+
+/// Fallback for kernels before 5.9: list /proc/self/fd first, then close what it named.
+fn close_by_listing(first: u32, last: u32) -> io::Result<()> {
+    let mut open = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd")? {
+        if let Some(fd) = entry?
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        {
+            if (first..=last).contains(&fd) {
+                open.push(fd);
+            }
+        }
+    }
+    // The directory handle is closed by now; its number may be in `open` and is then EBADF.
+    for fd in open {
+        let Ok(fd) = libc::c_int::try_from(fd) else {
+            continue;
+        };
+        // SAFETY: as above; closing a number that is no longer open fails with EBADF only.
+        unsafe { libc::close(fd) };
+    }
+    Ok(())
+}
+
+/// Set the disposition of `signal` to `handler` (`SIG_DFL` or `SIG_IGN` only: never a
+/// function, so no handler code can ever run in this process).
+fn set_disposition(signal: libc::c_int, handler: libc::sighandler_t) -> io::Result<()> {
+    debug_assert!(handler == libc::SIG_DFL || handler == libc::SIG_IGN);
+    // SAFETY: an all-zero `sigaction` is a valid value (empty mask, no flags); we set only
+    // the handler field to SIG_DFL or SIG_IGN, which install no code. The old action is not
+    // requested (null pointer is allowed).
+    let rc = unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(signal, &action, std::ptr::null_mut())
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Ignore `signal` (used for SIGXFSZ while the audit line is written).
+pub fn ignore_signal(signal: libc::c_int) -> io::Result<()> {
+    set_disposition(signal, libc::SIG_IGN)
+}
+
+/// Reset every signal's disposition to the default, so the program does not inherit the
+/// caller's (or `std`'s) ignored signals.
+///
+/// Signals the C library reserves for itself (32 and 33 on glibc) are refused by its
+/// `sigaction` with EINVAL; it manages them and the program's own C library does the same.
+pub fn reset_all_signal_dispositions() -> io::Result<()> {
+    let max = libc::SIGRTMAX();
+    for signal in 1..=max {
+        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+            continue;
+        }
+        match set_disposition(signal, libc::SIG_DFL) {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+            other => other?,
+        }
+    }
+    Ok(())
+}
+
+/// `MFD_EXEC` (Linux 6.3): ask for an executable memory file even where the
+/// `vm.memfd_noexec` sysctl would otherwise seal it non-executable.
+pub const MFD_EXEC: libc::c_uint = libc::MFD_EXEC;
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+
+    use super::*;
+
+    #[test]
+    fn claim_refuses_standard_streams_and_closed_descriptors() {
+        use nix::fcntl::{FcntlArg, fcntl};
+
+        assert!(claim_inherited_fd(0).is_err());
+        assert!(claim_inherited_fd(2).is_err());
+        // A high number that no other test thread will be handed meanwhile.
+        let file = std::fs::File::open("/dev/null").unwrap();
+        let raw = fcntl(&file, FcntlArg::F_DUPFD_CLOEXEC(900)).unwrap();
+        let owned = claim_inherited_fd(raw).expect("an open descriptor can be claimed");
+        assert_eq!(owned.as_raw_fd(), raw);
+        drop(owned);
+        assert!(claim_inherited_fd(raw).is_err(), "closed now");
+    }
+}

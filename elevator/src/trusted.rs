@@ -1,0 +1,363 @@
+//! Opening the elevator's own files without trusting any path.
+//!
+//! Every directory from the anchor (`/` in production) down to the target is opened with
+//! `O_NOFOLLOW`, and its owner and mode are checked on the open descriptor before the next
+//! component is opened relative to it. So what was checked is what is used: a path that
+//! changes between check and use (TOCTOU) cannot slip something else in, and no symbolic
+//! link is ever followed.
+//!
+//! The rule, as in OpenSSH's `safe_path` and sudo-rs: owned by root, not writable by group
+//! or others. With POSIX ACLs the group bits hold the ACL mask, so any named user or group
+//! with write access shows up as group-writable and is refused too.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::fs::File;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag, open, openat};
+use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat, mkdirat};
+
+/// Why a path cannot be trusted, as one line naming the path and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Untrusted(pub String);
+
+impl fmt::Display for Untrusted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Untrusted {}
+
+/// What kind of object a check expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Directory,
+    File,
+}
+
+/// Root-owned, of the expected kind, not writable by group or others.
+pub fn check_root_owned(stat: &FileStat, path: &Path, kind: Kind) -> Result<(), Untrusted> {
+    let shown = path.display();
+    let format = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT;
+    match kind {
+        Kind::Directory if format != SFlag::S_IFDIR => {
+            return Err(Untrusted(format!("{shown} is not a directory")));
+        }
+        Kind::File if format != SFlag::S_IFREG => {
+            return Err(Untrusted(format!("{shown} is not a regular file")));
+        }
+        _ => {}
+    }
+    if stat.st_uid != 0 {
+        return Err(Untrusted(format!(
+            "{shown} is owned by uid {}, not root; run: chown root {shown}",
+            stat.st_uid
+        )));
+    }
+    if stat.st_mode & 0o022 != 0 {
+        return Err(Untrusted(format!(
+            "{shown} is writable by group or others (mode {:04o}); run: chmod go-w {shown}",
+            stat.st_mode & 0o7777
+        )));
+    }
+    Ok(())
+}
+
+fn io_problem(path: &Path, what: &str, errno: Errno) -> Untrusted {
+    let shown = path.display();
+    if errno == Errno::ELOOP {
+        return Untrusted(format!(
+            "{shown} is a symbolic link; the elevator follows none, use the real path"
+        ));
+    }
+    Untrusted(format!("cannot {what} {shown}: {}", errno.desc()))
+}
+
+fn is_symlink(dir: &OwnedFd, name: &OsStr) -> bool {
+    fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+        .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK)
+}
+
+/// A directory that was reached and checked component by component.
+#[derive(Debug)]
+pub struct TrustedDir {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+impl TrustedDir {
+    /// Open the absolute directory `path`, checking `/` and every component below it.
+    pub fn open(path: &Path) -> Result<TrustedDir, Untrusted> {
+        Self::open_from(Path::new("/"), path, None)
+    }
+
+    /// Like [`TrustedDir::open`], but create the last component with `mode` if it is missing.
+    pub fn open_or_create(path: &Path, mode: Mode) -> Result<TrustedDir, Untrusted> {
+        Self::open_from(Path::new("/"), path, Some(mode))
+    }
+
+    /// Open `path` by walking from `anchor`, which is opened directly and checked like every
+    /// component after it. `path` must lie below `anchor` (or be it).
+    pub fn open_from(
+        anchor: &Path,
+        path: &Path,
+        create_last: Option<Mode>,
+    ) -> Result<TrustedDir, Untrusted> {
+        let rel = path.strip_prefix(anchor).map_err(|_| {
+            Untrusted(format!(
+                "{} is not below {}",
+                path.display(),
+                anchor.display()
+            ))
+        })?;
+        let dir_flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let fd =
+            open(anchor, dir_flags, Mode::empty()).map_err(|e| io_problem(anchor, "open", e))?;
+        let mut dir = TrustedDir {
+            fd,
+            path: anchor.to_path_buf(),
+        };
+        dir.check()?;
+        let components: Vec<&OsStr> = rel
+            .components()
+            .map(|c| match c {
+                Component::Normal(name) => Ok(name),
+                _ => Err(Untrusted(format!(
+                    "{} must be a plain absolute path without . or ..",
+                    path.display()
+                ))),
+            })
+            .collect::<Result<_, _>>()?;
+        let last = components.len().saturating_sub(1);
+        for (i, name) in components.into_iter().enumerate() {
+            let next = dir.path.join(name);
+            let flags = dir_flags | OFlag::O_NOFOLLOW;
+            let fd = match openat(&dir.fd, name, flags, Mode::empty()) {
+                Err(Errno::ENOENT) if i == last && create_last.is_some() => {
+                    let mode = create_last.unwrap_or(Mode::S_IRWXU);
+                    match mkdirat(&dir.fd, name, mode) {
+                        Ok(()) | Err(Errno::EEXIST) => {}
+                        Err(e) => return Err(io_problem(&next, "create", e)),
+                    }
+                    openat(&dir.fd, name, flags, Mode::empty())
+                }
+                other => other,
+            }
+            .map_err(|e| match e {
+                // O_DIRECTORY | O_NOFOLLOW on a symbolic link fails with ENOTDIR.
+                Errno::ENOTDIR if is_symlink(&dir.fd, name) => {
+                    io_problem(&next, "open", Errno::ELOOP)
+                }
+                Errno::ENOTDIR => Untrusted(format!("{} is not a directory", next.display())),
+                e => io_problem(&next, "open", e),
+            })?;
+            dir = TrustedDir { fd, path: next };
+            dir.check()?;
+        }
+        Ok(dir)
+    }
+
+    fn check(&self) -> Result<(), Untrusted> {
+        let stat = fstat(&self.fd).map_err(|e| io_problem(&self.path, "inspect", e))?;
+        check_root_owned(&stat, &self.path, Kind::Directory)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Open `name` in this directory: never following a symbolic link, never inherited by
+    /// the program, never blocking on a FIFO. The caller checks what it got.
+    pub fn open_file(&self, name: &str, flags: OFlag, create_mode: Mode) -> Result<File, Errno> {
+        let flags = flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
+        openat(&self.fd, name, flags, create_mode).map(File::from)
+    }
+
+    /// Open `name` and require a root-owned regular file not writable by group or others.
+    pub fn open_trusted_file(
+        &self,
+        name: &str,
+        flags: OFlag,
+        create_mode: Mode,
+    ) -> Result<File, Untrusted> {
+        let path = self.path.join(name);
+        let file = self
+            .open_file(name, flags, create_mode)
+            .map_err(|e| io_problem(&path, "open", e))?;
+        let stat = fstat(&file).map_err(|e| io_problem(&path, "inspect", e))?;
+        check_root_owned(&stat, &path, Kind::File)?;
+        Ok(file)
+    }
+}
+
+impl AsFd for TrustedDir {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Check the running binary itself, through the kernel's handle on it (no path lookup).
+pub fn check_own_binary() -> Result<(), Untrusted> {
+    let path = Path::new("/proc/self/exe");
+    let file =
+        File::open(path).map_err(|e| Untrusted(format!("cannot open {}: {e}", path.display())))?;
+    let stat = fstat(&file).map_err(|e| io_problem(path, "inspect", e))?;
+    check_root_owned(&stat, Path::new("the assent-elevate binary"), Kind::File)
+}
+
+/// Split an absolute file path into its directory and file name.
+pub fn split_file_path(path: &Path) -> Result<(&Path, &str), Untrusted> {
+    match (path.parent(), path.file_name().and_then(OsStr::to_str)) {
+        (Some(dir), Some(name)) if path.is_absolute() => Ok((dir, name)),
+        _ => Err(Untrusted(format!(
+            "{} is not an absolute path to a file",
+            path.display()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    use super::*;
+    use crate::testutil::{TempDir, chown};
+
+    fn set_mode(path: &Path, mode: u32) {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn a_root_owned_chain_is_trusted() {
+        let tmp = TempDir::new();
+        let dir = tmp.path().join("etc/assent");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("elevator.toml"), "x").unwrap();
+        let trusted = TrustedDir::open_from(tmp.path(), &dir, None).unwrap();
+        assert_eq!(trusted.path(), dir);
+        trusted
+            .open_trusted_file("elevator.toml", OFlag::O_RDONLY, Mode::empty())
+            .unwrap();
+    }
+
+    #[test]
+    fn a_writable_or_foreign_directory_anywhere_in_the_chain_is_refused() {
+        let tmp = TempDir::new();
+        let dir = tmp.path().join("etc/assent");
+        std::fs::create_dir_all(&dir).unwrap();
+
+        set_mode(&tmp.path().join("etc"), 0o775);
+        let err = TrustedDir::open_from(tmp.path(), &dir, None).unwrap_err();
+        assert!(
+            err.0
+                .contains("/etc is writable by group or others (mode 0775)"),
+            "{err}"
+        );
+        set_mode(&tmp.path().join("etc"), 0o755);
+
+        set_mode(&dir, 0o757);
+        let err = TrustedDir::open_from(tmp.path(), &dir, None).unwrap_err();
+        assert!(err.0.contains("writable by group or others"), "{err}");
+        set_mode(&dir, 0o755);
+
+        chown(&dir, 65534);
+        let err = TrustedDir::open_from(tmp.path(), &dir, None).unwrap_err();
+        assert!(err.0.contains("owned by uid 65534, not root"), "{err}");
+        chown(&dir, 0);
+
+        set_mode(tmp.path(), 0o777);
+        let err = TrustedDir::open_from(tmp.path(), &dir, None).unwrap_err();
+        assert!(
+            err.0.contains("writable by group or others"),
+            "the anchor is checked too"
+        );
+        set_mode(tmp.path(), 0o700);
+
+        TrustedDir::open_from(tmp.path(), &dir, None).expect("safe again");
+    }
+
+    #[test]
+    fn symbolic_links_are_never_followed() {
+        let tmp = TempDir::new();
+        let real = tmp.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::fs::write(real.join("elevator.toml"), "x").unwrap();
+        symlink(&real, tmp.path().join("link")).unwrap();
+        let err = TrustedDir::open_from(tmp.path(), &tmp.path().join("link"), None).unwrap_err();
+        assert!(err.0.contains("is a symbolic link"), "{err}");
+
+        symlink(real.join("elevator.toml"), real.join("linked.toml")).unwrap();
+        let dir = TrustedDir::open_from(tmp.path(), &real, None).unwrap();
+        let err = dir
+            .open_trusted_file("linked.toml", OFlag::O_RDONLY, Mode::empty())
+            .unwrap_err();
+        assert!(err.0.contains("is a symbolic link"), "{err}");
+    }
+
+    #[test]
+    fn unsafe_files_are_refused_on_the_open_descriptor() {
+        let tmp = TempDir::new();
+        let file = tmp.path().join("elevator.toml");
+        std::fs::write(&file, "x").unwrap();
+        let dir = TrustedDir::open_from(tmp.path(), tmp.path(), None).unwrap();
+        let open = || dir.open_trusted_file("elevator.toml", OFlag::O_RDONLY, Mode::empty());
+
+        set_mode(&file, 0o664);
+        assert!(
+            open()
+                .unwrap_err()
+                .0
+                .contains("writable by group or others")
+        );
+        set_mode(&file, 0o646);
+        assert!(
+            open()
+                .unwrap_err()
+                .0
+                .contains("writable by group or others")
+        );
+        set_mode(&file, 0o644);
+        chown(&file, 65534);
+        assert!(open().unwrap_err().0.contains("owned by uid 65534"));
+        chown(&file, 0);
+        open().expect("root-owned 0644 is fine");
+
+        std::fs::create_dir(tmp.path().join("sub")).unwrap();
+        let err = dir
+            .open_trusted_file("sub", OFlag::O_RDONLY, Mode::empty())
+            .unwrap_err();
+        assert!(err.0.contains("not a regular file"), "{err}");
+    }
+
+    #[test]
+    fn the_last_component_can_be_created_private() {
+        let tmp = TempDir::new();
+        let ledger = tmp.path().join("ledger");
+        let dir = TrustedDir::open_from(tmp.path(), &ledger, Some(Mode::S_IRWXU)).unwrap();
+        assert_eq!(dir.path(), ledger);
+        let mode = std::fs::metadata(&ledger).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let err = TrustedDir::open_from(tmp.path(), &tmp.path().join("a/b"), Some(Mode::S_IRWXU))
+            .unwrap_err();
+        assert!(
+            err.0.contains("cannot open"),
+            "only the last component is created: {err}"
+        );
+    }
+
+    #[test]
+    fn relative_tricks_are_refused() {
+        let tmp = TempDir::new();
+        let err = TrustedDir::open_from(tmp.path(), &tmp.path().join("a/../b"), None).unwrap_err();
+        assert!(err.0.contains("without . or .."), "{err}");
+        assert!(split_file_path(Path::new("relative.toml")).is_err());
+        assert_eq!(
+            split_file_path(Path::new("/etc/assent/elevator.toml")).unwrap(),
+            (Path::new("/etc/assent"), "elevator.toml")
+        );
+    }
+}
