@@ -591,7 +591,7 @@ pub(crate) mod tests {
         .unwrap();
         assert_eq!(picked.payload.issued_at, now - 30);
         assert_eq!(
-            fresh_status(&dec, &[stranger.clone()], now, 120).unwrap_err(),
+            fresh_status(&dec, std::slice::from_ref(&stranger), now, 120).unwrap_err(),
             Unusable::NoStatus {
                 approver: "alice".into()
             }

@@ -22,6 +22,8 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// How long a fresh approval of a reusable grant waits for the approver's status to show up.
 const STATUS_WAIT: Duration = Duration::from_secs(5);
+/// Logins refused in a row before the refusal is taken as final.
+const LOGIN_ATTEMPTS: u32 = 3;
 
 /// Seconds since the Unix epoch.
 pub fn now() -> u64 {
@@ -109,6 +111,7 @@ impl Wait<'_> {
         let mut backoff = BACKOFF_FIRST;
         let mut reached = false;
         let mut last_error = None;
+        let mut login_refusals = 0;
         loop {
             let connected = match timeout_at(
                 deadline,
@@ -121,6 +124,7 @@ impl Wait<'_> {
             };
             match connected {
                 Ok(mut client) => {
+                    login_refusals = 0;
                     if !reached && last_error.is_some() {
                         self.progress
                             .line(&format!("reached the relay {}", self.relay));
@@ -153,12 +157,18 @@ impl Wait<'_> {
                         }
                     }
                 }
-                Err(ClientError::Login(why)) => {
+                // A login can also fail because the relay went away mid-handshake, so only a
+                // repeated refusal is taken as the relay's answer about this key.
+                Err(ClientError::Login(why)) if login_refusals + 1 >= LOGIN_ATTEMPTS => {
                     return Err(Failure::config(format!(
                         "the relay {} refused this agent's key ({}): {why}; ask its operator to allow agent.key.pub",
                         self.relay,
                         self.key.public().fingerprint()
                     )));
+                }
+                Err(ClientError::Login(why)) => {
+                    login_refusals += 1;
+                    last_error = Some(why);
                 }
                 Err(e) => {
                     if last_error.is_none() && !reached {

@@ -1,0 +1,741 @@
+//! The agent's shim end to end (SPEC §3, §8, §10): a real `assent-relay` process on loopback,
+//! a scripted approver logged in to it, and `assent` run as the unprivileged `assent-agent`
+//! test user inside the setuid sandbox, so every approved command really goes through the
+//! setuid `assent-elevate`.
+//!
+//! The approver here is a plain relay client with a policy (approve with a grant type, deny
+//! with a note, or stay silent); it signs real decisions and statuses with an approver key made
+//! by `ssh-keygen`, and records every request it was shown.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use assent_protocol::{
+    Decision, Envelope, Grant, PrivateKey, Request, Role, Sha256Digest, Signed, Status, Verdict,
+};
+use assent_relay::{Client, Event};
+use assent_tests::keys::KeyPair;
+use assent_tests::sandbox::{ElevatorConfig, Outcome, Run, Sandbox};
+use assent_tests::users::TestUser;
+use assent_tests::{built_binary, now};
+
+/// How long any wait in these tests may take before the test fails.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+// ---------------------------------------------------------------------------------------------
+// A real relay process.
+
+struct RelayProcess {
+    child: Child,
+    addr: SocketAddr,
+    config: PathBuf,
+    log: PathBuf,
+}
+
+impl RelayProcess {
+    fn start(config: &Path, log: &Path, listen: &str) -> RelayProcess {
+        let log_file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("cannot open the relay log");
+        let mut child = Command::new(built_binary("assent-relay"))
+            .args(["--listen", listen, "--config"])
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .expect("cannot start assent-relay");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout is piped"))
+            .read_line(&mut line)
+            .expect("cannot read the relay's first line");
+        let url = line
+            .trim()
+            .strip_prefix("assent-relay listening on ws://")
+            .unwrap_or_else(|| {
+                panic!(
+                    "assent-relay did not start: {line:?}; log: {}",
+                    fs::read_to_string(log).unwrap_or_default()
+                )
+            });
+        RelayProcess {
+            child,
+            addr: url.parse().expect("the relay printed a bad address"),
+            config: config.to_owned(),
+            log: log.to_owned(),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// SIGKILL, as a crash would.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// A new relay process on the same address (nothing of the old one's memory survives).
+    fn restart(&mut self) {
+        self.kill();
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            // The port may take a moment to be free again.
+            let attempt = std::panic::catch_unwind(|| {
+                RelayProcess::start(&self.config, &self.log, &self.addr.to_string())
+            });
+            match attempt {
+                Ok(fresh) => {
+                    // The old process is already reaped; dropping it does nothing more.
+                    *self = fresh;
+                    return;
+                }
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                Err(e) => std::panic::resume_unwind(e),
+            }
+        }
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A scripted approver over the real relay.
+
+#[derive(Debug, Clone)]
+enum Policy {
+    Approve(Grant),
+    Deny(Option<&'static str>),
+    Silent,
+}
+
+#[derive(Debug, Default)]
+struct Seen {
+    /// Every distinct request shown, in order.
+    requests: Vec<Request>,
+    /// Every decision signed.
+    decisions: Vec<Signed<Decision>>,
+}
+
+struct Approver {
+    url: String,
+    key: Arc<PrivateKey>,
+    policy: Arc<Mutex<Policy>>,
+    seen: Arc<Mutex<Seen>>,
+    /// The status to (re)publish on every connection.
+    status: Arc<Mutex<Option<Envelope>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Approver {
+    fn start(url: String, key: PrivateKey, policy: Policy) -> Approver {
+        let mut approver = Approver {
+            url: url.clone(),
+            key: Arc::new(key),
+            policy: Arc::new(Mutex::new(policy)),
+            seen: Arc::default(),
+            status: Arc::default(),
+            stop: Arc::default(),
+            thread: None,
+        };
+        let (key, policy, seen, status, stop) = (
+            approver.key.clone(),
+            approver.policy.clone(),
+            approver.seen.clone(),
+            approver.status.clone(),
+            approver.stop.clone(),
+        );
+        approver.thread = Some(std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(approver_loop(url, key, policy, seen, status, stop));
+        }));
+        approver
+    }
+
+    fn set_policy(&self, policy: Policy) {
+        *self.policy.lock().unwrap() = policy;
+    }
+
+    /// Sign a status issued at `issued_at` revoking `revoked`; it is published now (the relay
+    /// hands it to the next shim that asks) and again on every reconnect.
+    fn publish_status(&self, issued_at: u64, revoked: Vec<Sha256Digest>) {
+        let status = Envelope::seal(
+            &self.key,
+            &Status {
+                v: Default::default(),
+                kind: Default::default(),
+                approver: "alice".into(),
+                issued_at,
+                revoked,
+            },
+        );
+        let relay_had = |s: &Envelope| s.open::<Status>().map(|s| s.payload.issued_at).ok();
+        *self.status.lock().unwrap() = Some(status.clone());
+        // Wait until the relay serves it, checked with a client of our own.
+        wait_for("the relay to serve the published status", || {
+            let statuses = fetch_statuses(&self.url, &self.key);
+            statuses.iter().any(|s| relay_had(s) == Some(issued_at))
+        });
+    }
+
+    fn requests(&self) -> Vec<Request> {
+        self.seen.lock().unwrap().requests.clone()
+    }
+
+    fn decisions(&self) -> Vec<Signed<Decision>> {
+        self.seen.lock().unwrap().decisions.clone()
+    }
+
+    fn wait_requests(&self, n: usize) -> Vec<Request> {
+        wait_for(&format!("the approver to see {n} request(s)"), || {
+            self.requests().len() >= n
+        });
+        self.requests()
+    }
+}
+
+impl Drop for Approver {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+async fn approver_loop(
+    url: String,
+    key: Arc<PrivateKey>,
+    policy: Arc<Mutex<Policy>>,
+    seen: Arc<Mutex<Seen>>,
+    status: Arc<Mutex<Option<Envelope>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let stopped = || stop.load(std::sync::atomic::Ordering::SeqCst);
+    while !stopped() {
+        let Ok(mut client) = Client::connect(&url, &key, Role::Approver).await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let mut published: Option<Envelope> = None;
+        loop {
+            if stopped() {
+                client.close().await;
+                return;
+            }
+            let wanted = status.lock().unwrap().clone();
+            if wanted.is_some() && wanted != published {
+                let envelope = wanted.clone().unwrap();
+                if client.publish_status(&envelope).await.is_err() {
+                    break;
+                }
+                published = wanted;
+            }
+            let event =
+                match tokio::time::timeout(Duration::from_millis(20), client.next_event()).await {
+                    Err(_) => continue,
+                    Ok(Err(_)) => break,
+                    Ok(Ok(event)) => event,
+                };
+            let Event::Request { envelope, .. } = event else {
+                continue;
+            };
+            let request = envelope
+                .open::<Request>()
+                .expect("the relay forwarded a request that does not verify");
+            {
+                let mut seen = seen.lock().unwrap();
+                if !seen.requests.iter().any(|r| r.id == request.payload.id) {
+                    seen.requests.push(request.payload.clone());
+                }
+            }
+            let current = policy.lock().unwrap().clone();
+            let decision = match current {
+                Policy::Silent => continue,
+                Policy::Approve(grant) => decide(&request, Verdict::Approve, grant, None),
+                Policy::Deny(note) => decide(&request, Verdict::Deny, Grant::Once, note),
+            };
+            let sealed = Envelope::seal(&key, &decision);
+            seen.lock()
+                .unwrap()
+                .decisions
+                .push(sealed.open().expect("our own decision verifies"));
+            if client.decide(&sealed).await.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+fn decide(
+    request: &Signed<Request>,
+    verdict: Verdict,
+    grant: Grant,
+    note: Option<&str>,
+) -> Decision {
+    let t = now();
+    let not_after = match grant {
+        Grant::Once => Some(t + 60),
+        Grant::Timed => Some(t + request.payload.ttl_s.unwrap_or(3600)),
+        Grant::Always => None,
+    };
+    Decision {
+        v: Default::default(),
+        kind: Default::default(),
+        request_id: request.payload.id,
+        request_sha256: request.sha256,
+        verdict,
+        grant,
+        not_before: t,
+        not_after,
+        cmd_sha256: request.payload.cmd_sha256(),
+        approver: "alice".into(),
+        decided_at: t,
+        note: note.map(str::to_owned),
+    }
+}
+
+/// The statuses the relay holds, as any client sees them.
+fn fetch_statuses(url: &str, key: &PrivateKey) -> Vec<Envelope> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let Ok(mut client) = Client::connect(url, key, Role::Agent).await else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if client.request_statuses().await.is_ok() {
+            while let Ok(Ok(event)) =
+                tokio::time::timeout(Duration::from_secs(2), client.next_event()).await
+            {
+                if let Event::Statuses { statuses } = event {
+                    out = statuses;
+                    break;
+                }
+            }
+        }
+        client.close().await;
+        out
+    })
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The whole set-up: sandbox + relay + approver + an agent with a key.
+
+struct Flow {
+    sb: Sandbox,
+    relay: RelayProcess,
+    approver: Approver,
+    agent: TestUser,
+}
+
+impl Flow {
+    fn new(policy: Policy) -> Flow {
+        let sb = Sandbox::new();
+        let alice = KeyPair::generate(&sb.keys_dir(), "alice");
+        let agent = TestUser::agent();
+        sb.write_config(
+            &ElevatorConfig::new()
+                .approver("alice", &alice.public_line)
+                .requester(&agent.name, &["root"]),
+        );
+        let assent = sb.install_bin("assent", &built_binary("assent"), 0o755);
+        std::os::unix::fs::symlink(&assent, sb.bin_dir().join("sudo")).expect("sudo symlink");
+
+        let relay_config = sb.root().join("relay.toml");
+        fs::write(
+            &relay_config,
+            format!(
+                "[[approver]]\nname = \"alice\"\nkey = {:?}\n",
+                alice.public_line
+            ),
+        )
+        .unwrap();
+        let relay = RelayProcess::start(&relay_config, &sb.root().join("relay.log"), "127.0.0.1:0");
+        let key = PrivateKey::from_openssh(&fs::read_to_string(&alice.private_path).unwrap())
+            .expect("alice's key");
+        let approver = Approver::start(relay.url(), key, policy);
+
+        let flow = Flow {
+            sb,
+            relay,
+            approver,
+            agent,
+        };
+        let made = flow.shim().arg("keygen").run();
+        made.assert_success();
+        assert!(made.stdout.starts_with("ssh-ed25519 "), "{made}");
+        flow.write_agent_toml(&format!("relay = {:?}\n", flow.relay.url()));
+        flow
+    }
+
+    fn config_dir(&self) -> PathBuf {
+        self.sb.agent_dir().join("config/assent")
+    }
+
+    fn write_agent_toml(&self, text: &str) {
+        let path = self.config_dir().join("agent.toml");
+        fs::write(&path, text).unwrap();
+        std::os::unix::fs::chown(&path, Some(self.agent.uid), Some(self.agent.gid)).unwrap();
+    }
+
+    /// `assent` as the agent user, with its XDG directories in the sandbox.
+    fn shim(&self) -> Run<'_> {
+        self.sb
+            .run_as_agent(self.sb.bin_dir().join("assent"))
+            .env("XDG_CONFIG_HOME", self.sb.agent_dir().join("config"))
+            .env("XDG_STATE_HOME", self.sb.agent_dir().join("state"))
+    }
+
+    /// `assent run [OPTIONS] -- COMMAND…`
+    fn run(&self, options: &[&str], command: &[&str]) -> Run<'_> {
+        self.shim().arg("run").args(options).arg("--").args(command)
+    }
+
+    fn marker(&self, name: &str) -> PathBuf {
+        self.sb.marker(name)
+    }
+}
+
+/// A command that appends a line to a root-owned marker file and prints its uid.
+fn mark(path: &Path) -> Vec<String> {
+    vec![
+        "sh".into(),
+        "-c".into(),
+        format!("echo ran >> '{}' && id -u", path.display()),
+    ]
+}
+
+fn lines_in(path: &Path) -> usize {
+    fs::read_to_string(path)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+fn stderr_has(outcome: &Outcome, needle: &str) {
+    assert!(
+        outcome.stderr.contains(needle),
+        "expected stderr to contain {needle:?}; got {outcome}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn approved_once_runs_as_root_and_passes_the_exit_status_through() {
+    let flow = Flow::new(Policy::Approve(Grant::Once));
+    let out = flow
+        .run(&["--reason", "check the uid"], &["id", "-u"])
+        .run();
+    out.assert_success();
+    assert_eq!(out.stdout, "0\n", "{out}");
+    stderr_has(&out, "assent: approved by alice (once)");
+    for line in out.stderr_lines() {
+        assert!(line.starts_with("assent: "), "{out}");
+    }
+    let shown = flow.approver.requests();
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0].reason, "check the uid");
+    assert_eq!(shown[0].user, "assent-agent");
+    assert_eq!(shown[0].run_as, "root");
+    assert_eq!(shown[0].argv, ["id", "-u"]);
+    assert_eq!(
+        Path::new(&shown[0].program),
+        fs::canonicalize("/usr/bin/id").unwrap()
+    );
+    assert_eq!(Path::new(&shown[0].cwd), flow.sb.work_dir());
+
+    let out = flow.run(&[], &["sh", "-c", "exit 3"]).run();
+    out.assert_code(3);
+    assert_eq!(
+        flow.approver.requests().len(),
+        2,
+        "a once grant is never reused"
+    );
+
+    let audit = flow.sb.audit_lines();
+    assert_eq!(audit.len(), 2, "{}", flow.sb.audit_text());
+    assert!(audit.iter().all(|l| l.event() == "exec"));
+}
+
+#[test]
+fn denial_names_the_approver_and_the_note() {
+    let flow = Flow::new(Policy::Deny(Some("not during the freeze")));
+    let marker = flow.marker("denied");
+    let out = flow
+        .run(
+            &[],
+            &mark(&marker).iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .run();
+    out.assert_code(77);
+    stderr_has(&out, "assent: denied by alice: not during the freeze\n");
+    assert!(!marker.exists(), "nothing ran");
+
+    flow.approver.set_policy(Policy::Deny(None));
+    let out = flow.run(&[], &["id"]).run();
+    out.assert_code(77);
+    assert_eq!(
+        out.stderr_lines().last(),
+        Some(&"assent: denied by alice"),
+        "{out}"
+    );
+    assert!(
+        flow.sb.audit_lines().is_empty(),
+        "the elevator was never called"
+    );
+}
+
+#[test]
+fn no_decision_before_the_timeout_exits_75() {
+    let flow = Flow::new(Policy::Silent);
+    let marker = flow.marker("timeout");
+    let started = Instant::now();
+    let out = flow
+        .run(
+            &["--timeout", "2s"],
+            &mark(&marker).iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .run();
+    out.assert_code(75);
+    stderr_has(&out, "assent: no decision within 2s; nothing ran");
+    // Not a terminal: one line when the wait starts.
+    stderr_has(&out, "assent: waiting for approval of ");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "gave up promptly"
+    );
+    assert_eq!(flow.approver.requests().len(), 1);
+    assert!(!marker.exists());
+}
+
+#[test]
+fn an_unreachable_relay_exits_75_naming_it() {
+    let flow = Flow::new(Policy::Approve(Grant::Once));
+    // A port nobody listens on: bind one, then let it go.
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = format!("ws://{free}");
+    let out = flow
+        .run(&["--timeout", "2s", "--relay", &url], &["id"])
+        .run();
+    out.assert_code(75);
+    stderr_has(&out, &format!("relay {url} unreachable"));
+    assert_eq!(
+        out.stderr_lines()
+            .last()
+            .map(|l| l.starts_with("assent: relay ")),
+        Some(true),
+        "{out}"
+    );
+    assert!(flow.approver.requests().is_empty());
+}
+
+#[test]
+fn a_timed_grant_is_reused_until_revoked() {
+    let flow = Flow::new(Policy::Approve(Grant::Timed));
+    flow.approver.publish_status(now(), vec![]);
+    let cmd = ["id", "-u"];
+
+    let first = flow.run(&["--grant", "timed:1h"], &cmd).run();
+    first.assert_success();
+    assert_eq!(first.stdout, "0\n");
+    let second = flow.run(&["--grant", "timed:1h"], &cmd).run();
+    second.assert_success();
+    assert_eq!(second.stdout, "0\n");
+    stderr_has(&second, "assent: using the cached timed grant from alice");
+    assert_eq!(flow.approver.requests().len(), 1, "two runs, one prompt");
+
+    let listed = flow.shim().args(["grants", "--json"]).run();
+    listed.assert_success();
+    let grant: serde_json::Value = serde_json::from_str(listed.stdout.trim()).unwrap();
+    assert_eq!(grant["grant"], "timed");
+    assert_eq!(grant["approver"], "alice");
+    assert_eq!(grant["argv"], serde_json::json!(["id", "-u"]));
+
+    // The approver revokes it: the next run says why and asks anew.
+    let decision = flow.approver.decisions()[0].sha256;
+    flow.approver.publish_status(now() + 1, vec![decision]);
+    flow.approver.set_policy(Policy::Approve(Grant::Once));
+    let third = flow.run(&["--grant", "timed:1h"], &cmd).run();
+    third.assert_success();
+    stderr_has(
+        &third,
+        "assent: cached grant not usable: revoked by alice\n",
+    );
+    assert_eq!(flow.approver.requests().len(), 2, "asked anew");
+    let listed = flow.shim().args(["grants", "--json"]).run();
+    assert_eq!(listed.stdout.trim(), "", "the revoked grant was dropped");
+
+    let audit = flow.sb.audit_lines();
+    assert_eq!(audit.iter().filter(|l| l.event() == "exec").count(), 3);
+}
+
+#[test]
+fn an_always_grant_with_a_stale_status_is_not_used() {
+    let flow = Flow::new(Policy::Approve(Grant::Always));
+    // The approver's only status is ten minutes old.
+    flow.approver.publish_status(now() - 600, vec![]);
+    let marker = flow.marker("stale");
+    let cmd = mark(&marker);
+    let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+
+    let first = flow.run(&["--grant", "always"], &cmd).run();
+    first.assert_code(75);
+    stderr_has(&first, "approved by alice (always), but status is stale");
+    assert!(!marker.exists(), "nothing ran");
+
+    // The grant was cached; the next run does not use it and asks anew.
+    flow.approver.set_policy(Policy::Deny(Some("stale")));
+    let second = flow.run(&["--grant", "always"], &cmd).run();
+    second.assert_code(77);
+    stderr_has(&second, "assent: cached grant not usable: status is stale");
+    assert_eq!(flow.approver.requests().len(), 2);
+    assert!(!marker.exists());
+    assert!(flow.sb.audit_lines().is_empty());
+}
+
+#[test]
+fn the_shim_rides_out_a_relay_restart() {
+    let mut flow = Flow::new(Policy::Silent);
+    let marker = flow.marker("restart");
+    let cmd = mark(&marker);
+    let running = flow
+        .run(
+            &["--timeout", "60s"],
+            &cmd.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .spawn();
+    let first = flow.approver.wait_requests(1)[0].id;
+
+    flow.relay.restart();
+    flow.approver.set_policy(Policy::Approve(Grant::Once));
+    let out = running.wait();
+    out.assert_success();
+    assert_eq!(out.stdout, "0\n");
+    stderr_has(&out, "reconnect");
+    let requests = flow.approver.requests();
+    assert_eq!(requests.len(), 1, "the same request id was re-sent");
+    assert_eq!(requests[0].id, first);
+    assert_eq!(lines_in(&marker), 1, "exactly one exec");
+    assert_eq!(flow.sb.audit_lines().len(), 1);
+}
+
+#[test]
+fn interrupting_the_wait_exits_130_and_runs_nothing() {
+    let flow = Flow::new(Policy::Silent);
+    let marker = flow.marker("interrupt");
+    let cmd = mark(&marker);
+    let running = flow
+        .run(
+            &["--timeout", "60s"],
+            &cmd.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .spawn();
+    flow.approver.wait_requests(1);
+    // The sandbox execs its way down to the shim, so this pid is the shim's.
+    let sent = Command::new("kill")
+        .args(["-INT", &running.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let started = Instant::now();
+    let out = running.wait();
+    out.assert_code(130);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    stderr_has(&out, "assent: interrupted; nothing ran");
+    // Approving afterwards changes nothing.
+    flow.approver.set_policy(Policy::Approve(Grant::Once));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!marker.exists());
+}
+
+#[test]
+fn sudo_entry_goes_through_the_whole_flow() {
+    let flow = Flow::new(Policy::Approve(Grant::Once));
+    // `sudo` is found on PATH as the symlink in the sandbox's bin dir, so argv[0] is "sudo".
+    let out = flow
+        .sb
+        .run_as_agent("sudo")
+        .env("XDG_CONFIG_HOME", flow.sb.agent_dir().join("config"))
+        .env("XDG_STATE_HOME", flow.sb.agent_dir().join("state"))
+        .env("ASSENT_REASON", "habit")
+        .args(["-u", "root", "id", "-u"])
+        .run();
+    out.assert_success();
+    assert_eq!(out.stdout, "0\n", "{out}");
+    let shown = flow.approver.requests();
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0].reason, "habit");
+    assert_eq!(shown[0].argv, ["id", "-u"]);
+
+    let refused = flow
+        .sb
+        .run_as_agent("sudo")
+        .env("XDG_CONFIG_HOME", flow.sb.agent_dir().join("config"))
+        .args(["-i"])
+        .run();
+    refused.assert_code(64);
+    stderr_has(
+        &refused,
+        "assent: sudo option -i is not supported by assent's sudo entry",
+    );
+    assert_eq!(flow.approver.requests().len(), 1);
+}
+
+#[test]
+fn a_missing_key_exits_78_naming_the_file() {
+    let flow = Flow::new(Policy::Approve(Grant::Once));
+    let key = flow.config_dir().join("agent.key");
+    fs::remove_file(&key).unwrap();
+    let out = flow.run(&[], &["id"]).run();
+    out.assert_code(78);
+    assert_eq!(
+        out.stderr_lines(),
+        [format!(
+            "assent: no agent key at {}; create one with `assent keygen`",
+            key.display()
+        )
+        .as_str()]
+    );
+    assert!(flow.approver.requests().is_empty());
+    // The key file stays private.
+    let made = flow.shim().arg("keygen").run();
+    made.assert_success();
+    assert_eq!(
+        fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
