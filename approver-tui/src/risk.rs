@@ -192,19 +192,11 @@ fn destructive_command(words: &[String]) -> Option<String> {
     let (first, args) = words.split_first()?;
     let name = command_name(first);
     let full_name = first.rsplit('/').next().unwrap_or(first);
+    let recursive = || has_flag(args, 'r', "--recursive") || has_flag(args, 'R', "--recursive");
     match name {
-        "rm" => {
-            let recursive =
-                has_flag(args, 'r', "--recursive") || has_flag(args, 'R', "--recursive");
-            let force = has_flag(args, 'f', "--force");
-            if recursive && force {
-                return Some("rm -rf".into());
-            }
-        }
-        "chmod" | "chown" | "chgrp" => {
-            if has_flag(args, 'R', "--recursive") {
-                return Some(format!("recursive {name}"));
-            }
+        "rm" if recursive() && has_flag(args, 'f', "--force") => return Some("rm -rf".into()),
+        "chmod" | "chown" | "chgrp" if has_flag(args, 'R', "--recursive") => {
+            return Some(format!("recursive {name}"));
         }
         "dd" => {
             if let Some(of) = args.iter().find(|a| a.starts_with("of=/dev/")) {

@@ -202,7 +202,7 @@ impl Edge<'_> {
                 self.log.path().display()
             )));
         }
-        events.insert(0, Event::Logged(entry));
+        events.insert(0, Event::Logged(Box::new(entry)));
         events
     }
 }

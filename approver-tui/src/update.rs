@@ -34,7 +34,7 @@ pub enum Event {
     },
     Relay(RelayEvent),
     /// An entry was written to the decision log.
-    Logged(Entry),
+    Logged(Box<Entry>),
     Notifications(NotifyState),
     /// Something failed at the edge that the approver must know about.
     Failure(String),
@@ -108,7 +108,7 @@ pub fn update(app: &mut App, event: Event) -> Vec<Action> {
         Event::Tick { now } => on_tick(app, now),
         Event::Resize { .. } => Vec::new(),
         Event::Relay(ev) => on_relay(app, ev),
-        Event::Logged(entry) => on_logged(app, entry),
+        Event::Logged(entry) => on_logged(app, *entry),
         Event::Notifications(state) => {
             if let NotifyState::Unavailable(why) = &state {
                 if app.notifications != state {
@@ -813,10 +813,10 @@ mod tests {
         let d = Envelope::seal(&key, &d).open().unwrap();
         update(
             app,
-            Event::Logged(Entry::Decided {
+            Event::Logged(Box::new(Entry::Decided {
                 request: (**request).clone(),
                 decision: d.clone(),
-            }),
+            })),
         );
         d
     }
@@ -840,10 +840,10 @@ mod tests {
         );
         let actions = update(
             &mut app,
-            Event::Logged(Entry::Revoked {
+            Event::Logged(Box::new(Entry::Revoked {
                 at: NOW,
                 decision_sha256: d.sha256,
-            }),
+            })),
         );
         assert_eq!(
             actions,
