@@ -1,0 +1,1275 @@
+//! The real setuid elevator, run by a real unprivileged user (SPEC §6, §10, §11).
+//!
+//! Every test installs the freshly built `assent-elevate` setuid root into its own sandbox,
+//! bind-mounted over the fixed paths in a private mount namespace, and runs it as the
+//! `assent-agent` test user through `setpriv`. Refusals are checked three ways: the exit status
+//! and the one-line `refused (CHECK)` message, the audit line, and that the command did not run
+//! (its marker file is absent).
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use assent_protocol::{CommandLine, Env, Grant, Namespace};
+use assent_tests::grants::{
+    DecisionBuilder, RequestBuilder, SignedDecision, SignedRequest, StatusBuilder, TokenBuilder,
+    flip_payload_byte, flip_sig_byte, flip_token_byte, sig_len,
+};
+use assent_tests::keys::KeyPair;
+use assent_tests::sandbox::{
+    AuditLine, DEFAULT_SECURE_PATH, ElevatorConfig, Outcome, Run, Sandbox,
+};
+use assent_tests::users::TestUser;
+use assent_tests::{now, real_path};
+
+/// A sandbox whose config lists approver `alice` and requester `assent-agent` → root.
+struct Fx {
+    sb: Sandbox,
+    alice: KeyPair,
+    agent_key: KeyPair,
+    agent: TestUser,
+}
+
+fn fx() -> Fx {
+    fx_with(|config| config)
+}
+
+fn fx_with(edit: impl FnOnce(ElevatorConfig) -> ElevatorConfig) -> Fx {
+    let sb = Sandbox::new();
+    let alice = KeyPair::generate(&sb.keys_dir(), "alice");
+    let agent_key = KeyPair::generate(&sb.keys_dir(), "agent");
+    let fx = Fx {
+        sb,
+        alice,
+        agent_key,
+        agent: TestUser::agent(),
+    };
+    fx.reconfigure(edit);
+    fx
+}
+
+impl Fx {
+    /// Rewrite the config: the standard one, edited.
+    fn reconfigure(&self, edit: impl FnOnce(ElevatorConfig) -> ElevatorConfig) {
+        let config = ElevatorConfig::new()
+            .approver("alice", &self.alice.public_line)
+            .requester(&self.agent.name, &["root"]);
+        self.sb.write_config(&edit(config));
+    }
+
+    fn key(&self, name: &str) -> KeyPair {
+        KeyPair::generate(&self.sb.keys_dir(), name)
+    }
+
+    /// A request from the agent test user, in the work dir, for a system program.
+    fn request(&self, program: &str, argv: &[&str]) -> RequestBuilder {
+        RequestBuilder::new(real_path(program), argv)
+            .requester(&self.agent)
+            .cwd(self.sb.work_dir())
+            .agent("test-agent")
+    }
+
+    /// A request to create a marker file, and the marker: the "did it run?" command.
+    fn touch(&self, name: &str) -> (RequestBuilder, PathBuf) {
+        let marker = self.sb.marker(name);
+        let request = self.request("/usr/bin/touch", &["touch", marker.to_str().unwrap()]);
+        (request, marker)
+    }
+
+    fn sign(&self, request: RequestBuilder) -> SignedRequest {
+        request.sign(&self.agent_key.private)
+    }
+
+    /// Alice approves as asked, signs, and the token carries no status.
+    fn approved(&self, request: RequestBuilder) -> (SignedRequest, SignedDecision, String) {
+        let request = self.sign(request);
+        let decision = DecisionBuilder::approve(&request).sign(&self.alice.private);
+        let token = TokenBuilder::new(&request, &decision).encode();
+        (request, decision, token)
+    }
+
+    /// `assent-elevate --grant TOKEN -- PROGRAM ARGV[1..]` exactly as the request asked.
+    fn elevate(&self, token: &str, request: &SignedRequest) -> Run<'_> {
+        let r = &request.payload;
+        self.sb.elevate(token, &r.program, &r.argv[1..])
+    }
+
+    fn last_audit(&self) -> AuditLine {
+        self.sb
+            .audit_lines()
+            .pop()
+            .expect("the elevator wrote no audit line")
+    }
+
+    /// Refused with CHECK, nothing ran, and the last audit line records it. Returns the detail.
+    fn assert_refused(&self, out: &Outcome, check: &str, marker: &Path) -> String {
+        let detail = out.assert_refused(check).to_owned();
+        eprintln!("refused ({check}): {detail}");
+        assert_not_run(marker);
+        let line = self.last_audit();
+        assert_eq!(line.event(), "refused", "audit line: {}", line.raw);
+        assert_eq!(line.check(), Some(check), "audit line: {}", line.raw);
+        detail
+    }
+
+    /// Ran, and the last audit line is an `exec` with no failed check.
+    fn assert_exec(&self, out: &Outcome) {
+        out.assert_success();
+        let line = self.last_audit();
+        assert_eq!(line.event(), "exec", "audit line: {}", line.raw);
+        assert!(line.json["check"].is_null(), "audit line: {}", line.raw);
+    }
+}
+
+fn assert_not_run(marker: &Path) {
+    assert!(
+        !marker.exists(),
+        "the command ran although it was refused: {} exists",
+        marker.display()
+    );
+}
+
+fn env_lines(stdout: &str) -> Vec<(String, String)> {
+    stdout
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+fn env_get<'a>(env: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    env.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// Copy a system program to `dest`, owned by `owner`, mode 0755.
+fn copy_program(src: &str, dest: &Path, owner: &TestUser) {
+    fs::copy(real_path(src), dest).unwrap();
+    std::os::unix::fs::chown(dest, Some(owner.uid), Some(owner.gid)).unwrap();
+    fs::set_permissions(dest, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The approved path
+
+#[test]
+fn once_grant_runs_the_command_as_root_and_audits_exec() {
+    let fx = fx();
+    let (request, decision, token) = fx.approved(fx.request("/usr/bin/id", &["id", "-u"]));
+    let out = fx.elevate(&token, &request).run();
+    fx.assert_exec(&out);
+    assert_eq!(out.stdout, "0\n", "id -u under the elevator: {out}");
+
+    let lines = fx.sb.audit_lines();
+    assert_eq!(lines.len(), 1, "one attempt, one audit line");
+    let line = &lines[0];
+    assert!(line.mentions(&request.payload.id.to_hex()), "{}", line.raw);
+    assert!(line.mentions(&decision.sha256.to_hex()), "{}", line.raw);
+    assert!(line.mentions("/usr/bin/id"), "{}", line.raw);
+    assert!(line.mentions(&fx.agent.name), "{}", line.raw);
+    // Keys are named by the fingerprint OpenSSH prints, computed here by ssh-keygen itself.
+    assert!(
+        line.mentions(&fx.alice.ssh_keygen_fingerprint()),
+        "{}",
+        line.raw
+    );
+    assert!(
+        line.mentions(&fx.agent_key.ssh_keygen_fingerprint()),
+        "{}",
+        line.raw
+    );
+    assert!(line.json.get("prev").is_some(), "{}", line.raw);
+}
+
+#[test]
+fn grant_fd_reads_the_token_from_a_descriptor() {
+    let fx = fx();
+    let (request, _, token) = fx.approved(fx.request("/usr/bin/id", &["id", "-u"]));
+    let token_file = fx.sb.root().join("token");
+    fs::write(&token_file, &token).unwrap();
+    let out = fx
+        .sb
+        .run_as_agent(fx.sb.elevator_path())
+        .args(["--grant-fd", "5", "--", "/usr/bin/id", "-u"])
+        .fd(5, &token_file)
+        .run();
+    fx.assert_exec(&out);
+    assert_eq!(out.stdout, "0\n", "{out}");
+    assert_eq!(request.payload.argv, ["id", "-u"]);
+}
+
+#[test]
+fn run_as_another_permitted_user_becomes_that_user_completely() {
+    let nobody = TestUser::lookup("nobody").expect("this system has no user nobody");
+    let fx = fx();
+    fx.sb.write_config(
+        &ElevatorConfig::new()
+            .approver("alice", &fx.alice.public_line)
+            .requester(&fx.agent.name, &["root", "nobody"]),
+    );
+    let (request, _, token) =
+        fx.approved(fx.request("/usr/bin/id", &["id"]).run_as("nobody").cwd("/"));
+    let out = fx.elevate(&token, &request).cwd("/").run();
+    fx.assert_exec(&out);
+    // Real, effective ids and groups all belong to the target: `id` prints euid=/egid= only
+    // when they differ from the real ones.
+    let expected = format!("uid={}(nobody) gid={}(", nobody.uid, nobody.gid);
+    assert!(out.stdout.starts_with(&expected), "{out}");
+    assert!(!out.stdout.contains("euid="), "{out}");
+    assert!(!out.stdout.contains("egid="), "{out}");
+    assert!(!out.stdout.contains("assent-agent"), "{out}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Single use
+
+#[test]
+fn replayed_once_grant_is_refused() {
+    let fx = fx();
+    let (request, marker) = fx.touch("replay");
+    let (request, decision, token) = fx.approved(request);
+    let first = fx.elevate(&token, &request).run();
+    fx.assert_exec(&first);
+    assert!(marker.exists(), "the approved command did not run");
+    fs::remove_file(&marker).unwrap();
+
+    let second = fx.elevate(&token, &request).run();
+    fx.assert_refused(&second, "single-use", &marker);
+    let lines = fx.sb.audit_lines();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0].event(), "exec");
+    assert!(
+        lines[1].mentions(&decision.sha256.to_hex()),
+        "{}",
+        lines[1].raw
+    );
+}
+
+#[test]
+fn sixty_four_concurrent_uses_of_one_once_grant_exec_exactly_once() {
+    const RUNS: usize = 64;
+    let fx = fx();
+    let counter = fx.sb.work_dir().join("count");
+    let counter_arg = counter.to_str().unwrap();
+    let (request, _, token) = fx.approved(fx.request(
+        "/bin/sh",
+        &["sh", "-c", "echo ran >> \"$1\"", "sh", counter_arg],
+    ));
+    let barrier = std::sync::Barrier::new(RUNS);
+    let outcomes: Vec<Outcome> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..RUNS)
+            .map(|_| {
+                s.spawn(|| {
+                    let run = fx.elevate(&token, &request);
+                    barrier.wait();
+                    run.run()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+
+    let ran = fs::read_to_string(&counter).unwrap_or_default();
+    assert_eq!(
+        ran.lines().count(),
+        1,
+        "the command ran {} times",
+        ran.lines().count()
+    );
+    let winners = outcomes.iter().filter(|o| o.success()).count();
+    assert_eq!(winners, 1, "exactly one attempt may succeed");
+    for out in outcomes.iter().filter(|o| !o.success()) {
+        out.assert_refused("single-use");
+    }
+    let lines = fx.sb.audit_lines();
+    assert_eq!(lines.len(), RUNS, "one audit line per attempt");
+    assert_eq!(lines.iter().filter(|l| l.event() == "exec").count(), 1);
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.event() == "refused" && l.check() == Some("single-use"))
+            .count(),
+        RUNS - 1
+    );
+    fx.sb.audit_verify().assert_success();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token, signatures, approver, verdict, binding
+
+#[test]
+fn tampered_tokens_are_refused() {
+    let fx = fx();
+    let (request, marker) = fx.touch("tampered");
+    let request = fx.sign(request);
+    let decision = DecisionBuilder::approve(&request).sign(&fx.alice.private);
+    let good = TokenBuilder::new(&request, &decision);
+    let variants = [
+        (
+            "request payload",
+            good.clone()
+                .request_envelope(flip_payload_byte(&request.envelope, 40))
+                .encode(),
+        ),
+        (
+            "request signature",
+            good.clone()
+                .request_envelope(flip_sig_byte(&request.envelope, 100))
+                .encode(),
+        ),
+        (
+            "decision payload",
+            good.clone()
+                .decision_envelope(flip_payload_byte(&decision.envelope, 60))
+                .encode(),
+        ),
+        (
+            "decision signature, inside the Ed25519 signature",
+            good.clone()
+                .decision_envelope(flip_sig_byte(
+                    &decision.envelope,
+                    sig_len(&decision.envelope) - 8,
+                ))
+                .encode(),
+        ),
+        (
+            "decision signature, inside the signer's key",
+            good.clone()
+                .decision_envelope(flip_sig_byte(&decision.envelope, 40))
+                .encode(),
+        ),
+        ("token JSON", flip_token_byte(&good.encode(), 333)),
+        ("garbage", "not a token".to_owned()),
+    ];
+    for (what, token) in variants {
+        let out = fx.elevate(&token, &request).run();
+        eprintln!("tampered {what}: {}", out.stderr.trim());
+        fx.assert_refused(&out, "token", &marker);
+    }
+    // The untampered token still works afterwards: nothing above consumed it.
+    fx.assert_exec(&fx.elevate(&good.encode(), &request).run());
+    assert!(marker.exists());
+}
+
+#[test]
+fn decision_signed_under_another_namespace_is_refused() {
+    let fx = fx();
+    let (request, marker) = fx.touch("namespace");
+    let request = fx.sign(request);
+    let decision =
+        DecisionBuilder::approve(&request).sign_under(&fx.alice.private, Namespace::Status);
+    let token = TokenBuilder::new(&request, &decision).encode();
+    fx.assert_refused(&fx.elevate(&token, &request).run(), "token", &marker);
+}
+
+#[test]
+fn request_signed_under_another_namespace_is_refused() {
+    let fx = fx();
+    let (request, marker) = fx.touch("request-namespace");
+    let request = request.sign_under(&fx.agent_key.private, Namespace::Decision);
+    let decision = DecisionBuilder::approve(&request).sign(&fx.alice.private);
+    let token = TokenBuilder::new(&request, &decision).encode();
+    fx.assert_refused(&fx.elevate(&token, &request).run(), "token", &marker);
+}
+
+#[test]
+fn decision_from_an_unlisted_key_is_refused() {
+    let fx = fx();
+    let mallory = fx.key("mallory");
+    let (request, marker) = fx.touch("unknown-approver");
+    let request = fx.sign(request);
+    // Claims to be alice, signed by a key the config does not list.
+    let decision = DecisionBuilder::approve(&request).sign(&mallory.private);
+    let token = TokenBuilder::new(&request, &decision).encode();
+    fx.assert_refused(&fx.elevate(&token, &request).run(), "approver", &marker);
+}
+
+#[test]
+fn decision_naming_another_approver_than_its_key_is_refused() {
+    let fx = fx();
+    let bob = fx.key("bob");
+    fx.reconfigure(|c| c.approver("bob", &bob.public_line));
+    let (request, marker) = fx.touch("approver-name");
+    let request = fx.sign(request);
+    // Alice's key, bob's name.
+    let decision = DecisionBuilder::approve(&request)
+        .approver("bob")
+        .sign(&fx.alice.private);
+    let token = TokenBuilder::new(&request, &decision).encode();
+    fx.assert_refused(&fx.elevate(&token, &request).run(), "approver", &marker);
+}
+
+#[test]
+fn denied_decision_is_refused_naming_who_and_why() {
+    let fx = fx();
+    let (request, marker) = fx.touch("deny");
+    let request = fx.sign(request);
+    let decision =
+        DecisionBuilder::deny(&request, Some("not during the freeze")).sign(&fx.alice.private);
+    let token = TokenBuilder::new(&request, &decision).encode();
+    let detail = fx.assert_refused(&fx.elevate(&token, &request).run(), "verdict", &marker);
+    assert!(
+        detail.contains("alice"),
+        "the denial must name who: {detail}"
+    );
+    assert!(
+        detail.contains("not during the freeze"),
+        "the denial must carry the note: {detail}"
+    );
+}
+
+#[test]
+fn decision_bound_to_another_request_is_refused() {
+    let fx = fx();
+    let (request, marker) = fx.touch("binding");
+    let request = fx.sign(request);
+    // Same command, another request: a decision for one is not a decision for the other.
+    let (other, _) = fx.touch("binding");
+    let other = fx.sign(other);
+    let decision = DecisionBuilder::approve(&other).sign(&fx.alice.private);
+    let token = TokenBuilder::new(&request, &decision).encode();
+    fx.assert_refused(&fx.elevate(&token, &request).run(), "binding", &marker);
+
+    // Right id, wrong request hash (the request was re-signed with different bytes).
+    let decision = DecisionBuilder::approve(&request)
+        .request_sha256(other.sha256)
+        .sign(&fx.alice.private);
+    let token = TokenBuilder::new(&request, &decision).encode();
+    fx.assert_refused(&fx.elevate(&token, &request).run(), "binding", &marker);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Host, user, run_as
+
+#[test]
+fn grant_for_another_host_is_refused() {
+    let fx = fx();
+    let (request, marker) = fx.touch("host");
+    let (request, _, token) = fx.approved(request);
+    let out = fx
+        .elevate(&token, &request)
+        .hostname("assent-elsewhere")
+        .run();
+    fx.assert_refused(&out, "host", &marker);
+}
+
+#[test]
+fn grant_made_for_a_host_runs_on_that_host() {
+    let fx = fx();
+    let (request, marker) = fx.touch("host-ok");
+    let (request, _, token) = fx.approved(request.host("assent-elsewhere"));
+    let out = fx
+        .elevate(&token, &request)
+        .hostname("assent-elsewhere")
+        .run();
+    fx.assert_exec(&out);
+    assert!(marker.exists());
+}
+
+#[test]
+fn grant_used_by_another_uid_is_refused() {
+    let other = TestUser::other();
+    let fx = fx_with(|c| c.requester(&other.name, &["root"]));
+    let (request, marker) = fx.touch("other-uid");
+    let (request, _, token) = fx.approved(request);
+    let r = &request.payload;
+    let out = fx
+        .sb
+        .run_as(&other, fx.sb.elevator_path())
+        .args(["--grant", &token, "--"])
+        .arg(&r.program)
+        .args(&r.argv[1..])
+        .run();
+    fx.assert_refused(&out, "user", &marker);
+}
+
+#[test]
+fn request_naming_another_user_for_the_callers_uid_is_refused() {
+    let other = TestUser::other();
+    let fx = fx();
+    let (request, marker) = fx.touch("user-name");
+    let (request, _, token) = fx.approved(request.user(&other.name));
+    fx.assert_refused(&fx.elevate(&token, &request).run(), "user", &marker);
+}
+
+#[test]
+fn run_as_not_permitted_for_the_requester_is_refused() {
+    let fx = fx();
+    let (request, marker) = fx.touch("run-as");
+    let (request, _, token) = fx.approved(request.run_as("nobody"));
+    fx.assert_refused(&fx.elevate(&token, &request).run(), "run-as", &marker);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command
+
+#[test]
+fn changed_arguments_are_refused() {
+    let fx = fx();
+    let (request, marker) = fx.touch("argv");
+    let (request, _, token) = fx.approved(request);
+    let elsewhere = fx.sb.marker("argv-changed");
+    let out = fx
+        .sb
+        .elevate(&token, &request.payload.program, [&elsewhere])
+        .run();
+    fx.assert_refused(&out, "command", &elsewhere);
+    assert_not_run(&marker);
+
+    // One extra argument.
+    let out = fx
+        .sb
+        .elevate(&token, &request.payload.program, [&marker, &elsewhere])
+        .run();
+    fx.assert_refused(&out, "command", &marker);
+    assert_not_run(&elsewhere);
+}
+
+#[test]
+fn decision_for_another_argv0_is_refused() {
+    let fx = fx();
+    let (request, marker) = fx.touch("argv0");
+    let request = fx.sign(request);
+    let r = &request.payload;
+    let approved_argv = vec!["not-touch".to_owned(), r.argv[1].clone()];
+    let decision = DecisionBuilder::approve(&request)
+        .cmd_for(&CommandLine {
+            argv: &approved_argv,
+            ..r.command_line()
+        })
+        .sign(&fx.alice.private);
+    let token = TokenBuilder::new(&request, &decision).encode();
+    fx.assert_refused(&fx.elevate(&token, &request).run(), "command", &marker);
+}
+
+#[test]
+fn changed_program_path_is_refused_even_with_identical_content() {
+    let fx = fx();
+    let (request, marker) = fx.touch("program-path");
+    let (request, _, token) = fx.approved(request);
+    let twin = fx.sb.work_dir().join("touch-twin");
+    copy_program("/usr/bin/touch", &twin, &TestUser::root());
+    let out = fx
+        .sb
+        .elevate(&token, &twin, &request.payload.argv[1..])
+        .run();
+    fx.assert_refused(&out, "command", &marker);
+}
+
+#[test]
+fn changed_cwd_is_refused() {
+    let fx = fx();
+    let (request, marker) = fx.touch("cwd");
+    let (request, _, token) = fx.approved(request);
+    let out = fx.elevate(&token, &request).cwd(fx.sb.agent_dir()).run();
+    fx.assert_refused(&out, "command", &marker);
+}
+
+#[test]
+fn decision_for_another_cwd_is_refused() {
+    let fx = fx();
+    let (request, marker) = fx.touch("decision-cwd");
+    let request = fx.sign(request);
+    let decision = DecisionBuilder::approve(&request)
+        .cmd_for(&CommandLine {
+            cwd: "/",
+            ..request.payload.command_line()
+        })
+        .sign(&fx.alice.private);
+    let token = TokenBuilder::new(&request, &decision).encode();
+    fx.assert_refused(&fx.elevate(&token, &request).run(), "command", &marker);
+}
+
+#[test]
+fn changed_env_is_refused() {
+    let fx = fx();
+    let (request, marker) = fx.touch("env");
+    // The request (signed by the agent) asks for MODE=unsafe; the approver approved MODE=safe.
+    let request = fx.sign(request.env("MODE", "unsafe"));
+    let approved_env = Env([("MODE".to_owned(), "safe".to_owned())]
+        .into_iter()
+        .collect());
+    let decision = DecisionBuilder::approve(&request)
+        .cmd_for(&CommandLine {
+            env: &approved_env,
+            ..request.payload.command_line()
+        })
+        .sign(&fx.alice.private);
+    let token = TokenBuilder::new(&request, &decision).encode();
+    fx.assert_refused(&fx.elevate(&token, &request).run(), "command", &marker);
+
+    // An extra variable the approver never saw.
+    let (request, marker) = fx.touch("env-extra");
+    let request = fx.sign(request.env("LD_PRELOAD", "/tmp/evil.so"));
+    let decision = DecisionBuilder::approve(&request)
+        .cmd_for(&CommandLine {
+            env: &Env::default(),
+            ..request.payload.command_line()
+        })
+        .sign(&fx.alice.private);
+    let token = TokenBuilder::new(&request, &decision).encode();
+    fx.assert_refused(&fx.elevate(&token, &request).run(), "command", &marker);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time
+
+#[test]
+fn expired_once_grant_is_refused() {
+    let fx = fx();
+    let (request, marker) = fx.touch("expired");
+    let request = fx.sign(request);
+    let t = now();
+    let decision = DecisionBuilder::approve(&request)
+        .window(t - 400, t - 340)
+        .decided_at(t - 400)
+        .sign(&fx.alice.private);
+    let token = TokenBuilder::new(&request, &decision).encode();
+    fx.assert_refused(&fx.elevate(&token, &request).run(), "time", &marker);
+}
+
+#[test]
+fn not_yet_valid_grant_is_refused() {
+    let fx = fx();
+    let (request, marker) = fx.touch("not-yet");
+    let request = fx.sign(request);
+    let t = now();
+    let decision = DecisionBuilder::approve(&request)
+        .window(t + 300, t + 360)
+        .sign(&fx.alice.private);
+    let token = TokenBuilder::new(&request, &decision).encode();
+    fx.assert_refused(&fx.elevate(&token, &request).run(), "time", &marker);
+}
+
+#[test]
+fn once_window_longer_than_configured_is_refused() {
+    let fx = fx_with(|c| c.once_window_s(120));
+    let (request, marker) = fx.touch("long-once");
+    let request = fx.sign(request);
+    let t = now();
+    let decision = DecisionBuilder::approve(&request)
+        .window(t, t + 600)
+        .sign(&fx.alice.private);
+    let token = TokenBuilder::new(&request, &decision).encode();
+    fx.assert_refused(&fx.elevate(&token, &request).run(), "time", &marker);
+}
+
+#[test]
+fn timed_grant_longer_than_max_ttl_is_refused() {
+    let fx = fx_with(|c| c.max_ttl_s(3600));
+    let (request, marker) = fx.touch("long-timed");
+    let request = fx.sign(request.timed(7200));
+    let decision = DecisionBuilder::approve(&request).sign(&fx.alice.private);
+    let status = StatusBuilder::new("alice").sign(&fx.alice.private);
+    let token = TokenBuilder::new(&request, &decision)
+        .status(&status)
+        .encode();
+    fx.assert_refused(&fx.elevate(&token, &request).run(), "time", &marker);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reusable grants and statuses
+
+/// A timed (or always) grant for appending a line to a counter file, and the counter.
+fn reusable(fx: &Fx, grant: Grant) -> (SignedRequest, SignedDecision, PathBuf) {
+    let counter = fx.sb.work_dir().join("count");
+    let counter_arg = counter.to_str().unwrap().to_owned();
+    let request = fx.request(
+        "/bin/sh",
+        &["sh", "-c", "echo ran >> \"$1\"", "sh", &counter_arg],
+    );
+    let request = fx.sign(match grant {
+        Grant::Timed => request.timed(600),
+        other => request.grant(other),
+    });
+    let decision = DecisionBuilder::approve(&request).sign(&fx.alice.private);
+    (request, decision, counter)
+}
+
+fn count(counter: &Path) -> usize {
+    fs::read_to_string(counter)
+        .unwrap_or_default()
+        .lines()
+        .count()
+}
+
+#[test]
+fn timed_grant_with_fresh_status_runs_more_than_once() {
+    let fx = fx();
+    let (request, decision, counter) = reusable(&fx, Grant::Timed);
+    let status = StatusBuilder::new("alice").sign(&fx.alice.private);
+    let token = TokenBuilder::new(&request, &decision)
+        .status(&status)
+        .encode();
+    fx.assert_exec(&fx.elevate(&token, &request).run());
+    fx.assert_exec(&fx.elevate(&token, &request).run());
+    assert_eq!(count(&counter), 2);
+}
+
+#[test]
+fn always_grant_with_fresh_status_runs() {
+    let fx = fx();
+    let (request, decision, counter) = reusable(&fx, Grant::Always);
+    assert_eq!(decision.payload.not_after, None);
+    let status = StatusBuilder::new("alice").sign(&fx.alice.private);
+    let token = TokenBuilder::new(&request, &decision)
+        .status(&status)
+        .encode();
+    fx.assert_exec(&fx.elevate(&token, &request).run());
+    assert_eq!(count(&counter), 1);
+}
+
+#[test]
+fn timed_grant_revoked_by_status_is_refused() {
+    let fx = fx();
+    let (request, decision, counter) = reusable(&fx, Grant::Timed);
+    let status = StatusBuilder::new("alice")
+        .revoke(decision.sha256)
+        .sign(&fx.alice.private);
+    let token = TokenBuilder::new(&request, &decision)
+        .status(&status)
+        .encode();
+    fx.assert_refused(&fx.elevate(&token, &request).run(), "status", &counter);
+}
+
+#[test]
+fn reusable_grant_with_stale_status_is_refused() {
+    let fx = fx_with(|c| c.status_max_age_s(120));
+    let (request, decision, counter) = reusable(&fx, Grant::Timed);
+    let status = StatusBuilder::new("alice")
+        .issued_at(now() - 1000)
+        .sign(&fx.alice.private);
+    let token = TokenBuilder::new(&request, &decision)
+        .status(&status)
+        .encode();
+    fx.assert_refused(&fx.elevate(&token, &request).run(), "status", &counter);
+}
+
+#[test]
+fn reusable_grant_without_status_is_refused() {
+    let fx = fx();
+    let (request, decision, counter) = reusable(&fx, Grant::Always);
+    let token = TokenBuilder::new(&request, &decision).encode();
+    fx.assert_refused(&fx.elevate(&token, &request).run(), "status", &counter);
+}
+
+#[test]
+fn reusable_grant_with_status_from_another_key_is_refused() {
+    let fx = fx();
+    let bob = fx.key("bob");
+    fx.reconfigure(|c| c.approver("bob", &bob.public_line));
+    let (request, decision, counter) = reusable(&fx, Grant::Timed);
+
+    // Another listed approver's fresh status says nothing about alice's grants.
+    let status = StatusBuilder::new("bob").sign(&bob.private);
+    let token = TokenBuilder::new(&request, &decision)
+        .status(&status)
+        .encode();
+    fx.assert_refused(&fx.elevate(&token, &request).run(), "status", &counter);
+
+    // An unlisted key claiming to be alice.
+    let mallory = fx.key("mallory");
+    let status = StatusBuilder::new("alice").sign(&mallory.private);
+    let token = TokenBuilder::new(&request, &decision)
+        .status(&status)
+        .encode();
+    fx.assert_refused(&fx.elevate(&token, &request).run(), "status", &counter);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The program file
+
+#[test]
+fn program_replaced_after_approval_is_refused() {
+    let fx = fx();
+    let program = fx.sb.work_dir().join("tool");
+    copy_program("/usr/bin/true", &program, &TestUser::root());
+    let marker = fx.sb.marker("replaced");
+    let request = fx.request("/usr/bin/true", &["tool"]).program(&program);
+    let (request, _, token) = fx.approved(request);
+    fs::write(
+        &program,
+        format!("#!/bin/sh\ntouch '{}'\n", marker.display()),
+    )
+    .unwrap();
+    let detail = fx.assert_refused(&fx.elevate(&token, &request).run(), "program", &marker);
+    eprintln!("refused (program): {detail}");
+}
+
+#[test]
+fn requester_writable_program_runs_when_unchanged() {
+    let fx = fx();
+    let program = fx.sb.agent_dir().join("id");
+    copy_program("/usr/bin/id", &program, &fx.agent);
+    let request = fx.request("/usr/bin/id", &["id", "-u"]).program(&program);
+    let (request, _, token) = fx.approved(request);
+    let out = fx.elevate(&token, &request).run();
+    fx.assert_exec(&out);
+    assert_eq!(out.stdout, "0\n", "{out}");
+}
+
+#[test]
+fn requester_writable_program_changed_after_approval_is_refused() {
+    let fx = fx();
+    let program = fx.sb.agent_dir().join("tool");
+    copy_program("/usr/bin/true", &program, &fx.agent);
+    let marker = fx.sb.marker("writable-replaced");
+    let request = fx.request("/usr/bin/true", &["tool"]).program(&program);
+    let (request, _, token) = fx.approved(request);
+    // The requester itself rewrites it, as it could.
+    let script = format!("#!/bin/sh\ntouch '{}'\n", marker.display());
+    let out = fx
+        .sb
+        .run_as_agent("/bin/sh")
+        .args(["-c", "printf '%s' \"$1\" > \"$2\"", "sh"])
+        .arg(&script)
+        .arg(&program)
+        .run();
+    out.assert_success();
+    fx.assert_refused(&fx.elevate(&token, &request).run(), "program", &marker);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Setup and configuration
+
+/// A valid once-grant for touching `name`'s marker; the config may be broken afterwards.
+fn valid_touch(fx: &Fx, name: &str) -> (SignedRequest, String, PathBuf) {
+    let (request, marker) = fx.touch(name);
+    let (request, _, token) = fx.approved(request);
+    (request, token, marker)
+}
+
+#[test]
+fn config_owned_by_the_requester_is_refused() {
+    let fx = fx();
+    let (request, token, marker) = valid_touch(&fx, "config-owner");
+    std::os::unix::fs::chown(fx.sb.config_path(), Some(fx.agent.uid), Some(fx.agent.gid)).unwrap();
+    fx.elevate(&token, &request).run().assert_config_error();
+    assert_not_run(&marker);
+}
+
+#[test]
+fn config_writable_by_others_is_refused() {
+    let fx = fx();
+    let (request, token, marker) = valid_touch(&fx, "config-0666");
+    fs::set_permissions(fx.sb.config_path(), fs::Permissions::from_mode(0o666)).unwrap();
+    fx.elevate(&token, &request).run().assert_config_error();
+    assert_not_run(&marker);
+}
+
+#[test]
+fn config_writable_by_group_is_refused() {
+    let fx = fx();
+    let (request, token, marker) = valid_touch(&fx, "config-0664");
+    fs::set_permissions(fx.sb.config_path(), fs::Permissions::from_mode(0o664)).unwrap();
+    fx.elevate(&token, &request).run().assert_config_error();
+    assert_not_run(&marker);
+}
+
+// An unsafe config *directory* means the elevator is not installed safely: `setup` (77), as
+// for the binary. An unsafe config *file* is a configuration error (78).
+
+#[test]
+fn config_dir_writable_by_group_is_refused() {
+    let fx = fx();
+    let (request, token, marker) = valid_touch(&fx, "config-dir");
+    fs::set_permissions(fx.sb.etc_dir(), fs::Permissions::from_mode(0o775)).unwrap();
+    let out = fx.elevate(&token, &request).run();
+    let detail = out.assert_refused("setup");
+    assert!(detail.contains("/etc/assent"), "name the directory: {out}");
+    assert_not_run(&marker);
+}
+
+#[test]
+fn config_dir_owned_by_the_requester_is_refused() {
+    let fx = fx();
+    let (request, token, marker) = valid_touch(&fx, "config-dir-owner");
+    std::os::unix::fs::chown(fx.sb.etc_dir(), Some(fx.agent.uid), Some(fx.agent.gid)).unwrap();
+    let out = fx.elevate(&token, &request).run();
+    let detail = out.assert_refused("setup");
+    assert!(detail.contains("/etc/assent"), "name the directory: {out}");
+    assert_not_run(&marker);
+}
+
+#[test]
+fn malformed_config_is_refused() {
+    let fx = fx();
+    let (request, token, marker) = valid_touch(&fx, "config-malformed");
+    fx.sb.write_config_text("[[approver]\nname = \"alice\"\n");
+    fx.elevate(&token, &request).run().assert_config_error();
+    assert_not_run(&marker);
+}
+
+#[test]
+fn config_with_unknown_settings_is_refused() {
+    let fx = fx();
+    let (request, token, marker) = valid_touch(&fx, "config-unknown");
+    let text = fs::read_to_string(fx.sb.config_path()).unwrap();
+    fx.sb
+        .write_config_text(&format!("{text}\n[settings]\nallow_everything = true\n"));
+    fx.elevate(&token, &request).run().assert_config_error();
+    assert_not_run(&marker);
+}
+
+#[test]
+fn missing_config_is_refused() {
+    let fx = fx();
+    let (request, token, marker) = valid_touch(&fx, "config-missing");
+    fs::remove_file(fx.sb.config_path()).unwrap();
+    fx.elevate(&token, &request).run().assert_config_error();
+    assert_not_run(&marker);
+}
+
+#[test]
+fn elevator_that_is_not_setuid_refuses() {
+    let fx = fx();
+    let (request, token, marker) = valid_touch(&fx, "not-setuid");
+    fx.sb.install_bin(
+        "assent-elevate",
+        &assent_tests::built_binary("assent-elevate"),
+        0o755,
+    );
+    fx.elevate(&token, &request).run().assert_refused("setup");
+    assert_not_run(&marker);
+}
+
+#[test]
+fn elevator_writable_by_group_refuses() {
+    let fx = fx();
+    let (request, token, marker) = valid_touch(&fx, "binary-writable");
+    fs::set_permissions(fx.sb.elevator_path(), fs::Permissions::from_mode(0o4775)).unwrap();
+    fx.elevate(&token, &request).run().assert_refused("setup");
+    assert_not_run(&marker);
+}
+
+#[test]
+fn unlisted_caller_is_refused_before_the_token_is_parsed() {
+    let other = TestUser::other();
+    let fx = fx();
+    let (request, marker) = fx.touch("requester");
+    let (request, _, token) = fx.approved(request);
+    let r = &request.payload;
+    for token in [token.as_str(), "%%% garbage, not base64 %%%"] {
+        let out = fx
+            .sb
+            .run_as(&other, fx.sb.elevator_path())
+            .args(["--grant", token, "--"])
+            .arg(&r.program)
+            .args(&r.argv[1..])
+            .run();
+        fx.assert_refused(&out, "requester", &marker);
+        assert!(fx.last_audit().mentions(&other.name));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the command inherits
+
+#[test]
+fn caller_environment_does_not_reach_the_command() {
+    let secure_path = "/usr/sbin:/usr/bin:/sbin:/bin";
+    let fx = fx_with(|c| c.secure_path(secure_path));
+    let (request, _, token) = fx.approved(fx.request("/usr/bin/env", &["env"]));
+    let hostile = [
+        ("LD_PRELOAD", "/nonexistent/evil.so"),
+        ("LD_LIBRARY_PATH", "/nonexistent/lib"),
+        ("LD_AUDIT", "/nonexistent/audit.so"),
+        ("BASH_ENV", "/nonexistent/bashrc"),
+        ("ENV", "/nonexistent/shrc"),
+        ("PATH", "/nonexistent/bin:/usr/bin:/bin"),
+        ("IFS", "x"),
+        ("PYTHONPATH", "/nonexistent/python"),
+        ("PERL5LIB", "/nonexistent/perl"),
+        ("ASSENT_REQUEST_ID", "forged"),
+        ("HOME", "/nonexistent/home"),
+        ("ASSENT_LEAK_CANARY", "leaked"),
+    ];
+    let mut run = fx.elevate(&token, &request);
+    for (k, v) in hostile {
+        run = run.env(k, v);
+    }
+    let out = run.run();
+    fx.assert_exec(&out);
+    assert!(!out.stdout.contains("nonexistent"), "{out}");
+    assert!(!out.stdout.contains("leaked"), "{out}");
+    assert!(!out.stdout.contains("forged"), "{out}");
+    let env = env_lines(&out.stdout);
+    for key in [
+        "LD_PRELOAD",
+        "LD_LIBRARY_PATH",
+        "LD_AUDIT",
+        "BASH_ENV",
+        "ENV",
+        "IFS",
+        "PYTHONPATH",
+        "PERL5LIB",
+    ] {
+        assert_eq!(env_get(&env, key), None, "{key} reached the command: {out}");
+    }
+    assert_eq!(env_get(&env, "PATH"), Some(secure_path), "{out}");
+    assert_eq!(env_get(&env, "HOME"), Some("/root"), "{out}");
+    assert_eq!(env_get(&env, "USER"), Some("root"), "{out}");
+    assert_eq!(env_get(&env, "LOGNAME"), Some("root"), "{out}");
+    let id = request.payload.id.to_hex();
+    assert_eq!(
+        env_get(&env, "ASSENT_REQUEST_ID"),
+        Some(id.as_str()),
+        "{out}"
+    );
+    assert_eq!(env_get(&env, "ASSENT_APPROVER"), Some("alice"), "{out}");
+    assert_eq!(env_get(&env, "ASSENT_AGENT"), Some("test-agent"), "{out}");
+    assert_eq!(env_get(&env, "ASSENT_USER"), Some("assent-agent"), "{out}");
+    let uid = fx.agent.uid.to_string();
+    assert_eq!(env_get(&env, "ASSENT_UID"), Some(uid.as_str()), "{out}");
+}
+
+#[test]
+fn default_secure_path_is_used_when_not_configured() {
+    let fx = fx();
+    let (request, _, token) = fx.approved(fx.request("/usr/bin/env", &["env"]));
+    let out = fx.elevate(&token, &request).run();
+    fx.assert_exec(&out);
+    let env = env_lines(&out.stdout);
+    assert_eq!(env_get(&env, "PATH"), Some(DEFAULT_SECURE_PATH), "{out}");
+}
+
+#[test]
+fn inherited_descriptors_above_two_are_closed() {
+    let fx = fx();
+    let (request, _, token) = fx.approved(fx.request("/bin/sh", &["sh", "-c", "ls /proc/$$/fd"]));
+    let secret = fx.sb.keys_dir().join("alice");
+    let out = fx
+        .elevate(&token, &request)
+        .fd(5, &secret)
+        .fd(9, fx.sb.config_path())
+        .run();
+    fx.assert_exec(&out);
+    let mut fds: Vec<u32> = out
+        .stdout
+        .split_whitespace()
+        .map(|s| {
+            s.parse()
+                .unwrap_or_else(|_| panic!("not an fd: {s:?} in {out}"))
+        })
+        .collect();
+    fds.sort_unstable();
+    assert_eq!(fds, [0, 1, 2], "descriptors leaked into the command: {out}");
+}
+
+#[test]
+fn the_harness_really_passes_extra_descriptors() {
+    // Guards the test above: without the elevator, fd 5 does reach the program.
+    let fx = fx();
+    let out = fx
+        .sb
+        .run_as_agent("/bin/sh")
+        .args(["-c", "ls /proc/$$/fd"])
+        .fd(5, fx.sb.config_path())
+        .run();
+    out.assert_success();
+    assert!(out.stdout.split_whitespace().any(|s| s == "5"), "{out}");
+}
+
+#[test]
+fn approved_env_entries_are_applied() {
+    let fx = fx();
+    let request = fx
+        .request("/usr/bin/env", &["env"])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .env("ASSENT_TEST_VALUE", "a b=c $HOME");
+    let (request, _, token) = fx.approved(request);
+    let out = fx.elevate(&token, &request).run();
+    fx.assert_exec(&out);
+    let env = env_lines(&out.stdout);
+    assert_eq!(
+        env_get(&env, "DEBIAN_FRONTEND"),
+        Some("noninteractive"),
+        "{out}"
+    );
+    assert_eq!(
+        env_get(&env, "ASSENT_TEST_VALUE"),
+        Some("a b=c $HOME"),
+        "{out}"
+    );
+    let line = fx.last_audit();
+    assert!(
+        line.mentions("DEBIAN_FRONTEND"),
+        "env keys are audited: {}",
+        line.raw
+    );
+}
+
+#[test]
+fn approved_cwd_is_applied() {
+    let fx = fx();
+    let dir = fx.sb.work_dir().join("approved dir");
+    fs::create_dir(&dir).unwrap();
+    let (request, _, token) = fx.approved(fx.request("/usr/bin/pwd", &["pwd"]).cwd(&dir));
+    let out = fx.elevate(&token, &request).cwd(&dir).run();
+    fx.assert_exec(&out);
+    assert_eq!(out.stdout.trim_end(), dir.to_str().unwrap(), "{out}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit log
+
+/// Three attempts: exec, refused (single-use), exec.
+fn three_audited_attempts(fx: &Fx) {
+    let (request, _) = fx.touch("audit-1");
+    let (request, _, token) = fx.approved(request);
+    fx.assert_exec(&fx.elevate(&token, &request).run());
+    fx.elevate(&token, &request)
+        .run()
+        .assert_refused("single-use");
+    let (request, _) = fx.touch("audit-2");
+    let (request, _, token) = fx.approved(request);
+    fx.assert_exec(&fx.elevate(&token, &request).run());
+}
+
+#[test]
+fn every_attempt_is_audited_and_the_chain_verifies() {
+    let fx = fx();
+    three_audited_attempts(&fx);
+    let lines = fx.sb.audit_lines();
+    let events: Vec<(&str, Option<&str>)> = lines.iter().map(|l| (l.event(), l.check())).collect();
+    assert_eq!(
+        events,
+        [
+            ("exec", None),
+            ("refused", Some("single-use")),
+            ("exec", None)
+        ]
+    );
+    let mode = fs::metadata(fx.sb.audit_path())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o077,
+        0,
+        "the audit log must be private to root: {mode:o}"
+    );
+    let out = fx.sb.audit_verify();
+    out.assert_success();
+}
+
+fn mentions_line(out: &Outcome, numbers: &[usize]) -> bool {
+    let text = format!("{}{}", out.stdout, out.stderr).to_lowercase();
+    numbers.iter().any(|n| text.contains(&format!("line {n}")))
+}
+
+#[test]
+fn edited_audit_line_fails_verification() {
+    let fx = fx();
+    three_audited_attempts(&fx);
+    let text = fx.sb.audit_text();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    // Change one character of line 2 inside a string value, keeping it valid JSON.
+    let at = lines[1]
+        .find("marker-audit-1")
+        .expect("line 2 names the marker");
+    lines[1].replace_range(at..at + 1, "M");
+    fs::write(fx.sb.audit_path(), lines.join("\n") + "\n").unwrap();
+    let out = fx.sb.audit_verify();
+    assert!(!out.success(), "verify accepted an edited log: {out}");
+    // Line 2 was edited; a pure hash chain notices it at line 3, whose `prev` no longer matches.
+    assert!(
+        mentions_line(&out, &[2, 3]),
+        "verify must name the line: {out}"
+    );
+}
+
+#[test]
+fn deleted_audit_line_fails_verification() {
+    let fx = fx();
+    three_audited_attempts(&fx);
+    let text = fx.sb.audit_text();
+    let lines: Vec<&str> = text.lines().collect();
+    fs::write(fx.sb.audit_path(), format!("{}\n{}\n", lines[0], lines[2])).unwrap();
+    let out = fx.sb.audit_verify();
+    assert!(
+        !out.success(),
+        "verify accepted a log with a line deleted: {out}"
+    );
+    assert!(
+        mentions_line(&out, &[2]),
+        "verify must name the line: {out}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Administrative commands and usage
+
+#[test]
+fn check_as_root_prints_each_approvers_fingerprint() {
+    let fx = fx();
+    let out = fx.sb.check();
+    out.assert_success();
+    assert!(
+        out.stdout.contains(&fx.alice.ssh_keygen_fingerprint()),
+        "check must print alice's fingerprint as ssh-keygen -l does: {out}"
+    );
+    assert!(out.stdout.contains("alice"), "{out}");
+}
+
+#[test]
+fn check_as_root_reports_an_unsafe_config() {
+    let fx = fx();
+    fs::set_permissions(fx.sb.config_path(), fs::Permissions::from_mode(0o666)).unwrap();
+    fx.sb.check().assert_config_error();
+}
+
+#[test]
+fn non_root_callers_cannot_run_check_or_audit_verify() {
+    let fx = fx();
+    three_audited_attempts(&fx);
+    for args in [&["check"][..], &["audit", "verify"][..]] {
+        let out = fx.sb.run_as_agent(fx.sb.elevator_path()).args(args).run();
+        assert!(!out.success(), "{args:?} as a non-root user: {out}");
+        assert!(
+            !out.stdout.contains(&fx.alice.ssh_keygen_fingerprint()),
+            "{args:?} printed the config to a non-root user: {out}"
+        );
+        let lines = out.stderr_lines();
+        assert_eq!(lines.len(), 1, "one clear line: {out}");
+        assert!(lines[0].starts_with("assent-elevate: "), "{out}");
+        assert!(
+            lines[0].contains("root"),
+            "the message should say root is needed: {out}"
+        );
+    }
+}
+
+#[test]
+fn usage_errors_exit_64_and_help_and_version_succeed() {
+    let fx = fx();
+    let elevator = fx.sb.elevator_path();
+    let (_, marker) = fx.touch("usage");
+    let marker_arg = marker.to_str().unwrap();
+    for args in [
+        &[][..],
+        &["--grant"][..],
+        &["--grant", "TOKEN"][..],
+        &["--grant", "TOKEN", "--"][..],
+        &["--frobnicate", "--", "/usr/bin/touch", marker_arg][..],
+        &[
+            "--grant-fd",
+            "not-a-number",
+            "--",
+            "/usr/bin/touch",
+            marker_arg,
+        ][..],
+    ] {
+        let out = fx.sb.run_as_agent(&elevator).args(args).run();
+        out.assert_code(64);
+        assert!(
+            out.stderr.starts_with("assent-elevate: "),
+            "{args:?}: {out}"
+        );
+        assert_not_run(&marker);
+    }
+    for flag in ["--help", "--version"] {
+        let out = fx.sb.run_as_agent(&elevator).arg(flag).run();
+        out.assert_success();
+        assert!(!out.stdout.trim().is_empty(), "{flag}: {out}");
+    }
+}
