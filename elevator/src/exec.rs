@@ -166,7 +166,7 @@ impl Launch {
         self.program
             .prepare_for_exec()
             .map_err(|e| format!("cannot prepare the program descriptor: {}", e.desc()))?;
-        crate::sys::close_descriptors_above_stdio(self.program.raw_fd())
+        crate::sys::close_descriptors_on_exec(self.program.raw_fd())
             .map_err(|e| format!("cannot close inherited descriptors: {e}"))?;
         reset_signals_and_umask().map_err(|e| format!("cannot reset signal handling: {e}"))?;
         limits

@@ -55,7 +55,15 @@ impl CallerLimits {
             return;
         };
         let (new_soft, new_hard) = new(soft, hard);
-        if (new_soft, new_hard) != (soft, hard) && setrlimit(resource, new_soft, new_hard).is_ok() {
+        if (new_soft, new_hard) == (soft, hard) {
+            return;
+        }
+        // Raising a hard limit needs CAP_SYS_RESOURCE, which a restricted bounding set may
+        // withhold even from root; then go as far as the caller's hard limit allows.
+        let changed = setrlimit(resource, new_soft, new_hard).is_ok()
+            || (new_soft.min(hard) != soft
+                && setrlimit(resource, new_soft.min(hard), hard).is_ok());
+        if changed {
             self.saved.push((resource, soft, hard));
         }
     }

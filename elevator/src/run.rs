@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use assent_protocol::{Grant, MAX_TOKEN_LEN};
-use nix::unistd::{geteuid, gethostname, getuid};
+use nix::unistd::{Gid, geteuid, gethostname, getuid, setegid};
 
 use crate::audit::{AuditLog, AuditRecord};
 use crate::checks::{self, Check, Refusal};
@@ -89,6 +89,13 @@ pub fn elevate(invocation: Invocation, limits: &CallerLimits) -> Failure {
     // 1: setuid root, own binary safe; then the audit log, then the configuration.
     if let Err(refusal) = checks::setup(geteuid().as_raw(), &check_own_binary()) {
         return Failure::Refused(refusal);
+    }
+    // Files and directories the elevator creates belong to root's group, not the caller's.
+    if let Err(e) = setegid(Gid::from_raw(0)) {
+        return Failure::Refused(Refusal::new(
+            Check::Setup,
+            format!("cannot switch to group root: {}", e.desc()),
+        ));
     }
     let mut audit = match AuditLog::open(Path::new(AUDIT_LOG)) {
         Ok(audit) => audit,

@@ -25,41 +25,45 @@ pub fn claim_inherited_fd(fd: RawFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Close every descriptor from 3 upwards except `keep` (the program to execute).
-pub fn close_descriptors_above_stdio(keep: RawFd) -> io::Result<()> {
-    let ranges: [(u32, u32); 2] = match u32::try_from(keep) {
-        Ok(k) if k > 3 => [(3, k - 1), (k + 1, u32::MAX)],
-        Ok(3) => [(4, u32::MAX), (1, 0)],
-        _ => [(3, u32::MAX), (1, 0)],
-    };
+/// Mark every descriptor from 3 upwards except `keep` (the program to execute) close-on-exec,
+/// so the program inherits none of them.
+///
+/// Marking instead of closing leaves every descriptor this process still owns valid: if exec
+/// then fails, dropping them is still sound, and the kernel closes them all at a successful
+/// exec anyway.
+pub fn close_descriptors_on_exec(keep: RawFd) -> io::Result<()> {
+    let mut ranges = Vec::with_capacity(2);
+    match u32::try_from(keep) {
+        Ok(k) if k > 3 => ranges.extend([(3, k - 1), (k + 1, u32::MAX)]),
+        Ok(3) => ranges.push((4, u32::MAX)),
+        _ => ranges.push((3, u32::MAX)),
+    }
     for (first, last) in ranges {
-        if first > last {
-            continue;
-        }
-        // SAFETY: close_range(2) takes plain integers and only closes descriptors. No
-        // `OwnedFd` that is used afterwards refers to the closed range: the caller keeps only
-        // `keep` and the standard streams alive until exec.
+        // SAFETY: close_range(2) takes plain integers; with CLOSE_RANGE_CLOEXEC it only sets
+        // the close-on-exec flag and closes nothing, so no descriptor owned elsewhere in this
+        // process becomes invalid.
         let rc = unsafe {
             libc::syscall(
                 libc::SYS_close_range,
                 libc::c_uint::from(first),
                 libc::c_uint::from(last),
-                0 as libc::c_uint,
+                libc::CLOSE_RANGE_CLOEXEC as libc::c_uint,
             )
         };
         if rc != 0 {
             let err = io::Error::last_os_error();
-            if err.raw_os_error() != Some(libc::ENOSYS) {
+            // ENOSYS before Linux 5.9, EINVAL for the flag before 5.11.
+            if !matches!(err.raw_os_error(), Some(libc::ENOSYS | libc::EINVAL)) {
                 return Err(err);
             }
-            close_by_listing(first, last)?;
+            cloexec_by_listing(first, last)?;
         }
     }
     Ok(())
 }
 
-/// Fallback for kernels before 5.9: list /proc/self/fd first, then close what it named.
-fn close_by_listing(first: u32, last: u32) -> io::Result<()> {
+/// Fallback for older kernels: list /proc/self/fd first, then mark what it named.
+fn cloexec_by_listing(first: u32, last: u32) -> io::Result<()> {
     let mut open = Vec::new();
     for entry in std::fs::read_dir("/proc/self/fd")? {
         if let Some(fd) = entry?
@@ -72,13 +76,16 @@ fn close_by_listing(first: u32, last: u32) -> io::Result<()> {
             }
         }
     }
-    // The directory handle is closed by now; its number may be in `open` and is then EBADF.
     for fd in open {
         let Ok(fd) = libc::c_int::try_from(fd) else {
             continue;
         };
-        // SAFETY: as above; closing a number that is no longer open fails with EBADF only.
-        unsafe { libc::close(fd) };
+        // SAFETY: F_SETFD only changes the descriptor's flags; a number that was the
+        // listing's own (closed by now) fails with EBADF, which is fine.
+        let rc = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        if rc == -1 && io::Error::last_os_error().raw_os_error() != Some(libc::EBADF) {
+            return Err(io::Error::last_os_error());
+        }
     }
     Ok(())
 }
@@ -136,6 +143,29 @@ mod tests {
     use std::os::fd::AsRawFd;
 
     use super::*;
+
+    #[test]
+    fn descriptors_are_marked_close_on_exec_except_the_program() {
+        use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+
+        let flags =
+            |fd: &OwnedFd| FdFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFD).unwrap());
+        let file = std::fs::File::open("/dev/null").unwrap();
+        let inherited = claim_inherited_fd(fcntl(&file, FcntlArg::F_DUPFD(800)).unwrap()).unwrap();
+        let program = claim_inherited_fd(fcntl(&file, FcntlArg::F_DUPFD(810)).unwrap()).unwrap();
+        assert!(!flags(&inherited).contains(FdFlag::FD_CLOEXEC));
+        close_descriptors_on_exec(program.as_raw_fd()).unwrap();
+        assert!(flags(&inherited).contains(FdFlag::FD_CLOEXEC));
+        assert!(
+            !flags(&program).contains(FdFlag::FD_CLOEXEC),
+            "the program's descriptor is kept"
+        );
+        cloexec_by_listing(810, 810).unwrap();
+        assert!(
+            flags(&program).contains(FdFlag::FD_CLOEXEC),
+            "the fallback marks too"
+        );
+    }
 
     #[test]
     fn claim_refuses_standard_streams_and_closed_descriptors() {

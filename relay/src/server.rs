@@ -146,19 +146,43 @@ enum End {
 impl Handler {
     async fn run(self, stream: TcpStream, tls: Option<TlsAcceptor>) {
         let deadline = tokio::time::Instant::now() + self.shared.limits().login_timeout();
-        match tls {
-            None => self.serve(stream, deadline).await,
-            Some(acceptor) => {
-                match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => self.serve(stream, deadline).await,
-                    Ok(Err(e)) => tracing::debug!(peer = %self.peer, "TLS handshake failed: {e}"),
-                    Err(_) => tracing::debug!(peer = %self.peer, "TLS handshake timed out"),
-                }
-            }
+        let Some(acceptor) = tls else {
+            return self.serve(stream, deadline).await;
+        };
+        let mut stop = self.shutdown.clone();
+        let handshake = tokio::time::timeout_at(deadline, acceptor.accept(stream));
+        let stream = tokio::select! {
+            _ = stop.changed() => return,
+            handshake = handshake => match handshake {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => return tracing::debug!(peer = %self.peer, "TLS handshake failed: {e}"),
+                Err(_) => return tracing::debug!(peer = %self.peer, "TLS handshake timed out"),
+            },
+        };
+        self.serve(stream, deadline).await;
+    }
+
+    /// Admit the client (before `deadline`), then serve its session.
+    async fn serve<S>(self, stream: S, deadline: tokio::time::Instant)
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut stop = self.shutdown.clone();
+        let admitted = tokio::select! {
+            _ = stop.changed() => None,
+            admitted = self.admit(stream, deadline) => admitted,
+        };
+        if let Some((conn, who)) = admitted {
+            self.session(conn, who).await;
         }
     }
 
-    async fn serve<S>(self, stream: S, deadline: tokio::time::Instant)
+    /// The WebSocket handshake and the login.
+    async fn admit<S>(
+        &self,
+        stream: S,
+        deadline: tokio::time::Instant,
+    ) -> Option<(Connection<S>, Identity)>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -168,18 +192,19 @@ impl Handler {
                 Ok(Ok(conn)) => conn,
                 Ok(Err(e)) => {
                     tracing::debug!(peer = %self.peer, "{e}");
-                    return;
+                    return None;
                 }
                 Err(_) => {
                     tracing::debug!(peer = %self.peer, "WebSocket handshake timed out");
-                    return;
+                    return None;
                 }
             };
         match self.login(&mut conn, deadline).await {
-            Ok(who) => self.session(conn, who).await,
+            Ok(who) => Some((conn, who)),
             Err((code, reason)) => {
                 tracing::info!(peer = %self.peer, "login refused: {reason}");
                 conn.close_with_error(code, &reason).await;
+                None
             }
         }
     }

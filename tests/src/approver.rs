@@ -1,0 +1,376 @@
+//! A scripted approver for tests: logs in to a real relay as an approver, watches pending
+//! requests and decides each with a policy, signing real decisions and statuses with
+//! `assent_protocol::Envelope::seal`. Test-only; never shipped.
+//!
+//! It remembers what it decided: a request seen again (after a relay restart, say) gets the
+//! very same signed decision again, never a second, different one.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use assent_protocol::payload::{KindDecision, KindStatus, V1};
+use assent_protocol::{
+    Decision, Envelope, Grant, PrivateKey, Request, RequestId, Role, Sha256Digest, Signed, Status,
+    Verdict, sha256,
+};
+use assent_relay::{Client, ClientError, ConnectOptions, Event};
+
+/// Default window of a `once` approval, well inside the elevator's default of 120 s.
+pub const ONCE_WINDOW_S: u64 = 60;
+/// Default lifetime of a `timed` approval when neither the choice nor the request says.
+pub const TIMED_TTL_S: u64 = 3600;
+
+/// How to answer one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    pub verdict: Verdict,
+    /// `None`: the grant type the request asked for.
+    pub grant: Option<Grant>,
+    pub note: Option<String>,
+    /// Window for `once`, lifetime for `timed`; `None`: the defaults (or the request's ttl_s).
+    pub ttl_s: Option<u64>,
+}
+
+impl Choice {
+    pub fn approve() -> Choice {
+        Choice {
+            verdict: Verdict::Approve,
+            grant: None,
+            note: None,
+            ttl_s: None,
+        }
+    }
+
+    pub fn deny(note: &str) -> Choice {
+        Choice {
+            verdict: Verdict::Deny,
+            note: Some(note.to_owned()),
+            ..Choice::approve()
+        }
+    }
+
+    pub fn grant(mut self, grant: Grant) -> Choice {
+        self.grant = Some(grant);
+        self
+    }
+
+    pub fn ttl_s(mut self, ttl_s: u64) -> Choice {
+        self.ttl_s = Some(ttl_s);
+        self
+    }
+
+    pub fn note(mut self, note: &str) -> Choice {
+        self.note = Some(note.to_owned());
+        self
+    }
+}
+
+/// A decision this approver made (or re-sent).
+#[derive(Debug, Clone)]
+pub struct Decided {
+    pub request: Signed<Request>,
+    pub first_seen: bool,
+    pub decision: Decision,
+    pub envelope: Envelope,
+    /// SHA-256 of the decision payload bytes: what a status revokes.
+    pub decision_sha256: Sha256Digest,
+    /// True when this request had been decided before and the same decision was sent again.
+    pub resent: bool,
+}
+
+impl Decided {
+    /// One JSON object describing the decision, as the CLI prints it.
+    pub fn to_json(&self) -> serde_json::Value {
+        let r = &self.request.payload;
+        let d = &self.decision;
+        serde_json::json!({
+            "request_id": r.id,
+            "agent": r.agent,
+            "agent_key": self.request.signer.fingerprint().to_string(),
+            "first_seen": self.first_seen,
+            "program": r.program,
+            "argv": r.argv,
+            "verdict": d.verdict,
+            "grant": d.grant,
+            "not_before": d.not_before,
+            "not_after": d.not_after,
+            "note": d.note,
+            "approver": d.approver,
+            "decision_sha256": self.decision_sha256,
+            "resent": self.resent,
+            "decision": self.envelope,
+        })
+    }
+}
+
+/// An approver console without a human.
+pub struct ScriptedApprover {
+    client: Client,
+    url: String,
+    options: ConnectOptions,
+    key: PrivateKey,
+    name: String,
+    decided: HashMap<RequestId, Decided>,
+}
+
+impl std::fmt::Debug for ScriptedApprover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScriptedApprover")
+            .field("url", &self.url)
+            .field("name", &self.name)
+            .field("decided", &self.decided.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn now() -> u64 {
+    crate::now()
+}
+
+impl ScriptedApprover {
+    /// Log in to the relay at `url` as approver `name` (which must match the relay config).
+    pub async fn connect(url: &str, key: PrivateKey, name: &str) -> Result<Self, ClientError> {
+        Self::connect_with(url, key, name, ConnectOptions::from_env()).await
+    }
+
+    pub async fn connect_with(
+        url: &str,
+        key: PrivateKey,
+        name: &str,
+        options: ConnectOptions,
+    ) -> Result<Self, ClientError> {
+        let client = Client::connect_with(url, &key, Role::Approver, &options).await?;
+        Ok(ScriptedApprover {
+            client,
+            url: url.to_owned(),
+            options,
+            key,
+            name: name.to_owned(),
+            decided: HashMap::new(),
+        })
+    }
+
+    /// Connect again (after the relay restarted), retrying every 100 ms for up to `patience`.
+    /// What was decided before is remembered.
+    pub async fn reconnect(&mut self, patience: Duration) -> Result<(), ClientError> {
+        let give_up = tokio::time::Instant::now() + patience;
+        loop {
+            match Client::connect_with(&self.url, &self.key, Role::Approver, &self.options).await {
+                Ok(client) => {
+                    self.client = client;
+                    return Ok(());
+                }
+                Err(e) if tokio::time::Instant::now() >= give_up => return Err(e),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn key(&self) -> &PrivateKey {
+        &self.key
+    }
+
+    /// The underlying connection, for tests that look at raw events.
+    pub fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    /// Everything decided so far, by request id.
+    pub fn decided(&self) -> &HashMap<RequestId, Decided> {
+        &self.decided
+    }
+
+    /// Wait for the next pending request; other events are skipped.
+    /// The request is verified here, as a console would.
+    pub async fn next_request(&mut self) -> Result<(Signed<Request>, bool), ClientError> {
+        loop {
+            if let Event::Request {
+                envelope,
+                first_seen,
+            } = self.client.next_event().await?
+            {
+                match envelope.open::<Request>() {
+                    Ok(request) => return Ok((request, first_seen)),
+                    Err(e) => {
+                        return Err(ClientError::Protocol(format!(
+                            "the relay passed on a request that does not verify: {e}"
+                        )));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The decision this approver makes for `request` under `choice`, signed.
+    pub fn sign_decision(
+        &self,
+        request: &Signed<Request>,
+        choice: &Choice,
+    ) -> (Decision, Envelope) {
+        let r = &request.payload;
+        let grant = choice.grant.unwrap_or(r.grant);
+        let now = now();
+        let not_after = match grant {
+            Grant::Once => Some(now + choice.ttl_s.unwrap_or(ONCE_WINDOW_S)),
+            Grant::Timed => Some(now + choice.ttl_s.or(r.ttl_s).unwrap_or(TIMED_TTL_S)),
+            Grant::Always => None,
+        };
+        let decision = Decision {
+            v: V1,
+            kind: KindDecision,
+            request_id: r.id,
+            request_sha256: request.sha256,
+            verdict: choice.verdict,
+            grant,
+            not_before: now,
+            not_after,
+            cmd_sha256: r.cmd_sha256(),
+            approver: self.name.clone(),
+            decided_at: now,
+            note: choice.note.clone(),
+        };
+        let envelope = Envelope::seal(&self.key, &decision);
+        (decision, envelope)
+    }
+
+    /// Decide `request` and send the decision. A request decided before gets the same
+    /// decision again.
+    pub async fn decide(
+        &mut self,
+        request: Signed<Request>,
+        first_seen: bool,
+        choice: &Choice,
+    ) -> Result<Decided, ClientError> {
+        if let Some(previous) = self.decided.get(&request.payload.id) {
+            let mut again = previous.clone();
+            again.resent = true;
+            self.client.decide(&again.envelope).await?;
+            return Ok(again);
+        }
+        let (decision, envelope) = self.sign_decision(&request, choice);
+        let bytes = envelope
+            .payload_bytes_unverified()
+            .expect("an envelope just sealed decodes");
+        let decided = Decided {
+            request,
+            first_seen,
+            decision,
+            decision_sha256: sha256(&bytes),
+            envelope,
+            resent: false,
+        };
+        self.client.decide(&decided.envelope).await?;
+        self.decided
+            .insert(decided.request.payload.id, decided.clone());
+        Ok(decided)
+    }
+
+    /// Decide pending requests as they come with `policy` (`None` leaves a request alone),
+    /// until `count` new decisions were made (or forever with `None`). Calls `each` per
+    /// decision, re-sent ones included.
+    pub async fn run(
+        &mut self,
+        count: Option<usize>,
+        mut policy: impl FnMut(&Request, bool) -> Option<Choice>,
+        mut each: impl FnMut(&Decided),
+    ) -> Result<usize, ClientError> {
+        let mut made = 0;
+        while count.is_none_or(|n| made < n) {
+            let (request, first_seen) = self.next_request().await?;
+            let choice = if self.decided.contains_key(&request.payload.id) {
+                Choice::approve() // ignored: the earlier decision is re-sent
+            } else {
+                match policy(&request.payload, first_seen) {
+                    Some(choice) => choice,
+                    None => continue,
+                }
+            };
+            let decided = self.decide(request, first_seen, &choice).await?;
+            if !decided.resent {
+                made += 1;
+            }
+            each(&decided);
+        }
+        Ok(made)
+    }
+
+    /// A status (SPEC §4.6) issued now, revoking `revoked`, signed.
+    pub fn sign_status(&self, revoked: &[Sha256Digest]) -> Envelope {
+        let status = Status {
+            v: V1,
+            kind: KindStatus,
+            approver: self.name.clone(),
+            issued_at: now(),
+            revoked: revoked.to_vec(),
+        };
+        Envelope::seal(&self.key, &status)
+    }
+
+    /// Publish a fresh status revoking `revoked` (possibly none).
+    pub async fn publish_status(
+        &mut self,
+        revoked: &[Sha256Digest],
+    ) -> Result<Envelope, ClientError> {
+        let status = self.sign_status(revoked);
+        self.client.publish_status(&status).await?;
+        Ok(status)
+    }
+}
+
+/// Parse `30s`, `5m`, `1h`, `2d` or a plain number of seconds.
+pub fn parse_duration_s(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 30s, 5m, 1h or 2d"))?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?} is not a duration like 30s, 5m, 1h or 2d")),
+    };
+    n.checked_mul(scale)
+        .filter(|s| *s > 0)
+        .ok_or_else(|| format!("{text:?} is not a positive duration"))
+}
+
+/// Parse `once`, `timed:DURATION` or `always` into a grant and its lifetime.
+pub fn parse_grant(text: &str) -> Result<(Grant, Option<u64>), String> {
+    match text {
+        "once" => Ok((Grant::Once, None)),
+        "always" => Ok((Grant::Always, None)),
+        "timed" => Ok((Grant::Timed, None)),
+        _ => match text.strip_prefix("timed:") {
+            Some(d) => Ok((Grant::Timed, Some(parse_duration_s(d)?))),
+            None => Err(format!(
+                "{text:?} is not a grant: use once, timed:DURATION or always"
+            )),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_grants_parse() {
+        assert_eq!(parse_duration_s("90"), Ok(90));
+        assert_eq!(parse_duration_s("15m"), Ok(900));
+        assert_eq!(parse_duration_s("2h"), Ok(7200));
+        assert!(parse_duration_s("0s").is_err());
+        assert!(parse_duration_s("5 weeks").is_err());
+        assert_eq!(parse_grant("timed:1h"), Ok((Grant::Timed, Some(3600))));
+        assert_eq!(parse_grant("always"), Ok((Grant::Always, None)));
+        assert!(parse_grant("forever").is_err());
+    }
+}

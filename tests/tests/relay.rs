@@ -1,0 +1,1196 @@
+//! The relay, tested as a real `assent-relay` process with real WebSocket clients: the
+//! library client, the scripted approver, and a minimal hand-written WebSocket client for
+//! sending what a well-behaved client never would.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use assent_protocol::payload::{KindLogin, V1};
+use assent_protocol::{
+    Decision, Envelope, Login, PrivateKey, Role, Sha256Digest, Status, Verdict, sha256,
+};
+use assent_relay::message::{ClientMessage, ServerMessage};
+use assent_relay::{Client, ClientError, ConnectOptions, Event};
+use assent_tests::approver::{Choice, ScriptedApprover};
+use assent_tests::grants::{DecisionBuilder, RequestBuilder, SignedRequest, StatusBuilder};
+use assent_tests::scratch::ScratchDir;
+use assent_tests::{built_binary, now};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+// ---------------------------------------------------------------------------------------
+// The relay process.
+
+struct Relay {
+    child: Child,
+    addr: SocketAddr,
+    scheme: &'static str,
+    dir: ScratchDir,
+    extra: Vec<String>,
+}
+
+impl Relay {
+    fn start(config: &str) -> Relay {
+        Self::start_with(ScratchDir::new("relay"), config, "127.0.0.1:0", &[])
+    }
+
+    /// Start `assent-relay` with `config` on `listen`, and wait for its "listening" line.
+    fn start_with(dir: ScratchDir, config: &str, listen: &str, extra: &[&str]) -> Relay {
+        std::fs::write(dir.join("relay.toml"), config).unwrap();
+        let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+        let (child, scheme, addr) = spawn_relay(dir.path(), listen, &extra);
+        Relay {
+            child,
+            addr,
+            scheme,
+            dir,
+            extra,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// SIGKILL, and wait for it to be gone.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGKILL this relay and start a new process on the same address with the same config.
+    fn restart(&mut self) {
+        self.kill();
+        let (child, scheme, addr) =
+            spawn_relay(self.dir.path(), &self.addr.to_string(), &self.extra);
+        assert_eq!(addr, self.addr);
+        self.child = child;
+        self.scheme = scheme;
+    }
+}
+
+fn spawn_relay(dir: &Path, listen: &str, extra: &[String]) -> (Child, &'static str, SocketAddr) {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("relay.log"))
+        .unwrap();
+    let mut child = Command::new(built_binary("assent-relay"))
+        .arg("--listen")
+        .arg(listen)
+        .arg("--config")
+        .arg(dir.join("relay.toml"))
+        .args(extra)
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("cannot start assent-relay");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(WAIT).unwrap_or_else(|_| {
+        panic!(
+            "assent-relay did not say it was listening; log in {}",
+            dir.display()
+        )
+    });
+    let url = line
+        .trim()
+        .strip_prefix("assent-relay listening on ")
+        .unwrap_or_else(|| {
+            panic!(
+                "unexpected first line from assent-relay: {line:?}; log in {}",
+                dir.display()
+            )
+        });
+    let (scheme, addr) = url.split_once("://").unwrap();
+    let scheme = if scheme == "wss" { "wss" } else { "ws" };
+    (child, scheme, addr.parse().unwrap())
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn key_line(key: &PrivateKey) -> String {
+    key.public().to_openssh("test")
+}
+
+/// A config listing `approvers`, with extra TOML appended (e.g. a `[limits]` table).
+fn config(approvers: &[(&str, &PrivateKey)], extra: &str) -> String {
+    let mut text = String::new();
+    for (name, key) in approvers {
+        text.push_str(&format!(
+            "[[approver]]\nname = \"{name}\"\nkey = \"{}\"\n\n",
+            key_line(key)
+        ));
+    }
+    text.push_str(extra);
+    text
+}
+
+// ---------------------------------------------------------------------------------------
+// Client helpers.
+
+async fn connect(url: &str, key: &PrivateKey, role: Role) -> Client {
+    Client::connect(url, key, role)
+        .await
+        .unwrap_or_else(|e| panic!("{role:?} could not connect to {url}: {e}"))
+}
+
+async fn event(client: &mut Client) -> Event {
+    tokio::time::timeout(WAIT, client.next_event())
+        .await
+        .expect("no event from the relay in time")
+        .unwrap_or_else(|e| panic!("connection failed while waiting for an event: {e}"))
+}
+
+/// Nothing is queued for this client: a statuses request is answered next.
+async fn assert_nothing_pending(client: &mut Client) {
+    client.request_statuses().await.unwrap();
+    match event(client).await {
+        Event::Statuses { .. } => {}
+        other => panic!("expected nothing before the statuses answer, got {other:?}"),
+    }
+}
+
+/// The connection ends (with the relay's reason) within the wait time.
+async fn closed(client: &mut Client) -> String {
+    loop {
+        match tokio::time::timeout(WAIT, client.next_event()).await {
+            Err(_) => panic!("the relay did not close the connection"),
+            Ok(Ok(_)) => continue,
+            Ok(Err(ClientError::Closed(why))) => return why,
+            Ok(Err(e)) => panic!("unexpected error {e}"),
+        }
+    }
+}
+
+fn request(agent: &PrivateKey, expires_in: u64) -> SignedRequest {
+    RequestBuilder::new("/bin/true", &["true"])
+        .expires_at(now() + expires_in)
+        .sign(agent)
+}
+
+fn approve(request: &SignedRequest, name: &str, key: &PrivateKey) -> Envelope {
+    DecisionBuilder::approve(request)
+        .approver(name)
+        .sign(key)
+        .envelope
+}
+
+async fn expect_queued(agent: &mut Client, req: &SignedRequest) {
+    match event(agent).await {
+        Event::Queued { request_id } => assert_eq!(request_id, req.payload.id),
+        other => panic!("expected queued, got {other:?}"),
+    }
+}
+
+async fn expect_request(approver: &mut Client, req: &SignedRequest) -> bool {
+    match event(approver).await {
+        Event::Request {
+            envelope,
+            first_seen,
+        } => {
+            assert_eq!(
+                envelope, req.envelope,
+                "the relay must pass the request on unchanged"
+            );
+            first_seen
+        }
+        other => panic!("expected the request, got {other:?}"),
+    }
+}
+
+async fn expect_decision(agent: &mut Client, decision: &Envelope) {
+    match event(agent).await {
+        Event::Decision { envelope } => assert_eq!(&envelope, decision),
+        other => panic!("expected the decision, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Flows.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_console_sees_the_pending_request_and_the_shim_gets_the_decision() {
+    let alice = PrivateKey::generate("alice");
+    let relay = Relay::start(&config(&[("alice", &alice)], ""));
+    let url = relay.url();
+
+    let agent_key = PrivateKey::generate("agent");
+    let mut agent = connect(&url, &agent_key, Role::Agent).await;
+    let req = request(&agent_key, 60);
+    agent.submit(&req.envelope).await.unwrap();
+    expect_queued(&mut agent, &req).await;
+
+    // The console connects only now, and still sees it, flagged as a first-seen key.
+    let mut console = connect(&url, &alice, Role::Approver).await;
+    assert_eq!(console.name(), Some("alice"));
+    assert!(expect_request(&mut console, &req).await, "first_seen");
+    let decision = approve(&req, "alice", &alice);
+    console.decide(&decision).await.unwrap();
+
+    expect_decision(&mut agent, &decision).await;
+    match event(&mut console).await {
+        Event::Decided {
+            request_id,
+            approver,
+            verdict,
+        } => {
+            assert_eq!(request_id, req.payload.id);
+            assert_eq!(approver, "alice");
+            assert_eq!(verdict, Verdict::Approve);
+        }
+        other => panic!("expected decided, got {other:?}"),
+    }
+
+    // The same agent key is no longer first-seen once a human decided for it.
+    let second = request(&agent_key, 60);
+    agent.submit(&second.envelope).await.unwrap();
+    expect_queued(&mut agent, &second).await;
+    assert!(!expect_request(&mut console, &second).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_waits_for_the_reconnecting_shim_and_duplicates_are_idempotent() {
+    let alice = PrivateKey::generate("alice");
+    let relay = Relay::start(&config(&[("alice", &alice)], ""));
+    let url = relay.url();
+    let agent_key = PrivateKey::generate("agent");
+    let mut console = connect(&url, &alice, Role::Approver).await;
+
+    let req = request(&agent_key, 60);
+    let mut agent = connect(&url, &agent_key, Role::Agent).await;
+    agent.submit(&req.envelope).await.unwrap();
+    expect_queued(&mut agent, &req).await;
+    agent.close().await;
+    expect_request(&mut console, &req).await;
+
+    // Decided while the shim is away.
+    let decision = approve(&req, "alice", &alice);
+    console.decide(&decision).await.unwrap();
+    assert!(matches!(event(&mut console).await, Event::Decided { .. }));
+
+    // The shim reconnects and re-submits the same signed request: it gets the decision.
+    let mut agent = connect(&url, &agent_key, Role::Agent).await;
+    agent.submit(&req.envelope).await.unwrap();
+    expect_queued(&mut agent, &req).await;
+    expect_decision(&mut agent, &decision).await;
+
+    // And again on the same connection: the same answer, and the console hears nothing new.
+    agent.submit(&req.envelope).await.unwrap();
+    expect_queued(&mut agent, &req).await;
+    expect_decision(&mut agent, &decision).await;
+    assert_nothing_pending(&mut console).await;
+
+    // Deciding it again with the identical decision is accepted silently.
+    console.decide(&decision).await.unwrap();
+    assert_nothing_pending(&mut console).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_approvers_first_decision_wins_and_the_other_is_told() {
+    let (alice, bob) = (PrivateKey::generate("alice"), PrivateKey::generate("bob"));
+    let relay = Relay::start(&config(&[("alice", &alice), ("bob", &bob)], ""));
+    let url = relay.url();
+    let mut a = connect(&url, &alice, Role::Approver).await;
+    let mut b = connect(&url, &bob, Role::Approver).await;
+    let agent_key = PrivateKey::generate("agent");
+    let mut agent = connect(&url, &agent_key, Role::Agent).await;
+
+    let req = request(&agent_key, 60);
+    agent.submit(&req.envelope).await.unwrap();
+    expect_queued(&mut agent, &req).await;
+    expect_request(&mut a, &req).await;
+    expect_request(&mut b, &req).await;
+
+    let alices = approve(&req, "alice", &alice);
+    a.decide(&alices).await.unwrap();
+    expect_decision(&mut agent, &alices).await;
+    for console in [&mut a, &mut b] {
+        match event(console).await {
+            Event::Decided { approver, .. } => assert_eq!(approver, "alice"),
+            other => panic!("expected decided by alice, got {other:?}"),
+        }
+    }
+
+    // Bob was a moment late with a denial: refused, and the shim hears nothing more.
+    let bobs = DecisionBuilder::deny(&req, Some("no"))
+        .approver("bob")
+        .sign(&bob)
+        .envelope;
+    b.decide(&bobs).await.unwrap();
+    match event(&mut b).await {
+        Event::Refused { request_id, reason } => {
+            assert_eq!(request_id, Some(req.payload.id));
+            assert!(reason.contains("already decided by alice"), "{reason}");
+        }
+        other => panic!("expected refused, got {other:?}"),
+    }
+    assert_nothing_pending(&mut agent).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_tells_the_shim_and_the_console() {
+    let alice = PrivateKey::generate("alice");
+    let relay = Relay::start(&config(&[("alice", &alice)], ""));
+    let url = relay.url();
+    let mut console = connect(&url, &alice, Role::Approver).await;
+    let agent_key = PrivateKey::generate("agent");
+    let mut agent = connect(&url, &agent_key, Role::Agent).await;
+
+    let req = request(&agent_key, 2);
+    let started = Instant::now();
+    agent.submit(&req.envelope).await.unwrap();
+    expect_queued(&mut agent, &req).await;
+    expect_request(&mut console, &req).await;
+    for client in [&mut agent, &mut console] {
+        match event(client).await {
+            Event::Expired { request_id } => assert_eq!(request_id, req.payload.id),
+            other => panic!("expected expired, got {other:?}"),
+        }
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+
+    // Too late to decide, and a re-submission is told it expired.
+    console
+        .decide(&approve(&req, "alice", &alice))
+        .await
+        .unwrap();
+    assert!(matches!(event(&mut console).await, Event::Refused { .. }));
+    agent.submit(&req.envelope).await.unwrap();
+    assert!(matches!(event(&mut agent).await, Event::Expired { .. }));
+    // A console connecting now sees nothing pending.
+    let mut late = connect(&url, &alice, Role::Approver).await;
+    assert_nothing_pending(&mut late).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statuses_are_stored_and_served() {
+    let (alice, bob) = (PrivateKey::generate("alice"), PrivateKey::generate("bob"));
+    let relay = Relay::start(&config(&[("alice", &alice), ("bob", &bob)], ""));
+    let url = relay.url();
+    let mut a = connect(&url, &alice, Role::Approver).await;
+    let mut b = connect(&url, &bob, Role::Approver).await;
+    let mut agent = connect(&url, &PrivateKey::generate("agent"), Role::Agent).await;
+
+    agent.request_statuses().await.unwrap();
+    assert_eq!(
+        event(&mut agent).await,
+        Event::Statuses { statuses: vec![] }
+    );
+
+    let revoked = sha256(b"some decision");
+    let alices = StatusBuilder::new("alice")
+        .revoke(revoked)
+        .sign(&alice)
+        .envelope;
+    a.publish_status(&alices).await.unwrap();
+    let older = StatusBuilder::new("alice")
+        .issued_at(now() - 100)
+        .sign(&alice)
+        .envelope;
+    a.publish_status(&older).await.unwrap();
+    match event(&mut a).await {
+        Event::Refused { reason, .. } => assert!(reason.contains("newer status"), "{reason}"),
+        other => panic!("expected refused, got {other:?}"),
+    }
+    let bobs = StatusBuilder::new("bob").sign(&bob).envelope;
+    b.publish_status(&bobs).await.unwrap();
+    assert_nothing_pending(&mut b).await; // also makes sure bob's status was handled
+
+    agent.request_statuses().await.unwrap();
+    match event(&mut agent).await {
+        Event::Statuses { statuses } => {
+            assert_eq!(statuses, vec![alices.clone(), bobs]);
+            let held = statuses[0].open::<Status>().unwrap();
+            assert_eq!(held.payload.revoked, vec![revoked]);
+        }
+        other => panic!("expected statuses, got {other:?}"),
+    }
+
+    // A status signed by a key that is not listed closes that connection.
+    let mallory = PrivateKey::generate("mallory");
+    let forged = StatusBuilder::new("alice").sign(&mallory).envelope;
+    a.publish_status(&forged).await.unwrap();
+    let why = closed(&mut a).await;
+    assert!(why.contains("not a listed approver"), "{why}");
+    let mut again = connect(&url, &PrivateKey::generate("agent2"), Role::Agent).await;
+    again.request_statuses().await.unwrap();
+    match event(&mut again).await {
+        Event::Statuses { statuses } => assert_eq!(statuses[0], alices),
+        other => panic!("expected statuses, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_relay_crash_the_resubmitted_request_completes() {
+    let alice = PrivateKey::generate("alice");
+    let relay = Relay::start(&config(&[("alice", &alice)], ""));
+    let url = relay.url();
+    let agent_key = PrivateKey::generate("agent");
+    let req = request(&agent_key, 120);
+
+    let mut agent = connect(&url, &agent_key, Role::Agent).await;
+    agent.submit(&req.envelope).await.unwrap();
+    expect_queued(&mut agent, &req).await;
+    let mut approver = ScriptedApprover::connect(&url, alice, "alice")
+        .await
+        .unwrap();
+    let (seen, _) = tokio::time::timeout(WAIT, approver.next_request())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen.payload.id, req.payload.id);
+
+    // SIGKILL before anyone decides: everything in the relay is lost.
+    let mut relay = relay;
+    relay.restart();
+    assert_eq!(relay.url(), url);
+    match tokio::time::timeout(WAIT, agent.next_event())
+        .await
+        .unwrap()
+    {
+        Err(ClientError::Closed(_)) => {}
+        other => panic!("the shim should see the connection drop, got {other:?}"),
+    }
+
+    // Both sides come back; the shim re-sends the very same envelope.
+    approver.reconnect(WAIT).await.unwrap();
+    let mut agent = connect(&url, &agent_key, Role::Agent).await;
+    agent.submit(&req.envelope).await.unwrap();
+    expect_queued(&mut agent, &req).await;
+    let (again, first_seen) = tokio::time::timeout(WAIT, approver.next_request())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.envelope, req.envelope);
+    assert!(first_seen, "a new relay has seen no agent yet");
+    let decided = approver
+        .decide(again, first_seen, &Choice::approve())
+        .await
+        .unwrap();
+    expect_decision(&mut agent, &decided.envelope).await;
+    let d = decided.envelope.open::<Decision>().unwrap();
+    assert_eq!(d.payload.request_sha256, req.sha256);
+    assert_eq!(d.payload.cmd_sha256, req.payload.cmd_sha256());
+}
+
+// ---------------------------------------------------------------------------------------
+// Bad input, each from its own client, while a legitimate flow runs beside it.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_clients_are_cut_off_while_a_legitimate_flow_completes() {
+    let (alice, bob) = (PrivateKey::generate("alice"), PrivateKey::generate("bob"));
+    let relay = Relay::start(&config(
+        &[("alice", &alice), ("bob", &bob)],
+        "[limits]\nlogin_timeout_s = 1\nrequests_per_agent_per_minute = 20\n",
+    ));
+    let url = relay.url();
+    let addr = relay.addr;
+
+    // The legitimate flow: one request pending while the attacks run, more afterwards.
+    let agent_key = PrivateKey::generate("agent");
+    let mut agent = connect(&url, &agent_key, Role::Agent).await;
+    let mut console = connect(&url, &alice, Role::Approver).await;
+    let pending = request(&agent_key, 120);
+    agent.submit(&pending.envelope).await.unwrap();
+    expect_queued(&mut agent, &pending).await;
+    expect_request(&mut console, &pending).await;
+
+    let other_request = request(&agent_key, 120);
+    let pending_for_attacks = pending.clone();
+    let bob_for_attacks = PrivateKey::from_openssh(&bob.to_openssh()).unwrap();
+    let pending_for_unbound = pending.clone();
+    let bob_for_unbound = PrivateKey::from_openssh(&bob.to_openssh()).unwrap();
+    let attacks = tokio::task::spawn_blocking(move || {
+        let threads: Vec<(&str, std::thread::JoinHandle<()>)> = vec![
+            (
+                "garbage",
+                std::thread::spawn(move || {
+                    let mut ws = Raw::login(addr, &PrivateKey::generate("g"), Role::Agent);
+                    ws.send(OP_TEXT, b"{this is not json");
+                    let (reason, code) = ws.closed();
+                    assert!(reason.unwrap().contains("not a valid client message"));
+                    assert_eq!(code, Some(1007));
+                }),
+            ),
+            (
+                "unknown type",
+                std::thread::spawn(move || {
+                    let mut ws = Raw::login(addr, &PrivateKey::generate("u"), Role::Agent);
+                    ws.send(OP_TEXT, br#"{"type":"approve_everything"}"#);
+                    let (reason, _) = ws.closed();
+                    assert!(reason.unwrap().contains("not a valid client message"));
+                }),
+            ),
+            (
+                "oversized",
+                std::thread::spawn(move || {
+                    let mut ws = Raw::login(addr, &PrivateKey::generate("o"), Role::Agent);
+                    let big = format!(
+                        r#"{{"type":"submit","request":{{"payload":"{}","sig":""}}}}"#,
+                        "A".repeat(100_000)
+                    );
+                    ws.send(OP_TEXT, big.as_bytes());
+                    let (reason, code) = ws.closed();
+                    // The relay stops reading mid-frame, so the socket may be reset before the
+                    // client reads the reason; but if a reason arrives, it is the right one.
+                    if let Some(reason) = reason {
+                        assert!(reason.contains("too large"), "{reason}");
+                    }
+                    if let Some(code) = code {
+                        assert_eq!(code, 1009);
+                    }
+                }),
+            ),
+            (
+                "binary",
+                std::thread::spawn(move || {
+                    let mut ws = Raw::login(addr, &PrivateKey::generate("b"), Role::Agent);
+                    ws.send(OP_BINARY, b"\x00\x01\x02");
+                    let (reason, code) = ws.closed();
+                    assert!(reason.unwrap().contains("binary"));
+                    assert_eq!(code, Some(1003));
+                }),
+            ),
+            (
+                "no login",
+                std::thread::spawn(move || {
+                    let started = Instant::now();
+                    let mut ws = Raw::connect(addr);
+                    let hello = ws.read_message().expect("hello");
+                    assert!(matches!(hello, ServerMessage::Hello { v: 1, .. }));
+                    let (reason, _) = ws.closed();
+                    assert!(reason.unwrap().contains("no login within 1 s"));
+                    let took = started.elapsed();
+                    assert!(took < Duration::from_secs(4), "{took:?}");
+                }),
+            ),
+            (
+                "unlisted approver",
+                std::thread::spawn(move || {
+                    let mut ws = Raw::connect(addr);
+                    let reason = ws
+                        .try_login(&PrivateKey::generate("m"), Role::Approver)
+                        .unwrap_err();
+                    assert!(reason.contains("not listed as an [[approver]]"), "{reason}");
+                }),
+            ),
+            (
+                "forged decision",
+                std::thread::spawn(move || {
+                    // Bob is a listed approver, but the decision is signed by a key that is not.
+                    let mut ws = Raw::login(addr, &bob_for_attacks, Role::Approver);
+                    let mallory = PrivateKey::generate("mallory");
+                    let forged = approve(&pending_for_attacks, "alice", &mallory);
+                    ws.send_message(&ClientMessage::Decide { decision: forged });
+                    let (reason, code) = ws.closed();
+                    assert!(reason.unwrap().contains("not a listed approver"));
+                    assert_eq!(code, Some(1008));
+                }),
+            ),
+            (
+                "unbound decision",
+                std::thread::spawn({
+                    let pending = pending_for_unbound;
+                    let bob = bob_for_unbound;
+                    move || {
+                        // Properly signed by bob, but bound to another request's hash.
+                        let mut ws = Raw::login(addr, &bob, Role::Approver);
+                        let wrong = DecisionBuilder::approve(&pending)
+                            .approver("bob")
+                            .request_sha256(other_request.sha256)
+                            .sign(&bob)
+                            .envelope;
+                        ws.send_message(&ClientMessage::Decide { decision: wrong });
+                        loop {
+                            match ws.read_message().expect("an answer") {
+                                ServerMessage::Refused { reason, .. } => {
+                                    assert!(reason.contains("does not bind"), "{reason}");
+                                    break;
+                                }
+                                ServerMessage::Request { .. }
+                                | ServerMessage::Decided { .. }
+                                | ServerMessage::Expired { .. } => continue,
+                                other => panic!("expected refused, got {other:?}"),
+                            }
+                        }
+                    }
+                }),
+            ),
+            (
+                "request signed by another key",
+                std::thread::spawn(move || {
+                    let mut ws = Raw::login(addr, &PrivateKey::generate("me"), Role::Agent);
+                    let someone_else = PrivateKey::generate("someone else");
+                    let theirs = request(&someone_else, 60);
+                    ws.send_message(&ClientMessage::Submit {
+                        request: theirs.envelope,
+                    });
+                    let (reason, code) = ws.closed();
+                    assert!(reason.unwrap().contains("not by this connection's key"));
+                    assert_eq!(code, Some(1008));
+                }),
+            ),
+            (
+                "flood",
+                std::thread::spawn(move || {
+                    let flooder = PrivateKey::generate("flooder");
+                    let mut ws = Raw::login(addr, &flooder, Role::Agent);
+                    let req = request(&flooder, 60);
+                    let frame = ClientMessage::Submit {
+                        request: req.envelope,
+                    }
+                    .to_json();
+                    for _ in 0..40 {
+                        if !ws.try_send(OP_TEXT, frame.as_bytes()) {
+                            break;
+                        }
+                    }
+                    let (reason, _) = ws.closed();
+                    assert!(reason.unwrap().contains("requests a minute"));
+                }),
+            ),
+        ];
+        let mut failed = Vec::new();
+        for (name, thread) in threads {
+            if thread.join().is_err() {
+                failed.push(name);
+            }
+        }
+        assert!(
+            failed.is_empty(),
+            "attacks not handled as expected: {failed:?}"
+        );
+    });
+
+    // Meanwhile, legitimate round trips go on.
+    for _ in 0..5 {
+        let req = request(&agent_key, 60);
+        agent.submit(&req.envelope).await.unwrap();
+        expect_queued(&mut agent, &req).await;
+        loop {
+            match event(&mut console).await {
+                Event::Request { envelope, .. } if envelope == req.envelope => break,
+                Event::Request { .. } | Event::Decided { .. } => continue,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let d = approve(&req, "alice", &alice);
+        console.decide(&d).await.unwrap();
+        expect_decision(&mut agent, &d).await;
+    }
+    attacks.await.unwrap();
+
+    // The request that was pending through all of it is still undecided, and completes.
+    let d = approve(&pending, "alice", &alice);
+    console.decide(&d).await.unwrap();
+    expect_decision(&mut agent, &d).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// TLS.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_with_a_self_signed_ca_works_end_to_end() {
+    let dir = ScratchDir::new("relay-tls");
+    make_cert(dir.path());
+    let alice = PrivateKey::generate("alice");
+    let cert = dir.join("leaf.pem");
+    let key = dir.join("leaf.key");
+    let relay = Relay::start_with(
+        dir,
+        &config(&[("alice", &alice)], ""),
+        "127.0.0.1:0",
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let url = format!("wss://localhost:{}", relay.addr.port());
+    assert_eq!(relay.scheme, "wss");
+    let trust = ConnectOptions {
+        extra_roots: vec![relay.dir.join("ca.pem")],
+        ..ConnectOptions::default()
+    };
+
+    // Without the CA, the certificate is not trusted.
+    let agent_key = PrivateKey::generate("agent");
+    let untrusted =
+        Client::connect_with(&url, &agent_key, Role::Agent, &ConnectOptions::default()).await;
+    match untrusted {
+        Err(ClientError::Connect(why)) => {
+            assert!(why.to_lowercase().contains("certificate"), "{why}")
+        }
+        other => panic!("an unknown certificate must be refused: {other:?}"),
+    }
+    // Plain ws:// to a TLS port does not work either.
+    assert!(
+        Client::connect(&format!("ws://{}", relay.addr), &agent_key, Role::Agent)
+            .await
+            .is_err()
+    );
+
+    let mut agent = Client::connect_with(&url, &agent_key, Role::Agent, &trust)
+        .await
+        .unwrap();
+    let mut approver = ScriptedApprover::connect_with(&url, alice, "alice", trust.clone())
+        .await
+        .unwrap();
+    let req = request(&agent_key, 60);
+    agent.submit(&req.envelope).await.unwrap();
+    expect_queued(&mut agent, &req).await;
+    let (seen, _) = approver.next_request().await.unwrap();
+    let decided = approver
+        .decide(seen, true, &Choice::deny("not today"))
+        .await
+        .unwrap();
+    expect_decision(&mut agent, &decided.envelope).await;
+    let d = decided.envelope.open::<Decision>().unwrap().payload;
+    assert_eq!(d.verdict, Verdict::Deny);
+    assert_eq!(d.note.as_deref(), Some("not today"));
+}
+
+/// A CA and a leaf certificate for localhost / 127.0.0.1 signed by it, made with openssl.
+fn make_cert(dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl is needed for the TLS test");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=assent test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "leaf.key",
+        "-out",
+        "leaf.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+    ]);
+}
+
+// ---------------------------------------------------------------------------------------
+// The binaries' command lines.
+
+#[test]
+fn bad_config_exits_78_with_one_line_naming_the_file() {
+    let dir = ScratchDir::new("relay-cli");
+    let path = dir.join("relay.toml");
+    std::fs::write(
+        &path,
+        "[[approver]]\nname = \"alice\"\nkey = \"ssh-rsa AAAA\"\n",
+    )
+    .unwrap();
+    let out = Command::new(built_binary("assent-relay"))
+        .arg("--config")
+        .arg(&path)
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("assent-relay: config {}: ", path.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ssh-ed25519"), "{stderr}");
+
+    let out = Command::new(built_binary("assent-relay"))
+        .arg("--config")
+        .arg(dir.join("missing.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml: cannot read it"));
+}
+
+#[test]
+fn plain_ws_off_loopback_needs_insecure_listen() {
+    let out = Command::new(built_binary("assent-relay"))
+        .args(["--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("--insecure-listen"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn sigterm_shuts_the_relay_down_cleanly() {
+    let mut relay = Relay::start("");
+    // A connection that never logs in must not hold the shutdown up until its login timeout.
+    let _idle = TcpStream::connect(relay.addr).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &relay.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    loop {
+        if let Some(status) = relay.child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the relay did not exit promptly after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scripted_approver_cli_decides_and_revokes() {
+    let alice = PrivateKey::generate("alice");
+    let relay = Relay::start(&config(&[("alice", &alice)], ""));
+    let url = relay.url();
+    let key_file = relay.dir.join("alice.key");
+    std::fs::write(&key_file, alice.to_openssh()).unwrap();
+    let revoke_file = relay.dir.join("revoked");
+
+    let mut cli = Command::new(built_binary("assent-test-approver"))
+        .args([
+            "--relay",
+            &url,
+            "--name",
+            "alice",
+            "--grant",
+            "timed:10m",
+            "--count",
+            "1",
+        ])
+        .arg("--key")
+        .arg(&key_file)
+        .arg("--revoke-file")
+        .arg(&revoke_file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let agent_key = PrivateKey::generate("agent");
+    let mut agent = connect(&url, &agent_key, Role::Agent).await;
+    let req = request(&agent_key, 60);
+    agent.submit(&req.envelope).await.unwrap();
+    expect_queued(&mut agent, &req).await;
+    let envelope = match event(&mut agent).await {
+        Event::Decision { envelope } => envelope,
+        other => panic!("expected a decision, got {other:?}"),
+    };
+    let d = envelope.open::<Decision>().unwrap();
+    assert_eq!(d.signer, alice.public());
+    assert_eq!(d.payload.verdict, Verdict::Approve);
+    assert_eq!(d.payload.window_s(), Some(600));
+
+    let mut line = String::new();
+    BufReader::new(cli.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let printed: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(printed["request_id"], req.payload.id.to_hex());
+    assert_eq!(printed["verdict"], "approve");
+    assert_eq!(printed["grant"], "timed");
+    assert_eq!(printed["decision_sha256"], d.sha256.to_hex());
+    assert!(
+        cli.wait().unwrap().success(),
+        "--count 1 exits after one decision"
+    );
+
+    // Revocations on demand: a library approver with the same key publishes one.
+    let mut approver = ScriptedApprover::connect(&url, alice, "alice")
+        .await
+        .unwrap();
+    approver.publish_status(&[d.sha256]).await.unwrap();
+    let held = wait_for_status(&mut agent, |revoked| revoked == [d.sha256]).await;
+    assert_eq!(held.approver, "alice");
+
+    // And the CLI's --revoke-file: published when the file changes.
+    let mut cli = Command::new(built_binary("assent-test-approver"))
+        .args(["--relay", &url, "--name", "alice"])
+        .arg("--key")
+        .arg(&key_file)
+        .arg("--revoke-file")
+        .arg(&revoke_file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let other = sha256(b"another decision");
+    std::fs::write(
+        &revoke_file,
+        format!("{}\n# comment\n{}\n", d.sha256, other),
+    )
+    .unwrap();
+    wait_for_status(&mut agent, |revoked| revoked == [d.sha256, other]).await;
+    let _ = cli.kill();
+    let _ = cli.wait();
+}
+
+async fn wait_for_status(agent: &mut Client, want: impl Fn(&[Sha256Digest]) -> bool) -> Status {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        agent.request_statuses().await.unwrap();
+        if let Event::Statuses { statuses } = event(agent).await {
+            if let Some(s) = statuses.first() {
+                let s = s.open::<Status>().unwrap().payload;
+                if want(&s.revoked) {
+                    return s;
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the expected status never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A minimal WebSocket client (RFC 6455) that will send anything.
+
+const OP_TEXT: u8 = 1;
+const OP_BINARY: u8 = 2;
+const OP_CLOSE: u8 = 8;
+const OP_PING: u8 = 9;
+
+struct Raw {
+    stream: TcpStream,
+}
+
+impl Raw {
+    fn connect(addr: SocketAddr) -> Raw {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let mut nonce = [0u8; 16];
+        assent_protocol::random_bytes(&mut nonce);
+        use base64::Engine as _;
+        let key = base64::engine::general_purpose::STANDARD.encode(nonce);
+        write!(
+            stream,
+            "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).unwrap();
+        assert!(
+            head.starts_with("HTTP/1.1 101"),
+            "handshake refused: {head}"
+        );
+        Raw { stream }
+    }
+
+    fn login(addr: SocketAddr, key: &PrivateKey, role: Role) -> Raw {
+        let mut ws = Raw::connect(addr);
+        ws.try_login(key, role).unwrap();
+        ws
+    }
+
+    fn try_login(&mut self, key: &PrivateKey, role: Role) -> Result<(), String> {
+        let nonce = match self.read_message() {
+            Some(ServerMessage::Hello { nonce, .. }) => nonce,
+            other => panic!("expected hello, got {other:?}"),
+        };
+        let login = Login {
+            v: V1,
+            kind: KindLogin,
+            nonce,
+            role,
+        };
+        self.send_message(&ClientMessage::Login {
+            login: Envelope::seal(key, &login),
+        });
+        match self.read_message() {
+            Some(ServerMessage::Welcome { .. }) => Ok(()),
+            Some(ServerMessage::Error { reason }) => Err(reason),
+            other => panic!("expected welcome, got {other:?}"),
+        }
+    }
+
+    fn send_message(&mut self, message: &ClientMessage) {
+        self.send(OP_TEXT, message.to_json().as_bytes());
+    }
+
+    fn send(&mut self, opcode: u8, payload: &[u8]) {
+        assert!(self.try_send(opcode, payload), "write failed");
+    }
+
+    /// One masked frame; false when the relay has already closed the socket.
+    fn try_send(&mut self, opcode: u8, payload: &[u8]) -> bool {
+        let mut frame = vec![0x80 | opcode];
+        match payload.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n if n <= 0xffff => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        let mut mask = [0u8; 4];
+        assent_protocol::random_bytes(&mut mask);
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.stream.write_all(&frame).is_ok()
+    }
+
+    /// Fill `buf`; `None` at EOF or on a reset. Panics when the relay keeps the connection
+    /// open but silent for the whole wait time.
+    fn read_exact(&mut self, buf: &mut [u8]) -> Option<()> {
+        match self.stream.read_exact(buf) {
+            Ok(()) => Some(()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                panic!("the relay kept the connection open and silent for {WAIT:?}")
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// The next frame: (opcode, payload); `None` at EOF or on a reset.
+    fn read_frame(&mut self) -> Option<(u8, Vec<u8>)> {
+        let mut head = [0u8; 2];
+        self.read_exact(&mut head)?;
+        let opcode = head[0] & 0x0f;
+        let len = match head[1] & 0x7f {
+            126 => {
+                let mut b = [0u8; 2];
+                self.read_exact(&mut b)?;
+                u64::from(u16::from_be_bytes(b))
+            }
+            127 => {
+                let mut b = [0u8; 8];
+                self.read_exact(&mut b)?;
+                u64::from_be_bytes(b)
+            }
+            n => u64::from(n),
+        };
+        let mut payload = vec![0u8; usize::try_from(len).unwrap()];
+        self.read_exact(&mut payload)?;
+        Some((opcode, payload))
+    }
+
+    /// The next relay message, skipping pings; `None` when the connection ends first.
+    fn read_message(&mut self) -> Option<ServerMessage> {
+        loop {
+            let (opcode, payload) = self.read_frame()?;
+            match opcode {
+                OP_TEXT => return Some(serde_json::from_slice(&payload).unwrap()),
+                OP_PING => continue,
+                OP_CLOSE => return None,
+                other => panic!("unexpected opcode {other}"),
+            }
+        }
+    }
+
+    /// Read until the relay closes: the `error` reason it gave and the close code, if any.
+    /// Panics if the connection stays open.
+    fn closed(&mut self) -> (Option<String>, Option<u16>) {
+        let mut reason = None;
+        loop {
+            match self.read_frame() {
+                None => return (reason, None),
+                Some((OP_TEXT, payload)) => {
+                    if let Ok(ServerMessage::Error { reason: why }) =
+                        serde_json::from_slice(&payload)
+                    {
+                        reason = Some(why);
+                    }
+                }
+                Some((OP_CLOSE, payload)) => {
+                    let code =
+                        (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
+                    return (reason, code);
+                }
+                Some(_) => continue,
+            }
+        }
+    }
+}
