@@ -161,7 +161,13 @@ pub fn load_key(path: &Path) -> Result<PrivateKey, Fatal> {
 }
 
 /// What `keygen` prints after writing the key.
-pub fn keygen(path: &Path, name: &str, force: bool) -> Result<String, Fatal> {
+/// Writes `name` into `console_toml` too when that file does not exist yet.
+pub fn keygen(
+    path: &Path,
+    name: &str,
+    force: bool,
+    console_toml: Option<&Path>,
+) -> Result<String, Fatal> {
     if path.exists() && !force {
         return Err(Fatal::other(format!(
             "{} already exists; keep it, or replace it with --force (every elevator.toml that lists it must then be updated)",
@@ -192,12 +198,22 @@ pub fn keygen(path: &Path, name: &str, force: bool) -> Result<String, Fatal> {
             .map_err(|e| Fatal::other(format!("cannot write {}: {e}", p.display())))
     };
     write(path, &key.to_openssh(), 0o600)?;
+    // Remember the name for decisions, unless a console.toml already says something.
+    let remembered = console_toml.filter(|toml| {
+        !toml.exists()
+            && std::fs::write(
+                toml,
+                format!("name = \"{}\"\n", name.replace(['"', '\\'], "")),
+            )
+            .is_ok()
+    });
     let pub_path = PathBuf::from(format!("{}.pub", path.display()));
     write(&pub_path, &format!("{public}\n"), 0o644)?;
     Ok(format!(
         "wrote {} (private, 0600) and {}\n\
          public key:  {public}\n\
          fingerprint: {}\n\n\
+         {}\
          Add this to /etc/assent/elevator.toml on every host you approve for:\n\n\
          [[approver]]\n\
          name = \"{name}\"\n\
@@ -205,6 +221,10 @@ pub fn keygen(path: &Path, name: &str, force: bool) -> Result<String, Fatal> {
         path.display(),
         pub_path.display(),
         key.public().fingerprint(),
+        match remembered {
+            Some(toml) => format!("wrote {} (name = \"{name}\")\n", toml.display()),
+            None => String::new(),
+        },
     ))
 }
 
@@ -217,7 +237,14 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("assent-keygen-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let path = dir.join("approver.key");
-        let out = keygen(&path, "alice", false).unwrap();
+        let out = keygen(&path, "alice", false, Some(&dir.join("console.toml"))).unwrap();
+        assert_eq!(
+            ConsoleToml::load(&dir.join("console.toml"))
+                .unwrap()
+                .name
+                .as_deref(),
+            Some("alice")
+        );
         assert!(
             out.contains("[[approver]]\nname = \"alice\"\nkey  = \"ssh-ed25519 "),
             "{out}"
@@ -228,14 +255,14 @@ mod tests {
         let public = std::fs::read_to_string(dir.join("approver.key.pub")).unwrap();
         assert!(public.starts_with(&key.public().to_openssh("")[..60]));
 
-        let again = keygen(&path, "alice", false).unwrap_err();
+        let again = keygen(&path, "alice", false, None).unwrap_err();
         assert!(again.message.contains("--force"));
         assert_eq!(
             load_key(&path).unwrap().public(),
             key.public(),
             "not overwritten"
         );
-        keygen(&path, "alice", true).unwrap();
+        keygen(&path, "alice", true, None).unwrap();
         assert_ne!(
             load_key(&path).unwrap().public(),
             key.public(),
@@ -249,7 +276,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("assent-keymode-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let path = dir.join("approver.key");
-        keygen(&path, "alice", false).unwrap();
+        keygen(&path, "alice", false, None).unwrap();
         for mode in [0o640, 0o604, 0o660] {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
             let err = load_key(&path).unwrap_err();

@@ -87,7 +87,10 @@ fn run(cli: Cli) -> Result<(), Fatal> {
     let key_path = cli.key.clone().unwrap_or_else(|| dirs.key());
 
     if let Some(Sub::Keygen { force }) = &cli.command {
-        print!("{}", config::keygen(&key_path, &name, *force)?);
+        print!(
+            "{}",
+            config::keygen(&key_path, &name, *force, Some(&dirs.console_toml()))?
+        );
         return Ok(());
     }
 

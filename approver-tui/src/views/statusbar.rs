@@ -87,9 +87,14 @@ pub fn status(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     };
     let who = format!(" │ {} {} ", app.approver_name, app.approver_fingerprint);
     let total = area.width as usize;
-    // The fingerprint shrinks first, then the relay text.
-    let who = truncate(&who, (total / 2).max(12)).into_owned();
-    let room = total.saturating_sub(width(&who) + width(notify) + 3);
+    // The relay state comes first; the fingerprint shrinks first (but keeps its start).
+    let fixed = 3 + width(notify);
+    let who_room = total
+        .saturating_sub(fixed + width(&relay))
+        .max(24)
+        .min(width(&who));
+    let who = truncate(&who, who_room).into_owned();
+    let room = total.saturating_sub(width(&who) + fixed);
     let relay = truncate(&relay, room).into_owned();
     let pad = room.saturating_sub(width(&relay));
     let line = Line::from(vec![
