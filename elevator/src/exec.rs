@@ -120,6 +120,8 @@ pub fn environment(
 #[derive(Debug)]
 pub struct Launch {
     pub program: ProgramFile,
+    /// The approved path, for messages only: exec goes through the descriptor.
+    pub path: String,
     pub argv: Vec<CString>,
     pub env: Vec<CString>,
     pub cwd: CString,
@@ -127,8 +129,7 @@ pub struct Launch {
 }
 
 impl Launch {
-    /// `argv` is the approved one (argv[0] included); strings with NUL cannot occur (the
-    /// protocol refuses them) and are dropped defensively.
+    /// `argv` is the approved one (argv[0] included).
     pub fn new(
         program: ProgramFile,
         grant: &OpenedGrant,
@@ -136,9 +137,10 @@ impl Launch {
         target: Target,
     ) -> Launch {
         let request = &grant.request.payload;
-        let c = |s: &str| CString::new(s).unwrap_or_default();
+        let c = |s: &str| CString::new(s).expect("the protocol refuses NUL bytes in argv and cwd");
         Launch {
             program,
+            path: request.program.clone(),
             argv: request.argv.iter().map(|a| c(a)).collect(),
             env,
             cwd: c(&request.cwd),
@@ -174,11 +176,7 @@ impl Launch {
             .map_err(|e| format!("cannot restore the caller's resource limits: {}", e.desc()))?;
         let program = self.program;
         let Err(err) = fexecve(&program, &self.argv, &self.env);
-        Err(format!(
-            "cannot execute {}: {}",
-            OsStr::from_bytes(self.argv.first().map_or(b"", |a| a.as_bytes())).to_string_lossy(),
-            err.desc()
-        ))
+        Err(format!("cannot execute {}: {}", self.path, err.desc()))
     }
 }
 

@@ -87,7 +87,11 @@ fn open_missing_stdio() {
     // open() returns the lowest free number: while that is 0–2, keep it (leak it on purpose).
     for _ in 0..3 {
         let Ok(fd) = open("/dev/null", OFlag::O_RDWR, Mode::empty()) else {
-            // Without /dev/null, refuse to go on rather than risk fd confusion.
+            // Without /dev/null, refuse to go on rather than risk descriptor confusion.
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                b"assent-elevate: refused (setup): cannot open /dev/null\n",
+            );
             std::process::exit(crate::EXIT_REFUSED);
         };
         if fd.as_raw_fd() > 2 {

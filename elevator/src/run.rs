@@ -2,7 +2,7 @@
 //! admin commands. Every refusal after the audit log is open leaves an audit line.
 
 use std::ffi::{OsStr, OsString};
-use std::io::Read as _;
+use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::Path;
@@ -214,38 +214,17 @@ impl Attempt<'_> {
     }
 }
 
-/// Read the token (check 3): from the command line, or at most `MAX_TOKEN_LEN` + 2 bytes
-/// from the descriptor, which is then closed.
+/// Read the token (check 3): from the command line, or from the descriptor (which is then
+/// closed) up to a newline or end of file, whichever comes first, so a writer that keeps
+/// its end open cannot hang the elevator once the token is through.
 fn read_token(source: GrantSource) -> Result<Vec<u8>, Refusal> {
+    let unreadable =
+        |e: std::io::Error| Refusal::new(Check::Token, format!("cannot read the grant: {e}"));
     match source {
         GrantSource::Inline(text) => Ok(text.into_encoded_bytes()),
-        GrantSource::Fd(fd) => {
-            let mut text = Vec::new();
-            let limit = (MAX_TOKEN_LEN + 2) as u64;
-            std::fs::File::from(fd)
-                .take(limit)
-                .read_to_end(&mut text)
-                .map_err(|e| {
-                    Refusal::new(
-                        Check::Token,
-                        format!("cannot read the grant descriptor: {e}"),
-                    )
-                })?;
-            Ok(text)
-        }
+        GrantSource::Fd(fd) => read_line_bounded(std::fs::File::from(fd)).map_err(unreadable),
         GrantSource::Stdin => {
-            let mut text = Vec::new();
-            let limit = (MAX_TOKEN_LEN + 2) as u64;
-            std::io::stdin()
-                .lock()
-                .take(limit)
-                .read_to_end(&mut text)
-                .map_err(|e| {
-                    Refusal::new(
-                        Check::Token,
-                        format!("cannot read the grant from standard input: {e}"),
-                    )
-                })?;
+            let text = read_line_bounded(std::io::stdin().lock()).map_err(unreadable)?;
             // "Closed" like any other grant descriptor, without leaving 0 free for a later open.
             std::fs::File::open("/dev/null")
                 .and_then(|null| nix::unistd::dup2_stdin(&null).map_err(std::io::Error::from))
@@ -258,6 +237,27 @@ fn read_token(source: GrantSource) -> Result<Vec<u8>, Refusal> {
             Ok(text)
         }
     }
+}
+
+/// At most `MAX_TOKEN_LEN` + 2 bytes (room for a CR LF), stopping after the first newline.
+fn read_line_bounded(mut reader: impl Read) -> std::io::Result<Vec<u8>> {
+    let limit = MAX_TOKEN_LEN + 2;
+    let mut text = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    while text.len() < limit {
+        let want = buf.len().min(limit - text.len());
+        let n = match reader.read(&mut buf[..want]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        text.extend_from_slice(&buf[..n]);
+        if buf[..n].contains(&b'\n') {
+            break;
+        }
+    }
+    Ok(text)
 }
 
 /// `assent-elevate check`: validate the configuration as the elevator would and list it.
@@ -294,4 +294,49 @@ fn require_real_root(command: &str) -> Result<(), Failure> {
         Check::Requester,
         format!("only root (real uid 0) may run `assent-elevate {command}`"),
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+
+    #[test]
+    fn the_token_is_read_up_to_the_newline_even_if_the_writer_stays() {
+        let (reader, writer) = nix::unistd::pipe().unwrap();
+        let mut writer = std::fs::File::from(writer);
+        writer.write_all(b"dG9rZW4=\n").unwrap();
+        // `writer` is still open: reading must not wait for end of file.
+        let text = read_token(GrantSource::Fd(reader)).unwrap();
+        assert_eq!(text, b"dG9rZW4=\n");
+        drop(writer);
+    }
+
+    #[test]
+    fn reading_is_bounded() {
+        let big = vec![b'A'; MAX_TOKEN_LEN * 2];
+        let text = read_line_bounded(&big[..]).unwrap();
+        assert_eq!(text.len(), MAX_TOKEN_LEN + 2);
+        let grant = checks::token(&text).unwrap_err();
+        assert_eq!(grant.check, Check::Token);
+        assert!(grant.detail.contains("longer than"), "{grant}");
+        assert_eq!(
+            read_line_bounded(&b"no newline"[..]).unwrap(),
+            b"no newline"
+        );
+    }
+
+    #[test]
+    fn failures_map_to_the_documented_exit_codes() {
+        let refused = Failure::Refused(Refusal::new(Check::Host, "x"));
+        assert_eq!(
+            (refused.exit_code(), refused.message().as_str()),
+            (77, "refused (host): x")
+        );
+        let config = Failure::Config("/etc/assent/elevator.toml: bad".into());
+        assert_eq!(config.exit_code(), 78);
+        assert_eq!(config.message(), "config: /etc/assent/elevator.toml: bad");
+        assert_eq!(Failure::Exec("cannot execute".into()).exit_code(), 126);
+    }
 }
