@@ -189,8 +189,10 @@ impl Attempt<'_> {
         check!(checks::single_use_or_status(&grant, settings, &ledger, now));
         if grant.decision.payload.grant == Grant::Once && grant.decision.sha256.0[0] == 0 {
             // About one attempt in 256 tidies entries whose grants expired long ago.
-            let keep = settings.once_window_s + 2 * settings.clock_skew_s;
-            ledger.prune(Duration::from_secs(2 * keep), std::time::SystemTime::now());
+            let keep = (settings.clock_skew_s.saturating_mul(2))
+                .saturating_add(settings.once_window_s)
+                .saturating_mul(2);
+            ledger.prune(Duration::from_secs(keep), std::time::SystemTime::now());
         }
         // 12
         let program = check!(checks::program(&grant));
