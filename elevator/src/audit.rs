@@ -464,6 +464,30 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_appenders_keep_one_unbroken_chain() {
+        let tmp = TempDir::new();
+        drop(log(&tmp));
+        let anchor = tmp.path().to_path_buf();
+        let threads: Vec<_> = (0..16)
+            .map(|t| {
+                let anchor = anchor.clone();
+                std::thread::spawn(move || {
+                    // Each thread opens the log itself, like separate elevator processes.
+                    let mut log =
+                        AuditLog::open_from(&anchor, &anchor.join("log/audit.jsonl")).unwrap();
+                    for i in 0..20 {
+                        log.append(&mut record(t * 100 + i), 100).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(verify_tmp(&tmp), Ok(320));
+    }
+
+    #[test]
     fn an_edited_line_is_detected() {
         let tmp = TempDir::new();
         let mut log = log(&tmp);
