@@ -7,6 +7,7 @@
 //! (its marker file is absent).
 
 use std::fs;
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -348,6 +349,27 @@ fn tampered_tokens_are_refused() {
     // The untampered token still works afterwards: nothing above consumed it.
     fx.assert_exec(&fx.elevate(&good.encode(), &request).run());
     assert!(marker.exists());
+    assert_eq!(fx.sb.audit_lines().len(), 8, "one audit line per attempt");
+}
+
+#[test]
+fn oversized_token_is_refused() {
+    let fx = fx();
+    let (request, marker) = fx.touch("oversized");
+    let (request, _, _) = fx.approved(request);
+    // Larger than any argument can be, so it goes through --grant-fd.
+    let token_file = fx.sb.root().join("huge-token");
+    fs::write(&token_file, "A".repeat(1024 * 1024)).unwrap();
+    let r = &request.payload;
+    let out = fx
+        .sb
+        .run_as_agent(fx.sb.elevator_path())
+        .args(["--grant-fd", "5", "--"])
+        .arg(&r.program)
+        .args(&r.argv[1..])
+        .fd(5, &token_file)
+        .run();
+    fx.assert_refused(&out, "token", &marker);
 }
 
 #[test]
@@ -522,6 +544,20 @@ fn changed_arguments_are_refused() {
         .run();
     fx.assert_refused(&out, "command", &marker);
     assert_not_run(&elsewhere);
+
+    // An argument that is not UTF-8 can never match an approved one.
+    let mut bytes = marker.to_str().unwrap().as_bytes().to_vec();
+    bytes.push(0xff);
+    let not_utf8 = std::ffi::OsString::from_vec(bytes);
+    let out = fx
+        .sb
+        .elevate(&token, &request.payload.program, [&not_utf8])
+        .run();
+    fx.assert_refused(&out, "command", &marker);
+
+    // Refusals before the single-use check do not spend the grant.
+    fx.assert_exec(&fx.elevate(&token, &request).run());
+    assert!(marker.exists());
 }
 
 #[test]
@@ -555,13 +591,17 @@ fn changed_program_path_is_refused_even_with_identical_content() {
     fx.assert_refused(&out, "command", &marker);
 }
 
+/// Like the caller's environment, the caller's cwd carries no authority: the command runs in
+/// the approved cwd wherever it was called from. (A grant for another cwd is refused below.)
 #[test]
-fn changed_cwd_is_refused() {
+fn callers_cwd_is_ignored_and_the_approved_cwd_is_used() {
     let fx = fx();
-    let (request, marker) = fx.touch("cwd");
-    let (request, _, token) = fx.approved(request);
+    let approved = fx.sb.work_dir().join("approved");
+    fs::create_dir(&approved).unwrap();
+    let (request, _, token) = fx.approved(fx.request("/usr/bin/pwd", &["pwd"]).cwd(&approved));
     let out = fx.elevate(&token, &request).cwd(fx.sb.agent_dir()).run();
-    fx.assert_refused(&out, "command", &marker);
+    fx.assert_exec(&out);
+    assert_eq!(out.stdout.trim_end(), approved.to_str().unwrap(), "{out}");
 }
 
 #[test]
@@ -1020,6 +1060,157 @@ fn caller_environment_does_not_reach_the_command() {
     assert_eq!(env_get(&env, "ASSENT_USER"), Some("assent-agent"), "{out}");
     let uid = fx.agent.uid.to_string();
     assert_eq!(env_get(&env, "ASSENT_UID"), Some(uid.as_str()), "{out}");
+}
+
+#[test]
+fn safe_terminal_and_locale_variables_pass_and_unsafe_ones_do_not() {
+    let fx = fx();
+    let (request, _, token) = fx.approved(fx.request("/usr/bin/env", &["env"]));
+    let out = fx
+        .elevate(&token, &request)
+        .env("TERM", "xterm-256color")
+        .env("LANG", "C.UTF-8")
+        .env("LC_CTYPE", "../../../tmp/evil")
+        .env("LC_TIME", "/tmp/evil")
+        .run();
+    fx.assert_exec(&out);
+    let env = env_lines(&out.stdout);
+    assert_eq!(env_get(&env, "TERM"), Some("xterm-256color"), "{out}");
+    assert_eq!(env_get(&env, "LANG"), Some("C.UTF-8"), "{out}");
+    assert_eq!(env_get(&env, "LC_CTYPE"), None, "{out}");
+    assert_eq!(env_get(&env, "LC_TIME"), None, "{out}");
+    let root = TestUser::root();
+    assert_eq!(env_get(&env, "SHELL"), root.shell.to_str(), "{out}");
+}
+
+#[test]
+fn command_has_the_targets_groups_only() {
+    let fx = fx();
+    let (request, _, token) = fx.approved(fx.request("/usr/bin/id", &["id", "-G"]));
+    let out = fx.elevate(&token, &request).run();
+    fx.assert_exec(&out);
+    // root's groups as the group database lists them, none of the caller's.
+    let expected = std::process::Command::new("id")
+        .args(["-G", "root"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.stdout,
+        String::from_utf8_lossy(&expected.stdout),
+        "{out}"
+    );
+    let agent_gid = fx.agent.gid.to_string();
+    assert!(
+        !out.stdout.split_whitespace().any(|g| g == agent_gid),
+        "the caller's group leaked: {out}"
+    );
+}
+
+/// The caller's process state (umask, ignored signals, resource limits) as a hostile caller
+/// would set it, then `exec "$@"`.
+const HOSTILE_CALLER: &str = "ulimit -S -c 16; ulimit -S -n 512; ulimit -S -f 100000; \
+    ulimit -S -t 1000; umask 077; trap '' INT TERM HUP PIPE; exec \"$@\"";
+const PROCESS_STATE: &str =
+    "^(Umask|SigIgn|SigBlk|Pid):|^Max (core file size|file size|open files|cpu time)";
+
+/// `/proc/self/status` and `/proc/self/limits` lines of interest, printed by grep as
+/// `FILE:LINE`.
+fn process_state(out: &Outcome) -> Vec<String> {
+    out.stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// Bits of signals 32 and 33 in a `/proc/PID/status` signal mask (bit n-1 is signal n).
+const GLIBC_INTERNAL_SIGNALS: u64 = 0b11 << 31;
+
+fn sig_mask(state: &[String], name: &str) -> u64 {
+    let prefix = format!("/proc/self/status:{name}:");
+    let hex = state_line(state, &prefix)[prefix.len()..].trim();
+    u64::from_str_radix(hex, 16).unwrap_or_else(|e| panic!("{name} {hex:?}: {e}"))
+}
+
+fn state_line<'a>(state: &'a [String], prefix: &str) -> &'a str {
+    state
+        .iter()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} line in {state:?}"))
+}
+
+#[test]
+fn process_state_is_reset_and_the_command_replaces_the_elevator() {
+    let fx = fx();
+    let grep = real_path("/usr/bin/grep");
+    let grep = grep.to_str().unwrap();
+    let files = ["/proc/self/status", "/proc/self/limits"];
+    let (request, _, token) =
+        fx.approved(fx.request(grep, &["grep", "-E", PROCESS_STATE, files[0], files[1]]));
+
+    // The same caller without the elevator: what it hands over.
+    let baseline = fx
+        .sb
+        .run_as_agent("/bin/sh")
+        .args(["-c", HOSTILE_CALLER, "sh", grep, "-E", PROCESS_STATE])
+        .args(files)
+        .run();
+    baseline.assert_success();
+    let before = process_state(&baseline);
+    assert_eq!(
+        state_line(&before, "/proc/self/status:Umask:"),
+        "/proc/self/status:Umask: 0077"
+    );
+    assert_ne!(
+        sig_mask(&before, "SigIgn") & !GLIBC_INTERNAL_SIGNALS,
+        0,
+        "the caller ignores signals: {baseline}"
+    );
+
+    let running = fx
+        .sb
+        .run_as_agent("/bin/sh")
+        .args(["-c", HOSTILE_CALLER, "sh"])
+        .arg(fx.sb.elevator_path())
+        .args(["--grant", &token, "--", grep])
+        .args(&request.payload.argv[1..])
+        .spawn();
+    let pid = running.pid();
+    let out = running.wait();
+    fx.assert_exec(&out);
+    let after = process_state(&out);
+    assert_eq!(
+        state_line(&after, "/proc/self/status:Umask:"),
+        "/proc/self/status:Umask: 0022",
+        "{out}"
+    );
+    // Signals 32 and 33 belong to the C library (glibc refuses to change them), so a process
+    // may inherit them ignored from far up its ancestry; every other signal must be reset.
+    assert_eq!(
+        sig_mask(&after, "SigIgn") & !GLIBC_INTERNAL_SIGNALS,
+        0,
+        "ignored signals must be reset: {out}"
+    );
+    assert_eq!(
+        state_line(&after, "/proc/self/status:SigBlk:"),
+        "/proc/self/status:SigBlk: 0000000000000000",
+        "the signal mask must be empty: {out}"
+    );
+    // No fork: the command is the very process that was started (unshare, sh, setpriv, env,
+    // the elevator and the command are one pid, each exec'ing the next).
+    assert_eq!(
+        state_line(&after, "/proc/self/status:Pid:"),
+        format!("/proc/self/status:Pid: {pid}"),
+        "{out}"
+    );
+    // Whatever limits the elevator changed for itself are the caller's again.
+    for limit in ["core file size", "file size", "open files", "cpu time"] {
+        let prefix = format!("/proc/self/limits:Max {limit}");
+        assert_eq!(
+            state_line(&after, &prefix),
+            state_line(&before, &prefix),
+            "{out}"
+        );
+    }
 }
 
 #[test]
