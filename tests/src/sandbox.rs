@@ -167,6 +167,7 @@ impl Sandbox {
             ("work", 0o755),
             ("keys", 0o700),
             ("agent", 0o755),
+            ("markers", 0o1777),
         ] {
             make_dir(&sandbox.dir.join(sub), mode);
         }
@@ -214,8 +215,7 @@ impl Sandbox {
     pub fn elevator_path(&self) -> PathBuf {
         self.bin_dir().join(ELEVATOR)
     }
-    /// A root-owned 0755 directory: the default cwd of runs, and a place for marker files
-    /// written by commands that ran as root.
+    /// A root-owned 0755 directory: the default cwd of runs.
     pub fn work_dir(&self) -> PathBuf {
         self.dir.join("work")
     }
@@ -315,9 +315,10 @@ impl Sandbox {
             .collect()
     }
 
-    /// A path in the work dir for a marker file a command may create.
+    /// A path for a marker file a command may create, in a directory anyone can write (mode
+    /// 1777), so a command that runs at all — as root or, wrongly, as anyone else — leaves it.
     pub fn marker(&self, name: &str) -> PathBuf {
-        self.work_dir().join(format!("marker-{name}"))
+        self.dir.join("markers").join(format!("marker-{name}"))
     }
 }
 

@@ -249,7 +249,7 @@ fn replayed_once_grant_is_refused() {
 fn sixty_four_concurrent_uses_of_one_once_grant_exec_exactly_once() {
     const RUNS: usize = 64;
     let fx = fx();
-    let counter = fx.sb.work_dir().join("count");
+    let counter = fx.sb.marker("count");
     let counter_arg = counter.to_str().unwrap();
     let (request, _, token) = fx.approved(fx.request(
         "/bin/sh",
@@ -711,7 +711,7 @@ fn timed_grant_longer_than_max_ttl_is_refused() {
 
 /// A timed (or always) grant for appending a line to a counter file, and the counter.
 fn reusable(fx: &Fx, grant: Grant) -> (SignedRequest, SignedDecision, PathBuf) {
-    let counter = fx.sb.work_dir().join("count");
+    let counter = fx.sb.marker("count");
     let counter_arg = counter.to_str().unwrap().to_owned();
     let request = fx.request(
         "/bin/sh",
