@@ -94,7 +94,7 @@ pub async fn run(common: Common, listen: Option<SocketAddr>, notify: bool) -> Re
 
     let mut terminal = ratatui::try_init()
         .map_err(|e| Fatal::other(format!("cannot set up the terminal: {e}")))?;
-    let _guard = TerminalGuard;
+    let guard = TerminalGuard;
     let edge = Edge {
         common: &common,
         key: &key,
@@ -132,6 +132,7 @@ pub async fn run(common: Common, listen: Option<SocketAddr>, notify: bool) -> Re
         }
     }
     drop(terminal);
+    drop(guard); // the screen is back before the relay winds down
     if let Some(relay) = relay {
         let _ = tokio::time::timeout(Duration::from_secs(3), relay.shutdown()).await;
     }

@@ -36,6 +36,8 @@ impl Tmux {
 
     fn tmux(&self) -> Command {
         let mut cmd = Command::new("tmux");
+        // UTF-8 whatever the caller's locale: the screen is matched on characters like ▶.
+        cmd.arg("-u").env("LC_ALL", "C.UTF-8");
         cmd.arg("-L").arg(&self.socket).arg("-f").arg(&self.config);
         cmd
     }
