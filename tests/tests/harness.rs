@@ -67,6 +67,7 @@ fn the_elevator_is_installed_setuid_root() {
         (sb.ledger_dir(), 0o700),
         (sb.log_dir(), 0o700),
         (sb.root().to_path_buf(), 0o755),
+        (sb.marker("x").parent().unwrap().to_path_buf(), 0o1777),
     ] {
         let meta = fs::metadata(&dir).unwrap();
         assert_eq!(meta.uid(), 0, "{}", dir.display());
