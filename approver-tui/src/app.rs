@@ -370,6 +370,14 @@ impl App {
     }
 }
 
+/// Seconds since the Unix epoch, from the system clock (0 if it is before 1970).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// `5m`, `15m`, `1h`, `8h`, `24h`, `90s`, `1h30m` — compact durations for the screen.
 pub fn format_duration(secs: u64) -> String {
     if secs == 0 {

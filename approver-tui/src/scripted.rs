@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use assent_protocol::{Grant, PrivateKey, Request, Role, Signed, Verdict};
+use assent_protocol::{Grant, PrivateKey, Request, Role, Signed};
 use assent_relay::{Client, Event as Wire};
 
-use crate::app::{format_countdown, format_duration, parse_duration};
+use crate::app::{format_countdown, parse_duration, unix_now as now};
 use crate::config::Fatal;
 use crate::escape::{shell_join, visible};
 use crate::log::{DecisionLog, Entry};
@@ -89,13 +89,6 @@ async fn pending(common: &Common) -> Result<(Client, Vec<(Signed<Request>, Relay
             WAIT.as_secs()
         ))),
     }
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// One line per pending request.
@@ -219,14 +212,7 @@ async fn decide(common: &Common, id: &str, choice: Choice) -> Result<(), Fatal> 
                     common.log.path().display()
                 );
             }
-            let done = match (choice.verdict, choice.grant) {
-                (Verdict::Deny, _) => "denied".to_string(),
-                (_, Grant::Timed) => format!(
-                    "approved timed {}",
-                    format_duration(choice.ttl_s.unwrap_or(0))
-                ),
-                (_, g) => format!("approved {g}"),
-            };
+            let done = choice.describe();
             println!(
                 "{done} {}: {} ({})",
                 want,

@@ -28,6 +28,18 @@ impl Choice {
         }
     }
 
+    /// `approved timed 15m`, `approved once`, `denied`: for notices and scripted output.
+    pub fn describe(&self) -> String {
+        match (self.verdict, self.grant) {
+            (Verdict::Deny, _) => "denied".into(),
+            (Verdict::Approve, Grant::Timed) => format!(
+                "approved timed {}",
+                crate::app::format_duration(self.ttl_s.unwrap_or(0))
+            ),
+            (Verdict::Approve, grant) => format!("approved {grant}"),
+        }
+    }
+
     pub fn deny(note: Option<String>) -> Choice {
         Choice {
             verdict: Verdict::Deny,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use assent_protocol::Envelope;
 use tokio::sync::mpsc;
 
-use crate::app::{App, NotifyState};
+use crate::app::{App, NotifyState, unix_now as now};
 use crate::config::Fatal;
 use crate::log::{DecisionLog, Entry};
 use crate::notify::Notifier;
@@ -17,13 +17,6 @@ use crate::scripted::Common;
 use crate::sign;
 use crate::update::{Action, Event, update};
 use crate::views;
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 /// Restores the terminal however the console ends (ratatui's panic hook covers panics).
 struct TerminalGuard;

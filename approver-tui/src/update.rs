@@ -10,7 +10,6 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::app::{
     App, DURATIONS_S, Mode, NOTICE_S, NotifyState, PendingItem, RelayState, STATUS_EVERY_S, View,
-    format_duration,
 };
 use crate::escape;
 use crate::keys::{self, Command, PromptCommand, Scope};
@@ -351,16 +350,7 @@ fn remove(app: &mut App, index: usize) -> PendingItem {
 
 fn sign(app: &mut App, item: PendingItem, choice: Choice) -> Vec<Action> {
     app.decided.insert(item.id());
-    let what = match (choice.verdict, choice.grant) {
-        (Verdict::Deny, _) => "denied".to_string(),
-        (Verdict::Approve, Grant::Timed) => {
-            format!(
-                "approved timed {}",
-                format_duration(choice.ttl_s.unwrap_or(0))
-            )
-        }
-        (Verdict::Approve, grant) => format!("approved {grant}"),
-    };
+    let what = choice.describe();
     let command = escape::shell_join(&item.request.payload.argv);
     app.set_notice(format!(
         "{what}: {} ({})",
