@@ -41,6 +41,11 @@ impl Progress {
         }
         self.started = true;
         if self.tty {
+            // The full id and the relay once, then the countdown below it.
+            eprintln!(
+                "assent: asked for approval of {} via {}",
+                self.request_id, self.relay
+            );
             self.tick(now);
         } else {
             eprintln!(
@@ -59,10 +64,11 @@ impl Progress {
         }
         let left = duration::format(self.expires_at.saturating_sub(now));
         let mut err = std::io::stderr().lock();
+        // Short enough not to wrap on an 80-column terminal, which `\r` could not redraw.
         let _ = write!(
             err,
-            "\r\x1b[2Kassent: waiting for approval of {} via {} ({left} left, Ctrl-C to give up)",
-            self.request_id, self.relay
+            "\r\x1b[2Kassent: waiting for approval of {}… ({left} left, Ctrl-C to give up)",
+            &self.request_id[..self.request_id.len().min(12)]
         );
         let _ = err.flush();
         self.drawn = true;

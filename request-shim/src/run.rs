@@ -200,3 +200,30 @@ pub fn remaining(not_after: Option<u64>, now: u64) -> String {
         Some(end) => format!("expired {} ago", duration::format(now - end)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::failure::Exit;
+
+    #[test]
+    fn remaining_time_for_people() {
+        assert_eq!(remaining(None, 100), "until revoked");
+        assert_eq!(remaining(Some(400), 100), "5m left");
+        assert_eq!(remaining(Some(100), 100), "0s left");
+        assert_eq!(remaining(Some(100), 190), "expired 1m30s ago");
+    }
+
+    #[test]
+    fn run_as_must_be_a_user_name() {
+        check_user_name("root").unwrap();
+        check_user_name("postgres").unwrap();
+        for bad in ["", "a/b", "x\ny", &"u".repeat(257)] {
+            assert_eq!(
+                check_user_name(bad).unwrap_err().exit,
+                Exit::Usage,
+                "{bad:?}"
+            );
+        }
+    }
+}

@@ -13,14 +13,14 @@ use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use assent_protocol::{
-    Decision, Envelope, Grant, PrivateKey, Request, Role, Sha256Digest, Signed, Status, Verdict,
-};
-use assent_relay::{Client, Event};
+use assent_protocol::{Envelope, Grant, PrivateKey, Request, Role, Sha256Digest, Status};
+use assent_relay::{Client, ClientError, Event};
+use assent_tests::approver::{Choice, Decided, ScriptedApprover};
 use assent_tests::keys::KeyPair;
 use assent_tests::sandbox::{ElevatorConfig, Outcome, Run, Sandbox};
 use assent_tests::users::TestUser;
@@ -116,47 +116,61 @@ impl Drop for RelayProcess {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A scripted approver over the real relay.
+// The scripted approver (`assent_tests::approver`) on a thread of its own, deciding every
+// request it is shown with the current policy and reconnecting when the relay restarts.
 
-#[derive(Debug, Clone)]
-enum Policy {
-    Approve(Grant),
-    Deny(Option<&'static str>),
-    Silent,
+/// `None`: leave requests alone (nobody is at the console).
+type Policy = Option<Choice>;
+
+fn approve(grant: Grant) -> Policy {
+    Some(Choice::approve().grant(grant))
 }
+
+fn deny(note: Option<&str>) -> Policy {
+    Some(Choice {
+        note: note.map(str::to_owned),
+        ..Choice::deny("")
+    })
+}
+
+const SILENT: Policy = None;
 
 #[derive(Debug, Default)]
 struct Seen {
     /// Every distinct request shown, in order.
     requests: Vec<Request>,
-    /// Every decision signed.
-    decisions: Vec<Signed<Decision>>,
+    /// Every decision made (re-sent ones not repeated).
+    decisions: Vec<Decided>,
 }
 
 struct Approver {
     url: String,
-    key: Arc<PrivateKey>,
+    key: PrivateKey,
     policy: Arc<Mutex<Policy>>,
     seen: Arc<Mutex<Seen>>,
     /// The status to (re)publish on every connection.
     status: Arc<Mutex<Option<Envelope>>>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
+    stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Approver {
-    fn start(url: String, key: PrivateKey, policy: Policy) -> Approver {
+    fn start(url: String, key_file: &Path, policy: Policy) -> Approver {
+        let load = || {
+            PrivateKey::from_openssh(&fs::read_to_string(key_file).unwrap())
+                .expect("the approver key loads")
+        };
         let mut approver = Approver {
             url: url.clone(),
-            key: Arc::new(key),
+            key: load(),
             policy: Arc::new(Mutex::new(policy)),
             seen: Arc::default(),
             status: Arc::default(),
             stop: Arc::default(),
             thread: None,
         };
-        let (key, policy, seen, status, stop) = (
-            approver.key.clone(),
+        let shared = (
+            load(),
             approver.policy.clone(),
             approver.seen.clone(),
             approver.status.clone(),
@@ -167,6 +181,7 @@ impl Approver {
                 .enable_all()
                 .build()
                 .expect("runtime");
+            let (key, policy, seen, status, stop) = shared;
             runtime.block_on(approver_loop(url, key, policy, seen, status, stop));
         }));
         approver
@@ -176,8 +191,8 @@ impl Approver {
         *self.policy.lock().unwrap() = policy;
     }
 
-    /// Sign a status issued at `issued_at` revoking `revoked`; it is published now (the relay
-    /// hands it to the next shim that asks) and again on every reconnect.
+    /// Sign a status issued at `issued_at` (possibly in the past) revoking `revoked`; it is
+    /// published now and again on every reconnect. Returns once the relay serves it.
     fn publish_status(&self, issued_at: u64, revoked: Vec<Sha256Digest>) {
         let status = Envelope::seal(
             &self.key,
@@ -189,12 +204,9 @@ impl Approver {
                 revoked,
             },
         );
-        let relay_had = |s: &Envelope| s.open::<Status>().map(|s| s.payload.issued_at).ok();
         *self.status.lock().unwrap() = Some(status.clone());
-        // Wait until the relay serves it, checked with a client of our own.
         wait_for("the relay to serve the published status", || {
-            let statuses = fetch_statuses(&self.url, &self.key);
-            statuses.iter().any(|s| relay_had(s) == Some(issued_at))
+            fetch_statuses(&self.url, &self.key).contains(&status)
         });
     }
 
@@ -202,7 +214,7 @@ impl Approver {
         self.seen.lock().unwrap().requests.clone()
     }
 
-    fn decisions(&self) -> Vec<Signed<Decision>> {
+    fn decisions(&self) -> Vec<Decided> {
         self.seen.lock().unwrap().decisions.clone()
     }
 
@@ -216,7 +228,7 @@ impl Approver {
 
 impl Drop for Approver {
     fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -225,93 +237,61 @@ impl Drop for Approver {
 
 async fn approver_loop(
     url: String,
-    key: Arc<PrivateKey>,
+    key: PrivateKey,
     policy: Arc<Mutex<Policy>>,
     seen: Arc<Mutex<Seen>>,
     status: Arc<Mutex<Option<Envelope>>>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
+    stop: Arc<AtomicBool>,
 ) {
-    let stopped = || stop.load(std::sync::atomic::Ordering::SeqCst);
-    while !stopped() {
-        let Ok(mut client) = Client::connect(&url, &key, Role::Approver).await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let mut published: Option<Envelope> = None;
-        loop {
-            if stopped() {
-                client.close().await;
-                return;
+    let mut approver = ScriptedApprover::connect(&url, key, "alice")
+        .await
+        .unwrap_or_else(|e| panic!("the scripted approver cannot log in to {url}: {e}"));
+    let mut published: Option<Envelope> = None;
+    while !stop.load(Ordering::SeqCst) {
+        let wanted = status.lock().unwrap().clone();
+        let result = async {
+            if let Some(envelope) = wanted.as_ref().filter(|w| Some(*w) != published.as_ref()) {
+                approver.client().publish_status(envelope).await?;
+                published = wanted.clone();
             }
-            let wanted = status.lock().unwrap().clone();
-            if wanted.is_some() && wanted != published {
-                let envelope = wanted.clone().unwrap();
-                if client.publish_status(&envelope).await.is_err() {
-                    break;
-                }
-                published = wanted;
-            }
-            let event =
-                match tokio::time::timeout(Duration::from_millis(20), client.next_event()).await {
-                    Err(_) => continue,
-                    Ok(Err(_)) => break,
-                    Ok(Ok(event)) => event,
-                };
-            let Event::Request { envelope, .. } = event else {
-                continue;
+            // Short waits, so policy and status changes and `stop` are noticed promptly.
+            let Ok(next) =
+                tokio::time::timeout(Duration::from_millis(20), approver.next_request()).await
+            else {
+                return Ok(());
             };
-            let request = envelope
-                .open::<Request>()
-                .expect("the relay forwarded a request that does not verify");
+            let (request, first_seen) = next?;
             {
                 let mut seen = seen.lock().unwrap();
                 if !seen.requests.iter().any(|r| r.id == request.payload.id) {
                     seen.requests.push(request.payload.clone());
                 }
             }
-            let current = policy.lock().unwrap().clone();
-            let decision = match current {
-                Policy::Silent => continue,
-                Policy::Approve(grant) => decide(&request, Verdict::Approve, grant, None),
-                Policy::Deny(note) => decide(&request, Verdict::Deny, Grant::Once, note),
+            // A request decided before gets the same decision again (the choice is ignored).
+            let choice = if approver.decided().contains_key(&request.payload.id) {
+                Some(Choice::approve())
+            } else {
+                policy.lock().unwrap().clone()
             };
-            let sealed = Envelope::seal(&key, &decision);
-            seen.lock()
-                .unwrap()
-                .decisions
-                .push(sealed.open().expect("our own decision verifies"));
-            if client.decide(&sealed).await.is_err() {
-                break;
+            if let Some(choice) = choice {
+                let decided = approver.decide(request, first_seen, &choice).await?;
+                if !decided.resent {
+                    seen.lock().unwrap().decisions.push(decided);
+                }
             }
+            Ok::<(), ClientError>(())
         }
-    }
-}
-
-fn decide(
-    request: &Signed<Request>,
-    verdict: Verdict,
-    grant: Grant,
-    note: Option<&str>,
-) -> Decision {
-    let t = now();
-    let not_after = match grant {
-        Grant::Once => Some(t + 60),
-        Grant::Timed => Some(t + request.payload.ttl_s.unwrap_or(3600)),
-        Grant::Always => None,
-    };
-    Decision {
-        v: Default::default(),
-        kind: Default::default(),
-        request_id: request.payload.id,
-        request_sha256: request.sha256,
-        verdict,
-        grant,
-        not_before: t,
-        not_after,
-        cmd_sha256: request.payload.cmd_sha256(),
-        approver: "alice".into(),
-        decided_at: t,
-        note: note.map(str::to_owned),
+        .await;
+        if result.is_err() {
+            // The relay went away: log in again (a restarted relay forgot the status too),
+            // unless the test is over.
+            while !stop.load(Ordering::SeqCst) {
+                if approver.reconnect(Duration::from_millis(200)).await.is_ok() {
+                    break;
+                }
+            }
+            published = None;
+        }
     }
 }
 
@@ -352,10 +332,11 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 // ---------------------------------------------------------------------------------------------
 // The whole set-up: sandbox + relay + approver + an agent with a key.
 
+/// Fields drop in order: the approver stops before its relay does.
 struct Flow {
-    sb: Sandbox,
-    relay: RelayProcess,
     approver: Approver,
+    relay: RelayProcess,
+    sb: Sandbox,
     agent: TestUser,
 }
 
@@ -382,9 +363,7 @@ impl Flow {
         )
         .unwrap();
         let relay = RelayProcess::start(&relay_config, &sb.root().join("relay.log"), "127.0.0.1:0");
-        let key = PrivateKey::from_openssh(&fs::read_to_string(&alice.private_path).unwrap())
-            .expect("alice's key");
-        let approver = Approver::start(relay.url(), key, policy);
+        let approver = Approver::start(relay.url(), &alice.private_path, policy);
 
         let flow = Flow {
             sb,
@@ -453,7 +432,7 @@ fn stderr_has(outcome: &Outcome, needle: &str) {
 
 #[test]
 fn approved_once_runs_as_root_and_passes_the_exit_status_through() {
-    let flow = Flow::new(Policy::Approve(Grant::Once));
+    let flow = Flow::new(approve(Grant::Once));
     let out = flow
         .run(&["--reason", "check the uid"], &["id", "-u"])
         .run();
@@ -490,7 +469,7 @@ fn approved_once_runs_as_root_and_passes_the_exit_status_through() {
 
 #[test]
 fn denial_names_the_approver_and_the_note() {
-    let flow = Flow::new(Policy::Deny(Some("not during the freeze")));
+    let flow = Flow::new(deny(Some("not during the freeze")));
     let marker = flow.marker("denied");
     let out = flow
         .run(
@@ -502,7 +481,7 @@ fn denial_names_the_approver_and_the_note() {
     stderr_has(&out, "assent: denied by alice: not during the freeze\n");
     assert!(!marker.exists(), "nothing ran");
 
-    flow.approver.set_policy(Policy::Deny(None));
+    flow.approver.set_policy(deny(None));
     let out = flow.run(&[], &["id"]).run();
     out.assert_code(77);
     assert_eq!(
@@ -518,7 +497,7 @@ fn denial_names_the_approver_and_the_note() {
 
 #[test]
 fn no_decision_before_the_timeout_exits_75() {
-    let flow = Flow::new(Policy::Silent);
+    let flow = Flow::new(SILENT);
     let marker = flow.marker("timeout");
     let started = Instant::now();
     let out = flow
@@ -541,7 +520,7 @@ fn no_decision_before_the_timeout_exits_75() {
 
 #[test]
 fn an_unreachable_relay_exits_75_naming_it() {
-    let flow = Flow::new(Policy::Approve(Grant::Once));
+    let flow = Flow::new(approve(Grant::Once));
     // A port nobody listens on: bind one, then let it go.
     let free = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -565,7 +544,7 @@ fn an_unreachable_relay_exits_75_naming_it() {
 
 #[test]
 fn a_timed_grant_is_reused_until_revoked() {
-    let flow = Flow::new(Policy::Approve(Grant::Timed));
+    let flow = Flow::new(approve(Grant::Timed));
     flow.approver.publish_status(now(), vec![]);
     let cmd = ["id", "-u"];
 
@@ -586,9 +565,9 @@ fn a_timed_grant_is_reused_until_revoked() {
     assert_eq!(grant["argv"], serde_json::json!(["id", "-u"]));
 
     // The approver revokes it: the next run says why and asks anew.
-    let decision = flow.approver.decisions()[0].sha256;
+    let decision = flow.approver.decisions()[0].decision_sha256;
     flow.approver.publish_status(now() + 1, vec![decision]);
-    flow.approver.set_policy(Policy::Approve(Grant::Once));
+    flow.approver.set_policy(approve(Grant::Once));
     let third = flow.run(&["--grant", "timed:1h"], &cmd).run();
     third.assert_success();
     stderr_has(
@@ -605,7 +584,7 @@ fn a_timed_grant_is_reused_until_revoked() {
 
 #[test]
 fn an_always_grant_with_a_stale_status_is_not_used() {
-    let flow = Flow::new(Policy::Approve(Grant::Always));
+    let flow = Flow::new(approve(Grant::Always));
     // The approver's only status is ten minutes old.
     flow.approver.publish_status(now() - 600, vec![]);
     let marker = flow.marker("stale");
@@ -618,7 +597,7 @@ fn an_always_grant_with_a_stale_status_is_not_used() {
     assert!(!marker.exists(), "nothing ran");
 
     // The grant was cached; the next run does not use it and asks anew.
-    flow.approver.set_policy(Policy::Deny(Some("stale")));
+    flow.approver.set_policy(deny(Some("stale")));
     let second = flow.run(&["--grant", "always"], &cmd).run();
     second.assert_code(77);
     stderr_has(&second, "assent: cached grant not usable: status is stale");
@@ -629,7 +608,7 @@ fn an_always_grant_with_a_stale_status_is_not_used() {
 
 #[test]
 fn the_shim_rides_out_a_relay_restart() {
-    let mut flow = Flow::new(Policy::Silent);
+    let mut flow = Flow::new(SILENT);
     let marker = flow.marker("restart");
     let cmd = mark(&marker);
     let running = flow
@@ -641,7 +620,7 @@ fn the_shim_rides_out_a_relay_restart() {
     let first = flow.approver.wait_requests(1)[0].id;
 
     flow.relay.restart();
-    flow.approver.set_policy(Policy::Approve(Grant::Once));
+    flow.approver.set_policy(approve(Grant::Once));
     let out = running.wait();
     out.assert_success();
     assert_eq!(out.stdout, "0\n");
@@ -655,7 +634,7 @@ fn the_shim_rides_out_a_relay_restart() {
 
 #[test]
 fn interrupting_the_wait_exits_130_and_runs_nothing() {
-    let flow = Flow::new(Policy::Silent);
+    let flow = Flow::new(SILENT);
     let marker = flow.marker("interrupt");
     let cmd = mark(&marker);
     let running = flow
@@ -677,14 +656,14 @@ fn interrupting_the_wait_exits_130_and_runs_nothing() {
     assert!(started.elapsed() < Duration::from_secs(5));
     stderr_has(&out, "assent: interrupted; nothing ran");
     // Approving afterwards changes nothing.
-    flow.approver.set_policy(Policy::Approve(Grant::Once));
+    flow.approver.set_policy(approve(Grant::Once));
     std::thread::sleep(Duration::from_millis(300));
     assert!(!marker.exists());
 }
 
 #[test]
 fn sudo_entry_goes_through_the_whole_flow() {
-    let flow = Flow::new(Policy::Approve(Grant::Once));
+    let flow = Flow::new(approve(Grant::Once));
     // `sudo` is found on PATH as the symlink in the sandbox's bin dir, so argv[0] is "sudo".
     let out = flow
         .sb
@@ -717,7 +696,7 @@ fn sudo_entry_goes_through_the_whole_flow() {
 
 #[test]
 fn a_missing_key_exits_78_naming_the_file() {
-    let flow = Flow::new(Policy::Approve(Grant::Once));
+    let flow = Flow::new(approve(Grant::Once));
     let key = flow.config_dir().join("agent.key");
     fs::remove_file(&key).unwrap();
     let out = flow.run(&[], &["id"]).run();
