@@ -72,7 +72,7 @@ impl Failure {
 
     /// Print the line and turn it into the process's exit status.
     pub fn report(&self) -> ExitCode {
-        eprintln!("assent: {}", self.message);
+        say(&self.message);
         self.exit.into()
     }
 }
@@ -84,3 +84,10 @@ impl fmt::Display for Failure {
 }
 
 pub type Result<T, E = Failure> = std::result::Result<T, E>;
+
+/// One line on stderr, `assent: TEXT`. A closed or broken stderr is not a reason to stop
+/// (which `eprintln!` would do by panicking).
+pub fn say(text: impl fmt::Display) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "assent: {text}");
+}

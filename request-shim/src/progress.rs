@@ -6,6 +6,7 @@
 use std::io::{IsTerminal as _, Write as _};
 
 use crate::duration;
+use crate::failure::say;
 
 #[derive(Debug)]
 pub struct Progress {
@@ -42,18 +43,18 @@ impl Progress {
         self.started = true;
         if self.tty {
             // The full id and the relay once, then the countdown below it.
-            eprintln!(
-                "assent: asked for approval of {} via {}",
+            say(format_args!(
+                "asked for approval of {} via {}",
                 self.request_id, self.relay
-            );
+            ));
             self.tick(now);
         } else {
-            eprintln!(
-                "assent: waiting for approval of {} (expires in {}) via {}",
+            say(format_args!(
+                "waiting for approval of {} (expires in {}) via {}",
                 self.request_id,
                 duration::format(self.expires_at.saturating_sub(now)),
                 self.relay
-            );
+            ));
         }
     }
 

@@ -9,7 +9,7 @@ use crate::cache::{self, GrantCache};
 use crate::config::{Config, ElevatorSettings, Paths};
 use crate::duration;
 use crate::elevate;
-use crate::failure::{Failure, Result};
+use crate::failure::{Failure, Result, say};
 use crate::keys;
 use crate::program;
 use crate::progress::Progress;
@@ -143,15 +143,15 @@ pub fn run(plan: RunPlan) -> Result<Infallible> {
     drop(runtime);
 
     if approved.from_cache {
-        eprintln!(
-            "assent: using the cached {} grant from {}",
+        say(format_args!(
+            "using the cached {} grant from {}",
             approved.grant, approved.approver
-        );
+        ));
     } else {
-        eprintln!(
-            "assent: approved by {} ({})",
+        say(format_args!(
+            "approved by {} ({})",
             approved.approver, approved.grant
-        );
+        ));
     }
     elevate::exec(
         &elevator,
@@ -172,12 +172,12 @@ fn usable_cached_grant(
     let agent = key.public();
     let Some(grant) = cache.find(command, requester, &agent) else {
         if let Some(old) = cache.find_changed_program(command, requester, &agent) {
-            eprintln!(
-                "assent: cached grant not usable: {}",
+            say(format_args!(
+                "cached grant not usable: {}",
                 cache::Unusable::ProgramChanged {
                     program: command.program.clone()
                 }
-            );
+            ));
             cache.remove(&old.path);
         }
         return None;
@@ -185,7 +185,7 @@ fn usable_cached_grant(
     match cache::check_window(&grant.decision.payload, wait::now()) {
         Ok(()) => Some(grant),
         Err(why) => {
-            eprintln!("assent: cached grant not usable: {why}");
+            say(format_args!("cached grant not usable: {why}"));
             cache.remove(&grant.path);
             None
         }
