@@ -462,8 +462,22 @@ fn approved_once_runs_as_root_and_passes_the_exit_status_through() {
         "a once grant is never reused"
     );
 
+    // An extra variable asked for reaches the command.
+    let out = flow
+        .run(
+            &["--env", "GREETING=hello there"],
+            &["sh", "-c", "echo \"$GREETING\""],
+        )
+        .run();
+    out.assert_success();
+    assert_eq!(out.stdout, "hello there\n");
+    assert_eq!(
+        flow.approver.requests()[2].env.iter().collect::<Vec<_>>(),
+        [("GREETING", "hello there")]
+    );
+
     let audit = flow.sb.audit_lines();
-    assert_eq!(audit.len(), 2, "{}", flow.sb.audit_text());
+    assert_eq!(audit.len(), 3, "{}", flow.sb.audit_text());
     assert!(audit.iter().all(|l| l.event() == "exec"));
 }
 
@@ -717,4 +731,41 @@ fn a_missing_key_exits_78_naming_the_file() {
         fs::metadata(&key).unwrap().permissions().mode() & 0o777,
         0o600
     );
+}
+
+#[test]
+fn status_reports_the_key_the_relay_and_the_setuid_elevator() {
+    let flow = Flow::new(SILENT);
+    let out = flow.shim().arg("status").run();
+    out.assert_success();
+    let key = fs::read_to_string(flow.config_dir().join("agent.key.pub")).unwrap();
+    let fingerprint = assent_protocol::PublicKey::parse(&key)
+        .unwrap()
+        .fingerprint();
+    for needle in [
+        format!(
+            "key        {}",
+            flow.config_dir().join("agent.key").display()
+        ),
+        fingerprint.to_string(),
+        format!(
+            "relay      {} (from agent.toml): reachable",
+            flow.relay.url()
+        ),
+        format!(
+            "elevator   {} (setuid root)",
+            flow.sb.elevator_path().display()
+        ),
+        "(from /etc/assent/elevator.toml)".to_owned(),
+    ] {
+        assert!(out.stdout.contains(&needle), "{needle:?} in {out}");
+    }
+
+    // With the relay gone, status says so and exits 75.
+    let mut relay = flow.relay;
+    relay.kill();
+    let flow = Flow { relay, ..flow };
+    let out = flow.shim().arg("status").run();
+    out.assert_code(75);
+    assert!(out.stdout.contains("NOT reachable"), "{out}");
 }
