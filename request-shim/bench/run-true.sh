@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Benchmark (SPEC §12): `assent run -- /bin/true` with an instant scripted approver over a
+# loopback relay, through the real setuid elevator, as the unprivileged `assent-agent` user.
+# Also a reused cached timed grant. Prints hyperfine's table and the median overhead over the
+# same `setpriv … /bin/true` baseline.
+#
+# Needs: root, hyperfine, setpriv/unshare (util-linux), ssh-keygen, the `assent-agent` user
+# (created by .ci/run), and release builds:
+#   cargo build --release -p assent -p assent-relay -p assent-elevate -p assent-tests
+# Run: sudo request-shim/bench/run-true.sh [RUNS]
+set -euo pipefail
+
+# Inside the private mount namespace: bind the sandbox over the elevator's fixed paths, then
+# measure as the agent user.
+if [ "${1:-}" = "--inside" ]; then
+    w=$2 runs=$3
+    mount --bind "$w/etc" /etc/assent
+    mount --bind "$w/lib" /var/lib/assent
+    mount --bind "$w/log" /var/log/assent
+    as="setpriv --reuid=assent-agent --regid=assent-agent --init-groups -- env -i HOME=$w/agent XDG_CONFIG_HOME=$w/agent/config XDG_STATE_HOME=$w/agent/state PATH=$w/bin:/usr/bin:/bin ASSENT_RELAY=$RELAY"
+    cd "$w/agent"
+    $as "$w/bin/assent" keygen >/dev/null
+    $as "$w/bin/assent" run --grant timed:1h -- /bin/true   # approve once; later runs reuse it
+    hyperfine -N --warmup 5 --runs "$runs" --export-json "$w/result.json" \
+        -n "baseline: setpriv /bin/true" "$as /bin/true" \
+        -n "assent run -- /bin/true" "$as $w/bin/assent run -- /bin/true" \
+        -n "assent run (cached timed grant)" "$as $w/bin/assent run --grant timed:1h -- /bin/true"
+    exit 0
+fi
+
+runs=${1:-200}
+top=$(cd "$(dirname "$0")/../.." && pwd)
+release=${ASSENT_RELEASE_DIR:-$top/target/release}
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "run-true.sh: must run as root (it installs the elevator setuid in a private mount namespace)" >&2
+    exit 1
+fi
+for tool in hyperfine setpriv unshare ssh-keygen; do
+    command -v "$tool" >/dev/null || { echo "run-true.sh: $tool is missing" >&2; exit 1; }
+done
+for bin in assent assent-relay assent-elevate assent-test-approver; do
+    [ -x "$release/$bin" ] || {
+        echo "run-true.sh: $release/$bin is missing; cargo build --release -p assent -p assent-relay -p assent-elevate -p assent-tests" >&2
+        exit 1
+    }
+done
+id -u assent-agent >/dev/null 2>&1 || { echo "run-true.sh: no assent-agent user (see .ci/run)" >&2; exit 1; }
+
+mkdir -p /etc/assent /var/lib/assent /var/log/assent
+w=$(mktemp -d /var/tmp/assent-bench.XXXXXX)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    rm -rf "$w"
+}
+trap cleanup EXIT
+chmod 755 "$w"
+mkdir -p "$w"/{etc,lib,log,bin,keys,agent}
+chmod 755 "$w/etc" "$w/bin"
+chmod 700 "$w/lib" "$w/log" "$w/keys"
+chown assent-agent:assent-agent "$w/agent"
+ssh-keygen -q -t ed25519 -N '' -C alice -f "$w/keys/alice"
+install -o root -g root -m 4755 "$release/assent-elevate" "$w/bin/assent-elevate"
+install -o root -g root -m 755 "$release/assent" "$w/bin/assent"
+alice=$(cat "$w/keys/alice.pub")
+printf '[[approver]]\nname = "alice"\nkey = "%s"\n\n[[requester]]\nuser = "assent-agent"\nrun_as = ["root"]\n' \
+    "$alice" >"$w/etc/elevator.toml"
+# The relay's per-agent rate limit would otherwise throttle a benchmark's burst of requests.
+printf '[[approver]]\nname = "alice"\nkey = "%s"\n\n[limits]\nrequests_per_agent_per_minute = 1000000\n' \
+    "$alice" >"$w/relay.toml"
+
+"$release/assent-relay" --listen 127.0.0.1:0 --config "$w/relay.toml" >"$w/relay.out" 2>"$w/relay.log" &
+pids+=($!)
+for _ in $(seq 50); do grep -q listening "$w/relay.out" && break; sleep 0.1; done
+url=$(sed -n 's/^assent-relay listening on //p' "$w/relay.out")
+[ -n "$url" ] || { echo "run-true.sh: the relay did not start:" >&2; cat "$w/relay.log" >&2; exit 1; }
+"$release/assent-test-approver" --relay "$url" --key "$w/keys/alice" --name alice \
+    >"$w/approver.out" 2>"$w/approver.log" &
+pids+=($!)
+sleep 0.5
+
+RELAY=$url unshare --mount --propagation private -- "$0" --inside "$w" "$runs"
+python3 - "$w/result.json" <<'PY'
+import json, statistics, sys
+results = json.load(open(sys.argv[1]))["results"]
+base = statistics.median(results[0]["times"])
+print(f"\n{'command':<36} {'median':>9} {'overhead':>9}")
+for r in results:
+    m = statistics.median(r["times"])
+    print(f"{r['command']:<36} {m*1000:>7.2f}ms {(m-base)*1000:>7.2f}ms")
+PY
