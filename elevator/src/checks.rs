@@ -315,7 +315,9 @@ pub fn run_as(
 // 9 ---------------------------------------------------------------------------------------
 
 /// PROGRAM and ARGS are exactly the approved ones, and the decision's `cmd_sha256` is the
-/// hash of this invocation (SPEC §4.7).
+/// hash of this invocation (SPEC §4.7). Like its environment, the caller's own current
+/// directory carries no authority: the program runs in the approved `cwd`, entered as the
+/// target user, wherever the elevator was started.
 pub fn command(grant: &OpenedGrant, program: &OsStr, args: &[&OsStr]) -> Checked {
     let request = &grant.request.payload;
     let program = program.to_str().ok_or_else(|| {

@@ -115,20 +115,51 @@ pub fn ignore_signal(signal: libc::c_int) -> io::Result<()> {
     set_disposition(signal, libc::SIG_IGN)
 }
 
+/// The kernel's number of signals (`_NSIG`) and the size of its signal set in bytes.
+#[cfg(not(any(
+    target_arch = "mips",
+    target_arch = "mips32r6",
+    target_arch = "mips64",
+    target_arch = "mips64r6"
+)))]
+const KERNEL_NSIG: libc::c_int = 64;
+#[cfg(any(
+    target_arch = "mips",
+    target_arch = "mips32r6",
+    target_arch = "mips64",
+    target_arch = "mips64r6"
+))]
+const KERNEL_NSIG: libc::c_int = 128;
+
 /// Reset every signal's disposition to the default, so the program does not inherit the
 /// caller's (or `std`'s) ignored signals.
 ///
-/// Signals the C library reserves for itself (32 and 33 on glibc) are refused by its
-/// `sigaction` with EINVAL; it manages them and the program's own C library does the same.
+/// This uses the raw `rt_sigaction` system call: the C library's `sigaction` refuses the
+/// signals it reserves for itself (32 and 33 on glibc), yet a caller can leave those ignored
+/// too, and an ignored disposition survives exec.
 pub fn reset_all_signal_dispositions() -> io::Result<()> {
-    let max = libc::SIGRTMAX();
-    for signal in 1..=max {
+    // An all-zero kernel `struct sigaction` is SIG_DFL with no flags and an empty mask on
+    // every architecture, whatever its field order; this buffer is larger than any of them.
+    let action = [0u64; 8];
+    let sigset_size = (KERNEL_NSIG / 8) as libc::size_t;
+    for signal in 1..=KERNEL_NSIG {
         if signal == libc::SIGKILL || signal == libc::SIGSTOP {
             continue;
         }
-        match set_disposition(signal, libc::SIG_DFL) {
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
-            other => other?,
+        // SAFETY: rt_sigaction reads one kernel sigaction from `action` (64 readable,
+        // zeroed bytes, more than the kernel's struct on any architecture) and writes nothing
+        // (old action pointer is null). SIG_DFL installs no code in this process.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                signal,
+                action.as_ptr(),
+                std::ptr::null_mut::<libc::c_void>(),
+                sigset_size,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
         }
     }
     Ok(())
@@ -165,6 +196,42 @@ mod tests {
             flags(&program).contains(FdFlag::FD_CLOEXEC),
             "the fallback marks too"
         );
+    }
+
+    #[test]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    fn every_signal_including_the_c_librarys_own_is_reset() {
+        fn ignored() -> u64 {
+            let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+            let line = status.lines().find(|l| l.starts_with("SigIgn:")).unwrap();
+            u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+        }
+        // Ignore SIGURG and the C library's signal 32 the way a hostile caller could.
+        ignore_signal(libc::SIGURG).unwrap();
+        let action = [0u64; 8];
+        let mut ign = action;
+        ign[0] = libc::SIG_IGN as u64; // the handler is the first field on these targets
+        // SAFETY: as in reset_all_signal_dispositions; SIG_IGN installs no code.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                32,
+                ign.as_ptr(),
+                std::ptr::null_mut::<libc::c_void>(),
+                8usize,
+            )
+        };
+        assert_eq!(rc, 0);
+        let urg = 1u64 << (libc::SIGURG - 1);
+        assert_eq!(ignored() & (urg | 1 << 31), urg | 1 << 31);
+        reset_all_signal_dispositions().unwrap();
+        assert_eq!(
+            ignored() & (urg | 1 << 31),
+            0,
+            "SIGURG and signal 32 are default again"
+        );
+        // Give the test process back the SIGPIPE handling `std` set up for it.
+        ignore_signal(libc::SIGPIPE).unwrap();
     }
 
     #[test]
