@@ -528,9 +528,10 @@ pub fn status(grant: &OpenedGrant, settings: &Settings, now: u64) -> Checked {
 // 12 --------------------------------------------------------------------------------------
 
 /// The bytes that will run hash to the approved `program_sha256`.
-pub fn program(grant: &OpenedGrant) -> Checked<ProgramFile> {
+/// `target` must be allowed to execute it.
+pub fn program(grant: &OpenedGrant, target: &Target) -> Checked<ProgramFile> {
     let request = &grant.request.payload;
-    ProgramFile::open(&request.program, &request.program_sha256)
+    ProgramFile::open(&request.program, &request.program_sha256, target)
         .map_err(|why| Refusal::new(Check::Program, why))
 }
 
@@ -1027,11 +1028,11 @@ mod tests {
         fx.request.program = path.to_str().unwrap().into();
         fx.request.program_sha256 = sha256(b"approved bytes");
         fx.bind();
-        let p = program(&fx.opened()).unwrap();
+        let p = program(&fx.opened(), &Target::lookup("root").unwrap()).unwrap();
         assert!(!p.copied);
         std::fs::write(&path, b"swapped bytes").unwrap();
         refused(
-            program(&fx.opened()),
+            program(&fx.opened(), &Target::lookup("root").unwrap()),
             Check::Program,
             "the program changed after approval",
         );

@@ -229,6 +229,7 @@ mod tests {
             gid: 0,
             home: "/root".into(),
             shell: "/bin/bash".into(),
+            groups: vec![0],
         }
     }
 

@@ -2,7 +2,7 @@
 
 use std::ffi::OsString;
 
-use nix::unistd::{Uid, User, getuid};
+use nix::unistd::{Uid, User, getgrouplist, getuid};
 
 /// The invoking user: the **real** uid (under setuid the effective uid is always 0, only the
 /// real uid says who called) and its name from the user database, if it has one.
@@ -31,6 +31,8 @@ pub struct Target {
     pub gid: u32,
     pub home: OsString,
     pub shell: OsString,
+    /// Supplementary groups from the group database (what `initgroups` will set).
+    pub groups: Vec<u32>,
 }
 
 impl Target {
@@ -47,17 +49,39 @@ impl Target {
         } else {
             user.shell.into_os_string()
         };
+        let groups = std::ffi::CString::new(user.name.as_str())
+            .ok()
+            .and_then(|name| getgrouplist(&name, user.gid).ok())
+            .map(|groups| groups.into_iter().map(|g| g.as_raw()).collect())
+            .unwrap_or_else(|| vec![user.gid.as_raw()]);
         Some(Target {
             name: user.name,
             uid: user.uid.as_raw(),
             gid: user.gid.as_raw(),
             home: user.dir.into_os_string(),
             shell,
+            groups,
         })
     }
 
     pub fn is_root(&self) -> bool {
         Uid::from_raw(self.uid).is_root()
+    }
+
+    /// Whether the kernel would let this user execute a file with this owner, group and mode.
+    /// POSIX ACL entries are not consulted, so a file that only an ACL makes executable for
+    /// this user is refused: the safe direction.
+    pub fn may_execute(&self, owner: u32, group: u32, mode: u32) -> bool {
+        let bits = if self.uid == 0 {
+            0o111
+        } else if owner == self.uid {
+            0o100
+        } else if group == self.gid || self.groups.contains(&group) {
+            0o010
+        } else {
+            0o001
+        };
+        mode & bits != 0
     }
 }
 
@@ -71,8 +95,36 @@ mod tests {
         assert_eq!((root.uid, root.gid), (0, 0));
         assert!(root.is_root());
         assert!(!root.home.is_empty());
+        assert!(root.groups.contains(&0));
         assert!(Target::lookup("no-such-user-assent").is_none());
         assert!(Target::lookup("").is_none());
+    }
+
+    #[test]
+    fn execute_permission_follows_the_kernel_rules() {
+        let t = Target {
+            name: "bob".into(),
+            uid: 1000,
+            gid: 100,
+            home: "/home/bob".into(),
+            shell: "/bin/sh".into(),
+            groups: vec![100, 27],
+        };
+        assert!(t.may_execute(1000, 0, 0o700), "owner");
+        assert!(
+            !t.may_execute(1000, 27, 0o070),
+            "the owner class decides for the owner"
+        );
+        assert!(t.may_execute(0, 27, 0o710), "supplementary group");
+        assert!(t.may_execute(0, 100, 0o750), "primary group");
+        assert!(!t.may_execute(0, 5, 0o770), "another group");
+        assert!(t.may_execute(0, 5, 0o771), "others");
+        let root = Target { uid: 0, ..t };
+        assert!(root.may_execute(1000, 5, 0o100));
+        assert!(
+            !root.may_execute(1000, 5, 0o644),
+            "not even root runs a file without x"
+        );
     }
 
     #[test]

@@ -19,6 +19,8 @@ use nix::sys::stat::{Mode, SFlag, fstat};
 use nix::sys::statfs::{FUSE_SUPER_MAGIC, fstatfs};
 use sha2::Digest as _;
 
+use crate::identity::Target;
+
 /// Largest program copied into memory (only programs that others than root can write).
 pub const MAX_COPY_LEN: u64 = 1 << 30;
 
@@ -35,7 +37,14 @@ pub struct ProgramFile {
 impl ProgramFile {
     /// Open `path`, copy it if others than root can change it, and require that the SHA-256 of
     /// the bytes that will run equals `expected`. Errors are one line for the refusal.
-    pub fn open(path: &str, expected: &Sha256Digest) -> Result<ProgramFile, String> {
+    ///
+    /// `target` must be allowed to execute the file by its owner, group and mode — checked
+    /// here because a sealed copy would otherwise lift the file's own permissions.
+    pub fn open(
+        path: &str,
+        expected: &Sha256Digest,
+        target: &Target,
+    ) -> Result<ProgramFile, String> {
         let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
         let fd = open(path, flags, Mode::empty())
             .map_err(|e| format!("cannot open {path:?}: {}", e.desc()))?;
@@ -43,8 +52,8 @@ impl ProgramFile {
         if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
             return Err(format!("{path:?} is not a regular file"));
         }
-        if stat.st_mode & 0o111 == 0 {
-            return Err(format!("{path:?} is not executable"));
+        if !target.may_execute(stat.st_uid, stat.st_gid, stat.st_mode) {
+            return Err(format!("{path:?} is not executable by {}", target.name));
         }
         let on_fuse = fstatfs(&fd).is_ok_and(|fs| fs.filesystem_type() == FUSE_SUPER_MAGIC);
         let changeable = stat.st_uid != 0 || stat.st_mode & 0o022 != 0 || on_fuse;
@@ -152,6 +161,10 @@ mod tests {
         path.to_str().unwrap().to_owned()
     }
 
+    fn root() -> Target {
+        Target::lookup("root").unwrap()
+    }
+
     fn seals(p: &ProgramFile) -> SealFlag {
         SealFlag::from_bits_truncate(fcntl(p, FcntlArg::F_GET_SEALS).unwrap())
     }
@@ -160,7 +173,7 @@ mod tests {
     fn a_root_owned_program_with_the_approved_hash_is_used_in_place() {
         let tmp = TempDir::new();
         let path = program(&tmp, "tool", b"\x7fELF pretend", 0o755);
-        let p = ProgramFile::open(&path, &sha256(b"\x7fELF pretend")).unwrap();
+        let p = ProgramFile::open(&path, &sha256(b"\x7fELF pretend"), &root()).unwrap();
         assert!(!p.copied && !p.script);
         let flags = FdFlag::from_bits_truncate(fcntl(&p, FcntlArg::F_GETFD).unwrap());
         assert!(flags.contains(FdFlag::FD_CLOEXEC));
@@ -176,7 +189,7 @@ mod tests {
     fn a_different_hash_is_refused() {
         let tmp = TempDir::new();
         let path = program(&tmp, "tool", b"replaced after approval", 0o755);
-        let err = ProgramFile::open(&path, &sha256(b"what was approved")).unwrap_err();
+        let err = ProgramFile::open(&path, &sha256(b"what was approved"), &root()).unwrap_err();
         assert!(err.contains("the program changed after approval"), "{err}");
         assert!(
             err.contains(&sha256(b"replaced after approval").to_hex()),
@@ -189,25 +202,25 @@ mod tests {
         let tmp = TempDir::new();
         let path = program(&tmp, "data", b"x", 0o644);
         assert!(
-            ProgramFile::open(&path, &sha256(b"x"))
+            ProgramFile::open(&path, &sha256(b"x"), &root())
                 .unwrap_err()
                 .contains("not executable")
         );
         let dir = tmp.path().to_str().unwrap();
         assert!(
-            ProgramFile::open(dir, &sha256(b""))
+            ProgramFile::open(dir, &sha256(b""), &root())
                 .unwrap_err()
                 .contains("not a regular file")
         );
         let missing = format!("{dir}/missing");
         assert!(
-            ProgramFile::open(&missing, &sha256(b""))
+            ProgramFile::open(&missing, &sha256(b""), &root())
                 .unwrap_err()
                 .contains("cannot open")
         );
         let fifo = tmp.path().join("fifo");
         nix::unistd::mkfifo(&fifo, Mode::S_IRWXU).unwrap();
-        let err = ProgramFile::open(fifo.to_str().unwrap(), &sha256(b"")).unwrap_err();
+        let err = ProgramFile::open(fifo.to_str().unwrap(), &sha256(b""), &root()).unwrap_err();
         assert!(
             err.contains("not a regular file"),
             "a FIFO must not block the open: {err}"
@@ -221,7 +234,7 @@ mod tests {
         for (mode, owner) in [(0o775, 0), (0o757, 0), (0o755, 1000)] {
             let path = program(&tmp, "script", body, mode);
             chown(Path::new(&path), owner);
-            let p = ProgramFile::open(&path, &sha256(body)).unwrap();
+            let p = ProgramFile::open(&path, &sha256(body), &root()).unwrap();
             assert!(p.copied, "mode {mode:o} owner {owner}");
             assert!(p.script);
             let s = seals(&p);
@@ -244,6 +257,26 @@ mod tests {
                 "scripts keep their fd for /dev/fd/N"
             );
         }
+    }
+
+    #[test]
+    fn the_target_must_be_allowed_to_execute_the_original() {
+        let tmp = TempDir::new();
+        let body = b"#!/bin/sh\necho hi\n";
+        let path = program(&tmp, "private", body, 0o700);
+        chown(Path::new(&path), 1000);
+        let stranger = Target {
+            name: "stranger".into(),
+            uid: 4242,
+            gid: 4242,
+            home: "/".into(),
+            shell: "/bin/sh".into(),
+            groups: vec![4242],
+        };
+        let err = ProgramFile::open(&path, &sha256(body), &stranger).unwrap_err();
+        assert!(err.contains("is not executable by stranger"), "{err}");
+        let p = ProgramFile::open(&path, &sha256(body), &root()).expect("root may run it");
+        assert!(p.copied, "owned by uid 1000, so copied");
     }
 
     use std::path::Path;

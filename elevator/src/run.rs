@@ -195,7 +195,7 @@ impl Attempt<'_> {
             ledger.prune(Duration::from_secs(keep), std::time::SystemTime::now());
         }
         // 12
-        let program = check!(checks::program(&grant));
+        let program = check!(checks::program(&grant, &target));
 
         let env = environment(
             &target,
@@ -265,6 +265,9 @@ fn read_line_bounded(mut reader: impl Read) -> std::io::Result<Vec<u8>> {
 /// `assent-elevate check`: validate the configuration as the elevator would and list it.
 pub fn check_config() -> Result<String, Failure> {
     require_real_root("check")?;
+    // The same checks an elevation runs first: the binary, then the configuration.
+    checks::setup(geteuid().as_raw(), &check_own_binary())
+        .map_err(|refusal| Failure::Config(refusal.detail))?;
     let config =
         Config::load(Path::new(CONFIG_PATH)).map_err(|e| Failure::Config(e.to_string()))?;
     let mut out = format!("{CONFIG_PATH}: ok\n");
@@ -278,6 +281,12 @@ pub fn check_config() -> Result<String, Failure> {
             r.run_as.join(", ")
         ));
     }
+    let s = &config.settings;
+    out.push_str(&format!(
+        "settings secure_path={} once_window_s={} max_ttl_s={} status_max_age_s={} \
+         clock_skew_s={}\n",
+        s.secure_path, s.once_window_s, s.max_ttl_s, s.status_max_age_s, s.clock_skew_s
+    ));
     Ok(out)
 }
 
