@@ -7,16 +7,20 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod escape;
 pub mod keys;
 pub mod log;
+pub mod manual;
 pub mod notify;
 pub mod relay_link;
 pub mod risk;
 pub mod scripted;
+pub mod setup;
 pub mod sign;
 pub mod testing;
+pub mod trust;
 pub mod tui;
 pub mod update;
 pub mod views;
