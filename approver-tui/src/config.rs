@@ -12,6 +12,12 @@ use serde::Deserialize;
 /// Exit status for bad or unsafe configuration (shared with the shim and the elevator).
 pub const EXIT_CONFIG: i32 = 78;
 
+/// The elevator's configuration on this host, fixed at build time as the elevator's is.
+pub const ELEVATOR_CONFIG: &str = match option_env!("ASSENT_ELEVATOR_CONFIG") {
+    Some(path) => path,
+    None => "/etc/assent/elevator.toml",
+};
+
 /// The default relay address, hosted by the console itself unless `--relay` is given.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7447";
 
@@ -120,15 +126,26 @@ pub fn os_user_name() -> String {
         .unwrap_or_else(|| "approver".into())
 }
 
+/// The error for a missing approver key: what to run to make one.
+pub fn missing_key(path: &Path) -> Fatal {
+    Fatal::config(format!(
+        "no approver key at {}; create one with `assent-console keygen`",
+        path.display()
+    ))
+}
+
 /// Load the approver key, refusing one that group or others can access: another account
 /// (such as the agent's) that can read it can approve its own requests.
 pub fn load_key(path: &Path) -> Result<PrivateKey, Fatal> {
+    read_key(path, true)
+}
+
+/// Read a private key that group and others cannot access; with `mine`, it must also be
+/// owned by this user (root lists another user's key in elevator.toml with `--trust`).
+fn read_key(path: &Path, mine: bool) -> Result<PrivateKey, Fatal> {
     let meta = std::fs::metadata(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            Fatal::config(format!(
-                "no approver key at {}; create one with `assent-console keygen`",
-                path.display()
-            ))
+            missing_key(path)
         } else {
             Fatal::config(format!(
                 "cannot read the approver key {}: {e}",
@@ -144,7 +161,7 @@ pub fn load_key(path: &Path) -> Result<PrivateKey, Fatal> {
             path.display()
         )));
     }
-    if meta.uid() != nix::unistd::getuid().as_raw() {
+    if mine && meta.uid() != nix::unistd::getuid().as_raw() {
         return Err(Fatal::config(format!(
             "the approver key {} is owned by uid {}, not by you; use your own key",
             path.display(),
@@ -160,14 +177,74 @@ pub fn load_key(path: &Path) -> Result<PrivateKey, Fatal> {
     PrivateKey::from_openssh(&text).map_err(|e| Fatal::config(format!("{}: {e}", path.display())))
 }
 
-/// What `keygen` prints after writing the key.
-/// Writes `name` into `console_toml` too when that file does not exist yet.
+/// Whether nothing at all is at `path` (a dangling symlink is something).
+pub fn key_missing(path: &Path) -> bool {
+    matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+}
+
+/// An approver key that `keygen` made or found.
+#[derive(Debug)]
+pub struct KeyReport {
+    /// The public key line, `ssh-ed25519 AAAA… name@host`.
+    pub public: String,
+    /// What was done, for the user (ends with a blank line).
+    pub text: String,
+}
+
+/// The `[[approver]]` block for elevator.toml, with both values quoted as TOML strings.
+pub fn approver_block(name: &str, public: &str) -> String {
+    let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+    format!(
+        "[[approver]]\nname = {}\nkey  = {}\n",
+        quote(name),
+        quote(public)
+    )
+}
+
+/// What to paste where, after the key is made or found.
+pub fn approver_instructions(name: &str, public: &str) -> String {
+    format!(
+        "Add this to {ELEVATOR_CONFIG} on every host you approve for:\n\n{}",
+        approver_block(name, public)
+    )
+}
+
+/// What `keygen` (without `--trust`, see [`crate::setup::keygen`]) prints after writing
+/// the key. Writes `name` into `console_toml` too when that file does not exist yet.
 pub fn keygen(
     path: &Path,
     name: &str,
     force: bool,
     console_toml: Option<&Path>,
 ) -> Result<String, Fatal> {
+    let made = make_key(path, name, force, console_toml)?;
+    Ok(made.text + &approver_instructions(name, &made.public))
+}
+
+/// The key already at `path` (not regenerated), for listing it in elevator.toml.
+pub fn existing_key(path: &Path) -> Result<KeyReport, Fatal> {
+    let key = read_key(path, false)?;
+    let public = key.public().to_openssh(key.comment());
+    Ok(KeyReport {
+        text: format!(
+            "using the existing key {}\n\
+             public key:  {public}\n\
+             fingerprint: {}\n\n",
+            path.display(),
+            key.public().fingerprint()
+        ),
+        public,
+    })
+}
+
+/// Write a new key to `path` (and `.pub`), remembering `name` in `console_toml` if that
+/// file does not exist yet.
+pub fn make_key(
+    path: &Path,
+    name: &str,
+    force: bool,
+    console_toml: Option<&Path>,
+) -> Result<KeyReport, Fatal> {
     if path.exists() && !force {
         return Err(Fatal::other(format!(
             "{} already exists; keep it, or replace it with --force (every elevator.toml that lists it must then be updated)",
@@ -175,6 +252,7 @@ pub fn keygen(
         )));
     }
     if let Some(dir) = path.parent() {
+        refuse_root_key_in_users_dir(path, dir, name)?;
         std::fs::create_dir_all(dir)
             .map_err(|e| Fatal::other(format!("cannot create {}: {e}", dir.display())))?;
         let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
@@ -209,23 +287,42 @@ pub fn keygen(
     });
     let pub_path = PathBuf::from(format!("{}.pub", path.display()));
     write(&pub_path, &format!("{public}\n"), 0o644)?;
-    Ok(format!(
-        "wrote {} (private, 0600) and {}\n\
-         public key:  {public}\n\
-         fingerprint: {}\n\n\
-         {}\
-         Add this to /etc/assent/elevator.toml on every host you approve for:\n\n\
-         [[approver]]\n\
-         name = \"{name}\"\n\
-         key  = \"{public}\"\n",
-        path.display(),
-        pub_path.display(),
-        key.public().fingerprint(),
-        match remembered {
-            Some(toml) => format!("wrote {} (name = \"{name}\")\n", toml.display()),
-            None => String::new(),
-        },
-    ))
+    Ok(KeyReport {
+        text: format!(
+            "wrote {} (private, 0600) and {}\n\
+             public key:  {public}\n\
+             fingerprint: {}\n\n\
+             {}",
+            path.display(),
+            pub_path.display(),
+            key.public().fingerprint(),
+            match remembered {
+                Some(toml) => format!("wrote {} (name = \"{name}\")\n", toml.display()),
+                None => String::new(),
+            },
+        ),
+        public,
+    })
+}
+
+/// Root making a key in another user's directory (`sudo -E assent-console keygen`) would
+/// leave a key that user's console refuses as not theirs: say how to do it instead.
+fn refuse_root_key_in_users_dir(path: &Path, dir: &Path, name: &str) -> Result<(), Fatal> {
+    if !nix::unistd::getuid().is_root() {
+        return Ok(());
+    }
+    // The nearest directory that exists is where the new files (or directories) would go.
+    let owner = dir
+        .ancestors()
+        .find_map(|d| std::fs::metadata(d).ok().map(|m| (d, m.uid())));
+    match owner {
+        Some((owned, uid)) if uid != 0 => Err(Fatal::other(format!(
+            "{} belongs to uid {uid}: a key made there by root would be refused by that user's console; run `assent-console keygen` as that user, then `sudo assent-console keygen --trust --key {} --name {name}`",
+            owned.display(),
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -290,6 +387,28 @@ mod tests {
         }
         let missing = load_key(&dir.join("nope")).unwrap_err();
         assert!(missing.message.contains("assent-console keygen"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn root_does_not_make_a_key_in_another_users_directory() {
+        assert!(
+            nix::unistd::getuid().is_root(),
+            "this test needs root (it chowns a directory to nobody)"
+        );
+        let dir = std::env::temp_dir().join(format!("assent-keyowner-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+        let path = dir.join("config/assent/approver.key");
+        let err = keygen(&path, "alice", false, None).unwrap_err();
+        assert!(
+            err.message.contains("belongs to uid 65534"),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains("--trust --key"), "{}", err.message);
+        assert!(!dir.join("config").exists(), "nothing made");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

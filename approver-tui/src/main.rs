@@ -1,72 +1,22 @@
 //! `assent-console`: the approver's terminal console, and its scripted commands.
 #![forbid(unsafe_code)]
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use assent_console::config::{self, ConsoleToml, DEFAULT_LISTEN, Dirs, Fatal};
-use assent_console::{scripted, tui};
-use clap::{Parser, Subcommand};
-
-/// Review and decide what AI agents ask to run with another user's privileges.
-///
-/// Without a subcommand it opens the console, hosting the relay on 127.0.0.1:7447 (agents'
-/// `assent run` connects there) unless --relay names a standalone relay.
-///
-/// Files: $XDG_CONFIG_HOME/assent/{approver.key,console.toml},
-/// $XDG_STATE_HOME/assent/decisions.jsonl (decision log).
-#[derive(Debug, Parser)]
-#[command(name = "assent-console", version)]
-struct Cli {
-    /// Connect to this relay (ws:// or wss://) instead of hosting one.
-    #[arg(long, global = true, value_name = "URL")]
-    relay: Option<String>,
-    /// Where the hosted relay listens.
-    #[arg(long, global = true, value_name = "ADDR", conflicts_with = "relay")]
-    listen: Option<String>,
-    /// The approver key (default $XDG_CONFIG_HOME/assent/approver.key).
-    #[arg(long, global = true, value_name = "PATH")]
-    key: Option<PathBuf>,
-    /// Approver name put in decisions; must match elevator.toml (default: console.toml
-    /// `name`, else your user name).
-    #[arg(long, global = true)]
-    name: Option<String>,
-    /// No desktop notifications (the terminal bell still rings).
-    #[arg(long)]
-    no_notify: bool,
-    #[command(subcommand)]
-    command: Option<Sub>,
-}
-
-#[derive(Debug, Subcommand)]
-enum Sub {
-    /// Make an approver key and print the [[approver]] block for elevator.toml.
-    Keygen {
-        /// Replace an existing key.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Print the pending requests, one per line.
-    List,
-    /// Approve a pending request (ID or a unique prefix of it).
-    Approve {
-        id: String,
-        /// once, timed:DURATION (e.g. timed:15m), or always.
-        #[arg(long, default_value = "once")]
-        grant: String,
-    },
-    /// Deny a pending request.
-    Deny {
-        id: String,
-        /// Why, shown to the agent.
-        #[arg(long)]
-        note: Option<String>,
-    },
-}
+use assent_console::cli::{Cli, Sub};
+use assent_console::config::{self, ConsoleToml, DEFAULT_LISTEN, Dirs, ELEVATOR_CONFIG, Fatal};
+use assent_console::{manual, scripted, setup, tui};
+use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(kind) = cli.generate {
+        print!("{}", manual::generate(kind));
+        return ExitCode::SUCCESS;
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(fatal) => {
@@ -86,12 +36,39 @@ fn run(cli: Cli) -> Result<(), Fatal> {
         .unwrap_or_else(config::os_user_name);
     let key_path = cli.key.clone().unwrap_or_else(|| dirs.key());
 
-    if let Some(Sub::Keygen { force }) = &cli.command {
-        print!(
-            "{}",
-            config::keygen(&key_path, &name, *force, Some(&dirs.console_toml()))?
-        );
-        return Ok(());
+    let elevator = cli
+        .elevator_config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(ELEVATOR_CONFIG));
+    let console_toml = dirs.console_toml();
+    let keygen = |force: bool, trust: bool| setup::Keygen {
+        key: &key_path,
+        name: &name,
+        force,
+        console_toml: Some(&console_toml),
+        trust: trust.then_some(elevator.as_path()),
+    };
+
+    match &cli.command {
+        Some(Sub::Keygen { force, trust }) => {
+            print!("{}", setup::keygen(&keygen(*force, *trust || cli.trust))?);
+            return Ok(());
+        }
+        None => setup::before_console(
+            &keygen(false, cli.trust),
+            std::io::stdin().is_terminal(),
+            &mut std::io::stdin().lock(),
+            &mut std::io::stdout(),
+        )?,
+        Some(_) if cli.trust => {
+            return Err(Fatal {
+                message:
+                    "--trust goes with keygen or the console itself, not with list, approve or deny"
+                        .into(),
+                code: 2,
+            });
+        }
+        Some(_) => {}
     }
 
     let key = config::load_key(&key_path)?;

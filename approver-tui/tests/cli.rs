@@ -242,3 +242,250 @@ async fn unreachable_relay_is_75() {
     assert_eq!(code, 75, "{err}");
     assert_eq!(err.lines().count(), 1, "one line: {err}");
 }
+
+/// `keygen --trust` against a temporary elevator.toml.
+#[tokio::test]
+async fn keygen_trust_lists_the_key_once() {
+    assert!(
+        nix::unistd::getuid().is_root(),
+        "this test needs root: --trust refuses otherwise"
+    );
+    let home = Home::new("trust");
+    let elevator = home.0.join("etc/assent/elevator.toml");
+    let elevator_arg = elevator.to_str().unwrap();
+    let trust = [
+        "keygen",
+        "--trust",
+        "--name",
+        "alice",
+        "--elevator-config",
+        elevator_arg,
+    ];
+
+    let (code, out, err) = home.run(&trust).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("added approver \"alice\""), "{out}");
+    assert!(out.contains("sudo assent-elevate check"), "{out}");
+    let text = std::fs::read_to_string(&elevator).unwrap();
+    let public = home.private_key().public();
+    let table: toml::Table = text.parse().expect("parses");
+    let approvers = table["approver"].as_array().unwrap();
+    assert_eq!(approvers.len(), 1);
+    assert_eq!(approvers[0]["name"].as_str(), Some("alice"));
+    let listed = assent_protocol::PublicKey::parse(approvers[0]["key"].as_str().unwrap());
+    assert_eq!(listed.unwrap(), public);
+    assert!(
+        text.starts_with("# added by assent-console keygen --trust on "),
+        "{text}"
+    );
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(&elevator).unwrap();
+    assert_eq!(
+        (meta.mode() & 0o7777, meta.uid(), meta.gid()),
+        (0o644, 0, 0)
+    );
+    let dir = std::fs::metadata(elevator.parent().unwrap()).unwrap();
+    assert_eq!(dir.mode() & 0o7777, 0o755);
+
+    // Again: the existing key is reused (not regenerated), and nothing changes.
+    let (code, out, err) = home.run(&trust).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("using the existing key"), "{out}");
+    assert!(out.contains("nothing changed"), "{out}");
+    assert_eq!(home.private_key().public(), public, "not regenerated");
+    assert_eq!(std::fs::read_to_string(&elevator).unwrap(), text);
+
+    // Another home whose approver is also called alice, with another key: refused.
+    let other = Home::new("trust-other");
+    let (code, _, err) = other.run(&trust).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("already listed with another key"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert_eq!(
+        std::fs::read_to_string(&elevator).unwrap(),
+        text,
+        "unchanged"
+    );
+
+    // Under another name it is added next to alice, and the file still parses.
+    let (code, _, err) = other
+        .run(&[
+            "keygen",
+            "--trust",
+            "--name",
+            "bob",
+            "--elevator-config",
+            elevator_arg,
+        ])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    let after = std::fs::read_to_string(&elevator).unwrap();
+    assert!(after.starts_with(&text), "appended: {after}");
+    let table: toml::Table = after.parse().expect("still parses");
+    assert_eq!(table["approver"].as_array().unwrap().len(), 2);
+    assert_eq!(std::fs::metadata(&elevator).unwrap().mode() & 0o7777, 0o644);
+
+    // A file that does not parse is left alone.
+    std::fs::write(&elevator, "[settings\n").unwrap();
+    let third = Home::new("trust-third");
+    let (code, _, err) = third
+        .run(&[
+            "keygen",
+            "--trust",
+            "--name",
+            "carol",
+            "--elevator-config",
+            elevator_arg,
+        ])
+        .await;
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("does not parse"), "{err}");
+    assert_eq!(std::fs::read_to_string(&elevator).unwrap(), "[settings\n");
+}
+
+#[tokio::test]
+async fn keygen_trust_is_refused_when_not_root() {
+    let home = Home::new("trust-nobody");
+    let elevator = home.0.join("elevator.toml");
+    std::fs::write(&elevator, "# kept\n").unwrap();
+    // nobody must be able to look into the home (and find no console.toml there).
+    std::fs::set_permissions(&home.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = tokio::process::Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
+        .args(["keygen", "--trust", "--name", "alice", "--elevator-config"])
+        .arg(&elevator)
+        .env_clear()
+        .env("HOME", &home.0)
+        .env("XDG_CONFIG_HOME", home.0.join("config"))
+        .env("XDG_STATE_HOME", home.0.join("state"));
+    let out = cmd
+        .output()
+        .await
+        .expect("setpriv (util-linux) is needed to run the binary as nobody");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("needs root"), "{err}");
+    assert!(
+        err.contains("sudo assent-console keygen --trust --key"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert_eq!(std::fs::read_to_string(&elevator).unwrap(), "# kept\n");
+    assert!(!home.key().exists(), "refused before making a key");
+}
+
+#[tokio::test]
+async fn first_run_without_a_terminal_names_the_missing_key() {
+    let home = Home::new("first-notty");
+    let (code, out, err) = home.run(&["--relay", "ws://127.0.0.1:1"]).await;
+    assert_eq!(code, 78, "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "assent-console: no approver key at {}; create one with `assent-console keygen`\n",
+            home.key().display()
+        )
+    );
+    assert!(out.is_empty(), "no prompt: {out}");
+    assert!(!home.key().exists());
+}
+
+/// Read the child's output into `seen` until it contains `needle`.
+async fn read_until(out: &mut tokio::process::ChildStdout, seen: &mut String, needle: &str) {
+    use tokio::io::AsyncReadExt;
+    let wait = async {
+        let mut buf = [0u8; 4096];
+        while !seen.contains(needle) {
+            let n = out.read(&mut buf).await.unwrap();
+            assert!(n > 0, "ended before {needle:?}: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(20), wait)
+        .await
+        .is_err()
+    {
+        panic!("no {needle:?} in: {seen}");
+    }
+}
+
+/// On a terminal (a pseudo-terminal from `script`), the console offers to make the key,
+/// makes it (listing it with --trust), and opens; `q` quits.
+#[tokio::test]
+async fn first_run_on_a_terminal_offers_keygen_then_opens() {
+    use tokio::io::AsyncWriteExt;
+    assert!(
+        nix::unistd::getuid().is_root(),
+        "this test needs root: it uses --trust"
+    );
+    let home = Home::new("first-tty");
+    let elevator = home.0.join("elevator.toml");
+    let console = format!(
+        "'{BIN}' --relay ws://127.0.0.1:1 --name alice --trust --elevator-config '{}'",
+        elevator.display()
+    );
+    let mut proc = tokio::process::Command::new("script")
+        .args(["-qec", &console, "/dev/null"])
+        .env_clear()
+        .env("HOME", &home.0)
+        .env("XDG_CONFIG_HOME", home.0.join("config"))
+        .env("XDG_STATE_HOME", home.0.join("state"))
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("script (util-linux) is needed for a pseudo-terminal");
+    let mut stdin = proc.stdin.take().unwrap();
+    let mut stdout = proc.stdout.take().unwrap();
+    let mut seen = String::new();
+    read_until(&mut stdout, &mut seen, "Create an approver key now? [Y/n]").await;
+    assert!(seen.contains(&home.key().display().to_string()), "{seen}");
+    stdin.write_all(b"y\n").await.unwrap();
+    read_until(&mut stdout, &mut seen, "Press Enter to open the console.").await;
+    assert!(seen.contains("[[approver]]"), "{seen}");
+    assert!(seen.contains("added approver \"alice\""), "{seen}");
+    stdin.write_all(b"\n").await.unwrap();
+    read_until(&mut stdout, &mut seen, "\x1b[?1049h").await; // the console took the screen
+    stdin.write_all(b"q").await.unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(20), proc.wait())
+        .await
+        .expect("q quits the console")
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{seen}");
+
+    let public = home.private_key().public();
+    let table: toml::Table = std::fs::read_to_string(&elevator).unwrap().parse().unwrap();
+    let listed = table["approver"][0]["key"].as_str().unwrap();
+    assert_eq!(assent_protocol::PublicKey::parse(listed).unwrap(), public);
+}
+
+#[tokio::test]
+async fn man_page_and_completions_are_generated() {
+    use clap::CommandFactory;
+    let home = Home::new("generate");
+    let (code, man, err) = home.run(&["--generate", "man"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(man.contains(".TH assent-console 1"), "{man}");
+    assert!(man.contains(".SH KEYS"), "{man}");
+    assert!(man.contains("EXIT STATUS"), "{man}");
+    let cli = assent_console::cli::Cli::command();
+    let subs: Vec<&str> = cli.get_subcommands().map(|s| s.get_name()).collect();
+    assert_eq!(subs, ["keygen", "list", "approve", "deny"]);
+    for sub in subs {
+        assert!(
+            man.contains(&format!("\\fBassent\\-console {sub}\\fR")),
+            "{sub} missing"
+        );
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, script, err) = home
+            .run(&["--generate", &format!("complete-{shell}")])
+            .await;
+        assert_eq!(code, 0, "{err}");
+        assert!(!script.trim().is_empty(), "{shell}");
+        assert!(script.contains("keygen"), "{shell}: {script}");
+    }
+    let (code, _, _) = home.run(&["--generate", "pdf"]).await;
+    assert_eq!(code, 2, "an unknown kind is a usage error");
+}
