@@ -72,8 +72,7 @@ impl Default for Settings {
 /// What is wrong with the configuration, as one line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigError {
-    /// The directory holding the configuration (or one above it) cannot be trusted: the
-    /// elevator is not set up safely.
+    /// The directory holding the configuration (or one above it) cannot be trusted.
     Directory(Untrusted),
     /// The file itself is unsafe, unreadable or invalid.
     File(String),
@@ -458,7 +457,7 @@ run_as = ["root", "postgres"]
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
         assert!(
             matches!(load().unwrap_err(), ConfigError::Directory(m) if m.0.contains("writable")),
-            "an unsafe directory is a setup problem"
+            "an unsafe directory is named as such"
         );
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
 

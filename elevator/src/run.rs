@@ -13,7 +13,7 @@ use nix::unistd::{Gid, geteuid, gethostname, getuid, setegid};
 
 use crate::audit::{AuditLog, AuditRecord};
 use crate::checks::{self, Check, Refusal};
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::exec::{Launch, environment, passthrough_vars};
 use crate::identity::{Caller, Target};
 use crate::ledger::Ledger;
@@ -112,10 +112,9 @@ pub fn elevate(invocation: Invocation, limits: &CallerLimits) -> Failure {
     };
     let config = match Config::load(Path::new(CONFIG_PATH)) {
         Ok(config) => config,
-        Err(ConfigError::Directory(why)) => {
-            return attempt.refuse(Refusal::new(Check::Setup, why.0));
-        }
-        Err(ConfigError::File(why)) => {
+        // SPEC §6.1: a bad or unsafe configuration, its directories included, is exit 78.
+        Err(why) => {
+            let why = why.to_string();
             attempt.log_refusal(&Refusal::new(Check::Setup, format!("config: {why}")));
             return Failure::Config(why);
         }

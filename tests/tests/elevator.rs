@@ -905,8 +905,8 @@ fn config_writable_by_group_is_refused() {
     assert_not_run(&marker);
 }
 
-// An unsafe config *directory* means the elevator is not installed safely: `setup` (77), as
-// for the binary. An unsafe config *file* is a configuration error (78).
+// An unsafe config *directory* is an unsafe configuration too (SPEC §6.1): exit 78, naming
+// the directory. An unsafe elevator binary is `setup` (77).
 
 #[test]
 fn config_dir_writable_by_group_is_refused() {
@@ -914,7 +914,7 @@ fn config_dir_writable_by_group_is_refused() {
     let (request, token, marker) = valid_touch(&fx, "config-dir");
     fs::set_permissions(fx.sb.etc_dir(), fs::Permissions::from_mode(0o775)).unwrap();
     let out = fx.elevate(&token, &request).run();
-    let detail = out.assert_refused("setup");
+    let detail = out.assert_config_error();
     assert!(detail.contains("/etc/assent"), "name the directory: {out}");
     assert_not_run(&marker);
 }
@@ -925,7 +925,7 @@ fn config_dir_owned_by_the_requester_is_refused() {
     let (request, token, marker) = valid_touch(&fx, "config-dir-owner");
     std::os::unix::fs::chown(fx.sb.etc_dir(), Some(fx.agent.uid), Some(fx.agent.gid)).unwrap();
     let out = fx.elevate(&token, &request).run();
-    let detail = out.assert_refused("setup");
+    let detail = out.assert_config_error();
     assert!(detail.contains("/etc/assent"), "name the directory: {out}");
     assert_not_run(&marker);
 }
