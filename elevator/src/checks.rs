@@ -350,7 +350,7 @@ pub fn command(grant: &OpenedGrant, program: &OsStr, args: &[&OsStr]) -> Checked
         return refuse(
             Check::Command,
             format!(
-                "{} arguments given; {} were approved",
+                "{} arguments given, {} approved",
                 argv.len() - 1,
                 request.argv.len() - 1
             ),
@@ -467,7 +467,7 @@ pub fn status(grant: &OpenedGrant, settings: &Settings, now: u64) -> Checked {
         return refuse(
             Check::Status,
             format!(
-                "a {kind} grant needs a fresh status from {}; none was sent",
+                "this {kind} grant needs a fresh status from {}; none was sent",
                 decision.approver
             ),
         );
@@ -842,7 +842,7 @@ mod tests {
                 &refs(&args(&["upgrade", "-y"])),
             ),
             Check::Command,
-            "2 arguments given; 1 were approved",
+            "2 arguments given, 1 approved",
         );
         refused(
             command(&grant, OsStr::new("/usr/bin/apt-get"), &refs(&args(&[]))),
@@ -972,7 +972,7 @@ mod tests {
             refused(
                 status(&none.opened(), &settings, NOW),
                 Check::Status,
-                &format!("a {kind} grant needs a fresh status from alice; none was sent"),
+                &format!("this {kind} grant needs a fresh status from alice; none was sent"),
             );
 
             let mut foreign = fixture().reusable(kind);
