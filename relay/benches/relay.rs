@@ -1,1 +1,518 @@
-fn main() {}
+//! Relay benchmarks (SPEC §12), run against the real `assent-relay` binary:
+//!
+//! - round trips (request → decision) per second at saturation, with N agent connections
+//!   each keeping one request in flight and one approver deciding as fast as it can;
+//! - latency percentiles at a fixed 1,000 round trips per second;
+//! - the relay's resident memory with 10,000 connected agents, idle and then each waiting
+//!   on a pending request.
+//!
+//! Requests and decisions are signed before timing starts, so the figures are the relay's
+//! (verifying both signatures, routing, framing) plus the clients' framing — not the cost of
+//! signing. Relay and clients share the machine's cores. Run: `cargo bench -p assent-relay`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use assent_protocol::payload::{KindDecision, KindRequest, V1};
+use assent_protocol::{
+    Decision, Env, Envelope, Grant, PrivateKey, Request, RequestId, Role, Verdict, sha256,
+};
+use assent_relay::{Client, Event};
+use tokio::sync::Semaphore;
+
+/// The sizes of one run. `cargo bench` passes `--bench`; without it (`cargo test
+/// --benches`) a small smoke run checks that the benchmark itself works.
+struct Sizes {
+    round_trips: usize,
+    rate: usize,
+    seconds: usize,
+    idle_clients: usize,
+}
+
+const FULL: Sizes = Sizes {
+    round_trips: 20_000,
+    rate: 1_000,
+    seconds: 5,
+    idle_clients: 10_000,
+};
+
+const SMOKE: Sizes = Sizes {
+    round_trips: 256,
+    rate: 100,
+    seconds: 1,
+    idle_clients: 100,
+};
+
+fn main() {
+    raise_fd_limit();
+    let sizes = if std::env::args().any(|a| a == "--bench") {
+        FULL
+    } else {
+        SMOKE
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(run(sizes));
+}
+
+struct Row {
+    what: String,
+    result: String,
+    target: &'static str,
+}
+
+async fn run(sizes: Sizes) {
+    let dir = std::env::temp_dir().join(format!("assent-relay-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let alice = Arc::new(PrivateKey::generate("alice"));
+    let mut relay = RelayProcess::start(&dir, &alice);
+    let url = relay.url.clone();
+    let mut rows = Vec::new();
+    // ASSENT_BENCH_ONLY=memory (or throughput, latency) runs one part.
+    let only = std::env::var("ASSENT_BENCH_ONLY").unwrap_or_default();
+    let part = |name: &str| only.is_empty() || only == name;
+
+    if part("throughput") {
+        let per_round_trip = verification_cost(&alice);
+        rows.push(Row {
+            what: "signature checks per round trip (request + decision), 1 core".into(),
+            result: format!("{:.1} µs", per_round_trip.as_secs_f64() * 1e6),
+            target: "",
+        });
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        rows.push(Row {
+            what: format!("  → ceiling from signature checks alone, {cores} cores"),
+            result: format!("{:.0} /s", cores as f64 / per_round_trip.as_secs_f64()),
+            target: "",
+        });
+    }
+    for agents in [16, 128].into_iter().filter(|_| part("throughput")) {
+        let rate = saturation(&url, &alice, agents, sizes.round_trips).await;
+        rows.push(Row {
+            what: format!("round trips/s, saturated, {agents} agents + 1 approver"),
+            result: format!("{rate:.0} /s"),
+            target: "≥ 20,000 /s",
+        });
+    }
+
+    let Sizes {
+        rate,
+        seconds,
+        idle_clients,
+        ..
+    } = sizes;
+    if part("latency") {
+        let (p50, p99, max) = fixed_rate(&url, &alice, rate, seconds, 20).await;
+        rows.push(Row {
+            what: format!("latency p50 at {rate}/s (20 agents, {seconds} s)"),
+            result: format!("{:.2} ms", ms(p50)),
+            target: "",
+        });
+        rows.push(Row {
+            what: format!("latency p99 at {rate}/s"),
+            result: format!("{:.2} ms", ms(p99)),
+            target: "p99 ≤ 5 ms",
+        });
+        rows.push(Row {
+            what: format!("latency max at {rate}/s"),
+            result: format!("{:.2} ms", ms(max)),
+            target: "",
+        });
+    }
+
+    // Memory on a fresh relay, so the figures are not inflated by the runs above.
+    relay.stop();
+    if part("memory") {
+        let relay = RelayProcess::start(&dir, &alice);
+        let (base, idle, waiting) = memory(&relay, idle_clients).await;
+        rows.push(Row {
+            what: "relay RSS, freshly started".into(),
+            result: format!("{:.1} MiB", mib(base)),
+            target: "",
+        });
+        rows.push(Row {
+            what: format!("relay RSS, {idle_clients} agents logged in, idle"),
+            result: format!("{:.1} MiB", mib(idle)),
+            target: "",
+        });
+        rows.push(Row {
+            what: format!("relay RSS, {idle_clients} agents each waiting on a request"),
+            result: format!("{:.1} MiB", mib(waiting)),
+            target: "≤ 100 MiB",
+        });
+        drop(relay);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!();
+    println!(
+        "assent-relay benchmark — {cores} cores shared by the relay and its clients; relay log level warn"
+    );
+    let width = rows
+        .iter()
+        .map(|r| r.what.chars().count())
+        .max()
+        .unwrap_or(0);
+    println!(
+        "| {:width$} | {:>12} | {:12} |",
+        "measurement", "result", "target"
+    );
+    println!(
+        "|-{}-|-{}-|-{}-|",
+        "-".repeat(width),
+        "-".repeat(12),
+        "-".repeat(12)
+    );
+    for row in rows {
+        println!(
+            "| {:width$} | {:>12} | {:12} |",
+            row.what, row.result, row.target
+        );
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+// ---------------------------------------------------------------------------------------
+
+struct RelayProcess {
+    child: Child,
+    url: String,
+}
+
+impl RelayProcess {
+    fn start(dir: &Path, alice: &PrivateKey) -> RelayProcess {
+        let config = dir.join("relay.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[[approver]]\nname = \"alice\"\nkey = \"{}\"\n\n[limits]\n\
+                 requests_per_agent_per_minute = 100000000\n\
+                 messages_per_connection_per_second = 100000000\n\
+                 max_pending_total = 1000000\n\
+                 max_connections = 20000\n\
+                 outbound_queue = 65536\n",
+                alice.public().to_openssh("alice")
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(relay_binary())
+            .args(["--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cannot start assent-relay");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("assent-relay listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        RelayProcess { child, url }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn relay_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_assent-relay"))
+}
+
+fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+}
+
+/// The relay's resident set size in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status")
+}
+
+// ---------------------------------------------------------------------------------------
+// Signed traffic, made before timing.
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn signed_request(agent: &PrivateKey, n: usize) -> (Envelope, Request) {
+    let now = now();
+    let request = Request {
+        v: V1,
+        kind: KindRequest,
+        id: RequestId::random(),
+        agent: "bench".into(),
+        host: "bench-host".into(),
+        user: "agent".into(),
+        uid: 1001,
+        run_as: "root".into(),
+        program: "/usr/bin/true".into(),
+        program_sha256: sha256(b"true"),
+        argv: vec!["true".into(), n.to_string()],
+        cwd: "/tmp".into(),
+        env: Env::default(),
+        reason: "benchmark".into(),
+        grant: Grant::Once,
+        ttl_s: None,
+        created_at: now,
+        expires_at: now + 600,
+    };
+    (Envelope::seal(agent, &request), request)
+}
+
+fn signed_decision(alice: &PrivateKey, envelope: &Envelope, request: &Request) -> Envelope {
+    let now = now();
+    let bytes = envelope.payload_bytes_unverified().unwrap();
+    let decision = Decision {
+        v: V1,
+        kind: KindDecision,
+        request_id: request.id,
+        request_sha256: sha256(&bytes),
+        verdict: Verdict::Approve,
+        grant: Grant::Once,
+        not_before: now,
+        not_after: Some(now + 60),
+        cmd_sha256: request.cmd_sha256(),
+        approver: "alice".into(),
+        decided_at: now,
+        note: None,
+    };
+    Envelope::seal(alice, &decision)
+}
+
+/// Per agent: its key and its signed requests; and the decision for each request, keyed by
+/// the request envelope's payload text.
+type Work = (Vec<(PrivateKey, Vec<Envelope>)>, HashMap<String, Envelope>);
+
+fn prepare(alice: &PrivateKey, agents: usize, per_agent: usize) -> Work {
+    let mut decisions = HashMap::new();
+    let work = (0..agents)
+        .map(|_| {
+            let key = PrivateKey::generate("bench agent");
+            let requests = (0..per_agent)
+                .map(|n| {
+                    let (envelope, request) = signed_request(&key, n);
+                    decisions.insert(
+                        envelope.payload.clone(),
+                        signed_decision(alice, &envelope, &request),
+                    );
+                    envelope
+                })
+                .collect();
+            (key, requests)
+        })
+        .collect();
+    (work, decisions)
+}
+
+/// An approver that decides every request it is shown with the prepared decision.
+async fn spawn_approver(
+    url: &str,
+    alice: &PrivateKey,
+    decisions: HashMap<String, Envelope>,
+) -> tokio::task::JoinHandle<()> {
+    let mut client = Client::connect(url, alice, Role::Approver).await.unwrap();
+    tokio::spawn(async move {
+        while let Ok(event) = client.next_event().await {
+            if let Event::Request { envelope, .. } = event {
+                let decision = &decisions[&envelope.payload];
+                if client.decide(decision).await.is_err() {
+                    break;
+                }
+            }
+        }
+    })
+}
+
+async fn wait_for_decision(agent: &mut Client) {
+    loop {
+        match agent.next_event().await.unwrap() {
+            Event::Decision { .. } => return,
+            Event::Queued { .. } => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+async fn connect_agents(url: &str, work: &[(PrivateKey, Vec<Envelope>)]) -> Vec<Client> {
+    let mut clients = Vec::with_capacity(work.len());
+    for (key, _) in work {
+        clients.push(Client::connect(url, key, Role::Agent).await.unwrap());
+    }
+    clients
+}
+
+/// What the relay spends verifying one round trip's two signatures (and parsing both
+/// payloads), measured in this process on one core.
+fn verification_cost(alice: &PrivateKey) -> Duration {
+    let agent = PrivateKey::generate("agent");
+    let pairs: Vec<(Envelope, Envelope)> = (0..500)
+        .map(|n| {
+            let (envelope, request) = signed_request(&agent, n);
+            let decision = signed_decision(alice, &envelope, &request);
+            (envelope, decision)
+        })
+        .collect();
+    let started = Instant::now();
+    for (request, decision) in &pairs {
+        request.open::<Request>().unwrap();
+        decision.open::<Decision>().unwrap();
+    }
+    started.elapsed() / pairs.len() as u32
+}
+
+async fn saturation(url: &str, alice: &PrivateKey, agents: usize, total: usize) -> f64 {
+    let per_agent = total / agents;
+    let (work, decisions) = prepare(alice, agents, per_agent);
+    let approver = spawn_approver(url, alice, decisions).await;
+    let clients = connect_agents(url, &work).await;
+
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (mut client, (_, requests)) in clients.into_iter().zip(work) {
+        tasks.push(tokio::spawn(async move {
+            for request in &requests {
+                client.submit(request).await.unwrap();
+                wait_for_decision(&mut client).await;
+            }
+            client.close().await;
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    approver.abort();
+    (agents * per_agent) as f64 / elapsed.as_secs_f64()
+}
+
+async fn fixed_rate(
+    url: &str,
+    alice: &PrivateKey,
+    rate: usize,
+    seconds: usize,
+    agents: usize,
+) -> (Duration, Duration, Duration) {
+    let per_agent = rate * seconds / agents;
+    let (work, decisions) = prepare(alice, agents, per_agent);
+    let approver = spawn_approver(url, alice, decisions).await;
+    let clients = connect_agents(url, &work).await;
+
+    // Each agent sends every `period`, the agents evenly staggered, so the relay sees `rate`
+    // requests a second. Latency counts from the scheduled send time, so a late send is
+    // charged to the relay rather than hidden.
+    let period = Duration::from_secs_f64(agents as f64 / rate as f64);
+    let start = tokio::time::Instant::now() + Duration::from_millis(200);
+    let mut tasks = Vec::new();
+    for (i, (mut client, (_, requests))) in clients.into_iter().zip(work).enumerate() {
+        let first = start + period.mul_f64(i as f64 / agents as f64);
+        tasks.push(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval_at(first, period);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let mut latencies = Vec::with_capacity(requests.len());
+            for request in &requests {
+                let scheduled = ticks.tick().await;
+                client.submit(request).await.unwrap();
+                wait_for_decision(&mut client).await;
+                latencies.push(scheduled.elapsed());
+            }
+            client.close().await;
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    approver.abort();
+    all.sort();
+    let pick = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
+    (pick(0.50), pick(0.99), *all.last().unwrap())
+}
+
+/// RSS (KiB) of a fresh relay; with `n` agents logged in; with each also waiting on a request.
+async fn memory(relay: &RelayProcess, n: usize) -> (u64, u64, u64) {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let base = rss_kib(relay.pid());
+
+    let slots = Arc::new(Semaphore::new(200));
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let url = relay.url.clone();
+        let slots = slots.clone();
+        tasks.push(tokio::spawn(async move {
+            let slot = slots.acquire_owned().await.unwrap();
+            let key = PrivateKey::generate("idle agent");
+            let client = Client::connect(&url, &key, Role::Agent)
+                .await
+                .unwrap_or_else(|e| panic!("client {i}: {e}"));
+            drop(slot);
+            (client, key)
+        }));
+    }
+    let mut clients = Vec::with_capacity(n);
+    for task in tasks {
+        clients.push(task.await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle = rss_kib(relay.pid());
+
+    for (client, key) in &mut clients {
+        let (envelope, _) = signed_request(key, 0);
+        client.submit(&envelope).await.unwrap();
+    }
+    for (client, _) in &mut clients {
+        match client.next_event().await.unwrap() {
+            Event::Queued { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let waiting = rss_kib(relay.pid());
+    drop(clients);
+    (base, idle, waiting)
+}

@@ -164,6 +164,7 @@ impl Client {
         };
         let login = async {
             let config = WebSocketConfig::default()
+                .read_buffer_size(16 * 1024)
                 .max_message_size(Some(MAX_INCOMING))
                 .max_frame_size(Some(MAX_INCOMING));
             let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
@@ -63,7 +63,7 @@ pub struct Connection<S> {
 /// and frames and messages bounded by `max_frame_bytes`.
 pub fn server_ws_config(limits: &Limits) -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(8 * 1024)
+        .read_buffer_size(1024)
         .max_message_size(Some(limits.max_frame_bytes))
         .max_frame_size(Some(limits.max_frame_bytes))
 }
@@ -113,7 +113,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     )));
                 }
                 Err(WsError::Capacity(e)) => return Err(ReadError::TooBig(e.to_string())),
-                Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => return Ok(None),
+                // The client vanished (killed, network gone): nothing left to tell it.
+                Err(
+                    WsError::ConnectionClosed
+                    | WsError::AlreadyClosed
+                    | WsError::Io(_)
+                    | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake),
+                ) => return Ok(None),
                 Err(WsError::Utf8(e)) => {
                     return Err(ReadError::Garbage(format!("text frame is not UTF-8: {e}")));
                 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use assent_protocol::{PublicKey, Role};
+use assent_protocol::Role;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -22,7 +22,7 @@ use crate::config::RelayConfig;
 use crate::connection::Connection;
 use crate::limits::{Limits, RateLimiter};
 use crate::message::{ClientMessage, PROTOCOL_VERSION, ServerMessage};
-use crate::store::{ConnId, Refusal, SharedStore, Store};
+use crate::store::{ConnId, Outbox, Refusal, SharedStore, Store};
 
 /// Unix time in seconds, as the protocol's timestamps are.
 pub(crate) fn now_unix() -> u64 {
@@ -36,7 +36,8 @@ pub(crate) fn now_unix() -> u64 {
 pub(crate) struct Shared {
     config: RelayConfig,
     store: SharedStore,
-    submissions: Mutex<RateLimiter<PublicKey>>,
+    /// Submission buckets by agent key bytes.
+    submissions: Mutex<RateLimiter<[u8; 32]>>,
     next_conn: AtomicU64,
 }
 
@@ -93,13 +94,23 @@ pub(crate) async fn run(
             peer,
             shutdown: shutdown.clone(),
         };
-        let tls = tls.clone();
         let done = done_tx.clone();
-        tokio::spawn(async move {
-            handler.run(stream, tls).await;
-            drop(slot);
-            drop(done);
-        });
+        let deadline = tokio::time::Instant::now() + shared.limits().login_timeout();
+        // One task per connection, kept small: each phase's future is boxed only while it
+        // runs, and plain and TLS connections are separate task types.
+        match &tls {
+            None => tokio::spawn(async move {
+                handler.serve(stream, deadline).await;
+                drop((slot, done));
+            }),
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    handler.serve_tls(stream, acceptor, deadline).await;
+                    drop((slot, done));
+                })
+            }
+        };
     }
 
     drop(listener);
@@ -108,6 +119,22 @@ pub(crate) async fn run(
     tracing::info!(open, "shutting down; closing connections");
     let _ = tokio::time::timeout(Duration::from_secs(5), done_rx.recv()).await;
     expiry.abort();
+}
+
+/// Send a direct answer after everything already queued for this connection, so a client
+/// sees events in the order they happened.
+async fn reply<S>(
+    conn: &mut Connection<S>,
+    outbox: &Outbox,
+    message: &ServerMessage,
+) -> Result<(), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    while let Some(text) = outbox.try_pop() {
+        conn.send_text(text).await?;
+    }
+    conn.send(message).await
 }
 
 /// Drop requests when their deadline comes.
@@ -144,13 +171,14 @@ enum End {
 }
 
 impl Handler {
-    async fn run(self, stream: TcpStream, tls: Option<TlsAcceptor>) {
-        let deadline = tokio::time::Instant::now() + self.shared.limits().login_timeout();
-        let Some(acceptor) = tls else {
-            return self.serve(stream, deadline).await;
-        };
+    async fn serve_tls(
+        self,
+        stream: TcpStream,
+        acceptor: TlsAcceptor,
+        deadline: tokio::time::Instant,
+    ) {
         let mut stop = self.shutdown.clone();
-        let handshake = tokio::time::timeout_at(deadline, acceptor.accept(stream));
+        let handshake = Box::pin(tokio::time::timeout_at(deadline, acceptor.accept(stream)));
         let stream = tokio::select! {
             _ = stop.changed() => return,
             handshake = handshake => match handshake {
@@ -167,14 +195,20 @@ impl Handler {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let mut stop = self.shutdown.clone();
-        let admitted = tokio::select! {
-            _ = stop.changed() => None,
-            admitted = self.admit(stream, deadline) => admitted,
+        // The block ends the admission's locals before the session is awaited, so this
+        // future holds only a pointer to the session while it lasts.
+        let session = {
+            let mut stop = self.shutdown.clone();
+            let admitted = tokio::select! {
+                _ = stop.changed() => None,
+                admitted = Box::pin(self.admit(stream, deadline)) => admitted,
+            };
+            match admitted {
+                Some((conn, who)) => Box::pin(self.session(conn, who)),
+                None => return,
+            }
         };
-        if let Some((conn, who)) = admitted {
-            self.session(conn, who).await;
-        }
+        session.await;
     }
 
     /// The WebSocket handshake and the login.
@@ -203,7 +237,7 @@ impl Handler {
             Ok(who) => Some((conn, who)),
             Err((code, reason)) => {
                 tracing::info!(peer = %self.peer, "login refused: {reason}");
-                conn.close_with_error(code, &reason).await;
+                Box::pin(conn.close_with_error(code, &reason)).await;
                 None
             }
         }
@@ -258,11 +292,11 @@ impl Handler {
             conn = id, peer = %self.peer, role = ?who.role, key = %fingerprint,
             name = who.name.as_deref().unwrap_or("-"), "logged in"
         );
-        let (outbox, mut inbox) = mpsc::channel(limits.outbound_queue);
-        let backlog = self
-            .shared
-            .store
-            .connect(id, who.role == Role::Approver, outbox, now_unix());
+        let outbox = Outbox::new(limits.outbound_queue);
+        let backlog =
+            self.shared
+                .store
+                .connect(id, who.role == Role::Approver, outbox.clone(), now_unix());
         let welcome = ServerMessage::Welcome {
             role: who.role,
             key: fingerprint.to_string(),
@@ -287,7 +321,7 @@ impl Handler {
                     end = End::Shutdown;
                     break;
                 }
-                queued = inbox.recv() => match queued {
+                queued = outbox.pop() => match queued {
                     Some(text) => sent = conn.send_text(text).await,
                     None => {
                         end = End::Refused(
@@ -313,19 +347,18 @@ impl Handler {
                         }
                         match self.handle(id, &who, message) {
                             Ok(None) => {}
-                            Ok(Some(reply)) => sent = conn.send(&reply).await,
+                            Ok(Some(answer)) => sent = reply(&mut conn, &outbox, &answer).await,
                             Err(refusal) if refusal.fatal => {
                                 end = End::Refused(CloseCode::Policy, refusal.reason);
                                 break;
                             }
                             Err(refusal) => {
                                 tracing::info!(conn = id, "refused: {}", refusal.reason);
-                                sent = conn
-                                    .send(&ServerMessage::Refused {
-                                        request_id: refusal.request_id,
-                                        reason: refusal.reason,
-                                    })
-                                    .await;
+                                let refused = ServerMessage::Refused {
+                                    request_id: refusal.request_id,
+                                    reason: refusal.reason,
+                                };
+                                sent = reply(&mut conn, &outbox, &refused).await;
                             }
                         }
                     }
@@ -347,10 +380,10 @@ impl Handler {
         }
         match end {
             End::Gone => tracing::debug!(conn = id, "connection closed"),
-            End::Shutdown => conn.close(CloseCode::Away, "relay shutting down").await,
+            End::Shutdown => Box::pin(conn.close(CloseCode::Away, "relay shutting down")).await,
             End::Refused(code, reason) => {
                 tracing::warn!(conn = id, peer = %self.peer, key = %fingerprint, "closing connection: {reason}");
-                conn.close_with_error(code, &reason).await;
+                Box::pin(conn.close_with_error(code, &reason)).await;
             }
         }
     }
@@ -377,7 +410,7 @@ impl Handler {
                     .submissions
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .try_take(&who.key, Instant::now());
+                    .try_take(who.key.as_bytes(), Instant::now());
                 if !allowed {
                     return Err(Refusal::fatal(
                         None,

@@ -6,13 +6,15 @@
 //! [`SharedStore`] puts it behind one mutex together with every connection's outbox, so that
 //! messages reach each connection in the order the store produced them.
 
+use std::collections::VecDeque;
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use assent_protocol::{
     Decision, Envelope, PublicKey, Request, RequestId, Sha256Digest, Signed, Status,
 };
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::limits::Limits;
@@ -70,17 +72,25 @@ struct Decided {
     approver: String,
 }
 
+/// An agent key as its 32 raw bytes: a compact map key (a parsed `PublicKey` is six times
+/// larger, and the relay may track thousands).
+type AgentKey = [u8; 32];
+
+/// What the relay keeps of a request: the envelope to pass on and what it checks decisions
+/// against, not the parsed payload.
 #[derive(Debug)]
 struct Entry {
-    request: Signed<Request>,
+    envelope: Envelope,
+    sha256: Sha256Digest,
+    agent: AgentKey,
     cmd_sha256: Sha256Digest,
     /// Unix seconds at which the relay drops it: `expires_at`, capped by the lifetime limit.
     deadline: u64,
     /// Arrival order, so late consoles see requests in the order they came.
     seq: u64,
     decision: Option<Decided>,
-    /// Agent connections that submitted this request and get its decision.
-    waiters: HashSet<ConnId>,
+    /// Agent connections that submitted this request and get its decision (usually one).
+    waiters: Vec<ConnId>,
 }
 
 /// Pending requests, kept decisions and statuses. Times are unix seconds.
@@ -89,12 +99,12 @@ pub struct Store {
     limits: Limits,
     requests: HashMap<RequestId, Entry>,
     deadlines: BTreeSet<(u64, RequestId)>,
-    undecided_per_agent: HashMap<PublicKey, usize>,
+    undecided_per_agent: HashMap<AgentKey, usize>,
     /// Agent keys an approver has already decided for, or listed in the config.
-    known_agents: HashSet<PublicKey>,
+    known_agents: HashSet<AgentKey>,
     approvers: BTreeSet<ConnId>,
     /// Each agent connection's submitted request ids.
-    agents: HashMap<ConnId, HashSet<RequestId>>,
+    agents: HashMap<ConnId, Vec<RequestId>>,
     statuses: HashMap<PublicKey, Signed<Status>>,
     next_seq: u64,
 }
@@ -107,7 +117,7 @@ impl Store {
             requests: HashMap::new(),
             deadlines: BTreeSet::new(),
             undecided_per_agent: HashMap::new(),
-            known_agents: known_agents.into_iter().collect(),
+            known_agents: known_agents.into_iter().map(|k| *k.as_bytes()).collect(),
             approvers: BTreeSet::new(),
             agents: HashMap::new(),
             statuses: HashMap::new(),
@@ -143,15 +153,15 @@ impl Store {
         self.approvers.remove(&conn);
         for id in self.agents.remove(&conn).unwrap_or_default() {
             if let Some(entry) = self.requests.get_mut(&id) {
-                entry.waiters.remove(&conn);
+                entry.waiters.retain(|w| *w != conn);
             }
         }
     }
 
     fn request_message(&self, entry: &Entry) -> ServerMessage {
         ServerMessage::Request {
-            request: entry.request.envelope.clone(),
-            first_seen: !self.known_agents.contains(&entry.request.signer),
+            request: entry.envelope.clone(),
+            first_seen: !self.known_agents.contains(&entry.agent),
         }
     }
 
@@ -163,8 +173,9 @@ impl Store {
         now: u64,
     ) -> Result<Vec<Delivery>, Refusal> {
         let id = request.payload.id;
+        let agent = *request.signer.as_bytes();
         if let Some(entry) = self.requests.get_mut(&id) {
-            if entry.request.sha256 != request.sha256 || entry.request.signer != request.signer {
+            if entry.sha256 != request.sha256 || entry.agent != agent {
                 return Err(Refusal::new(
                     Some(id),
                     format!(
@@ -179,8 +190,10 @@ impl Store {
                 )]);
             }
             // The same request again (a reconnecting shim): idempotent, and it now waits here too.
-            entry.waiters.insert(conn);
-            self.agents.entry(conn).or_default().insert(id);
+            if !entry.waiters.contains(&conn) {
+                entry.waiters.push(conn);
+                self.agents.entry(conn).or_default().push(id);
+            }
             let mut out = vec![Delivery::one(
                 conn,
                 ServerMessage::Queued { request_id: id },
@@ -202,11 +215,7 @@ impl Store {
                 ServerMessage::Expired { request_id: id },
             )]);
         }
-        let undecided = self
-            .undecided_per_agent
-            .get(&request.signer)
-            .copied()
-            .unwrap_or(0);
+        let undecided = self.undecided_per_agent.get(&agent).copied().unwrap_or(0);
         if undecided >= self.limits.max_pending_per_agent {
             return Err(Refusal::new(
                 Some(id),
@@ -226,17 +235,18 @@ impl Store {
             .payload
             .expires_at
             .min(now.saturating_add(self.limits.max_request_lifetime_s));
-        *self.undecided_per_agent.entry(request.signer).or_default() += 1;
+        *self.undecided_per_agent.entry(agent).or_default() += 1;
         self.deadlines.insert((deadline, id));
-        self.agents.entry(conn).or_default().insert(id);
-        let cmd_sha256 = request.payload.cmd_sha256();
+        self.agents.entry(conn).or_default().push(id);
         let entry = Entry {
-            request,
-            cmd_sha256,
+            cmd_sha256: request.payload.cmd_sha256(),
+            envelope: request.envelope,
+            sha256: request.sha256,
+            agent,
             deadline,
             seq: self.next_seq,
             decision: None,
-            waiters: HashSet::from([conn]),
+            waiters: vec![conn],
         };
         self.next_seq += 1;
         let announce = Delivery {
@@ -268,7 +278,7 @@ impl Store {
         if entry.deadline <= now {
             return Err(Refusal::new(Some(id), format!("request {id} has expired")));
         }
-        if d.request_sha256 != entry.request.sha256 {
+        if d.request_sha256 != entry.sha256 {
             return Err(Refusal::new(
                 Some(id),
                 format!(
@@ -295,13 +305,13 @@ impl Store {
         }
         let verdict = d.verdict;
         let approver = d.approver.clone();
-        let agent = entry.request.signer;
+        let agent = entry.agent;
         entry.decision = Some(Decided {
             envelope: decision.envelope.clone(),
             sha256: decision.sha256,
             approver: approver.clone(),
         });
-        let waiters: Vec<ConnId> = entry.waiters.iter().copied().collect();
+        let waiters = entry.waiters.clone();
         self.uncount(&agent);
         self.known_agents.insert(agent);
         Ok(vec![
@@ -322,7 +332,7 @@ impl Store {
         ])
     }
 
-    fn uncount(&mut self, agent: &PublicKey) {
+    fn uncount(&mut self, agent: &AgentKey) {
         if let Some(n) = self.undecided_per_agent.get_mut(agent) {
             *n -= 1;
             if *n == 0 {
@@ -374,12 +384,12 @@ impl Store {
             };
             for waiter in &entry.waiters {
                 if let Some(ids) = self.agents.get_mut(waiter) {
-                    ids.remove(&id);
+                    ids.retain(|i| *i != id);
                 }
             }
             if entry.decision.is_none() {
-                self.uncount(&entry.request.signer);
-                let mut to: Vec<ConnId> = entry.waiters.into_iter().collect();
+                self.uncount(&entry.agent);
+                let mut to = entry.waiters;
                 to.extend(self.approvers.iter().copied());
                 out.push(Delivery {
                     to,
@@ -388,6 +398,74 @@ impl Store {
             }
         }
         out
+    }
+}
+
+/// Messages waiting to be written to one connection. Bounded: a connection that lets it fill
+/// up is cut off. (Lighter than a channel: nothing is allocated while it is empty, which is
+/// what thousands of idle shims' outboxes are.)
+#[derive(Debug)]
+pub struct Outbox {
+    queue: Mutex<VecDeque<Utf8Bytes>>,
+    capacity: usize,
+    ready: Notify,
+    cut: AtomicBool,
+}
+
+impl Outbox {
+    pub fn new(capacity: usize) -> Arc<Outbox> {
+        Arc::new(Outbox {
+            queue: Mutex::new(VecDeque::new()),
+            capacity,
+            ready: Notify::new(),
+            cut: AtomicBool::new(false),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Utf8Bytes>> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queue a message; false when the outbox is full or cut off.
+    pub fn push(&self, message: Utf8Bytes) -> bool {
+        let mut queue = self.lock();
+        if queue.len() >= self.capacity || self.cut.load(Ordering::Relaxed) {
+            return false;
+        }
+        queue.push_back(message);
+        drop(queue);
+        self.ready.notify_one();
+        true
+    }
+
+    /// Take a queued message without waiting.
+    pub fn try_pop(&self) -> Option<Utf8Bytes> {
+        let mut queue = self.lock();
+        let message = queue.pop_front();
+        if queue.is_empty() && queue.capacity() > 64 {
+            queue.shrink_to_fit();
+        }
+        message
+    }
+
+    /// The next message; `None` once the outbox was cut off and is empty.
+    /// Cancel-safe: a message is only taken when it is returned.
+    pub async fn pop(&self) -> Option<Utf8Bytes> {
+        loop {
+            if let Some(message) = self.try_pop() {
+                return Some(message);
+            }
+            if self.cut.load(Ordering::Relaxed) {
+                return None;
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    /// Stop accepting messages; the connection ends once it has written what is queued.
+    pub fn cut(&self) {
+        self.cut.store(true, Ordering::Relaxed);
+        self.ready.notify_one();
     }
 }
 
@@ -400,7 +478,7 @@ pub struct SharedStore {
 
 struct State {
     store: Store,
-    outboxes: HashMap<ConnId, mpsc::Sender<Utf8Bytes>>,
+    outboxes: HashMap<ConnId, Arc<Outbox>>,
 }
 
 impl SharedStore {
@@ -426,7 +504,7 @@ impl SharedStore {
         &self,
         conn: ConnId,
         approver: bool,
-        outbox: mpsc::Sender<Utf8Bytes>,
+        outbox: Arc<Outbox>,
         now: u64,
     ) -> Vec<ServerMessage> {
         let mut state = self.lock();
@@ -485,7 +563,7 @@ impl SharedStore {
 
 impl State {
     /// Queue each message for its connections. A connection whose outbox is full is not
-    /// keeping up: its outbox is dropped, which ends that connection, and nobody else waits.
+    /// keeping up: its outbox is cut, which ends that connection, and nobody else waits.
     fn dispatch(&mut self, deliveries: Vec<Delivery>) {
         let mut cut = Vec::new();
         for delivery in deliveries {
@@ -497,13 +575,14 @@ impl State {
                 let Some(outbox) = self.outboxes.get(&conn) else {
                     continue;
                 };
-                if outbox.try_send(text.clone()).is_err() {
+                if !outbox.push(text.clone()) {
                     cut.push(conn);
                 }
             }
         }
         for conn in cut {
-            if self.outboxes.remove(&conn).is_some() {
+            if let Some(outbox) = self.outboxes.remove(&conn) {
+                outbox.cut();
                 tracing::warn!(
                     conn,
                     "connection is not reading its messages; cutting it off"
@@ -853,26 +932,28 @@ mod tests {
     #[tokio::test]
     async fn a_connection_that_does_not_read_is_cut_off_without_blocking_others() {
         let shared = SharedStore::new(Store::new(Limits::default(), []));
-        let (slow_tx, mut slow_rx) = mpsc::channel(2);
-        let (fast_tx, mut fast_rx) = mpsc::channel(100);
-        shared.connect(10, true, slow_tx, NOW);
-        shared.connect(11, true, fast_tx, NOW);
+        let (slow, fast) = (Outbox::new(2), Outbox::new(100));
+        shared.connect(10, true, slow.clone(), NOW);
+        shared.connect(11, true, fast.clone(), NOW);
         let agent = key(1);
-        let (agent_tx, _agent_rx) = mpsc::channel(100);
-        shared.connect(1, false, agent_tx, NOW);
+        shared.connect(1, false, Outbox::new(100), NOW);
         for i in 0..5 {
             shared
                 .submit(1, request(&agent, i, NOW + 60_000_000_000), NOW)
                 .unwrap();
         }
-        let mut fast = 0;
-        while fast_rx.try_recv().is_ok() {
-            fast += 1;
+        let mut received = 0;
+        while fast.try_pop().is_some() {
+            received += 1;
         }
-        assert_eq!(fast, 5);
-        // The slow one got what fit, then its outbox was dropped.
-        assert!(slow_rx.recv().await.is_some());
-        assert!(slow_rx.recv().await.is_some());
-        assert!(slow_rx.recv().await.is_none());
+        assert_eq!(received, 5);
+        // The slow one got what fit, then its outbox was cut: it ends after those.
+        assert!(slow.pop().await.is_some());
+        assert!(slow.pop().await.is_some());
+        assert!(slow.pop().await.is_none());
+        // A cut connection is no longer an approver: new requests do not go to it.
+        shared.submit(1, request(&agent, 9, NOW + 60), NOW).unwrap();
+        assert!(slow.try_pop().is_none());
+        assert!(fast.try_pop().is_some());
     }
 }

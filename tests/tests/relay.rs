@@ -302,6 +302,37 @@ async fn a_decision_waits_for_the_reconnecting_shim_and_duplicates_are_idempoten
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_decision_is_gone_once_the_request_expires() {
+    let alice = PrivateKey::generate("alice");
+    let relay = Relay::start(&config(&[("alice", &alice)], ""));
+    let url = relay.url();
+    let agent_key = PrivateKey::generate("agent");
+    let mut console = connect(&url, &alice, Role::Approver).await;
+    let req = request(&agent_key, 2);
+    let mut agent = connect(&url, &agent_key, Role::Agent).await;
+    agent.submit(&req.envelope).await.unwrap();
+    expect_queued(&mut agent, &req).await;
+    agent.close().await;
+    expect_request(&mut console, &req).await;
+    console
+        .decide(&approve(&req, "alice", &alice))
+        .await
+        .unwrap();
+    assert!(matches!(event(&mut console).await, Event::Decided { .. }));
+
+    // The shim comes back only after the request's deadline: the decision is gone.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut agent = connect(&url, &agent_key, Role::Agent).await;
+    agent.submit(&req.envelope).await.unwrap();
+    match event(&mut agent).await {
+        Event::Expired { request_id } => assert_eq!(request_id, req.payload.id),
+        other => panic!("expected expired, got {other:?}"),
+    }
+    // Consoles were not told about the expiry of a request they had already seen decided.
+    assert_nothing_pending(&mut console).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_approvers_first_decision_wins_and_the_other_is_told() {
     let (alice, bob) = (PrivateKey::generate("alice"), PrivateKey::generate("bob"));
     let relay = Relay::start(&config(&[("alice", &alice), ("bob", &bob)], ""));
