@@ -11,6 +11,7 @@ use crate::config::{ElevatorSettings, RelaySource, SettingsSource};
 use crate::elevate;
 use crate::failure::{Exit, Result};
 use crate::keys;
+use crate::output::Out;
 use crate::run::{Setup, remaining};
 use crate::wait;
 
@@ -25,24 +26,28 @@ pub fn keygen(name: Option<String>, force: bool) -> Result<ExitCode> {
         force,
     )?;
     let fingerprint = made.key.public().fingerprint();
-    println!("{}", made.public_line);
-    println!("fingerprint: {fingerprint}");
-    println!(
+    let mut out = Out::stdout();
+    outln!(out, "{}", made.public_line);
+    outln!(out, "fingerprint: {fingerprint}");
+    outln!(
+        out,
         "wrote {} (private, 0600) and {}",
         setup.paths.key().display(),
         setup.paths.public_key().display()
     );
-    println!(
+    outln!(
+        out,
         "next: approvers will see requests from agent {:?} with key {fingerprint}.",
         setup.config.name
     );
-    println!(
+    outln!(
+        out,
         "      A relay with `[agents] policy = \"allowlist\"` needs this entry in its config:"
     );
-    println!("        [[agent]]");
-    println!("        name = {:?}", setup.config.name);
-    println!("        key = {:?}", made.public_line);
-    println!("      Then check the set-up with `assent status`.");
+    outln!(out, "        [[agent]]");
+    outln!(out, "        name = {:?}", setup.config.name);
+    outln!(out, "        key = {:?}", made.public_line);
+    outln!(out, "      Then check the set-up with `assent status`.");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -52,17 +57,21 @@ pub fn grants(as_json: bool) -> Result<ExitCode> {
     let cache = GrantCache::new(setup.paths.grants());
     let entries = cache.entries(&key.public());
     let now = wait::now();
+    let mut out = Out::stdout();
     if entries.is_empty() && !as_json {
-        println!("no cached grants in {}", cache.dir().display());
+        outln!(out, "no cached grants in {}", cache.dir().display());
     }
     for (path, entry) in entries {
+        if out.closed() {
+            break;
+        }
         let grant = match entry {
             Ok(grant) => grant,
             Err(why) => {
                 if as_json {
-                    println!("{}", json!({"file": path, "error": why}));
+                    outln!(out, "{}", json!({"file": path, "error": why}));
                 } else {
-                    println!("{}: unusable: {why}\n", path.display());
+                    outln!(out, "{}: unusable: {why}\n", path.display());
                 }
                 continue;
             }
@@ -70,7 +79,8 @@ pub fn grants(as_json: bool) -> Result<ExitCode> {
         let r = &grant.request.payload;
         let d = &grant.decision.payload;
         if as_json {
-            println!(
+            outln!(
+                out,
                 "{}",
                 json!({
                     "file": path,
@@ -92,21 +102,22 @@ pub fn grants(as_json: bool) -> Result<ExitCode> {
                 })
             );
         } else {
-            println!("{}", r.argv.join(" "));
-            println!("  program  {}", r.program);
-            println!("  run as   {}, in {}", r.run_as, r.cwd);
+            outln!(out, "{}", r.argv.join(" "));
+            outln!(out, "  program  {}", r.program);
+            outln!(out, "  run as   {}, in {}", r.run_as, r.cwd);
             if !r.env.is_empty() {
                 let env: Vec<String> = r.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                println!("  env      {}", env.join(" "));
+                outln!(out, "  env      {}", env.join(" "));
             }
-            println!(
+            outln!(
+                out,
                 "  grant    {} by {} ({}), {}",
                 d.grant,
                 d.approver,
                 grant.decision.signer.fingerprint(),
                 remaining(d.not_after, now)
             );
-            println!();
+            outln!(out);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -122,20 +133,26 @@ pub fn status() -> Result<ExitCode> {
         }
     };
 
+    let mut out = Out::stdout();
     let state = if config.file_exists {
         ""
     } else {
         " (absent: all defaults)"
     };
-    println!("config     {}{state}", config.file.display());
-    println!(
+    outln!(out, "config     {}{state}", config.file.display());
+    outln!(
+        out,
         "agent      {} (as {} uid {} on {})",
-        config.name, setup.requester.user, setup.requester.uid, setup.requester.host
+        config.name,
+        setup.requester.user,
+        setup.requester.uid,
+        setup.requester.host
     );
 
     let key = match keys::load(&setup.paths.key()) {
         Ok(key) => {
-            println!(
+            outln!(
+                out,
                 "key        {} {}",
                 setup.paths.key().display(),
                 key.public().fingerprint()
@@ -143,7 +160,7 @@ pub fn status() -> Result<ExitCode> {
             Some(key)
         }
         Err(e) => {
-            println!("key        {e}");
+            outln!(out, "key        {e}");
             problem(e.exit);
             None
         }
@@ -165,7 +182,7 @@ pub fn status() -> Result<ExitCode> {
             }
         },
     };
-    println!("relay      {} ({source}): {reach}", config.relay);
+    outln!(out, "relay      {} ({source}): {reach}", config.relay);
 
     match elevate::locate(
         config.elevator.as_deref(),
@@ -178,10 +195,10 @@ pub fn status() -> Result<ExitCode> {
                 problem(Exit::Config);
                 "NOT setuid root: it will refuse every request"
             };
-            println!("elevator   {} ({setuid})", path.display());
+            outln!(out, "elevator   {} ({setuid})", path.display());
         }
         Err(e) => {
-            println!("elevator   {e}");
+            outln!(out, "elevator   {e}");
             problem(e.exit);
         }
     }
@@ -191,11 +208,15 @@ pub fn status() -> Result<ExitCode> {
         SettingsSource::File(path) => format!("from {}", path.display()),
         SettingsSource::Default(why) => format!("default; {why}"),
     };
-    println!("secure     {} ({from})", settings.secure_path);
+    outln!(out, "secure     {} ({from})", settings.secure_path);
     if let Some(key) = &key {
         let cache = GrantCache::new(setup.paths.grants());
         let count = cache.entries(&key.public()).len();
-        println!("grants     {count} cached in {}", cache.dir().display());
+        outln!(
+            out,
+            "grants     {count} cached in {}",
+            cache.dir().display()
+        );
     }
     Ok(worst.map_or(ExitCode::SUCCESS, ExitCode::from))
 }

@@ -4,6 +4,9 @@
 //! Also reachable as `sudo` (a symlink), for agents that type `sudo` by habit.
 #![forbid(unsafe_code)]
 
+#[macro_use]
+mod output;
+
 mod cache;
 mod cli;
 mod commands;
@@ -27,6 +30,7 @@ use assent_protocol::Grant;
 
 use crate::cli::Command;
 use crate::failure::Result;
+use crate::output::Out;
 use crate::run::RunPlan;
 
 fn main() -> ExitCode {
@@ -69,14 +73,19 @@ fn assent_main(args: Vec<OsString>) -> Result<ExitCode> {
 fn sudo_main(args: &[OsString]) -> Result<ExitCode> {
     match sudo::parse(args)? {
         sudo::SudoCommand::Help => {
-            println!(
+            outln!(
+                Out::stdout(),
                 "usage: {}\n\nThis sudo is assent: each command waits for a human's approval on their console.\nThe reason shown to the approver comes from ASSENT_REASON. -n is accepted (assent never\nprompts here). See `assent --help` for exit statuses.",
                 sudo::USAGE
             );
             Ok(ExitCode::SUCCESS)
         }
         sudo::SudoCommand::Version => {
-            println!("assent {} (sudo entry)", env!("CARGO_PKG_VERSION"));
+            outln!(
+                Out::stdout(),
+                "assent {} (sudo entry)",
+                env!("CARGO_PKG_VERSION")
+            );
             Ok(ExitCode::SUCCESS)
         }
         sudo::SudoCommand::Run(s) => match run::run(RunPlan {
