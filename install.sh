@@ -4,20 +4,31 @@
 #   sudo ./install.sh                      build (release) and install under /usr/local
 #   sudo ./install.sh --prefix /opt/assent install elsewhere (the config stays /etc/assent)
 #   sudo ./install.sh --destdir /tmp/stage stage the whole tree under a directory (packaging)
-#   sudo ./install.sh --no-build           install what target/release already holds
+#   sudo ./install.sh --from DIR           install the binaries already built in DIR
+#                                          (e.g. target/debug); nothing is built
+#   sudo ./install.sh --no-build           the same as --from target/release
 #   sudo ./install.sh --uninstall          remove what install put in place; keep config and logs
 #
 # Safe to run again: it says what it changed and what it left alone, and it never overwrites
 # an existing /etc/assent/elevator.toml.
 set -euo pipefail
+umask 022
 
 prefix=/usr/local
 destdir=
+from=
 build=1
 action=install
 
 usage() {
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+die() {
+    local code=$1
+    shift
+    echo "install.sh: $*" >&2
+    exit "$code"
 }
 
 while [ $# -gt 0 ]; do
@@ -26,20 +37,31 @@ while [ $# -gt 0 ]; do
         --prefix=*) prefix=${1#--prefix=}; shift ;;
         --destdir) destdir=${2:?--destdir needs a directory}; shift 2 ;;
         --destdir=*) destdir=${1#--destdir=}; shift ;;
+        --from) from=${2:?--from needs a directory}; build=0; shift 2 ;;
+        --from=*) from=${1#--from=}; build=0; shift ;;
         --no-build) build=0; shift ;;
         --uninstall) action=uninstall; shift ;;
         -h|--help) usage; exit 0 ;;
-        *) echo "install.sh: unknown option $1; see ./install.sh --help" >&2; exit 64 ;;
+        *) die 64 "unknown option $1; see ./install.sh --help" ;;
     esac
 done
 
 case "$prefix" in
     /*) ;;
-    *) echo "install.sh: --prefix must be an absolute path, not $prefix" >&2; exit 64 ;;
+    *) die 64 "--prefix must be an absolute path, not $prefix" ;;
 esac
+prefix=${prefix%/}
+# Relative --destdir and --from are taken from where install.sh was started.
+if [ -n "$destdir" ]; then
+    case "$destdir" in /*) ;; *) destdir=$PWD/$destdir ;; esac
+    destdir=${destdir%/}
+fi
+if [ -n "$from" ]; then
+    case "$from" in /*) ;; *) from=$PWD/$from ;; esac
+    [ -d "$from" ] || die 64 "--from $from is not a directory"
+fi
 if [ "$(id -u)" -ne 0 ]; then
-    echo "install.sh: run as root (the elevator is installed setuid root): sudo $0 $*" >&2
-    exit 77
+    die 77 "run as root (the elevator is installed setuid root): sudo $0 $*"
 fi
 
 cd "$(dirname "$0")"
@@ -55,56 +77,77 @@ ledgerdir=$destdir/var/lib/assent
 logdir=$destdir/var/log/assent
 
 tools=(assent assent-relay assent-console)
+changed=0
+unchanged=0
 say() { printf '  %-10s %s\n' "$1" "$2"; }
 
 # Install FILE as DEST with MODE, owned by root; report whether anything changed.
 put() {
     local src=$1 dest=$2 mode=$3
-    if [ -f "$dest" ] && cmp -s "$src" "$dest" &&
-        [ "$(stat -c '%a %U %G' "$dest")" = "$(printf '%o' "0$mode") root root" ]; then
+    if [ -f "$dest" ] && [ ! -L "$dest" ] && cmp -s "$src" "$dest" &&
+        [ "$(stat -c '%a %U %G' "$dest")" = "$mode root root" ]; then
         say unchanged "$dest"
+        unchanged=$((unchanged + 1))
         return
     fi
     mkdir -p "$(dirname "$dest")"
-    # Copy beside the target, then rename: a running binary is never half-written.
+    # Copy beside the target, then rename: a running binary is never half-written, and
+    # chmod after chown, because chown clears the setuid bit.
     install -o root -g root -m "$mode" "$src" "$dest.new.$$"
+    chmod "$mode" "$dest.new.$$"
     mv -f "$dest.new.$$" "$dest"
     say installed "$dest ($mode)"
+    changed=$((changed + 1))
 }
 
 # Create DIR with MODE, owned by root, or make an existing one so.
 directory() {
     local dir=$1 mode=$2
-    if [ -d "$dir" ] && [ "$(stat -c '%a %U %G' "$dir")" = "$mode root root" ]; then
+    if [ -d "$dir" ] && [ ! -L "$dir" ] && [ "$(stat -c '%a %U %G' "$dir")" = "$mode root root" ]; then
         say unchanged "$dir/"
+        unchanged=$((unchanged + 1))
         return
     fi
     mkdir -p "$dir"
     chown root:root "$dir"
     chmod "$mode" "$dir"
     say ready "$dir/ ($mode)"
+    changed=$((changed + 1))
 }
 
-# Write the output of a command to DEST (mode 0644) if it differs.
+# The man page and shell completions BIN generates (`BIN --generate KIND`), each written only
+# if it differs. A binary that cannot generate them is skipped with one line.
 generated() {
-    local dest=$1
-    shift
-    local tmp
+    local bin=$1 name
+    name=$(basename "$1")
+    local tmp kind dest
     tmp=$(mktemp)
-    if ! "$@" >"$tmp" 2>/dev/null; then
-        rm -f "$tmp"
-        say skipped "$dest (the binary could not generate it)"
-        return
-    fi
-    put "$tmp" "$dest" 644
+    for kind in man complete-bash complete-zsh complete-fish; do
+        case "$kind" in
+            man) dest=$mandir/man1/$name.1 ;;
+            complete-bash) dest=$bashdir/$name ;;
+            complete-zsh) dest=$zshdir/_$name ;;
+            complete-fish) dest=$fishdir/$name.fish ;;
+        esac
+        if ! "$bin" --generate "$kind" >"$tmp" 2>/dev/null || [ ! -s "$tmp" ]; then
+            if [ "$kind" = man ]; then
+                say skipped "man page and completions of $name (it cannot generate them)"
+                break
+            fi
+            say skipped "$dest ($name cannot generate it)"
+            continue
+        fi
+        put "$tmp" "$dest" 644
+    done
     rm -f "$tmp"
 }
 
 uninstall() {
     echo "Removing assent from $destdir$prefix"
-    local f
+    local f removed=0
     for f in "${tools[@]/#/$bindir/}" "$bindir/assent-elevate" "$agentbindir/sudo" \
-        "$mandir"/man1/assent*.1 "$mandir"/man8/assent-elevate.8 \
+        "$mandir"/man1/assent.1 "$mandir"/man1/assent-relay.1 "$mandir"/man1/assent-console.1 \
+        "$mandir"/man8/assent-elevate.8 \
         "$bashdir"/assent "$bashdir"/assent-relay "$bashdir"/assent-console \
         "$zshdir"/_assent "$zshdir"/_assent-relay "$zshdir"/_assent-console \
         "$fishdir"/assent.fish "$fishdir"/assent-relay.fish "$fishdir"/assent-console.fish \
@@ -112,9 +155,13 @@ uninstall() {
         if [ -e "$f" ] || [ -L "$f" ]; then
             rm -f "$f"
             say removed "$f"
+            removed=$((removed + 1))
         fi
     done
     rmdir "$agentbindir" "$destdir$prefix/lib/assent" 2>/dev/null || true
+    if [ "$removed" = 0 ]; then
+        echo "Nothing to remove: assent is not installed under $destdir$prefix."
+    fi
     echo "Kept $etcdir (configuration), $ledgerdir (ledger) and $logdir (audit log)."
     echo "Remove them by hand once you no longer need the audit trail."
 }
@@ -124,68 +171,96 @@ if [ "$action" = uninstall ]; then
     exit 0
 fi
 
+if [ -z "$from" ]; then
+    from=target/release
+fi
 if [ "$build" = 1 ]; then
     if ! command -v cargo >/dev/null 2>&1 && [ -f "$HOME/.cargo/env" ]; then
         # shellcheck disable=SC1091
         . "$HOME/.cargo/env"
     fi
     if ! command -v cargo >/dev/null 2>&1; then
-        echo "install.sh: cargo not found; install Rust, or build first with" \
-            "'cargo build --release --locked' and run: sudo $0 --no-build" >&2
-        exit 78
+        die 78 "cargo not found; install Rust, or build first with" \
+            "'cargo build --release --locked' and run: sudo $0 --no-build"
     fi
     echo "Building (release)"
     cargo build --release --locked --bins
 fi
-release=target/release
 for bin in "${tools[@]}" assent-elevate; do
-    if [ ! -x "$release/$bin" ]; then
-        echo "install.sh: $release/$bin is missing; build with: cargo build --release --locked" >&2
-        exit 78
+    if [ ! -f "$from/$bin" ] || [ ! -x "$from/$bin" ]; then
+        die 78 "$from/$bin is missing; build with 'cargo build --release --locked'" \
+            "or name the directory that holds the binaries with --from DIR"
     fi
 done
 
-echo "Installing into $destdir$prefix"
+echo "Installing into $destdir$prefix (binaries from $from)"
 for bin in "${tools[@]}"; do
-    put "$release/$bin" "$bindir/$bin" 755
+    put "$from/$bin" "$bindir/$bin" 755
 done
 # The elevator: setuid root, not writable by anyone else (it checks this itself).
-put "$release/assent-elevate" "$bindir/assent-elevate" 4755
+put "$from/assent-elevate" "$bindir/assent-elevate" 4755
 
 # The agent's `sudo` entry lives in its own directory, to be put first in the agent's PATH
 # only; installing it on everyone's PATH would shadow the real sudo.
 mkdir -p "$agentbindir"
-if [ "$(readlink "$agentbindir/sudo" 2>/dev/null)" = "../../../bin/assent" ]; then
+if [ -L "$agentbindir/sudo" ] && [ "$(readlink "$agentbindir/sudo")" = "../../../bin/assent" ]; then
     say unchanged "$agentbindir/sudo -> ../../../bin/assent"
+    unchanged=$((unchanged + 1))
 else
     ln -sfn ../../../bin/assent "$agentbindir/sudo"
     say linked "$agentbindir/sudo -> ../../../bin/assent"
+    changed=$((changed + 1))
 fi
 
 for bin in "${tools[@]}"; do
-    generated "$mandir/man1/$bin.1" "$release/$bin" --generate man
-    generated "$bashdir/$bin" "$release/$bin" --generate complete-bash
-    generated "$zshdir/_$bin" "$release/$bin" --generate complete-zsh
-    generated "$fishdir/$bin.fish" "$release/$bin" --generate complete-fish
+    generated "$from/$bin"
 done
 put packaging/assent-elevate.8 "$mandir/man8/assent-elevate.8" 644
-put packaging/assent-relay.service "$unitdir/assent-relay.service" 644
+# The unit names the relay where this install puts it.
+unit=$(mktemp)
+sed "s|/usr/local/bin/assent-relay|$prefix/bin/assent-relay|g" packaging/assent-relay.service >"$unit"
+put "$unit" "$unitdir/assent-relay.service" 644
+rm -f "$unit"
 
 directory "$etcdir" 755
-if [ -e "$etcdir/elevator.toml" ]; then
-    say kept "$etcdir/elevator.toml (existing; never overwritten)"
+config=$etcdir/elevator.toml
+if [ -e "$config" ] || [ -L "$config" ]; then
+    if cmp -s packaging/elevator.toml "$config"; then
+        say unchanged "$config"
+        unchanged=$((unchanged + 1))
+    else
+        say kept "$config (edited; never overwritten)"
+        unchanged=$((unchanged + 1))
+    fi
+    perms=$(stat -L -c '%U %a' "$config" 2>/dev/null || echo '? 0')
+    if [ "${perms% *}" != root ] || [ $((8#${perms#* } & 8#022)) -ne 0 ]; then
+        echo "install.sh: warning: $config must be owned by root and not writable by group or" \
+            "others, or the elevator refuses to run anything; run: chown root:root $config &&" \
+            "chmod 644 $config" >&2
+    fi
 else
-    put packaging/elevator.toml "$etcdir/elevator.toml" 644
+    put packaging/elevator.toml "$config" 644
 fi
 directory "$ledgerdir" 700
 directory "$logdir" 700
 
+echo "$changed changed, $unchanged unchanged."
+if [ -n "$destdir" ]; then
+    exit 0
+fi
+demo="sudo ./demo.sh"
+if [ "$prefix" != /usr/local ]; then
+    demo="$demo --prefix $prefix"
+fi
 cat <<EOF
 
-Done. Next steps:
+Next steps:
   1. As the approver (your own account):  assent-console keygen
-     then add the [[approver]] block it prints to /etc/assent/elevator.toml
-  2. Add the agent's user as a [[requester]] there, then check:  sudo assent-elevate check
+     then, to list that key here:
+       sudo $prefix/bin/assent-console keygen --trust --key ~/.config/assent/approver.key --name \$USER
+  2. Add the agent's user as a [[requester]] in $config, then check:
+       sudo $prefix/bin/assent-elevate check
   3. As the agent user:  assent keygen   and   assent run -- id -u
-  Or try everything at once:  sudo ./demo.sh
+     (put $prefix/lib/assent/agent-bin first in the agent's PATH to route its sudo through assent)
+  Or try it all at once:  $demo
 EOF
