@@ -3,39 +3,92 @@
 use std::ffi::OsString;
 
 use assent_protocol::Grant;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::duration;
-use crate::failure::{Failure, Result};
+use crate::failure::{Exit, Failure, Result};
 use crate::request::{parse_env_assignment, parse_grant};
 
-pub const EXIT_STATUS: &str = "\
-Exit status of `assent run`:
-  N    the command's own status: it ran (the elevator replaced assent with it)
-  64   usage: the command line was wrong
-  75   no decision before the timeout, or the relay was unreachable (retryable)
-  77   denied by an approver, or refused by the elevator
-  78   configuration: no agent key, a bad agent.toml, no elevator
-  130  interrupted while waiting; nothing ran
+/// What `--help` says after the options: the exit statuses, the files and the `sudo` entry.
+/// Written from the same tables as the man page.
+pub fn after_help() -> String {
+    let mut text = String::from("Exit status of `assent run`:\n");
+    for (code, meaning) in exit_statuses() {
+        text.push_str(&format!("  {code:<4} {meaning}\n"));
+    }
+    text.push_str(&format!(
+        "\n`assent status` exits 0 when `assent run` has everything it needs, {} when something is\n\
+         missing, {} when only the relay is unreachable.\n\
+         \n\
+         Files: $XDG_CONFIG_HOME/assent/{{agent.toml,agent.key,agent.key.pub}} and the grant cache in\n\
+         $XDG_STATE_HOME/assent/grants/. Invoked through a symlink named `sudo`, assent accepts\n\
+         `{}` with the reason taken from ASSENT_REASON.",
+        Exit::Config.code(),
+        Exit::Retry.code(),
+        crate::sudo::USAGE,
+    ));
+    text
+}
 
-Files: $XDG_CONFIG_HOME/assent/{agent.toml,agent.key,agent.key.pub} and the grant cache in
-$XDG_STATE_HOME/assent/grants/. Invoked through a symlink named `sudo`, assent accepts
-`sudo [-u USER] [-n] [--] COMMAND...` with the reason taken from ASSENT_REASON.";
+/// Every status `assent run` exits with, and what it means.
+pub fn exit_statuses() -> Vec<(String, &'static str)> {
+    let mut table = vec![(
+        "N".to_owned(),
+        "the command's own status: it ran (the elevator replaced assent with it)",
+    )];
+    table.extend(
+        Exit::ALL
+            .iter()
+            .map(|exit| (exit.code().to_string(), exit.meaning())),
+    );
+    table
+}
 
 /// Ask a human to approve one command, then run it with another user's privileges.
 #[derive(Debug, Parser)]
-#[command(name = "assent", version, after_help = EXIT_STATUS)]
+#[command(
+    name = "assent",
+    version,
+    override_usage = "assent <COMMAND>",
+    after_help = after_help(),
+    arg_required_else_help = true,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
+    /// Print the man page or a shell completion script to stdout, then exit.
+    #[arg(long, hide = true, value_enum, value_name = "KIND")]
+    pub generate: Option<Generate>,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+}
+
+/// What `--generate` prints (for packagers; hidden from `--help`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Generate {
+    /// The man page (roff), for section 1.
+    Man,
+    /// Completions for bash.
+    CompleteBash,
+    /// Completions for zsh.
+    CompleteZsh,
+    /// Completions for fish.
+    CompleteFish,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Invocation {
+    /// `--generate KIND`
+    Generate(Generate),
+    Command(Command),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Ask for approval of one command and run it through the elevator when approved.
-    #[command(after_help = EXIT_STATUS)]
+    #[command(after_help = after_help())]
     Run(RunArgs),
-    /// Create the agent key (agent.key, agent.key.pub) and show its fingerprint.
+    /// Create the agent key (agent.key, agent.key.pub) and show its fingerprint and what to do next.
     Keygen {
         /// Name in the key's comment (NAME@HOST); defaults to the agent name.
         #[arg(long, value_name = "NAME")]
@@ -50,7 +103,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show the configuration, the key, and whether the relay and the elevator are usable.
+    /// Check that everything `assent run` needs is in place; one line per item, with the fix.
+    ///
+    /// Checks the agent.toml, the agent key (present, private), the relay (reachable, and
+    /// accepting this key's login, within 2 s), the elevator (found, setuid root), and, when
+    /// the elevator's configuration is readable, that this user is a [[requester]] and that an
+    /// [[approver]] is listed. Each line is marked ok, MISSING, PROBLEM or UNKNOWN. Exits 0 when
+    /// `assent run` has everything it needs, 78 when something is missing, 75 when only the
+    /// relay is unreachable.
     Status,
 }
 
@@ -104,9 +164,22 @@ fn env_arg(text: &str) -> Result<(String, String), String> {
 }
 
 /// What the command line asks for: `Ok(None)` when help or the version was printed.
-pub fn parse(args: Vec<OsString>) -> Result<Option<Cli>> {
+pub fn parse(args: Vec<OsString>) -> Result<Option<Invocation>> {
     match Cli::try_parse_from(args) {
-        Ok(cli) => Ok(Some(cli)),
+        Ok(Cli {
+            generate: Some(kind),
+            ..
+        }) => Ok(Some(Invocation::Generate(kind))),
+        Ok(Cli {
+            command: Some(command),
+            ..
+        }) => Ok(Some(Invocation::Command(command))),
+        // Not reachable (an empty command line shows the help), but harmless: show it.
+        Ok(Cli { .. }) => {
+            use clap::CommandFactory as _;
+            let _ = Cli::command().print_help();
+            Ok(None)
+        }
         Err(e) => match e.kind() {
             clap::error::ErrorKind::DisplayHelp
             | clap::error::ErrorKind::DisplayVersion
@@ -138,7 +211,7 @@ mod tests {
     use super::*;
     use crate::failure::Exit;
 
-    fn parse_words(line: &str) -> Result<Option<Cli>> {
+    fn parse_words(line: &str) -> Result<Option<Invocation>> {
         parse(
             std::iter::once("assent")
                 .chain(line.split_whitespace())
@@ -149,9 +222,7 @@ mod tests {
 
     fn run(line: &str) -> RunArgs {
         match parse_words(line) {
-            Ok(Some(Cli {
-                command: Command::Run(args),
-            })) => args,
+            Ok(Some(Invocation::Command(Command::Run(args)))) => args,
             other => panic!("{line}: {other:?}"),
         }
     }
@@ -227,30 +298,57 @@ mod tests {
     #[test]
     fn help_documents_exit_codes() {
         use clap::CommandFactory as _;
-        let help = Cli::command().render_long_help().to_string();
-        for needle in ["64", "75", "77", "78", "retryable", "denied"] {
-            assert!(help.contains(needle), "{needle}");
+        for help in [
+            Cli::command().render_long_help().to_string(),
+            Cli::command()
+                .find_subcommand_mut("run")
+                .unwrap()
+                .render_long_help()
+                .to_string(),
+        ] {
+            for needle in ["64", "75", "77", "78", "130", "retryable", "denied"] {
+                assert!(help.contains(needle), "{needle}");
+            }
+            assert!(!help.contains("--generate"), "a hidden flag stays hidden");
         }
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn generate_takes_each_kind_and_nothing_else() {
+        for (word, kind) in [
+            ("man", Generate::Man),
+            ("complete-bash", Generate::CompleteBash),
+            ("complete-zsh", Generate::CompleteZsh),
+            ("complete-fish", Generate::CompleteFish),
+        ] {
+            assert!(
+                matches!(parse_words(&format!("--generate {word}")), Ok(Some(Invocation::Generate(k))) if k == kind),
+                "{word}"
+            );
+        }
+        for line in ["--generate pdf", "--generate", "--generate man status"] {
+            assert_eq!(
+                parse_words(line).expect_err(line).exit,
+                Exit::Usage,
+                "{line}"
+            );
+        }
     }
 
     #[test]
     fn other_subcommands() {
         assert!(matches!(
             parse_words("keygen --name bot --force"),
-            Ok(Some(Cli { command: Command::Keygen { name: Some(ref n), force: true } })) if n == "bot"
+            Ok(Some(Invocation::Command(Command::Keygen { name: Some(ref n), force: true }))) if n == "bot"
         ));
         assert!(matches!(
             parse_words("grants --json"),
-            Ok(Some(Cli {
-                command: Command::Grants { json: true }
-            }))
+            Ok(Some(Invocation::Command(Command::Grants { json: true })))
         ));
         assert!(matches!(
             parse_words("status"),
-            Ok(Some(Cli {
-                command: Command::Status
-            }))
+            Ok(Some(Invocation::Command(Command::Status)))
         ));
     }
 }

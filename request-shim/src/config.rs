@@ -25,6 +25,12 @@ pub const DEFAULT_SECURE_PATH: &str =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 pub const DEFAULT_STATUS_MAX_AGE_S: u64 = 120;
 
+/// The shim's file names, under `$XDG_CONFIG_HOME/assent` and `$XDG_STATE_HOME/assent`.
+pub const AGENT_TOML: &str = "agent.toml";
+pub const KEY_FILE: &str = "agent.key";
+pub const PUBLIC_KEY_FILE: &str = "agent.key.pub";
+pub const GRANTS_DIR: &str = "grants";
+
 /// The shim's files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Paths {
@@ -53,19 +59,19 @@ impl Paths {
     }
 
     pub fn agent_toml(&self) -> PathBuf {
-        self.config_dir.join("agent.toml")
+        self.config_dir.join(AGENT_TOML)
     }
 
     pub fn key(&self) -> PathBuf {
-        self.config_dir.join("agent.key")
+        self.config_dir.join(KEY_FILE)
     }
 
     pub fn public_key(&self) -> PathBuf {
-        self.config_dir.join("agent.key.pub")
+        self.config_dir.join(PUBLIC_KEY_FILE)
     }
 
     pub fn grants(&self) -> PathBuf {
-        self.state_dir.join("grants")
+        self.state_dir.join(GRANTS_DIR)
     }
 }
 

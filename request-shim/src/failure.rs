@@ -22,6 +22,15 @@ pub enum Exit {
 }
 
 impl Exit {
+    /// Every status, in the order `--help` and the man page list them.
+    pub const ALL: [Exit; 5] = [
+        Exit::Usage,
+        Exit::Retry,
+        Exit::Denied,
+        Exit::Config,
+        Exit::Interrupted,
+    ];
+
     pub fn code(self) -> u8 {
         match self {
             Exit::Usage => 64,
@@ -29,6 +38,21 @@ impl Exit {
             Exit::Denied => 77,
             Exit::Config => 78,
             Exit::Interrupted => 130,
+        }
+    }
+
+    /// What the status tells the caller, as `--help` and the man page say it.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Exit::Usage => {
+                "usage: the command line was wrong (unknown option, non-UTF-8 argument, program not found)"
+            }
+            Exit::Retry => {
+                "no decision before the timeout, or the relay was unreachable the whole time (retryable)"
+            }
+            Exit::Denied => "denied by an approver, or refused by the elevator",
+            Exit::Config => "configuration: no agent key, a bad agent.toml, no elevator",
+            Exit::Interrupted => "interrupted while waiting; nothing ran",
         }
     }
 }

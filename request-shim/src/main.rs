@@ -15,6 +15,7 @@ mod duration;
 mod elevate;
 mod failure;
 mod keys;
+mod manual;
 mod program;
 mod progress;
 mod request;
@@ -28,7 +29,7 @@ use std::process::ExitCode;
 
 use assent_protocol::Grant;
 
-use crate::cli::Command;
+use crate::cli::{Command, Invocation};
 use crate::failure::Result;
 use crate::output::Out;
 use crate::run::RunPlan;
@@ -50,10 +51,15 @@ fn main() -> ExitCode {
 }
 
 fn assent_main(args: Vec<OsString>) -> Result<ExitCode> {
-    let Some(cli) = cli::parse(args)? else {
-        return Ok(ExitCode::SUCCESS);
+    let command = match cli::parse(args)? {
+        None => return Ok(ExitCode::SUCCESS),
+        Some(Invocation::Generate(kind)) => {
+            Out::stdout().text(manual::generate(kind));
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Invocation::Command(command)) => command,
     };
-    match cli.command {
+    match command {
         Command::Run(args) => match run::run(RunPlan {
             run_as: args.run_as,
             reason: args.reason,
