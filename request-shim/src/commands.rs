@@ -1,18 +1,17 @@
-//! `assent keygen`, `assent grants` and `assent status`.
+//! `assent keygen` and `assent grants`.
 
+use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use assent_protocol::Role;
 use serde_json::json;
 
 use crate::cache::GrantCache;
-use crate::config::{ElevatorSettings, RelaySource, SettingsSource};
-use crate::elevate;
-use crate::failure::{Exit, Result};
+use crate::config::{ELEVATOR_CONFIG, ElevatorFile};
+use crate::failure::Result;
 use crate::keys;
 use crate::output::Out;
 use crate::run::{Setup, remaining};
+use crate::status::quote;
 use crate::wait;
 
 pub fn keygen(name: Option<String>, force: bool) -> Result<ExitCode> {
@@ -25,30 +24,67 @@ pub fn keygen(name: Option<String>, force: bool) -> Result<ExitCode> {
         &comment,
         force,
     )?;
-    let fingerprint = made.key.public().fingerprint();
     let mut out = Out::stdout();
     outln!(out, "{}", made.public_line);
-    outln!(out, "fingerprint: {fingerprint}");
+    outln!(out, "fingerprint: {}", made.key.public().fingerprint());
     outln!(
         out,
         "wrote {} (private, 0600) and {}",
         setup.paths.key().display(),
         setup.paths.public_key().display()
     );
-    outln!(
-        out,
-        "next: approvers will see requests from agent {:?} with key {fingerprint}.",
-        setup.config.name
-    );
-    outln!(
-        out,
-        "      A relay with `[agents] policy = \"allowlist\"` needs this entry in its config:"
-    );
-    outln!(out, "        [[agent]]");
-    outln!(out, "        name = {:?}", setup.config.name);
-    outln!(out, "        key = {:?}", made.public_line);
-    outln!(out, "      Then check the set-up with `assent status`.");
+    let elevator_config = Path::new(ELEVATOR_CONFIG);
+    let listed = match ElevatorFile::read(elevator_config) {
+        ElevatorFile::Parsed(table) => {
+            ElevatorFile::requester_run_as(&table, &setup.requester.user)
+        }
+        _ => None,
+    };
+    outln!(out);
+    out.text(next_steps(
+        &setup.requester.user,
+        &setup.config.name,
+        &made.public_line,
+        listed.as_deref(),
+    ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the agent's user does after `assent keygen`: get listed as a `[[requester]]` (unless
+/// `already` says it is, with that `run_as`), maybe get the key allowed on the relay, check,
+/// try.
+pub fn next_steps(
+    user: &str,
+    agent: &str,
+    public_line: &str,
+    already: Option<&[String]>,
+) -> String {
+    let mut text = String::from("Next:\n");
+    match already {
+        Some(run_as) => text.push_str(&format!(
+            "  1. {user} is already a [[requester]] in {ELEVATOR_CONFIG} (run_as: {}).\n",
+            run_as.join(", ")
+        )),
+        None => text.push_str(&format!(
+            "  1. An approver lets {user} ask: as root, add to {ELEVATOR_CONFIG}\n\
+             \x20      [[requester]]\n\
+             \x20      user = {}\n\
+             \x20      run_as = [\"root\"]\n",
+            quote(user)
+        )),
+    }
+    text.push_str(&format!(
+        "  2. Only if the relay admits listed agents alone ([agents] policy = \"allowlist\"),\n\
+         \x20    add to its config:\n\
+         \x20      [[agent]]\n\
+         \x20      name = {}\n\
+         \x20      key = {}\n\
+         \x20 3. Check the set-up:  assent status\n\
+         \x20 4. Try it:            assent run --reason \"first try\" -- id -u\n",
+        quote(agent),
+        quote(public_line)
+    ));
+    text
 }
 
 pub fn grants(as_json: bool) -> Result<ExitCode> {
@@ -123,126 +159,60 @@ pub fn grants(as_json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn status() -> Result<ExitCode> {
-    let setup = Setup::load()?;
-    let config = &setup.config;
-    let mut worst: Option<Exit> = None;
-    let mut problem = |exit: Exit| {
-        if worst.is_none() {
-            worst = Some(exit);
-        }
-    };
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    let mut out = Out::stdout();
-    let state = if config.file_exists {
-        ""
-    } else {
-        " (absent: all defaults)"
-    };
-    outln!(out, "config     {}{state}", config.file.display());
-    outln!(
-        out,
-        "agent      {} (as {} uid {} on {})",
-        config.name,
-        setup.requester.user,
-        setup.requester.uid,
-        setup.requester.host
-    );
-
-    let key = match keys::load(&setup.paths.key()) {
-        Ok(key) => {
-            outln!(
-                out,
-                "key        {} {}",
-                setup.paths.key().display(),
-                key.public().fingerprint()
-            );
-            Some(key)
-        }
-        Err(e) => {
-            outln!(out, "key        {e}");
-            problem(e.exit);
-            None
-        }
-    };
-
-    let source = match config.relay_source {
-        RelaySource::Default => "default",
-        RelaySource::File => "from agent.toml",
-        RelaySource::Env => "from ASSENT_RELAY",
-        RelaySource::Flag => "from --relay",
-    };
-    let reach = match &key {
-        None => "not tried without a key".to_owned(),
-        Some(key) => match relay_reachable(&config.relay, key) {
-            Ok(()) => "reachable, logged in".to_owned(),
-            Err(why) => {
-                problem(Exit::Retry);
-                format!("NOT reachable: {why}")
-            }
-        },
-    };
-    outln!(out, "relay      {} ({source}): {reach}", config.relay);
-
-    match elevate::locate(
-        config.elevator.as_deref(),
-        std::env::var_os("PATH").as_deref(),
-    ) {
-        Ok(path) => {
-            let setuid = if elevate::is_setuid_root(&path) {
-                "setuid root"
-            } else {
-                problem(Exit::Config);
-                "NOT setuid root: it will refuse every request"
-            };
-            outln!(out, "elevator   {} ({setuid})", path.display());
-        }
-        Err(e) => {
-            outln!(out, "elevator   {e}");
-            problem(e.exit);
-        }
-    }
-
-    let settings = ElevatorSettings::read();
-    let from = match &settings.source {
-        SettingsSource::File(path) => format!("from {}", path.display()),
-        SettingsSource::Default(why) => format!("default; {why}"),
-    };
-    outln!(out, "secure     {} ({from})", settings.secure_path);
-    if let Some(key) = &key {
-        let cache = GrantCache::new(setup.paths.grants());
-        let count = cache.entries(&key.public()).len();
-        outln!(
-            out,
-            "grants     {count} cached in {}",
-            cache.dir().display()
+    #[test]
+    fn next_steps_print_the_requester_block_for_this_user() {
+        let text = next_steps(
+            "assent-agent",
+            "openclaw",
+            "ssh-ed25519 AAAA openclaw@host",
+            None,
         );
+        assert!(text.starts_with("Next:\n"), "{text}");
+        assert!(
+            text.contains(
+                "       [[requester]]\n       user = \"assent-agent\"\n       run_as = [\"root\"]\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "       [[agent]]\n       name = \"openclaw\"\n       key = \"ssh-ed25519 AAAA openclaw@host\"\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("assent status"), "{text}");
+        assert!(text.contains("assent run --reason"), "{text}");
+        assert!(text.contains("-- id -u"), "{text}");
+        // The blocks are TOML that parses back to what was meant.
+        let blocks: String = text
+            .lines()
+            .filter(|l| l.starts_with("       "))
+            .map(|l| format!("{}\n", l.trim()))
+            .collect();
+        let doc: toml::Table = toml::from_str(&blocks).unwrap();
+        assert_eq!(doc["requester"][0]["user"].as_str(), Some("assent-agent"));
+        assert_eq!(doc["agent"][0]["name"].as_str(), Some("openclaw"));
     }
-    Ok(worst.map_or(ExitCode::SUCCESS, ExitCode::from))
-}
 
-/// Connect and log in, then hang up.
-fn relay_reachable(
-    url: &str,
-    key: &assent_protocol::PrivateKey,
-) -> std::result::Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    runtime.block_on(async {
-        match tokio::time::timeout(
-            Duration::from_secs(5),
-            assent_relay::client::Client::connect(url, key, Role::Agent),
-        )
-        .await
-        {
-            Err(_) => Err("no answer within 5s".to_owned()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Ok(Ok(client)) => {
-                client.close().await;
-                Ok(())
-            }
-        }
-    })
+    #[test]
+    fn next_steps_skip_the_block_when_already_listed() {
+        let run_as = ["root".to_owned(), "postgres".to_owned()];
+        let text = next_steps(
+            "assent-agent",
+            "openclaw",
+            "ssh-ed25519 AAAA",
+            Some(&run_as),
+        );
+        assert!(
+            text.contains("assent-agent is already a [[requester]]"),
+            "{text}"
+        );
+        assert!(text.contains("(run_as: root, postgres)"), "{text}");
+        assert!(!text.contains("user = "), "{text}");
+        assert!(text.contains("[[agent]]"), "{text}");
+    }
 }

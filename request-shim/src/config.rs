@@ -125,12 +125,31 @@ impl Config {
         let file_exists = text.is_some();
         let mut config = Config::parse(file, text.as_deref().unwrap_or(""), os_user)?;
         config.file_exists = file_exists;
-        if let Some(url) = env_relay.filter(|u| !u.is_empty()) {
-            config.relay = check_relay_url(&url)
-                .map_err(|why| Failure::config(format!("ASSENT_RELAY: {why}")))?;
-            config.relay_source = RelaySource::Env;
-        }
+        config.apply_env_relay(env_relay)?;
         Ok(config)
+    }
+
+    /// Every setting at its default, as when `file` is absent.
+    pub fn defaults(file: &Path, os_user: &str) -> Config {
+        Config {
+            file: file.to_path_buf(),
+            file_exists: false,
+            relay: DEFAULT_RELAY.to_owned(),
+            relay_source: RelaySource::Default,
+            name: os_user.to_owned(),
+            elevator: None,
+            timeout_s: DEFAULT_TIMEOUT_S,
+        }
+    }
+
+    /// `ASSENT_RELAY` (when set and not empty) beats `agent.toml`.
+    pub fn apply_env_relay(&mut self, env_relay: Option<String>) -> Result<()> {
+        if let Some(url) = env_relay.filter(|u| !u.is_empty()) {
+            self.relay = check_relay_url(&url)
+                .map_err(|why| Failure::config(format!("ASSENT_RELAY: {why}")))?;
+            self.relay_source = RelaySource::Env;
+        }
+        Ok(())
     }
 
     /// Parse `agent.toml` text; errors name `file`.
@@ -219,6 +238,83 @@ pub fn check_relay_url(url: &str) -> Result<String, String> {
     Ok(url.to_owned())
 }
 
+/// The elevator's configuration as this user can see it. The elevator re-reads it and
+/// decides; the shim only reads it to ask for something that can pass, and to tell in
+/// `assent status` what is missing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ElevatorFile {
+    /// Read and parsed as TOML (the elevator checks the rest of its shape itself).
+    Parsed(toml::Table),
+    /// It does not exist: the elevator refuses everything.
+    Absent,
+    /// It may exist, but this user cannot read it; why.
+    Unreadable(String),
+    /// Read, but not TOML; why.
+    Unparsable(String),
+}
+
+impl ElevatorFile {
+    pub fn read(path: &Path) -> ElevatorFile {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return ElevatorFile::Absent,
+            Err(e) => {
+                return ElevatorFile::Unreadable(format!(
+                    "{} is not readable: {e}",
+                    path.display()
+                ));
+            }
+        };
+        match toml::from_str(&text) {
+            Ok(table) => ElevatorFile::Parsed(table),
+            Err(e) => ElevatorFile::Unparsable(format!(
+                "{} does not parse: {}",
+                path.display(),
+                toml_error(&text, &e)
+            )),
+        }
+    }
+
+    /// The `run_as` list of `user`'s `[[requester]]` entry, when `user` is listed.
+    pub fn requester_run_as(table: &toml::Table, user: &str) -> Option<Vec<String>> {
+        entries(table, "requester")
+            .find(|entry| entry.get("user").and_then(toml::Value::as_str) == Some(user))
+            .map(|entry| {
+                entry
+                    .get("run_as")
+                    .and_then(toml::Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(toml::Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+    }
+
+    /// The names of the `[[approver]]` entries.
+    pub fn approvers(table: &toml::Table) -> Vec<String> {
+        entries(table, "approver")
+            .map(|entry| {
+                entry
+                    .get("name")
+                    .and_then(toml::Value::as_str)
+                    .unwrap_or("(unnamed)")
+                    .to_owned()
+            })
+            .collect()
+    }
+}
+
+/// The tables of the array of tables `[[name]]`.
+fn entries<'t>(table: &'t toml::Table, name: &str) -> impl Iterator<Item = &'t toml::Table> {
+    table
+        .get(name)
+        .and_then(toml::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(toml::Value::as_table)
+}
+
 /// Where `secure_path` came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SettingsSource {
@@ -228,8 +324,7 @@ pub enum SettingsSource {
     Default(String),
 }
 
-/// The parts of the elevator's config that shape a request. The elevator re-reads its own
-/// config and decides; these only help the shim ask for something that can pass.
+/// The parts of the elevator's config that shape a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ElevatorSettings {
     pub secure_path: String,
@@ -243,23 +338,26 @@ impl ElevatorSettings {
     }
 
     pub fn read_from(path: &Path) -> ElevatorSettings {
+        Self::from_file(&ElevatorFile::read(path), path)
+    }
+
+    /// The settings in `file`, read from `path`, else the defaults.
+    pub fn from_file(file: &ElevatorFile, path: &Path) -> ElevatorSettings {
         let default = |why: String| ElevatorSettings {
             secure_path: DEFAULT_SECURE_PATH.to_owned(),
             status_max_age_s: DEFAULT_STATUS_MAX_AGE_S,
             source: SettingsSource::Default(why),
         };
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) => return default(format!("{} is not readable: {e}", path.display())),
-        };
-        let table: toml::Table = match toml::from_str(&text) {
-            Ok(table) => table,
-            Err(e) => {
+        let table = match file {
+            ElevatorFile::Parsed(table) => table,
+            ElevatorFile::Absent => {
                 return default(format!(
-                    "{} does not parse: {}",
-                    path.display(),
-                    e.message()
+                    "{} is not readable: it does not exist",
+                    path.display()
                 ));
+            }
+            ElevatorFile::Unreadable(why) | ElevatorFile::Unparsable(why) => {
+                return default(why.clone());
             }
         };
         let settings = table.get("settings").and_then(toml::Value::as_table);
@@ -424,6 +522,64 @@ timeout = "90s"
         assert!(matches!(
             ElevatorSettings::read_from(&file).source,
             SettingsSource::Default(ref why) if why.contains("does not parse")
+        ));
+    }
+
+    #[test]
+    fn elevator_file_lists_requesters_and_approvers() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("elevator.toml");
+        assert_eq!(ElevatorFile::read(&file), ElevatorFile::Absent);
+        std::fs::write(&file, "[[requester]\n").unwrap();
+        assert!(matches!(
+            ElevatorFile::read(&file),
+            ElevatorFile::Unparsable(ref why) if why.contains("does not parse") && why.contains("line 1")
+        ));
+        std::fs::write(
+            &file,
+            r#"
+[[approver]]
+name = "alice"
+key = "ssh-ed25519 AAAA"
+[[approver]]
+name = "bob"
+key = "ssh-ed25519 BBBB"
+[[requester]]
+user = "openclaw"
+run_as = ["root", "postgres"]
+[[requester]]
+user = "builder"
+run_as = []
+"#,
+        )
+        .unwrap();
+        let ElevatorFile::Parsed(table) = ElevatorFile::read(&file) else {
+            panic!("parses")
+        };
+        assert_eq!(ElevatorFile::approvers(&table), ["alice", "bob"]);
+        assert_eq!(
+            ElevatorFile::requester_run_as(&table, "openclaw"),
+            Some(vec!["root".to_owned(), "postgres".to_owned()])
+        );
+        assert_eq!(
+            ElevatorFile::requester_run_as(&table, "builder"),
+            Some(vec![])
+        );
+        assert_eq!(ElevatorFile::requester_run_as(&table, "open"), None);
+        let empty = toml::Table::new();
+        assert!(ElevatorFile::approvers(&empty).is_empty());
+        assert_eq!(ElevatorFile::requester_run_as(&empty, "openclaw"), None);
+    }
+
+    #[test]
+    fn an_unreadable_elevator_file_is_told_apart_from_an_absent_one() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory where the file should be: it exists, but cannot be read as text.
+        let file = dir.path().join("elevator.toml");
+        std::fs::create_dir(&file).unwrap();
+        assert!(matches!(
+            ElevatorFile::read(&file),
+            ElevatorFile::Unreadable(ref why) if why.contains("not readable")
         ));
     }
 }

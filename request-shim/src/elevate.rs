@@ -47,10 +47,32 @@ fn is_executable(path: &Path) -> bool {
         .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// Is the file setuid and owned by root?
-pub fn is_setuid_root(path: &Path) -> bool {
-    path.metadata()
-        .is_ok_and(|m| m.uid() == 0 && m.mode() & 0o4000 != 0)
+/// Why the elevator at `path` cannot work as installed, with the fix; `None` when it can.
+/// It must be owned by root and setuid, on a file system that honours setuid.
+pub fn install_problem(path: &Path) -> Option<String> {
+    let meta = match path.metadata() {
+        Ok(meta) => meta,
+        Err(e) => return Some(format!("cannot inspect it: {e}")),
+    };
+    let mut wrong = Vec::new();
+    if meta.uid() != 0 {
+        wrong.push(format!("owned by uid {}, not root", meta.uid()));
+    }
+    if meta.mode() & 0o4000 == 0 {
+        wrong.push("not setuid".to_owned());
+    }
+    if !wrong.is_empty() {
+        let path = path.display();
+        return Some(format!(
+            "{}, so it will refuse every request; fix: `sudo chown root:root {path} && sudo chmod 4755 {path}`",
+            wrong.join(" and ")
+        ));
+    }
+    let nosuid = nix::sys::statvfs::statvfs(path)
+        .is_ok_and(|fs| fs.flags().contains(nix::sys::statvfs::FsFlags::ST_NOSUID));
+    nosuid.then(|| {
+        "its file system is mounted nosuid, where setuid has no effect; fix: install it on another (e.g. /usr/local/bin) and set elevator = in agent.toml".to_owned()
+    })
 }
 
 /// A pipe whose read end holds `bytes` and survives exec; the write end is already closed.
@@ -135,9 +157,39 @@ mod tests {
         let err = locate(None, Some(OsStr::new("/nonexistent"))).unwrap_err();
         assert_eq!(err.exit, Exit::Config);
         assert!(err.message.contains("not found on PATH"));
-        assert!(!is_setuid_root(&elevator), "not setuid");
+    }
+
+    #[test]
+    fn install_problem_names_what_is_wrong_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let elevator = dir.path().join(ELEVATOR_NAME);
+        fs::write(&elevator, b"#!/bin/sh\n").unwrap();
+        fs::set_permissions(&elevator, fs::Permissions::from_mode(0o755)).unwrap();
+        let owner = fs::metadata(&elevator).unwrap().uid();
+        let why = install_problem(&elevator).expect("not setuid");
+        assert!(why.contains("not setuid"), "{why}");
+        assert!(
+            why.contains(&format!(
+                "fix: `sudo chown root:root {0} && sudo chmod 4755 {0}`",
+                elevator.display()
+            )),
+            "{why}"
+        );
+        assert_eq!(why.contains("not root"), owner != 0, "{why}");
         fs::set_permissions(&elevator, fs::Permissions::from_mode(0o4755)).unwrap();
-        let owned_by_root = fs::metadata(&elevator).unwrap().uid() == 0;
-        assert_eq!(is_setuid_root(&elevator), owned_by_root);
+        match install_problem(&elevator) {
+            Some(why) if owner != 0 => {
+                assert!(
+                    why.starts_with(&format!("owned by uid {owner}, not root")),
+                    "{why}"
+                );
+                assert!(!why.contains("not setuid"), "{why}");
+            }
+            // Root-owned and setuid: fine, unless this file system ignores setuid.
+            Some(why) => assert!(why.contains("nosuid"), "{why}"),
+            None => assert_eq!(owner, 0),
+        }
+        let why = install_problem(&dir.path().join("absent")).unwrap();
+        assert!(why.starts_with("cannot inspect it"), "{why}");
     }
 }

@@ -20,6 +20,7 @@ mod program;
 mod progress;
 mod request;
 mod run;
+mod status;
 mod sudo;
 mod wait;
 
@@ -72,7 +73,7 @@ fn assent_main(args: Vec<OsString>) -> Result<ExitCode> {
         })? {},
         Command::Keygen { name, force } => commands::keygen(name, force),
         Command::Grants { json } => commands::grants(json),
-        Command::Status => commands::status(),
+        Command::Status => status::status(),
     }
 }
 
