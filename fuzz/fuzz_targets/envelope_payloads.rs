@@ -1,0 +1,121 @@
+//! Envelopes and payloads (SPEC §4.3–§4.6, §4.8).
+//!
+//! Every input is tried as: the payload bytes of each kind (`Payload::from_bytes`), envelope
+//! JSON (`Envelope::from_json` then `open::<T>` for each kind), grant-token text and a request
+//! id; and, sealed with a fixed key under one namespace, as signed payload bytes. Nothing may
+//! panic; whatever parses must survive serialising and parsing again unchanged; a payload
+//! sealed under its own namespace opens exactly when its bytes parse, and never under another.
+#![no_main]
+
+use std::fmt::Debug;
+
+use assent_fuzz::{approver_key, other_namespace, payload_round_trip, seal};
+use assent_protocol::{
+    Decision, Envelope, Error, GrantToken, Login, MAX_PAYLOAD_LEN, Payload, Request, RequestId,
+    Status, sha256, sshsig,
+};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    payload_round_trip::<Request>(data);
+    payload_round_trip::<Decision>(data);
+    payload_round_trip::<Status>(data);
+    payload_round_trip::<Login>(data);
+
+    if let Ok(text) = std::str::from_utf8(data) {
+        envelope_text(text);
+        token_text(text);
+        if let Some(id) = RequestId::from_hex(text) {
+            assert_eq!(id.to_hex(), text, "request ids are lowercase hex only");
+        }
+    }
+
+    // One namespace per input keeps the signing cost to one signature per run.
+    match data.len() % 4 {
+        0 => sealed::<Request>(data),
+        1 => sealed::<Decision>(data),
+        2 => sealed::<Status>(data),
+        _ => sealed::<Login>(data),
+    }
+});
+
+fn envelope_text(text: &str) {
+    let Ok(envelope) = Envelope::from_json(text) else {
+        return;
+    };
+    let again = Envelope::from_json(&envelope.to_json())
+        .unwrap_or_else(|e| panic!("a parsed envelope does not parse again: {e}"));
+    assert_eq!(again, envelope);
+    open_checked::<Request>(&envelope);
+    open_checked::<Decision>(&envelope);
+    open_checked::<Status>(&envelope);
+    open_checked::<Login>(&envelope);
+    if let Ok(armored) = envelope.armored_signature() {
+        let blob = sshsig::dearmor(&armored)
+            .unwrap_or_else(|e| panic!("armor() output does not dearmor: {e}"));
+        assert_eq!(
+            Envelope::from_signature(b"", &blob).sig,
+            envelope.sig,
+            "armouring changed the signature blob"
+        );
+    }
+}
+
+/// Whatever opens is consistent with the envelope it came from.
+fn open_checked<T: Payload + PartialEq + Debug>(envelope: &Envelope) {
+    let Ok(signed) = envelope.open::<T>() else {
+        return;
+    };
+    assert_eq!(signed.envelope, *envelope);
+    assert_eq!(
+        envelope.payload_bytes_unverified().ok().as_deref(),
+        Some(&signed.bytes[..])
+    );
+    assert_eq!(signed.sha256, sha256(&signed.bytes));
+    assert_eq!(T::from_bytes(&signed.bytes).ok(), Some(signed.payload));
+}
+
+fn token_text(text: &str) {
+    let Ok(token) = GrantToken::decode(text) else {
+        return;
+    };
+    let again = GrantToken::decode(&token.encode())
+        .unwrap_or_else(|e| panic!("an encoded token does not decode: {e}"));
+    assert_eq!(again, token);
+    // Its envelopes were made elsewhere; opening them must not panic.
+    let _ = token.open();
+}
+
+/// Sign `data` as a `T` and check that opening agrees with parsing, and that the signature
+/// never verifies under another namespace.
+fn sealed<T: Payload + PartialEq + Debug>(data: &[u8]) {
+    if data.len() > MAX_PAYLOAD_LEN {
+        return;
+    }
+    let key = approver_key();
+    let envelope = seal::<T>(key, data);
+    match (envelope.open::<T>(), T::from_bytes(data)) {
+        (Ok(signed), Ok(parsed)) => {
+            assert_eq!(signed.payload, parsed);
+            assert_eq!(signed.bytes, data);
+            assert_eq!(signed.signer, key.public());
+            assert_eq!(signed.sha256, sha256(data));
+        }
+        (Err(Error::Payload(_)), Err(Error::Payload(_))) => {}
+        (opened, parsed) => panic!(
+            "opening a freshly sealed {} disagrees with parsing it: open {:?}, parse {:?}",
+            T::KIND,
+            opened.map(|s| s.payload),
+            parsed
+        ),
+    }
+    let wrong = Envelope::seal_bytes(key, other_namespace(T::NAMESPACE), data);
+    match wrong.open::<T>() {
+        Err(Error::WrongNamespace { .. }) => {}
+        other => panic!(
+            "a {} signature made under another namespace gave {:?}",
+            T::KIND,
+            other.map(|s| s.payload)
+        ),
+    }
+}
