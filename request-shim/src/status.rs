@@ -100,8 +100,11 @@ pub fn exit_for(items: &[Item]) -> Option<Exit> {
 }
 
 /// The last line: ready or not, and what to do.
-pub fn summary(exit: Option<Exit>) -> &'static str {
-    match exit {
+pub fn summary(items: &[Item]) -> &'static str {
+    match exit_for(items) {
+        None if items.iter().any(|item| item.mark == Mark::Unknown) => {
+            "ready as far as this user can tell: the UNKNOWN lines are for the elevator to check"
+        }
         None => "ready: `assent run` has everything it needs",
         Some(Exit::Retry) => {
             "not ready: only the relay is unreachable; start it (or wait for it), then check again"
@@ -176,7 +179,7 @@ pub fn status() -> Result<ExitCode> {
     }
 
     let exit = exit_for(&report.items);
-    outln!(report.out, "{}", summary(exit));
+    outln!(report.out, "{}", summary(&report.items));
     Ok(exit.map_or(ExitCode::SUCCESS, ExitCode::from))
 }
 
@@ -474,12 +477,13 @@ mod tests {
             Some(Exit::Config)
         );
         assert_eq!(
-            exit_for(&[Item::problem("elevator", ""), relay]),
+            exit_for(&[Item::problem("elevator", ""), relay.clone()]),
             Some(Exit::Config)
         );
-        assert!(summary(None).starts_with("ready"));
-        assert!(summary(Some(Exit::Retry)).contains("only the relay"));
-        assert!(summary(Some(Exit::Config)).contains("MISSING and PROBLEM"));
+        assert!(summary(&[Item::ok("a", "")]).starts_with("ready: "));
+        assert!(summary(&[Item::ok("a", ""), unknown.clone()]).starts_with("ready as far as"));
+        assert!(summary(&[unknown.clone(), relay.clone()]).contains("only the relay"));
+        assert!(summary(&[relay, missing, unknown]).contains("MISSING and PROBLEM"));
     }
 
     #[test]

@@ -23,6 +23,7 @@ use assent_relay::{Client, ClientError, Event};
 use assent_tests::approver::{Choice, Decided, ScriptedApprover};
 use assent_tests::keys::KeyPair;
 use assent_tests::sandbox::{ElevatorConfig, Outcome, Run, Sandbox};
+use assent_tests::scratch::ScratchDir;
 use assent_tests::users::TestUser;
 use assent_tests::{built_binary, now};
 
@@ -338,6 +339,7 @@ struct Flow {
     relay: RelayProcess,
     sb: Sandbox,
     agent: TestUser,
+    alice: KeyPair,
 }
 
 impl Flow {
@@ -370,6 +372,7 @@ impl Flow {
             relay,
             approver,
             agent,
+            alice,
         };
         let made = flow.shim().arg("keygen").run();
         made.assert_success();
@@ -390,10 +393,7 @@ impl Flow {
 
     /// `assent` as the agent user, with its XDG directories in the sandbox.
     fn shim(&self) -> Run<'_> {
-        self.sb
-            .run_as_agent(self.sb.bin_dir().join("assent"))
-            .env("XDG_CONFIG_HOME", self.sb.agent_dir().join("config"))
-            .env("XDG_STATE_HOME", self.sb.agent_dir().join("state"))
+        agent_shim(&self.sb)
     }
 
     /// `assent run [OPTIONS] -- COMMAND…`
@@ -404,6 +404,14 @@ impl Flow {
     fn marker(&self, name: &str) -> PathBuf {
         self.sb.marker(name)
     }
+}
+
+/// `assent` (installed in the sandbox's bin dir) as the agent user, with its XDG directories
+/// in the sandbox.
+fn agent_shim(sb: &Sandbox) -> Run<'_> {
+    sb.run_as_agent(sb.bin_dir().join("assent"))
+        .env("XDG_CONFIG_HOME", sb.agent_dir().join("config"))
+        .env("XDG_STATE_HOME", sb.agent_dir().join("state"))
 }
 
 /// A command that appends a line to a root-owned marker file and prints its uid.
@@ -744,28 +752,470 @@ fn status_reports_the_key_the_relay_and_the_setuid_elevator() {
         .fingerprint();
     for needle in [
         format!(
-            "key        {}",
+            "ok       key        {} {fingerprint}",
             flow.config_dir().join("agent.key").display()
         ),
-        fingerprint.to_string(),
         format!(
-            "relay      {} (from agent.toml): reachable",
+            "ok       relay      {} (from agent.toml): reachable, logged in",
             flow.relay.url()
         ),
         format!(
-            "elevator   {} (setuid root)",
+            "ok       elevator   {} (setuid root)",
             flow.sb.elevator_path().display()
         ),
+        format!(
+            "ok       requester  {} is a [[requester]] in /etc/assent/elevator.toml (run_as: root)",
+            flow.agent.name
+        ),
+        "ok       approvers  1 listed in /etc/assent/elevator.toml: alice".to_owned(),
         "(from /etc/assent/elevator.toml)".to_owned(),
     ] {
         assert!(out.stdout.contains(&needle), "{needle:?} in {out}");
     }
+    assert!(!out.stdout.contains("MISSING"), "{out}");
+    assert!(!out.stdout.contains("PROBLEM"), "{out}");
+    assert_eq!(
+        out.stdout.lines().last(),
+        Some("ready: `assent run` has everything it needs"),
+        "{out}"
+    );
 
-    // With the relay gone, status says so and exits 75.
+    // With the relay gone, status says so, with the fix, and exits 75.
     let mut relay = flow.relay;
     relay.kill();
+    let url = relay.url();
     let flow = Flow { relay, ..flow };
+    let started = Instant::now();
     let out = flow.shim().arg("status").run();
     out.assert_code(75);
-    assert!(out.stdout.contains("NOT reachable"), "{out}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "status is quick"
+    );
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("PROBLEM  relay      "))
+        .unwrap_or_else(|| panic!("no relay PROBLEM line in {out}"));
+    assert!(
+        line.starts_with(&format!(
+            "PROBLEM  relay      {url} (from agent.toml): NOT reachable: "
+        )),
+        "{line}"
+    );
+    assert!(
+        line.contains("fix: start `assent-console`") && line.contains("`assent-relay`"),
+        "{line}"
+    );
+    assert!(line.contains("ASSENT_RELAY"), "{line}");
+    assert_eq!(
+        out.stdout.lines().filter(|l| !l.starts_with("ok ")).count(),
+        2,
+        "only the relay line and the summary: {out}"
+    );
+    assert!(
+        out.stdout
+            .lines()
+            .last()
+            .unwrap()
+            .contains("only the relay is unreachable"),
+        "{out}"
+    );
+}
+
+#[test]
+fn status_names_a_missing_requester_and_approver_and_a_refused_login() {
+    let mut flow = Flow::new(SILENT);
+    // The elevator lists nobody; the relay admits listed agents only, and lists none.
+    flow.sb.write_config_text("[settings]\nclock_skew_s = 60\n");
+    fs::write(
+        &flow.relay.config,
+        format!(
+            "[[approver]]\nname = \"alice\"\nkey = {:?}\n[agents]\npolicy = \"allowlist\"\n",
+            flow.alice.public_line
+        ),
+    )
+    .unwrap();
+    flow.relay.restart();
+    let out = flow.shim().arg("status").run();
+    out.assert_code(78);
+    let user = &flow.agent.name;
+    for needle in [
+        format!(
+            "MISSING  requester  {user} is not a [[requester]] in /etc/assent/elevator.toml, so the elevator refuses it; fix: as root, add a [[requester]] block (user = \"{user}\", run_as = [\"root\"])"
+        ),
+        "MISSING  approvers  no [[approver]] in /etc/assent/elevator.toml, so nobody can approve; fix: an approver makes a key with `assent-console keygen`".to_owned(),
+        format!(
+            "PROBLEM  relay      {} (from agent.toml): reachable, but it refused this key's login",
+            flow.relay.url()
+        ),
+    ] {
+        assert!(out.stdout.contains(&needle), "{needle:?} in {out}");
+    }
+    let relay_line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("PROBLEM  relay"))
+        .unwrap();
+    assert!(relay_line.contains("[[agent]]"), "{relay_line}");
+
+    // Without an elevator config at all, both lines say it does not exist.
+    fs::remove_file(flow.sb.config_path()).unwrap();
+    let out = flow.shim().arg("status").run();
+    out.assert_code(78);
+    assert!(
+        out.stdout.contains(
+            "MISSING  requester  /etc/assent/elevator.toml does not exist, so the elevator refuses everything"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.stdout
+            .contains("MISSING  approvers  none: /etc/assent/elevator.toml does not exist"),
+        "{out}"
+    );
+}
+
+#[test]
+fn status_cannot_tell_when_the_elevator_config_is_unreadable() {
+    let flow = Flow::new(SILENT);
+    fs::set_permissions(flow.sb.config_path(), fs::Permissions::from_mode(0o600)).unwrap();
+    let out = flow.shim().arg("status").run();
+    // The elevator (root) can still read it: nothing this user can see is missing.
+    out.assert_success();
+    assert!(
+        out.stdout.contains(&format!(
+            "UNKNOWN  requester  cannot tell whether {} is a [[requester]]: /etc/assent/elevator.toml is not readable",
+            flow.agent.name
+        )),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains(
+            "UNKNOWN  approvers  cannot tell whether an [[approver]] is listed: /etc/assent/elevator.toml is not readable"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.stdout
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("ready as far as this user can tell"),
+        "{out}"
+    );
+}
+
+#[test]
+fn keygen_prints_the_requester_block_for_this_user() {
+    // No elevator config yet: the agent is not listed, so the block to add is printed.
+    let sb = Sandbox::new();
+    sb.install_bin("assent", &built_binary("assent"), 0o755);
+    let agent = TestUser::agent();
+    let out = agent_shim(&sb).arg("keygen").run();
+    out.assert_success();
+    let public = fs::read_to_string(sb.agent_dir().join("config/assent/agent.key.pub")).unwrap();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], public.trim_end(), "{out}");
+    assert!(lines[1].starts_with("fingerprint: SHA256:"), "{out}");
+    for needle in [
+        "\nNext:\n".to_owned(),
+        format!(
+            "/etc/assent/elevator.toml\n       [[requester]]\n       user = \"{}\"\n       run_as = [\"root\"]\n",
+            agent.name
+        ),
+        format!(
+            "       [[agent]]\n       name = \"{}\"\n       key = {:?}\n",
+            agent.name,
+            public.trim_end()
+        ),
+        "assent status\n".to_owned(),
+        "assent run --reason \"first try\" -- id -u\n".to_owned(),
+    ] {
+        assert!(out.stdout.contains(&needle), "{needle:?} in {out}");
+    }
+
+    // Once listed, keygen says so instead of printing the block again.
+    sb.write_config(&ElevatorConfig::new().requester(&agent.name, &["root"]));
+    let out = agent_shim(&sb).args(["keygen", "--force"]).run();
+    out.assert_success();
+    assert!(
+        out.stdout.contains(&format!(
+            "{} is already a [[requester]] in /etc/assent/elevator.toml (run_as: root).",
+            agent.name
+        )),
+        "{out}"
+    );
+    assert!(!out.stdout.contains("[[requester]]\n"), "{out}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// `assent` run directly, as whoever runs the tests, with its own XDG directories.
+
+/// A scratch home for `assent`, whose relay URL points where nothing listens.
+struct Plain {
+    dir: ScratchDir,
+    relay: String,
+}
+
+impl Plain {
+    fn new() -> Plain {
+        // A port nobody listens on: bind it, note it, let it go.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        Plain {
+            dir: ScratchDir::new("shim-plain"),
+            relay: format!("ws://127.0.0.1:{port}"),
+        }
+    }
+
+    fn config_dir(&self) -> PathBuf {
+        self.dir.join("config/assent")
+    }
+
+    fn write_agent_toml(&self, text: &str) {
+        fs::create_dir_all(self.config_dir()).unwrap();
+        fs::write(self.config_dir().join("agent.toml"), text).unwrap();
+    }
+
+    /// `assent ARGS…` in this home.
+    fn command(&self, args: &[&str]) -> Command {
+        self.command_of(&built_binary("assent"), args)
+    }
+
+    /// `PROGRAM ARGS…` with the environment `assent` gets here.
+    fn command_of(&self, program: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("HOME", self.dir.path())
+            .env("XDG_CONFIG_HOME", self.dir.join("config"))
+            .env("XDG_STATE_HOME", self.dir.join("state"))
+            .env("ASSENT_RELAY", &self.relay)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Outcome {
+        outcome(self.command(args).output().expect("cannot run assent"))
+    }
+}
+
+fn outcome(output: std::process::Output) -> Outcome {
+    Outcome {
+        status: output.status,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// The line of `status` output about `what`.
+fn status_line<'o>(out: &'o Outcome, what: &str) -> &'o str {
+    out.stdout
+        .lines()
+        .find(|l| {
+            l.get(9..)
+                .is_some_and(|rest| rest.starts_with(&format!("{what:<10} ")))
+        })
+        .unwrap_or_else(|| panic!("no {what} line in {out}"))
+}
+
+#[test]
+fn generate_prints_a_man_page_and_completions_from_the_command_line() {
+    let plain = Plain::new();
+    let out = plain.run(&["--generate", "man"]);
+    out.assert_success();
+    let page = &out.stdout;
+    assert!(page.contains("\n.TH assent 1 "), "{out}");
+    for sub in ["run", "keygen", "grants", "status"] {
+        assert!(page.contains(&format!(".SS {sub}\n")), "subcommand {sub}");
+    }
+    for code in ["N", "64", "75", "77", "78", "130"] {
+        assert!(
+            page.contains(&format!(".TP\n\\fB{code}\\fR\n")),
+            "exit status {code}"
+        );
+    }
+    for needle in [
+        ".SH \"EXIT STATUS\"",
+        ".SH FILES",
+        ".SH ENVIRONMENT",
+        ".SH \"THE SUDO ENTRY\"",
+        "ASSENT_RELAY",
+        "ASSENT_REASON",
+        "agent.toml",
+        "agent.key.pub",
+        "/etc/assent/elevator.toml",
+        "sudo [\\-u USER] [\\-n] [\\-\\-] COMMAND...",
+    ] {
+        assert!(page.contains(needle), "{needle}");
+    }
+    for kind in ["complete-bash", "complete-zsh", "complete-fish"] {
+        let out = plain.run(&["--generate", kind]);
+        out.assert_success();
+        assert!(!out.stdout.trim().is_empty(), "{kind}");
+        assert!(out.stdout.contains("run"), "{kind}: {out}");
+        assert!(out.stdout.contains("keygen"), "{kind}: {out}");
+    }
+    let out = plain.run(&["--generate", "pdf"]);
+    out.assert_code(64);
+}
+
+#[test]
+fn the_sudo_entry_refuses_generate() {
+    let plain = Plain::new();
+    let sudo = plain.dir.join("sudo");
+    std::os::unix::fs::symlink(built_binary("assent"), &sudo).unwrap();
+    // Through the symlink, as an agent would reach it.
+    let out = outcome(
+        plain
+            .command_of(&sudo, &["--generate", "man"])
+            .output()
+            .unwrap(),
+    );
+    out.assert_code(64);
+    assert!(out.stdout.is_empty(), "{out}");
+    assert_eq!(
+        out.stderr_lines(),
+        [
+            "assent: sudo option --generate is not supported by assent's sudo entry; use: sudo [-u USER] [-n] [--] COMMAND..."
+        ]
+    );
+}
+
+#[test]
+fn status_without_a_key_says_it_is_missing() {
+    let plain = Plain::new();
+    let out = plain.run(&["status"]);
+    out.assert_code(78);
+    assert_eq!(
+        status_line(&out, "key"),
+        format!(
+            "MISSING  key        no agent key at {}; create one with `assent keygen`",
+            plain.config_dir().join("agent.key").display()
+        )
+    );
+    // The relay is still tried (without a key, just whether it answers).
+    assert!(
+        status_line(&out, "relay").starts_with(&format!(
+            "PROBLEM  relay      {} (from ASSENT_RELAY): NOT reachable",
+            plain.relay
+        )),
+        "{out}"
+    );
+    assert!(out.stderr.is_empty(), "{out}");
+}
+
+#[test]
+fn status_names_a_missing_elevator() {
+    let plain = Plain::new();
+    assert!(plain.run(&["keygen"]).success());
+    // Not on PATH.
+    let out = plain.run(&["status"]);
+    out.assert_code(78);
+    assert_eq!(
+        status_line(&out, "elevator"),
+        "MISSING  elevator   assent-elevate was not found on PATH; install it (setuid root) or set elevator = \"/path/to/assent-elevate\" in agent.toml"
+    );
+    // Named in agent.toml, but not there.
+    let absent = plain.dir.join("nowhere/assent-elevate");
+    plain.write_agent_toml(&format!("elevator = {:?}\n", absent.display().to_string()));
+    let out = plain.run(&["status"]);
+    out.assert_code(78);
+    assert_eq!(
+        status_line(&out, "elevator"),
+        format!(
+            "MISSING  elevator   the elevator {} set in agent.toml is missing or not executable; install assent-elevate there or fix the path",
+            absent.display()
+        )
+    );
+}
+
+#[test]
+fn status_names_an_elevator_that_is_not_setuid_root() {
+    let plain = Plain::new();
+    assert!(plain.run(&["keygen"]).success());
+    let bin = plain.dir.join("bin");
+    fs::create_dir(&bin).unwrap();
+    let copy = bin.join("assent-elevate");
+    fs::copy(built_binary("assent-elevate"), &copy).unwrap();
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
+    plain.write_agent_toml(&format!("elevator = {:?}\n", copy.display().to_string()));
+    let fix = format!(
+        "fix: `sudo chown root:root {0} && sudo chmod 4755 {0}`",
+        copy.display()
+    );
+
+    let out = plain.run(&["status"]);
+    out.assert_code(78);
+    assert_eq!(
+        status_line(&out, "elevator"),
+        format!(
+            "PROBLEM  elevator   {}: not setuid, so it will refuse every request; {fix}",
+            copy.display()
+        )
+    );
+
+    // Setuid, but owned by someone else.
+    let agent = TestUser::agent();
+    std::os::unix::fs::chown(&copy, Some(agent.uid), Some(agent.gid)).unwrap();
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o4755)).unwrap();
+    let out = plain.run(&["status"]);
+    out.assert_code(78);
+    assert_eq!(
+        status_line(&out, "elevator"),
+        format!(
+            "PROBLEM  elevator   {}: owned by uid {}, not root, so it will refuse every request; {fix}",
+            copy.display(),
+            agent.uid
+        )
+    );
+}
+
+#[test]
+fn a_closed_stdout_ends_grants_status_and_keygen_quietly() {
+    let plain = Plain::new();
+    assert!(plain.run(&["keygen"]).success());
+    let expected_status = plain.run(&["status"]).code();
+    for (args, code) in [
+        (&["grants"][..], Some(0)),
+        (&["grants", "--json"][..], Some(0)),
+        (&["status"][..], expected_status),
+        (&["keygen", "--force"][..], Some(0)),
+    ] {
+        // A pipe whose reader is already gone: the first write fails with EPIPE.
+        let (reader, writer) = nix::unistd::pipe().unwrap();
+        drop(reader);
+        let mut cmd = plain.command(args);
+        cmd.stdout(Stdio::from(writer)).stderr(Stdio::piped());
+        let output = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: quietly, got {stderr}");
+        assert_eq!(output.status.code(), code, "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn grants_piped_into_head_exits_without_a_panic() {
+    let plain = Plain::new();
+    assert!(plain.run(&["keygen"]).success());
+    let assent = built_binary("assent");
+    let assent = assent.to_str().unwrap();
+    for _ in 0..3 {
+        let cmd = plain.command_of(
+            Path::new("/bin/sh"),
+            &[
+                "-c",
+                "\"$0\" grants | head -0; \"$0\" grants --json | head -0; \"$0\" status | head -0",
+                assent,
+            ],
+        );
+        let out = outcome({ cmd }.output().unwrap());
+        assert!(!out.stderr.contains("panicked"), "{out}");
+        assert!(out.stderr.is_empty(), "{out}");
+    }
 }
