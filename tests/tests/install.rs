@@ -15,10 +15,13 @@ use std::time::{Duration, Instant};
 use assent_tests::sandbox::{Outcome, Run, Sandbox};
 use assent_tests::scratch::ScratchDir;
 use assent_tests::users::TestUser;
+use nix::fcntl::{Flock, FlockArg};
 
 const TOOLS: [&str; 3] = ["assent", "assent-relay", "assent-console"];
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(180);
 const WAIT: Duration = Duration::from_secs(30);
+/// The lock file `assent_tests::users` holds while it runs `useradd`.
+const USERADD_LOCK: &str = "/var/tmp/assent-tests-useradd.lock";
 
 /// The workspace root, where install.sh, demo.sh and packaging/ live.
 fn repo() -> PathBuf {
@@ -157,6 +160,14 @@ fn install_sets_up_the_tree_then_changes_nothing_and_uninstall_keeps_the_config(
     }
     let elevator = bin.join("assent-elevate");
     assert_root_owned(&elevator, 0o4755, "file");
+    for dir in [
+        "bin",
+        "lib/assent",
+        "lib/assent/agent-bin",
+        "share/man/man8",
+    ] {
+        assert_root_owned(&prefix.join(dir), 0o755, "dir");
+    }
     let check = Command::new(&elevator).arg("--version").output().unwrap();
     assert!(check.status.success(), "{check:?}");
 
@@ -418,11 +429,27 @@ impl Drop for DemoWorld {
         // tmux leaves its socket file behind.
         let _ = fs::remove_file(format!("/tmp/tmux-0/{}", self.socket));
         if TestUser::lookup(&self.agent).is_some() {
-            let _ = Command::new("userdel")
-                .args(["--remove", &self.agent])
-                .output();
+            users_locked(|| {
+                let _ = Command::new("userdel")
+                    .args(["--remove", &self.agent])
+                    .output();
+            });
         }
     }
+}
+
+/// Run `f` holding the lock the harness takes around `useradd`, so that user databases are
+/// never edited by two processes at once.
+fn users_locked<T>(f: impl FnOnce() -> T) -> T {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(USERADD_LOCK)
+        .unwrap_or_else(|e| panic!("cannot open {USERADD_LOCK}: {e}"));
+    let _lock = Flock::lock(file, FlockArg::LockExclusive)
+        .unwrap_or_else(|(_, e)| panic!("cannot lock {USERADD_LOCK}: {e}"));
+    f()
 }
 
 fn free_port() -> u16 {
@@ -439,9 +466,10 @@ fn demo_goes_up_asks_as_the_agent_is_approved_in_tmux_and_goes_down() {
     let prefix = sb.root().join("prefix");
     install_from_build(&sb, &prefix);
     let home = ScratchDir::new("demo-approver");
+    // Names of this process's own, so two test runs at once never share a user or a server.
     let world = DemoWorld {
         socket: format!("assent-demo-test-{}", std::process::id()),
-        agent: "assent-demo-e2e".into(),
+        agent: format!("assent-demo-{}", std::process::id()),
     };
     let listen = format!("127.0.0.1:{}", free_port());
     let demo = |sub: &str| {
@@ -455,7 +483,7 @@ fn demo_goes_up_asks_as_the_agent_is_approved_in_tmux_and_goes_down() {
     };
 
     // up: agent user and key, approver key listed, requester block, console in tmux.
-    let up = demo("up").run();
+    let up = users_locked(|| demo("up").run());
     up.assert_success();
     let agent = TestUser::lookup(&world.agent)
         .unwrap_or_else(|| panic!("up did not create {}:\n{up}", world.agent));
@@ -527,7 +555,7 @@ fn demo_goes_up_asks_as_the_agent_is_approved_in_tmux_and_goes_down() {
     assert!(last.mentions(&world.agent), "{}", last.raw);
 
     // down: console stopped, block removed, agent user gone; approver key and trust kept.
-    let down = demo("down").run();
+    let down = users_locked(|| demo("down").run());
     down.assert_success();
     assert!(!world.has_session(), "the console survived down:\n{down}");
     let after_down = fs::read_to_string(&config).unwrap();
