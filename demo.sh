@@ -33,7 +33,8 @@ action=all
 arguments=("$@")
 
 usage() {
-    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+    # The comment block at the top of this file, up to the first line of code.
+    awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"
 }
 say() { printf 'demo: %s\n' "$*" >&2; }
 die() {
