@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 const BINARIES: [&str; 4] = ["assent", "assent-console", "assent-relay", "assent-elevate"];
 /// Fenced blocks in these languages hold no shell commands.
-const NOT_SHELL: [&str; 10] = [
-    "toml", "json", "jsonc", "rust", "rs", "yaml", "yml", "ini", "diff", "roff",
+const NOT_SHELL: [&str; 11] = [
+    "toml", "json", "jsonc", "rust", "rs", "yaml", "yml", "ini", "diff", "roff", "text",
 ];
 const HELP_TIMEOUT: Duration = Duration::from_secs(20);
 
