@@ -737,6 +737,63 @@ async fn bad_clients_are_cut_off_while_a_legitimate_flow_completes() {
     expect_decision(&mut agent, &d).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_clients_are_dropped_after_the_idle_timeout_and_live_ones_stay() {
+    let relay = Relay::start("[limits]\nping_interval_s = 1\nidle_timeout_s = 2\n");
+    let addr = relay.addr;
+    let url = relay.url();
+    // A raw client that never answers the relay's pings.
+    let silent = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let mut ws = Raw::login(addr, &PrivateKey::generate("silent"), Role::Agent);
+        let (reason, code) = ws.closed();
+        assert!(reason.unwrap().contains("nothing heard for 2 s"));
+        assert_eq!(code, Some(1001));
+        started.elapsed()
+    });
+    // A library client that keeps reading answers pings automatically.
+    let mut live = connect(&url, &PrivateKey::generate("live"), Role::Agent).await;
+    let waited = tokio::time::timeout(Duration::from_secs(5), live.next_event()).await;
+    assert!(
+        waited.is_err(),
+        "a reading client must stay connected: {waited:?}"
+    );
+    let took = silent.await.unwrap();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    assert_nothing_pending(&mut live).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_limit_are_refused_and_others_keep_working() {
+    let relay = Relay::start("[limits]\nmax_connections = 3\n");
+    let url = relay.url();
+    let key = PrivateKey::generate("agent");
+    let mut first = connect(&url, &key, Role::Agent).await;
+    let _second = connect(&url, &key, Role::Agent).await;
+    let third = connect(&url, &key, Role::Agent).await;
+    match Client::connect(&url, &key, Role::Agent).await {
+        Err(ClientError::Connect(_) | ClientError::Login(_) | ClientError::Closed(_)) => {}
+        other => panic!("a fourth connection must be refused: {other:?}"),
+    }
+    assert_nothing_pending(&mut first).await;
+    // A slot frees when a client leaves.
+    third.close().await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match Client::connect(&url, &key, Role::Agent).await {
+            Ok(mut again) => {
+                assert_nothing_pending(&mut again).await;
+                break;
+            }
+            Err(e) => assert!(Instant::now() < deadline, "no slot came free: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // TLS.
 
