@@ -1,0 +1,659 @@
+//! Adversarial end to end tests (SPEC §6, §7, §10): a real `assent-relay` process under
+//! hundreds of hostile clients beside a legitimate flow, the relay SIGKILLed at many points of
+//! a real `assent run` through the setuid sandbox, and the elevator facing an audit log it
+//! cannot write.
+//!
+//! Everything runs on loopback, with its own ports, sandboxes and markers, so the tests run in
+//! parallel with each other and with the rest of the suite.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use assent_protocol::{Envelope, Grant, PrivateKey, Request, Role, Status};
+use assent_relay::{Client, ClientError, Event};
+use assent_tests::approver::{Choice, ScriptedApprover};
+use assent_tests::grants::{DecisionBuilder, RequestBuilder, TokenBuilder};
+use assent_tests::keys::KeyPair;
+use assent_tests::sandbox::{ElevatorConfig, Outcome, Run, Sandbox};
+use assent_tests::scratch::ScratchDir;
+use assent_tests::users::TestUser;
+use assent_tests::{built_binary, now, real_path};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// How long any wait in these tests may take before the test fails.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+// ---------------------------------------------------------------------------------------------
+// A real relay process.
+
+struct RelayProcess {
+    child: Child,
+    addr: SocketAddr,
+    config: PathBuf,
+    log: PathBuf,
+}
+
+impl RelayProcess {
+    fn start(config: &Path, log: &Path, listen: &str) -> RelayProcess {
+        let log_file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("cannot open the relay log");
+        let mut child = Command::new(built_binary("assent-relay"))
+            .args(["--listen", listen, "--config"])
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .expect("cannot start assent-relay");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout is piped"))
+            .read_line(&mut line)
+            .expect("cannot read the relay's first line");
+        let Some(url) = line.trim().strip_prefix("assent-relay listening on ws://") else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "assent-relay did not start: {line:?}; log: {}",
+                fs::read_to_string(log).unwrap_or_default()
+            );
+        };
+        RelayProcess {
+            addr: url.parse().expect("the relay printed a bad address"),
+            child,
+            config: config.to_owned(),
+            log: log.to_owned(),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGKILL, as a crash would.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// A new relay process on the same address (nothing of the old one's memory survives).
+    fn restart(&mut self) {
+        self.kill();
+        self.start_again();
+    }
+
+    /// Start a new process on the same address after [`RelayProcess::kill`].
+    fn start_again(&mut self) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            // The port may take a moment to be free again.
+            let attempt = std::panic::catch_unwind(|| {
+                RelayProcess::start(&self.config, &self.log, &self.addr.to_string())
+            });
+            match attempt {
+                Ok(fresh) => {
+                    *self = fresh;
+                    return;
+                }
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                Err(e) => std::panic::resume_unwind(e),
+            }
+        }
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The relay's resident set size in KiB, from /proc.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+fn load_key(path: &Path) -> PrivateKey {
+    PrivateKey::from_openssh(&fs::read_to_string(path).expect("cannot read a key file"))
+        .expect("the key loads")
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn lines_in(path: &Path) -> usize {
+    fs::read_to_string(path)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+/// Raise this process's open file limit (inherited by the relay it starts) to `want`.
+fn raise_nofile(want: u64) {
+    let limits = fs::read_to_string("/proc/self/limits").expect("cannot read /proc/self/limits");
+    let soft: u64 = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if soft >= want {
+        return;
+    }
+    let out = Command::new("prlimit")
+        .arg("--pid")
+        .arg(std::process::id().to_string())
+        .arg(format!("--nofile={want}:{want}"))
+        .output()
+        .expect("cannot run prlimit (install util-linux)");
+    assert!(
+        out.status.success(),
+        "cannot raise the open file limit to {want}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. The relay under 500 hostile clients beside a legitimate flow.
+
+/// How long a hostile client waits for the relay to close it before calling it a failure.
+const CUT_OFF_WITHIN: Duration = Duration::from_secs(12);
+const LOGIN_TIMEOUT_S: u64 = 3;
+
+/// A client frame (always masked, as RFC 6455 requires of clients).
+fn ws_frame(first_byte: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![first_byte];
+    let len = payload.len();
+    if len < 126 {
+        frame.push(0x80 | len as u8);
+    } else if len < 65_536 {
+        frame.push(0x80 | 126);
+        frame.extend((len as u16).to_be_bytes());
+    } else {
+        frame.push(0x80 | 127);
+        frame.extend((len as u64).to_be_bytes());
+    }
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    frame.extend(mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+const UPGRADE: &[u8] = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+Sec-WebSocket-Version: 13\r\n\r\n";
+
+/// Connect and finish the WebSocket handshake (but never log in).
+async fn ws_open(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let mut stream = TcpStream::connect(addr).await?;
+    stream.write_all(UPGRADE).await?;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 2048];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Err(std::io::Error::other("closed during the handshake"));
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    if !head.starts_with(b"HTTP/1.1 101") {
+        return Err(std::io::Error::other(format!(
+            "no upgrade: {}",
+            String::from_utf8_lossy(&head)
+        )));
+    }
+    Ok(stream)
+}
+
+/// Read and discard until the relay closes the connection; `true` when it did within the
+/// bound. A reset or any error counts as closed.
+async fn closed_within(stream: &mut TcpStream, bound: Duration) -> bool {
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(bound, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Hostile {
+    Garbage,
+    Slowloris,
+    Flood,
+    Oversized,
+}
+
+/// One hostile client; `Ok(true)` when the relay cut it off in time.
+async fn hostile(kind: Hostile, i: usize, addr: SocketAddr, url: String) -> Result<bool, String> {
+    let e = |e: std::io::Error| format!("{kind:?} #{i}: {e}");
+    match kind {
+        Hostile::Garbage => {
+            let mut stream;
+            match i % 4 {
+                0 => {
+                    // Not even HTTP.
+                    stream = TcpStream::connect(addr).await.map_err(e)?;
+                    let _ = stream
+                        .write_all(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n")
+                        .await;
+                }
+                1 => {
+                    stream = ws_open(addr).await.map_err(e)?;
+                    let _ = stream
+                        .write_all(&ws_frame(0x81, b"{\"type\":\"login\",\"login\":"))
+                        .await;
+                }
+                2 => {
+                    stream = ws_open(addr).await.map_err(e)?;
+                    let _ = stream.write_all(&ws_frame(0x82, &[0xde; 300])).await;
+                }
+                _ => {
+                    // Reserved bits and a reserved opcode.
+                    stream = ws_open(addr).await.map_err(e)?;
+                    let _ = stream.write_all(&ws_frame(0xf3, b"nonsense")).await;
+                }
+            }
+            Ok(closed_within(&mut stream, CUT_OFF_WITHIN).await)
+        }
+        Hostile::Slowloris => {
+            let mut stream = TcpStream::connect(addr).await.map_err(e)?;
+            if i % 2 == 0 {
+                // The upgrade request, one byte every 400 ms: it would take a minute.
+                let started = Instant::now();
+                for byte in UPGRADE {
+                    if stream.write_all(&[*byte]).await.is_err() {
+                        return Ok(started.elapsed() < CUT_OFF_WITHIN);
+                    }
+                    let mut buf = [0u8; 256];
+                    match tokio::time::timeout(Duration::from_millis(400), stream.read(&mut buf))
+                        .await
+                    {
+                        Ok(Ok(0) | Err(_)) => return Ok(started.elapsed() < CUT_OFF_WITHIN),
+                        Ok(Ok(_)) | Err(_) => {}
+                    }
+                    if started.elapsed() > CUT_OFF_WITHIN {
+                        return Ok(false);
+                    }
+                }
+                Ok(false)
+            } else {
+                // A finished handshake and then silence instead of a login.
+                let mut stream = ws_open(addr).await.map_err(e)?;
+                Ok(closed_within(&mut stream, CUT_OFF_WITHIN).await)
+            }
+        }
+        Hostile::Flood => {
+            let key = PrivateKey::generate(&format!("flooder-{i}"));
+            let request = RequestBuilder::new(real_path("/bin/true"), &["true"])
+                .agent(&format!("flooder-{i}"))
+                .sign(&key);
+            let mut client = Client::connect(&url, &key, Role::Agent)
+                .await
+                .map_err(|e| format!("flooder #{i} cannot log in: {e}"))?;
+            // Far above both the submission rate and the message rate.
+            for _ in 0..400 {
+                if client.submit(&request.envelope).await.is_err() {
+                    return Ok(true);
+                }
+            }
+            let cut = tokio::time::timeout(CUT_OFF_WITHIN, async {
+                while client.next_event().await.is_ok() {}
+            })
+            .await
+            .is_ok();
+            Ok(cut)
+        }
+        Hostile::Oversized => {
+            let mut stream = ws_open(addr).await.map_err(e)?;
+            if i % 2 == 0 {
+                // 100 KiB in one text frame (the limit is 64 KiB).
+                let big = vec![b'x'; 100 * 1024];
+                let _ = stream.write_all(&ws_frame(0x81, &big)).await;
+            } else {
+                // A header announcing a terabyte, then nothing.
+                let mut header = vec![0x81, 0x80 | 127];
+                header.extend((1u64 << 40).to_be_bytes());
+                header.extend([1, 2, 3, 4]);
+                let _ = stream.write_all(&header).await;
+            }
+            Ok(closed_within(&mut stream, CUT_OFF_WITHIN).await)
+        }
+    }
+}
+
+/// An approver and an agent, each with a connection of its own: log in, submit, decide,
+/// deliver. Returns the time from the agent's first connect to the verified decision.
+fn legitimate_flow(url: &str, alice: &Path, agent: &Path) -> Duration {
+    let (alice, agent) = (load_key(alice), load_key(agent));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut approver = ScriptedApprover::connect(url, alice, "alice")
+            .await
+            .expect("the approver logs in beside the hostile clients");
+        let started = Instant::now();
+        let mut client = Client::connect(url, &agent, Role::Agent)
+            .await
+            .expect("the legitimate agent logs in beside the hostile clients");
+        let logged_in = started.elapsed();
+        let request = RequestBuilder::new(real_path("/bin/true"), &["true"]).sign(&agent);
+        client.submit(&request.envelope).await.expect("submit");
+        let id = request.payload.id;
+        let decide = async {
+            loop {
+                let (seen, first) = approver.next_request().await.expect("the approver reads");
+                if seen.payload.id == id {
+                    approver
+                        .decide(seen, first, &Choice::approve())
+                        .await
+                        .expect("decide");
+                    return started.elapsed();
+                }
+            }
+        };
+        let receive = async {
+            loop {
+                match client
+                    .next_event()
+                    .await
+                    .expect("the agent's connection stays up")
+                {
+                    Event::Decision { envelope } => return envelope,
+                    Event::Refused { reason, .. } => {
+                        panic!("the legitimate request was refused: {reason}")
+                    }
+                    _ => {}
+                }
+            }
+        };
+        let (decided, decision) =
+            tokio::time::timeout(PATIENCE, async { tokio::join!(decide, receive) })
+                .await
+                .expect("the legitimate flow completes");
+        let delivered = started.elapsed();
+        decision
+            .open::<assent_protocol::Decision>()
+            .expect("the delivered decision verifies");
+        eprintln!(
+            "legitimate flow: logged in after {logged_in:?}, decided after {decided:?}, delivered after {delivered:?}"
+        );
+        delivered
+    })
+}
+
+#[test]
+fn the_relay_serves_a_legitimate_flow_beside_500_hostile_clients() {
+    const PER_KIND: usize = 125;
+    assent_tests::require_root();
+    raise_nofile(8192);
+    let dir = ScratchDir::new("hostile");
+    let alice = KeyPair::generate(dir.path(), "alice");
+    let agent = KeyPair::generate(dir.path(), "agent");
+    let config = dir.join("relay.toml");
+    fs::write(
+        &config,
+        format!(
+            "[[approver]]\nname = \"alice\"\nkey = {:?}\n\n[limits]\nlogin_timeout_s = {LOGIN_TIMEOUT_S}\n",
+            alice.public_line
+        ),
+    )
+    .unwrap();
+    let mut relay = RelayProcess::start(&config, &dir.join("relay.log"), "127.0.0.1:0");
+    let (addr, url, pid) = (relay.addr, relay.url(), relay.pid());
+    let rss_before = rss_kib(pid).expect("the relay's VmRSS");
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let peak = Arc::new(AtomicU64::new(rss_before));
+    let sampling = Arc::new(AtomicBool::new(true));
+    let (flow_time, results) = runtime.block_on(async {
+        let sampler = {
+            let (peak, sampling) = (peak.clone(), sampling.clone());
+            tokio::spawn(async move {
+                while sampling.load(Ordering::SeqCst) {
+                    if let Some(kib) = rss_kib(pid) {
+                        peak.fetch_max(kib, Ordering::SeqCst);
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            })
+        };
+
+        let mut tasks = Vec::new();
+        for i in 0..PER_KIND {
+            for kind in [
+                Hostile::Garbage,
+                Hostile::Slowloris,
+                Hostile::Flood,
+                Hostile::Oversized,
+            ] {
+                let url = url.clone();
+                tasks.push((kind, tokio::spawn(hostile(kind, i, addr, url))));
+            }
+        }
+        // Let the storm build up, then the real flow (its own process's worth of threads)
+        // goes through it.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let legit = {
+            let (url, alice, agent) = (
+                url.clone(),
+                alice.private_path.clone(),
+                agent.private_path.clone(),
+            );
+            std::thread::spawn(move || legitimate_flow(&url, &alice, &agent))
+        };
+        let flow_time = tokio::task::spawn_blocking(move || legit.join())
+            .await
+            .expect("join")
+            .expect("the legitimate flow panicked");
+
+        let mut results = Vec::new();
+        for (kind, task) in tasks {
+            results.push((kind, task.await.expect("a hostile client panicked")));
+        }
+        sampling.store(false, Ordering::SeqCst);
+        let _ = sampler.await;
+        (flow_time, results)
+    });
+
+    let peak_kib = peak.load(Ordering::SeqCst);
+    let after_kib = rss_kib(pid).unwrap_or(0);
+    eprintln!(
+        "legitimate flow: {flow_time:?}; relay VmRSS: {rss_before} KiB before, {peak_kib} KiB peak, {after_kib} KiB after"
+    );
+    assert!(
+        relay.is_running(),
+        "the relay died under the hostile clients"
+    );
+    let mut failures = Vec::new();
+    for (kind, result) in &results {
+        match result {
+            Ok(true) => {}
+            Ok(false) => failures.push(format!("{kind:?}: not cut off within {CUT_OFF_WITHIN:?}")),
+            Err(e) => failures.push(e.clone()),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} hostile clients were not cut off: {:?}",
+        failures.len(),
+        results.len(),
+        &failures[..failures.len().min(10)]
+    );
+    assert!(
+        flow_time < Duration::from_secs(5),
+        "the legitimate flow took {flow_time:?} beside the hostile clients"
+    );
+    assert!(
+        peak_kib < 200 * 1024,
+        "the relay's VmRSS peaked at {peak_kib} KiB"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. The audit log on a full or read-only file system.
+
+/// A mount over a sandbox directory, undone when dropped (before the sandbox is removed).
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+fn mount(args: &[&str], target: &Path) {
+    let out = Command::new("mount")
+        .args(args)
+        .arg(target)
+        .output()
+        .expect("cannot run mount");
+    assert!(
+        out.status.success(),
+        "mount {args:?} {} failed: {}",
+        target.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+struct AuditFx {
+    sb: Sandbox,
+    alice: KeyPair,
+    agent_key: KeyPair,
+}
+
+fn audit_fx() -> AuditFx {
+    let sb = Sandbox::new();
+    let alice = KeyPair::generate(&sb.keys_dir(), "alice");
+    let agent_key = KeyPair::generate(&sb.keys_dir(), "agent");
+    sb.write_config(
+        &ElevatorConfig::new()
+            .approver("alice", &alice.public_line)
+            .requester(&TestUser::agent().name, &["root"]),
+    );
+    AuditFx {
+        sb,
+        alice,
+        agent_key,
+    }
+}
+
+impl AuditFx {
+    /// Elevate a fresh once-grant for `touch MARKER`.
+    fn touch(&self, marker: &Path) -> Outcome {
+        let argv = ["touch", marker.to_str().unwrap()];
+        let request = RequestBuilder::new(real_path("/usr/bin/touch"), &argv)
+            .requester(&TestUser::agent())
+            .cwd(self.sb.work_dir())
+            .sign(&self.agent_key.private);
+        let decision = DecisionBuilder::approve(&request).sign(&self.alice.private);
+        let token = TokenBuilder::new(&request, &decision).encode();
+        self.sb
+            .elevate(&token, &request.payload.program, &argv[1..])
+            .run()
+    }
+}
+
+#[test]
+fn a_full_audit_file_system_refuses_rather_than_running_unaudited() {
+    let fx = audit_fx();
+    let log = fx.sb.log_dir();
+    mount(
+        &[
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=8k,mode=0700,uid=0,gid=0",
+            "tmpfs",
+        ],
+        &log,
+    );
+    let _mounted = Mounted(log.clone());
+
+    // Fill it to the last byte. (tmpfs counts whole pages, so a log file with room left in its
+    // last page could still take a line: the log starts absent here.)
+    let filler = log.join("filler");
+    let mut file = fs::File::create(&filler).unwrap();
+    let chunk = [0u8; 512];
+    let mut written = 0;
+    while std::io::Write::write_all(&mut file, &chunk).is_ok() {
+        written += chunk.len();
+        assert!(written < 1 << 20, "the 8k tmpfs took {written} bytes");
+    }
+    drop(file);
+    let before = fx.sb.audit_text();
+
+    let marker = fx.sb.marker("full");
+    let out = fx.touch(&marker);
+    let detail = out.assert_refused("setup");
+    eprintln!("full disk: {detail}");
+    assert!(detail.contains("unaudited"), "{out}");
+    assert!(!marker.exists(), "the command ran unaudited");
+    let after = fx.sb.audit_text();
+    assert!(
+        after.starts_with(&before) && after.lines().count() == 0,
+        "the audit log changed on a full disk:\n{after}"
+    );
+}
+
+#[test]
+fn a_read_only_audit_directory_refuses_rather_than_running_unaudited() {
+    let fx = audit_fx();
+    let log = fx.sb.log_dir();
+    let first = fx.sb.marker("before-ro");
+    fx.touch(&first).assert_success();
+    assert!(first.exists());
+    assert_eq!(fx.sb.audit_lines().len(), 1);
+
+    let log_arg = log.to_str().unwrap();
+    mount(&["--bind", log_arg], &log);
+    let _mounted = Mounted(log.clone());
+    mount(&["-o", "remount,bind,ro"], &log);
+
+    let marker = fx.sb.marker("ro");
+    let out = fx.touch(&marker);
+    let detail = out.assert_refused("setup");
+    eprintln!("read-only: {detail}");
+    assert!(detail.contains("unaudited"), "{out}");
+    assert!(!marker.exists(), "the command ran unaudited");
+    assert_eq!(fx.sb.audit_lines().len(), 1, "the audit log changed");
+}
