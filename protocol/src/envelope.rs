@@ -28,7 +28,13 @@ pub struct Signed<T> {
     pub signer: PublicKey,
     /// The envelope it came from, for passing on unchanged.
     pub envelope: Envelope,
+    /// Private, so that only [`Envelope::open`] can make a `Signed`: holding one means the
+    /// signature was checked.
+    verified: Verified,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Verified;
 
 impl Envelope {
     /// Serialise `payload` and sign it under its namespace.
@@ -84,6 +90,7 @@ impl Envelope {
             bytes,
             signer,
             envelope: self.clone(),
+            verified: Verified,
         })
     }
 
