@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use assent_cli_manual::GenerateFlag;
+use clap::{Parser, Subcommand};
 
 /// Review and decide what AI agents ask to run with another user's privileges.
 ///
@@ -38,9 +39,8 @@ pub struct Cli {
     /// For testing only: the elevator.toml that --trust edits.
     #[arg(long, global = true, hide = true, value_name = "PATH")]
     pub elevator_config: Option<PathBuf>,
-    /// Print the man page or a shell completion script to stdout, then exit.
-    #[arg(long, hide = true, value_enum, value_name = "KIND")]
-    pub generate: Option<Generate>,
+    #[command(flatten)]
+    pub generate: GenerateFlag,
     #[command(subcommand)]
     pub command: Option<Sub>,
 }
@@ -75,21 +75,9 @@ pub enum Sub {
     },
 }
 
-/// What `--generate` prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Generate {
-    /// The man page (roff), for `man -l -` or section 1.
-    Man,
-    /// Completions for bash.
-    CompleteBash,
-    /// Completions for zsh.
-    CompleteZsh,
-    /// Completions for fish.
-    CompleteFish,
-}
-
 #[cfg(test)]
 mod tests {
+    use assent_cli_manual::Generate;
     use clap::CommandFactory;
 
     use super::*;
@@ -117,16 +105,9 @@ mod tests {
     }
 
     #[test]
-    fn generate_kinds_are_spelled_as_documented() {
-        for (text, kind) in [
-            ("man", Generate::Man),
-            ("complete-bash", Generate::CompleteBash),
-            ("complete-zsh", Generate::CompleteZsh),
-            ("complete-fish", Generate::CompleteFish),
-        ] {
-            let cli = Cli::try_parse_from(["assent-console", "--generate", text]).unwrap();
-            assert_eq!(cli.generate, Some(kind));
-        }
+    fn the_generate_flag_is_taken() {
+        let cli = Cli::try_parse_from(["assent-console", "--generate", "complete-zsh"]).unwrap();
+        assert_eq!(cli.generate.kind, Some(Generate::CompleteZsh));
         assert!(Cli::try_parse_from(["assent-console", "--generate", "pdf"]).is_err());
     }
 }

@@ -13,7 +13,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(kind) = cli.generate {
+    if let Some(kind) = cli.generate.kind {
         print!("{}", manual::generate(kind));
         return ExitCode::SUCCESS;
     }

@@ -2,11 +2,11 @@
 //! ([`crate::cli::Cli`]) and the real key table ([`crate::keys::BINDINGS`]), so neither can
 //! drift from what the binary does. `assent-console --generate KIND` prints them.
 
-use clap::{Arg, Command, CommandFactory};
-use clap_complete::Shell;
-use roff::{Inline, Roff, bold, italic, roman};
+use assent_cli_manual::roff::{Roff, bold, italic, roman};
+use assent_cli_manual::{Face, Generate, Manual, entries};
+use clap::{Command, CommandFactory};
 
-use crate::cli::{Cli, Generate};
+use crate::cli::Cli;
 use crate::config::{ELEVATOR_CONFIG, EXIT_CONFIG};
 use crate::keys::{self, BINDINGS, Scope};
 use crate::scripted::EXIT_UNREACHABLE;
@@ -15,48 +15,23 @@ const BIN: &str = "assent-console";
 
 /// What `--generate KIND` prints.
 pub fn generate(kind: Generate) -> String {
-    let cmd = Cli::command();
-    match kind {
-        Generate::Man => man_page(cmd),
-        Generate::CompleteBash => completions(Shell::Bash, cmd),
-        Generate::CompleteZsh => completions(Shell::Zsh, cmd),
-        Generate::CompleteFish => completions(Shell::Fish, cmd),
-    }
-}
-
-/// A completion script for `shell`.
-pub fn completions(shell: Shell, mut cmd: Command) -> String {
-    let mut out = Vec::new();
-    clap_complete::generate(shell, &mut cmd, BIN, &mut out);
-    String::from_utf8_lossy(&out).into_owned()
+    assent_cli_manual::generate(kind, Cli::command(), BIN, man_page)
 }
 
 /// The man page (section 1, roff).
 pub fn man_page(cmd: Command) -> String {
-    let mut cmd = cmd.disable_help_subcommand(true);
-    cmd.build();
-    let man = clap_mangen::Man::new(cmd.clone());
-    let mut out = Vec::new();
-    // Writing to a Vec cannot fail.
-    let _ = man.render_title(&mut out);
-    let _ = man.render_name_section(&mut out);
-    let _ = man.render_synopsis_section(&mut out);
-    let _ = man.render_description_section(&mut out);
-
-    let mut page = Roff::new();
-    description(&mut page);
-    out.extend(page.render().into_bytes());
-    let _ = man.render_options_section(&mut out);
-
-    let mut page = Roff::new();
-    commands(&mut page, &cmd);
-    key_table(&mut page);
-    files(&mut page);
-    exit_status(&mut page);
-    see_also(&mut page);
-    out.extend(page.render().into_bytes());
-    let _ = man.render_version_section(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
+    Manual::new(cmd)
+        .synopsis()
+        .description(description)
+        .options()
+        .roff(|page, cmd| {
+            assent_cli_manual::commands(page, cmd, BIN);
+            key_table(page);
+            files(page);
+            exit_status(page);
+            see_also(page);
+        })
+        .finish()
 }
 
 /// More than `--help` says: what is shown, what is signed, the first run.
@@ -96,79 +71,6 @@ fn description(page: &mut Roff) {
     ]);
 }
 
-/// Each subcommand: its synopsis, what it does and its own options.
-fn commands(page: &mut Roff, cmd: &Command) {
-    page.control("SH", ["COMMANDS"]);
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        page.control("SS", [sub.get_name()]);
-        let args: Vec<&Arg> = sub.get_arguments().filter(|a| own_arg(a)).collect();
-        let mut synopsis = vec![bold(format!("{BIN} {}", sub.get_name()))];
-        for arg in &args {
-            synopsis.push(roman(" "));
-            synopsis.extend(arg_synopsis(arg));
-        }
-        page.text(synopsis);
-        if let Some(about) = sub.get_long_about().or_else(|| sub.get_about()) {
-            page.control("PP", []).text([roman(about.to_string())]);
-        }
-        for arg in args.iter().filter(|a| !a.is_positional()) {
-            page.control("TP", []).text(option_words(arg));
-            let mut help = arg
-                .get_long_help()
-                .or_else(|| arg.get_help())
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            let defaults: Vec<String> = arg
-                .get_default_values()
-                .iter()
-                .map(|v| v.to_string_lossy().into_owned())
-                .collect();
-            if takes_value(arg) && !defaults.is_empty() {
-                help.push_str(&format!(" (default: {})", defaults.join(", ")));
-            }
-            page.text([roman(help)]);
-        }
-    }
-}
-
-/// Arguments a subcommand declares itself (not the global ones or the generated --help).
-fn own_arg(arg: &Arg) -> bool {
-    !arg.is_hide_set() && !arg.is_global_set() && !matches!(arg.get_id().as_str(), "help")
-}
-
-/// `ID`, or `[--grant GRANT]` for an option.
-fn arg_synopsis(arg: &Arg) -> Vec<Inline> {
-    if arg.is_positional() {
-        return vec![italic(value_name(arg))];
-    }
-    let mut inlines = vec![roman("[")];
-    inlines.extend(option_words(arg));
-    inlines.push(roman("]"));
-    inlines
-}
-
-/// `--grant GRANT`.
-fn option_words(arg: &Arg) -> Vec<Inline> {
-    let long = arg.get_long().unwrap_or_else(|| arg.get_id().as_str());
-    let mut inlines = vec![bold(format!("--{long}"))];
-    if takes_value(arg) {
-        inlines.push(roman(" "));
-        inlines.push(italic(value_name(arg)));
-    }
-    inlines
-}
-
-fn value_name(arg: &Arg) -> String {
-    arg.get_value_names()
-        .and_then(|names| names.first())
-        .map(|name| name.to_string())
-        .unwrap_or_else(|| arg.get_id().as_str().to_uppercase())
-}
-
-fn takes_value(arg: &Arg) -> bool {
-    arg.get_num_args().is_some_and(|n| n.takes_values())
-}
-
 /// The key table, straight from the bindings the console uses (as `?` shows it).
 fn key_table(page: &mut Roff) {
     page.control("SH", ["KEYS"]);
@@ -197,7 +99,7 @@ fn key_table(page: &mut Roff) {
 
 fn files(page: &mut Roff) {
     page.control("SH", ["FILES"]);
-    let entries: [(&str, &str); 4] = [
+    let rows: [(&str, &str); 4] = [
         (
             "$XDG_CONFIG_HOME/assent/approver.key, approver.key.pub",
             "The approver key (mode 0600; the console refuses a key that group or others can \
@@ -218,15 +120,10 @@ fn files(page: &mut Roff) {
              [[approver]] block here (as root, atomically, never twice).",
         ),
     ];
-    for (path, what) in entries {
-        page.control("TP", [])
-            .text([italic(path)])
-            .text([roman(what)]);
-    }
+    entries(page, Face::Italic, rows);
 }
 
 fn exit_status(page: &mut Roff) {
-    page.control("SH", ["EXIT STATUS"]);
     let codes = [
         (
             "0".to_string(),
@@ -254,80 +151,40 @@ fn exit_status(page: &mut Roff) {
              address, or an elevator configuration that does not parse.",
         ),
     ];
-    for (code, what) in codes {
-        page.control("TP", [])
-            .text([bold(code)])
-            .text([roman(what)]);
-    }
+    assent_cli_manual::exit_status(page, Vec::new(), codes);
 }
 
 fn see_also(page: &mut Roff) {
-    page.control("SH", ["SEE ALSO"]).text([
-        bold("assent"),
-        roman("(1), "),
-        bold("assent-elevate"),
-        roman("(8), "),
-        bold("assent-relay"),
-        roman("(1)"),
-    ]);
+    assent_cli_manual::see_also(
+        page,
+        &[("assent", 1), ("assent-elevate", 8), ("assent-relay", 1)],
+    );
 }
 
 #[cfg(test)]
 mod tests {
+    use assent_cli_manual::{man_page_problems, missing_exit_statuses};
+
     use super::*;
 
     #[test]
     fn the_man_page_has_every_command_option_and_key() {
         let page = generate(Generate::Man);
-        assert!(page.contains(".TH assent-console 1"), "{page}");
-        for section in [
-            "NAME",
-            "SYNOPSIS",
-            "DESCRIPTION",
-            "OPTIONS",
-            "COMMANDS",
-            "KEYS",
-        ] {
-            assert!(page.contains(&format!(".SH {section}\n")), "{section}");
-        }
-        assert!(page.contains(".SH \"EXIT STATUS\"\n") || page.contains(".SH EXIT STATUS\n"));
-        let cmd = Cli::command();
-        for sub in cmd.get_subcommands() {
-            assert!(
-                page.contains(&format!(".SS {}\n", sub.get_name())),
-                "{}",
-                sub.get_name()
-            );
-            for arg in sub.get_arguments().filter(|a| own_arg(a)) {
-                if let Some(long) = arg.get_long() {
-                    // roff escapes the dashes.
-                    assert!(page.contains(&format!("\\-\\-{long}")), "--{long}");
-                }
-            }
-        }
+        let own_sections = ["KEYS", "FILES"];
+        let problems = man_page_problems(&page, &Cli::command(), &own_sections);
+        assert!(problems.is_empty(), "{problems:?}\n{page}");
         for binding in BINDINGS {
             assert!(page.contains(binding.help), "{}", binding.help);
         }
-        for code in ["0", "1", "2", "75", "78"] {
-            assert!(
-                page.contains(&format!(".TP\n\\fB{code}\\fR\n")),
-                "exit {code}"
-            );
-        }
-        assert!(!page.contains("\\-\\-generate"), "hidden flags stay hidden");
-        assert!(
-            !page.contains("elevator\\-config"),
-            "hidden flags stay hidden"
+        assert_eq!(
+            missing_exit_statuses(&page, [0, 1, 2, 75, 78]),
+            Vec::<String>::new()
         );
     }
 
     #[test]
     fn completions_name_the_subcommands() {
-        for kind in [
-            Generate::CompleteBash,
-            Generate::CompleteZsh,
-            Generate::CompleteFish,
-        ] {
+        for kind in Generate::COMPLETIONS {
             let script = generate(kind);
             for sub in ["keygen", "list", "approve", "deny", "--trust"] {
                 assert!(script.contains(sub), "{kind:?} lacks {sub}");

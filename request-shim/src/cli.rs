@@ -2,8 +2,9 @@
 
 use std::ffi::OsString;
 
+use assent_cli_manual::{Generate, GenerateFlag};
 use assent_protocol::Grant;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 use crate::duration;
 use crate::failure::{Exit, Failure, Result};
@@ -55,24 +56,10 @@ pub fn exit_statuses() -> Vec<(String, &'static str)> {
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
-    /// Print the man page or a shell completion script to stdout, then exit.
-    #[arg(long, hide = true, value_enum, value_name = "KIND")]
-    pub generate: Option<Generate>,
+    #[command(flatten)]
+    pub generate: GenerateFlag,
     #[command(subcommand)]
     pub command: Option<Command>,
-}
-
-/// What `--generate` prints (for packagers; hidden from `--help`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Generate {
-    /// The man page (roff), for section 1.
-    Man,
-    /// Completions for bash.
-    CompleteBash,
-    /// Completions for zsh.
-    CompleteZsh,
-    /// Completions for fish.
-    CompleteFish,
 }
 
 /// What the command line asks for.
@@ -167,7 +154,7 @@ fn env_arg(text: &str) -> Result<(String, String), String> {
 pub fn parse(args: Vec<OsString>) -> Result<Option<Invocation>> {
     match Cli::try_parse_from(args) {
         Ok(Cli {
-            generate: Some(kind),
+            generate: GenerateFlag { kind: Some(kind) },
             ..
         }) => Ok(Some(Invocation::Generate(kind))),
         Ok(Cli {
@@ -316,15 +303,13 @@ mod tests {
 
     #[test]
     fn generate_takes_each_kind_and_nothing_else() {
-        for (word, kind) in [
-            ("man", Generate::Man),
-            ("complete-bash", Generate::CompleteBash),
-            ("complete-zsh", Generate::CompleteZsh),
-            ("complete-fish", Generate::CompleteFish),
-        ] {
+        use clap::ValueEnum as _;
+        for kind in Generate::ALL {
+            let word = kind.to_possible_value().expect("every kind has a name");
+            let line = format!("--generate {}", word.get_name());
             assert!(
-                matches!(parse_words(&format!("--generate {word}")), Ok(Some(Invocation::Generate(k))) if k == kind),
-                "{word}"
+                matches!(parse_words(&line), Ok(Some(Invocation::Generate(k))) if k == kind),
+                "{line}"
             );
         }
         for line in ["--generate pdf", "--generate", "--generate man status"] {

@@ -2,11 +2,13 @@
 //! ([`crate::cli::Cli`]), the exit status table and the file names the shim uses, so none of
 //! them can drift from what the binary does. `assent --generate KIND` prints them.
 
-use clap::{Arg, ArgAction, Command, CommandFactory};
-use clap_complete::Shell;
-use clap_mangen::roff::{Inline, Roff, bold, italic, roman};
+use assent_cli_manual::roff::{Roff, bold, italic, roman};
+use assent_cli_manual::{
+    Face, Generate, Manual, entries, subcommand_synopsis, visible_subcommands,
+};
+use clap::{Arg, Command, CommandFactory};
 
-use crate::cli::{Cli, Generate, exit_statuses};
+use crate::cli::{Cli, exit_statuses};
 use crate::config::{
     AGENT_TOML, DEFAULT_RELAY, DEFAULT_TIMEOUT_S, ELEVATOR_CONFIG, ELEVATOR_NAME, GRANTS_DIR,
     KEY_FILE, PUBLIC_KEY_FILE,
@@ -19,58 +21,31 @@ const BIN: &str = "assent";
 
 /// What `--generate KIND` prints.
 pub fn generate(kind: Generate) -> String {
-    match kind {
-        Generate::Man => man_page(),
-        Generate::CompleteBash => completions(Shell::Bash),
-        Generate::CompleteZsh => completions(Shell::Zsh),
-        Generate::CompleteFish => completions(Shell::Fish),
-    }
-}
-
-fn completions(shell: Shell) -> String {
-    let mut cmd = Cli::command();
-    let mut out = Vec::new();
-    clap_complete::generate(shell, &mut cmd, BIN, &mut out);
-    String::from_utf8_lossy(&out).into_owned()
+    assent_cli_manual::generate(kind, Cli::command(), BIN, man_page)
 }
 
 /// The man page (section 1, roff).
-fn man_page() -> String {
-    let mut cmd = Cli::command().disable_help_subcommand(true);
-    cmd.build();
-    let man = clap_mangen::Man::new(cmd.clone());
-    let mut out = Vec::new();
-    // Writing to a Vec cannot fail.
-    let _ = man.render_title(&mut out);
-    let _ = man.render_name_section(&mut out);
-
-    let mut page = Roff::new();
-    synopsis(&mut page, &cmd);
-    out.extend(page.render().into_bytes());
-    let _ = man.render_description_section(&mut out);
-
-    let mut page = Roff::new();
-    description(&mut page);
-    out.extend(page.render().into_bytes());
-    let _ = man.render_options_section(&mut out);
-
-    let mut page = Roff::new();
-    commands(&mut page, &cmd);
-    sudo_entry(&mut page);
-    environment(&mut page, &cmd);
-    files(&mut page);
-    exit_status(&mut page);
-    see_also(&mut page);
-    out.extend(page.render().into_bytes());
-    let _ = man.render_version_section(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
+fn man_page(cmd: Command) -> String {
+    Manual::new(cmd)
+        .roff(synopsis)
+        .description(description)
+        .options()
+        .roff(|page, cmd| {
+            assent_cli_manual::commands(page, cmd, BIN);
+            sudo_entry(page);
+            environment(page, cmd);
+            files(page);
+            exit_status(page);
+            see_also(page);
+        })
+        .finish()
 }
 
 /// One line per subcommand, then the `sudo` form.
 fn synopsis(page: &mut Roff, cmd: &Command) {
     page.control("SH", ["SYNOPSIS"]);
     for sub in visible_subcommands(cmd) {
-        page.text(subcommand_synopsis(sub));
+        page.text(subcommand_synopsis(BIN, sub));
         page.control("br", []);
     }
     page.text([
@@ -78,19 +53,6 @@ fn synopsis(page: &mut Roff, cmd: &Command) {
         roman(" [-u USER] [-n] [--] "),
         italic("COMMAND..."),
     ]);
-}
-
-fn visible_subcommands(cmd: &Command) -> impl Iterator<Item = &Command> {
-    cmd.get_subcommands().filter(|s| !s.is_hide_set())
-}
-
-fn subcommand_synopsis(sub: &Command) -> Vec<Inline> {
-    let mut words = vec![bold(format!("{BIN} {}", sub.get_name()))];
-    for arg in sub.get_arguments().filter(|a| own_arg(a)) {
-        words.push(roman(" "));
-        words.extend(arg_synopsis(arg));
-    }
-    words
 }
 
 /// What `--help` cannot say at length: what happens to a request, and the first run.
@@ -125,107 +87,6 @@ fn description(page: &mut Roff) {
     ]);
 }
 
-/// Each subcommand: its synopsis, what it does and its own options.
-fn commands(page: &mut Roff, cmd: &Command) {
-    page.control("SH", ["COMMANDS"]);
-    for sub in visible_subcommands(cmd) {
-        page.control("SS", [sub.get_name()]);
-        page.text(subcommand_synopsis(sub));
-        if let Some(about) = sub.get_long_about().or_else(|| sub.get_about()) {
-            for paragraph in about.to_string().split("\n\n") {
-                page.control("PP", [])
-                    .text([roman(paragraph.replace('\n', " "))]);
-            }
-        }
-        for arg in sub.get_arguments().filter(|a| own_arg(a)) {
-            page.control("TP", []).text(option_words(arg));
-            let mut help = sentence(
-                &arg.get_long_help()
-                    .or_else(|| arg.get_help())
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
-            );
-            let defaults: Vec<String> = arg
-                .get_default_values()
-                .iter()
-                .map(|v| v.to_string_lossy().into_owned())
-                .collect();
-            if takes_value(arg) && !defaults.is_empty() {
-                help.push_str(&format!(" Default: {}.", defaults.join(", ")));
-            }
-            if let Some(env) = arg.get_env() {
-                help.push_str(&format!(" Also taken from {}.", env.to_string_lossy()));
-            }
-            page.text([roman(help)]);
-        }
-    }
-}
-
-/// clap drops a one-line doc comment's final period; the man page puts it back.
-fn sentence(text: &str) -> String {
-    let text = text.trim_end();
-    if text.is_empty() || text.ends_with(['.', '!', '?']) {
-        text.to_owned()
-    } else {
-        format!("{text}.")
-    }
-}
-
-/// Arguments a subcommand declares itself (not the generated --help).
-fn own_arg(arg: &Arg) -> bool {
-    !arg.is_hide_set() && !arg.is_global_set() && arg.get_id() != "help"
-}
-
-/// `[--as USER]`, `[--env NAME=VALUE]...`, `[--force]`, `-- PROGRAM [ARGS...]`.
-fn arg_synopsis(arg: &Arg) -> Vec<Inline> {
-    if arg.is_positional() {
-        let name = value_name(arg);
-        return if arg.is_trailing_var_arg_set() {
-            vec![
-                roman("[--] "),
-                italic(name),
-                roman(" ["),
-                italic("ARGS"),
-                roman("...]"),
-            ]
-        } else {
-            vec![italic(name)]
-        };
-    }
-    let mut words = vec![roman("[")];
-    words.extend(option_words(arg));
-    words.push(roman("]"));
-    if matches!(arg.get_action(), ArgAction::Append) {
-        words.push(roman("..."));
-    }
-    words
-}
-
-/// `--grant GRANT`, or `PROGRAM` for a positional.
-fn option_words(arg: &Arg) -> Vec<Inline> {
-    if arg.is_positional() {
-        return vec![italic(value_name(arg))];
-    }
-    let long = arg.get_long().unwrap_or_else(|| arg.get_id().as_str());
-    let mut words = vec![bold(format!("--{long}"))];
-    if takes_value(arg) {
-        words.push(roman(" "));
-        words.push(italic(value_name(arg)));
-    }
-    words
-}
-
-fn value_name(arg: &Arg) -> String {
-    arg.get_value_names()
-        .and_then(|names| names.first())
-        .map(|name| name.to_string())
-        .unwrap_or_else(|| arg.get_id().as_str().to_uppercase())
-}
-
-fn takes_value(arg: &Arg) -> bool {
-    arg.get_num_args().is_some_and(|n| n.takes_values())
-}
-
 fn sudo_entry(page: &mut Roff) {
     page.control("SH", ["THE SUDO ENTRY"]);
     page.text([roman(
@@ -256,11 +117,7 @@ fn sudo_entry(page: &mut Roff) {
         ("-h, --help", "The usage. -V, --version: assent's version."),
         ("other options", &refused),
     ];
-    for (option, what) in items {
-        page.control("TP", [])
-            .text([bold(option)])
-            .text([roman(what)]);
-    }
+    entries(page, Face::Bold, items);
     page.control("PP", []).text([roman(
         "The reason comes from ASSENT_REASON; the grant asked for is once.",
     )]);
@@ -275,7 +132,7 @@ fn environment(page: &mut Roff, cmd: &Command) {
         .and_then(Arg::get_env)
         .map(|env| env.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let entries = [
+    let rows = [
         (
             "ASSENT_RELAY".to_owned(),
             format!(
@@ -302,16 +159,12 @@ fn environment(page: &mut Roff, cmd: &Command) {
             ),
         ),
     ];
-    for (name, what) in entries {
-        page.control("TP", [])
-            .text([bold(name)])
-            .text([roman(what)]);
-    }
+    entries(page, Face::Bold, rows);
 }
 
 fn files(page: &mut Roff) {
     page.control("SH", ["FILES"]);
-    let entries = [
+    let rows = [
         (
             format!("$XDG_CONFIG_HOME/assent/{KEY_FILE}, {PUBLIC_KEY_FILE}"),
             "The agent key (OpenSSH Ed25519, mode 0600; refused when others can read it) and \
@@ -343,21 +196,15 @@ fn files(page: &mut Roff) {
                 .to_owned(),
         ),
     ];
-    for (path, what) in entries {
-        page.control("TP", [])
-            .text([italic(path)])
-            .text([roman(what)]);
-    }
+    entries(page, Face::Italic, rows);
 }
 
 fn exit_status(page: &mut Roff) {
-    page.control("SH", ["EXIT STATUS"]);
-    page.text([bold("assent run"), roman(" and the sudo entry:")]);
-    for (code, meaning) in exit_statuses() {
-        page.control("TP", [])
-            .text([bold(code)])
-            .text([roman(meaning)]);
-    }
+    assent_cli_manual::exit_status(
+        page,
+        vec![bold("assent run"), roman(" and the sudo entry:")],
+        exit_statuses(),
+    );
     page.control("PP", []).text([
         bold("assent status"),
         roman(format!(
@@ -379,61 +226,34 @@ fn exit_status(page: &mut Roff) {
 }
 
 fn see_also(page: &mut Roff) {
-    page.control("SH", ["SEE ALSO"]).text([
-        bold("assent-console"),
-        roman("(1), "),
-        bold("assent-elevate"),
-        roman("(8), "),
-        bold("assent-relay"),
-        roman("(1)"),
-    ]);
+    assent_cli_manual::see_also(
+        page,
+        &[
+            ("assent-console", 1),
+            ("assent-elevate", 8),
+            ("assent-relay", 1),
+        ],
+    );
 }
 
 #[cfg(test)]
 mod tests {
+    use assent_cli_manual::{man_page_problems, missing_exit_statuses};
+
     use super::*;
 
     #[test]
     fn the_man_page_has_every_command_option_and_exit_status() {
         let page = generate(Generate::Man);
-        assert!(page.contains("\n.TH assent 1 "), "{page}");
-        for section in [
-            "NAME",
-            "SYNOPSIS",
-            "DESCRIPTION",
-            "OPTIONS",
-            "COMMANDS",
-            "ENVIRONMENT",
-            "FILES",
-        ] {
-            assert!(page.contains(&format!(".SH {section}\n")), "{section}");
-        }
-        for section in ["THE SUDO ENTRY", "EXIT STATUS", "SEE ALSO"] {
-            assert!(page.contains(&format!(".SH \"{section}\"\n")), "{section}");
-        }
-        let cmd = Cli::command();
-        for sub in cmd.get_subcommands() {
-            assert!(
-                page.contains(&format!(".SS {}\n", sub.get_name())),
-                "{}",
-                sub.get_name()
-            );
-            for arg in sub.get_arguments().filter(|a| own_arg(a)) {
-                if let Some(long) = arg.get_long() {
-                    // roff escapes the dashes.
-                    assert!(page.contains(&format!("\\-\\-{long}")), "--{long}");
-                }
-            }
-        }
-        for (code, _) in exit_statuses() {
-            assert!(
-                page.contains(&format!(".TP\n\\fB{code}\\fR\n")),
-                "exit {code}"
-            );
-        }
-        for code in ["64", "75", "77", "78", "130"] {
-            assert!(page.contains(&format!(".TP\n\\fB{code}\\fR\n")), "{code}");
-        }
+        let own_sections = ["THE SUDO ENTRY", "ENVIRONMENT", "FILES"];
+        let problems = man_page_problems(&page, &Cli::command(), &own_sections);
+        assert!(problems.is_empty(), "{problems:?}\n{page}");
+        let codes = exit_statuses().into_iter().map(|(code, _)| code);
+        assert_eq!(missing_exit_statuses(&page, codes), Vec::<String>::new());
+        assert_eq!(
+            missing_exit_statuses(&page, [64, 75, 77, 78, 130]),
+            Vec::<String>::new()
+        );
         for needle in [
             "ASSENT_RELAY",
             "ASSENT_REASON",
@@ -445,23 +265,11 @@ mod tests {
         ] {
             assert!(page.contains(needle), "{needle}");
         }
-        assert!(
-            !page.contains("\\-\\-generate KIND"),
-            "hidden flags stay hidden"
-        );
-        assert!(
-            !page.contains("\\-\\-generate\\fR"),
-            "hidden flags stay hidden"
-        );
     }
 
     #[test]
     fn completions_name_every_subcommand() {
-        for kind in [
-            Generate::CompleteBash,
-            Generate::CompleteZsh,
-            Generate::CompleteFish,
-        ] {
+        for kind in Generate::COMPLETIONS {
             let script = generate(kind);
             for word in [
                 "run", "keygen", "grants", "status", "reason", "grant", "timeout",
