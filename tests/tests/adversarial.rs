@@ -31,8 +31,8 @@ use tokio::net::TcpStream;
 /// How long any wait in these tests may take before the test fails.
 const PATIENCE: Duration = Duration::from_secs(30);
 
-/// The two heavy tests take turns: the hostile-clients test measures latency and must not
-/// share two cores with ten sandboxed flows.
+/// The heavy tests take turns: the hostile-clients test measures latency and must not share
+/// two cores with ten sandboxed flows or two hundred racing processes.
 static HEAVY: Mutex<()> = Mutex::new(());
 
 fn heavy() -> std::sync::MutexGuard<'static, ()> {
@@ -145,6 +145,15 @@ fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// User plus system CPU time of a process, in clock ticks (100 a second on Linux).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3 (state).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
 fn load_key(path: &Path) -> PrivateKey {
     PrivateKey::from_openssh(&fs::read_to_string(path).expect("cannot read a key file"))
         .expect("the key loads")
@@ -193,8 +202,11 @@ fn raise_nofile(want: u64) {
 // 1. The relay under 500 hostile clients beside a legitimate flow.
 
 /// How long a hostile client waits for the relay to close it before calling it a failure.
-const CUT_OFF_WITHIN: Duration = Duration::from_secs(12);
+const CUT_OFF_WITHIN: Duration = Duration::from_secs(20);
 const LOGIN_TIMEOUT_S: u64 = 5;
+/// The legitimate flow's bound: it takes about a second on an idle two-core machine, and
+/// the suite shares its two cores with everything else that runs.
+const FLOW_WITHIN: Duration = Duration::from_secs(10);
 
 /// A client frame (always masked, as RFC 6455 requires of clients).
 fn ws_frame(first_byte: u8, payload: &[u8]) -> Vec<u8> {
@@ -337,7 +349,7 @@ async fn hostile(kind: Hostile, i: usize, addr: SocketAddr, url: String) -> Resu
                 .await
                 .map_err(|e| format!("{FLOODER_NOT_LOGGED_IN} (#{i}): {e}"))?;
             // Far above both the submission rate and the message rate.
-            for _ in 0..400 {
+            for _ in 0..250 {
                 if client.submit(&request.envelope).await.is_err() {
                     return Ok(true);
                 }
@@ -450,6 +462,7 @@ fn the_relay_serves_a_legitimate_flow_beside_500_hostile_clients() {
     let mut relay = RelayProcess::start(&config, &dir.join("relay.log"), "127.0.0.1:0");
     let (addr, url, pid) = (relay.addr, relay.url(), relay.pid());
     let rss_before = rss_kib(pid).expect("the relay's VmRSS");
+    let cpu_before = cpu_ticks(pid).expect("the relay's CPU time");
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -480,7 +493,14 @@ fn the_relay_serves_a_legitimate_flow_beside_500_hostile_clients() {
                 Hostile::Oversized,
             ] {
                 let url = url.clone();
-                tasks.push((kind, tokio::spawn(hostile(kind, i, addr, url))));
+                tasks.push((
+                    kind,
+                    tokio::spawn(async move {
+                        let started = Instant::now();
+                        let result = hostile(kind, i, addr, url).await;
+                        (result, started.elapsed())
+                    }),
+                ));
             }
         }
         // Let the storm build up, then the real flow (its own process's worth of threads)
@@ -501,7 +521,8 @@ fn the_relay_serves_a_legitimate_flow_beside_500_hostile_clients() {
 
         let mut results = Vec::new();
         for (kind, task) in tasks {
-            results.push((kind, task.await.expect("a hostile client panicked")));
+            let (result, took) = task.await.expect("a hostile client panicked");
+            results.push((kind, result, took));
         }
         sampling.store(false, Ordering::SeqCst);
         let _ = sampler.await;
@@ -510,6 +531,8 @@ fn the_relay_serves_a_legitimate_flow_beside_500_hostile_clients() {
 
     let peak_kib = peak.load(Ordering::SeqCst);
     let after_kib = rss_kib(pid).unwrap_or(0);
+    let cpu_s = cpu_ticks(pid).unwrap_or(0).saturating_sub(cpu_before) as f64 / 100.0;
+    eprintln!("relay CPU time during the storm: {cpu_s:.2} s");
     eprintln!(
         "legitimate flow: {flow_time:?}; relay VmRSS: {rss_before} KiB before, {peak_kib} KiB peak, {after_kib} KiB after"
     );
@@ -519,7 +542,25 @@ fn the_relay_serves_a_legitimate_flow_beside_500_hostile_clients() {
     );
     let mut failures = Vec::new();
     let mut not_logged_in = 0;
-    for (kind, result) in &results {
+    for kind in [
+        Hostile::Garbage,
+        Hostile::Slowloris,
+        Hostile::Flood,
+        Hostile::Oversized,
+    ] {
+        let mut took: Vec<Duration> = results
+            .iter()
+            .filter(|r| r.0 == kind)
+            .map(|r| r.2)
+            .collect();
+        took.sort();
+        eprintln!(
+            "{kind:?}: cut off after {:?} (median), {:?} (max)",
+            took[took.len() / 2],
+            took[took.len() - 1]
+        );
+    }
+    for (kind, result, _) in &results {
         match result {
             Ok(true) => {}
             Err(e) if e.starts_with(FLOODER_NOT_LOGGED_IN) && e.contains("no login within") => {
@@ -542,7 +583,7 @@ fn the_relay_serves_a_legitimate_flow_beside_500_hostile_clients() {
         "{not_logged_in} of {PER_KIND} flooders could not log in: the flood was not tested"
     );
     assert!(
-        flow_time < Duration::from_secs(5),
+        flow_time < FLOW_WITHIN,
         "the legitimate flow took {flow_time:?} beside the hostile clients"
     );
     assert!(
@@ -878,7 +919,19 @@ impl Flow {
             agent,
             alice,
         };
-        flow.shim().arg("keygen").run().assert_success();
+        // The binary was just copied in: a child forked meanwhile by another test thread may
+        // still hold the copy's descriptor open for a moment ("Text file busy").
+        let mut tries = 0;
+        loop {
+            let made = flow.shim().arg("keygen").run();
+            if made.code() == Some(126) && made.stderr.contains("Text file busy") && tries < 50 {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            made.assert_success();
+            break;
+        }
         let path = flow.sb.agent_dir().join("config/assent/agent.toml");
         fs::write(&path, format!("relay = {:?}\n", flow.relay.url())).unwrap();
         std::os::unix::fs::chown(&path, Some(flow.agent.uid), Some(flow.agent.gid)).unwrap();
@@ -1140,4 +1193,75 @@ fn killing_the_relay_at_ten_points_never_runs_a_once_grant_twice() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Many once-grants raced at once, each from several processes in separate mount
+// namespaces sharing one ledger: one grant's use never blocks or consumes another's.
+
+#[test]
+fn fifty_once_grants_each_raced_by_four_processes_exec_fifty_times() {
+    const GRANTS: usize = 50;
+    const RACERS: usize = 4;
+    let fx = audit_fx();
+    let _turn = heavy();
+    let shell = real_path("/bin/sh");
+    let grants: Vec<(PathBuf, String, Vec<String>)> = (0..GRANTS)
+        .map(|i| {
+            let marker = fx.sb.marker(&format!("race-{i}"));
+            let argv = [
+                "sh",
+                "-c",
+                "echo ran >> \"$1\"",
+                "sh",
+                marker.to_str().unwrap(),
+            ];
+            let request = RequestBuilder::new(&shell, &argv)
+                .requester(&TestUser::agent())
+                .cwd(fx.sb.work_dir())
+                .sign(&fx.agent_key.private);
+            let decision = DecisionBuilder::approve(&request).sign(&fx.alice.private);
+            let token = TokenBuilder::new(&request, &decision).encode();
+            let args = argv[1..].iter().map(|a| (*a).to_owned()).collect();
+            (marker, token, args)
+        })
+        .collect();
+    let started = Instant::now();
+    let barrier = std::sync::Barrier::new(GRANTS * RACERS);
+    let outcomes: Vec<Outcome> = std::thread::scope(|s| {
+        let handles: Vec<_> = grants
+            .iter()
+            .flat_map(|g| std::iter::repeat_n(g, RACERS))
+            .map(|(_, token, args)| {
+                let (shell, barrier, sb) = (&shell, &barrier, &fx.sb);
+                s.spawn(move || {
+                    let run = sb.elevate(token, shell, args);
+                    barrier.wait();
+                    run.run()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    eprintln!(
+        "{} racing processes in {:?}",
+        GRANTS * RACERS,
+        started.elapsed()
+    );
+    for (i, (marker, _, _)) in grants.iter().enumerate() {
+        assert_eq!(
+            lines_in(marker),
+            1,
+            "grant {i} ran {} times",
+            lines_in(marker)
+        );
+    }
+    assert_eq!(outcomes.iter().filter(|o| o.success()).count(), GRANTS);
+    for out in outcomes.iter().filter(|o| !o.success()) {
+        out.assert_refused("single-use");
+    }
+    let lines = fx.sb.audit_lines();
+    assert_eq!(lines.len(), GRANTS * RACERS, "one audit line per attempt");
+    assert_eq!(lines.iter().filter(|l| l.event() == "exec").count(), GRANTS);
+    fx.sb.audit_verify().assert_success();
 }
