@@ -247,8 +247,21 @@ impl Sandbox {
     pub fn install_bin(&self, name: &str, src: &Path, mode: u32) -> PathBuf {
         let dest = self.bin_dir().join(name);
         let _ = fs::remove_file(&dest);
-        fs::copy(src, &dest)
-            .unwrap_or_else(|e| panic!("cannot copy {} to {}: {e}", src.display(), dest.display()));
+        // Copy in a child process, never here: a file this process held open for writing would
+        // be inherited by any child another test thread forks meanwhile, and exec'ing the copy
+        // would then fail with "Text file busy" until that child execs.
+        let copied = Command::new("cp")
+            .arg("--")
+            .arg(src)
+            .arg(&dest)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run cp: {e}"));
+        assert!(
+            copied.success(),
+            "cannot copy {} to {}: cp {copied}",
+            src.display(),
+            dest.display()
+        );
         std::os::unix::fs::chown(&dest, Some(0), Some(0))
             .unwrap_or_else(|e| panic!("cannot chown {}: {e}", dest.display()));
         // chmod after chown: chown clears the setuid bit.

@@ -919,19 +919,7 @@ impl Flow {
             agent,
             alice,
         };
-        // The binary was just copied in: a child forked meanwhile by another test thread may
-        // still hold the copy's descriptor open for a moment ("Text file busy").
-        let mut tries = 0;
-        loop {
-            let made = flow.shim().arg("keygen").run();
-            if made.code() == Some(126) && made.stderr.contains("Text file busy") && tries < 50 {
-                tries += 1;
-                std::thread::sleep(Duration::from_millis(20));
-                continue;
-            }
-            made.assert_success();
-            break;
-        }
+        flow.shim().arg("keygen").run().assert_success();
         let path = flow.sb.agent_dir().join("config/assent/agent.toml");
         fs::write(&path, format!("relay = {:?}\n", flow.relay.url())).unwrap();
         std::os::unix::fs::chown(&path, Some(flow.agent.uid), Some(flow.agent.gid)).unwrap();
