@@ -149,13 +149,10 @@ fn time(
     }
     let mut times: Vec<Duration> = Vec::with_capacity(runs);
     for i in 0..runs + warmup {
-        let args = command[1..].iter().map(|a| {
-            if a == "{token}" {
-                tokens[i].as_str()
-            } else {
-                a.as_str()
-            }
-        });
+        let token = tokens.get(i).map_or("", String::as_str);
+        let args = command[1..]
+            .iter()
+            .map(|a| if a == "{token}" { token } else { a.as_str() });
         let started = Instant::now();
         let out = Command::new(&command[0])
             .args(args)
