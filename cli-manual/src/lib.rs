@@ -170,14 +170,20 @@ pub fn visible_subcommands(cmd: &Command) -> impl Iterator<Item = &Command> {
     cmd.get_subcommands().filter(|s| !s.is_hide_set())
 }
 
-/// `BIN SUB [--option VALUE] ... PROGRAM`: one line of a synopsis.
-pub fn subcommand_synopsis(bin: &str, sub: &Command) -> Vec<Inline> {
-    let mut words = vec![bold(format!("{bin} {}", sub.get_name()))];
-    for arg in sub.get_arguments().filter(|a| own_arg(a)) {
+/// `NAME [--option VALUE] ... PROGRAM`: one line of a synopsis, `cmd`'s own arguments after
+/// `name`.
+pub fn usage(name: &str, cmd: &Command) -> Vec<Inline> {
+    let mut words = vec![bold(name)];
+    for arg in cmd.get_arguments().filter(|a| own_arg(a)) {
         words.push(roman(" "));
         words.extend(arg_synopsis(arg));
     }
     words
+}
+
+/// `BIN SUB [--option VALUE] ... PROGRAM`: a subcommand's line of a synopsis.
+pub fn subcommand_synopsis(bin: &str, sub: &Command) -> Vec<Inline> {
+    usage(&format!("{bin} {}", sub.get_name()), sub)
 }
 
 /// The COMMANDS section: for each visible subcommand its synopsis, what it does (one
@@ -238,14 +244,16 @@ pub fn sentence(text: &str) -> String {
     }
 }
 
-/// Arguments a subcommand declares itself (not hidden ones, the global ones or the generated
-/// `--help`).
+/// Arguments a command declares itself (not hidden ones, the global ones or the generated
+/// `--help` and `--version`).
 pub fn own_arg(arg: &Arg) -> bool {
-    !arg.is_hide_set() && !arg.is_global_set() && arg.get_id() != "help"
+    !arg.is_hide_set()
+        && !arg.is_global_set()
+        && !matches!(arg.get_id().as_str(), "help" | "version")
 }
 
 /// How an argument reads in a synopsis: `[--as USER]`, `[--env NAME=VALUE]...`, `[--force]`,
-/// `ID`, or `[--] PROGRAM [ARGS...]` for a trailing positional.
+/// `[--verbose]...`, `ID`, or `[--] PROGRAM [ARGS...]` for a trailing positional.
 pub fn arg_synopsis(arg: &Arg) -> Vec<Inline> {
     if arg.is_positional() {
         let name = value_name(arg);
@@ -264,7 +272,7 @@ pub fn arg_synopsis(arg: &Arg) -> Vec<Inline> {
     let mut words = vec![roman("[")];
     words.extend(option_words(arg));
     words.push(roman("]"));
-    if matches!(arg.get_action(), ArgAction::Append) {
+    if matches!(arg.get_action(), ArgAction::Append | ArgAction::Count) {
         words.push(roman("..."));
     }
     words
@@ -451,6 +459,9 @@ mod tests {
         /// A global option, shown only in OPTIONS.
         #[arg(long, global = true, value_name = "URL")]
         relay: Option<String>,
+        /// Say more (-v, -vv).
+        #[arg(short, long, action = ArgAction::Count)]
+        verbose: u8,
         #[command(flatten)]
         generate: GenerateFlag,
         #[command(subcommand)]
@@ -699,6 +710,11 @@ mod tests {
         assert_eq!(
             line(subcommand_synopsis("tool", &sub("approve"))),
             "\\fBtool approve\\fR \\fIID\\fR\n"
+        );
+        let top = line(usage("tool", &cmd()));
+        assert_eq!(
+            top, "\\fBtool\\fR [\\fB\\-\\-verbose\\fR]...\n",
+            "no --help, --version, global or hidden option"
         );
         let run = line(subcommand_synopsis("tool", &sub("run")));
         assert!(

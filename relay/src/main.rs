@@ -1,10 +1,13 @@
 //! `assent-relay`: the standalone relay for shims and consoles on several hosts.
 #![forbid(unsafe_code)]
 
+mod manual;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use assent_cli_manual::GenerateFlag;
 use assent_relay::{RelayConfig, TlsFiles};
 use clap::Parser;
 
@@ -15,6 +18,32 @@ const EXIT_USAGE: u8 = 64;
 /// Exit status when the relay cannot run (address in use, …) (sysexits EX_UNAVAILABLE).
 const EXIT_UNAVAILABLE: u8 = 69;
 
+/// Every status the relay exits with, and what it means (for `--help` and the man page).
+const EXIT_STATUSES: [(u8, &str); 4] = [
+    (0, "Stopped by SIGINT or SIGTERM."),
+    (
+        EXIT_USAGE,
+        "Usage error, or plain ws:// off loopback without --insecure-listen.",
+    ),
+    (
+        EXIT_UNAVAILABLE,
+        "Cannot listen (address in use or not this host's), or cannot start.",
+    ),
+    (
+        EXIT_CONFIG,
+        "Bad configuration: the --config file, or the TLS certificate or key.",
+    ),
+];
+
+/// What `--help` says after the options: the exit statuses, from the man page's table.
+fn after_help() -> String {
+    let mut text = String::from("Exit status:\n");
+    for (code, meaning) in EXIT_STATUSES {
+        text.push_str(&format!("  {code:<4} {meaning}\n"));
+    }
+    text
+}
+
 /// WebSocket relay between agents' `assent` shims and approvers' consoles.
 ///
 /// It carries signed requests to every logged-in approver and signed decisions back to the
@@ -23,9 +52,8 @@ const EXIT_UNAVAILABLE: u8 = 69;
 /// given; use --tls-cert and --tls-key for wss:// across hosts.
 ///
 /// On start it prints one line to stdout: `assent-relay listening on ws://ADDR`.
-/// Exit status: 0 after SIGINT/SIGTERM, 64 usage, 69 cannot listen, 78 bad configuration.
 #[derive(Parser, Debug)]
-#[command(name = "assent-relay", version)]
+#[command(name = "assent-relay", version, after_help = after_help())]
 struct Cli {
     /// Address to listen on (port 0 picks a free one).
     #[arg(long, value_name = "ADDR", default_value = assent_relay::DEFAULT_LISTEN)]
@@ -52,6 +80,9 @@ struct Cli {
     /// More logging (-v debug, -vv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
+
+    #[command(flatten)]
+    generate: GenerateFlag,
 }
 
 fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
@@ -71,6 +102,10 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    if let Some(kind) = cli.generate.kind {
+        print!("{}", manual::generate(kind));
+        return ExitCode::SUCCESS;
+    }
     init_logging(cli.verbose);
 
     let mut config = match &cli.config {
