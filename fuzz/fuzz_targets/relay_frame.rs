@@ -26,10 +26,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = frame(text);
     }
-    if let Some(parts) = sealed_parts(data) {
-        if let [kind, payload, ..] = parts[..] {
-            sealed(kind, payload);
-        }
+    if let Some(parts) = sealed_parts(data)
+        && let [kind, payload, ..] = parts[..]
+    {
+        sealed(kind, payload);
     }
 });
 
