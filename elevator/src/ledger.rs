@@ -83,10 +83,11 @@ impl Ledger {
                 )));
             }
         };
-        // The entry exists from here on: the grant is spent even if what follows fails.
+        // The entry exists from here on: the grant is spent even if what follows fails. What
+        // must survive a crash is the entry's name, so only the directory is synced; the note
+        // inside is for people and may be lost (an empty entry still spends the grant).
         let durable = file
             .write_all(note.as_bytes())
-            .and_then(|()| file.sync_all())
             .map_err(|e| e.to_string())
             .and_then(|()| fsync(&self.dir).map_err(|e| e.desc().to_string()));
         durable.map_err(|why| ClaimError::Io(format!("{}: {why}", self.dir.path().display())))
