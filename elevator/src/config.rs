@@ -112,6 +112,66 @@ struct RawRequester {
     run_as: Vec<String>,
 }
 
+/// Deepest nesting of arrays and inline tables accepted. The parser recurses once per level
+/// and has no limit of its own, so without this a short file of `[[[[…` would overflow the
+/// stack; a real elevator.toml nests two levels at most.
+const MAX_NESTING: usize = 16;
+
+/// Refuse nesting deeper than [`MAX_NESTING`] before the parser sees the text. Brackets inside
+/// strings and comments do not count; the count errs on the side of refusing.
+fn check_nesting(text: &str) -> Result<(), String> {
+    let mut depth = 0usize;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '#' => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+            }
+            '"' | '\'' => {
+                // Skip a string; a multi-line one ends at the next run of three quotes.
+                let triple = chars.peek() == Some(&c) && {
+                    let mut ahead = chars.clone();
+                    ahead.next();
+                    ahead.peek() == Some(&c)
+                };
+                if triple {
+                    chars.next();
+                    chars.next();
+                }
+                let mut run = 0;
+                while let Some(s) = chars.next() {
+                    if c == '"' && s == '\\' {
+                        chars.next();
+                        run = 0;
+                    } else if s == c {
+                        run += 1;
+                        if !triple || run == 3 {
+                            break;
+                        }
+                    } else {
+                        run = 0;
+                    }
+                }
+            }
+            '[' | '{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(format!(
+                        "arrays or tables nested deeper than {MAX_NESTING} levels"
+                    ));
+                }
+            }
+            ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 impl Config {
     /// Open, check and parse the configuration at the absolute `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -141,6 +201,7 @@ impl Config {
     /// Parse configuration text; errors are one line starting with `origin`.
     pub fn parse(text: &str, origin: &Path) -> Result<Config, String> {
         let fail = |why: String| format!("{}: {}", origin.display(), one_line(&why));
+        check_nesting(text).map_err(fail)?;
         let raw: RawConfig = basic_toml::from_str(text).map_err(|e| fail(e.to_string()))?;
         Self::validate(raw).map_err(fail)
     }
@@ -259,6 +320,29 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        // About 21,000 levels overflowed the stack inside the TOML parser (found by fuzzing).
+        let deep = format!("a={}", "[".repeat(21_000));
+        let err = Config::parse(&deep, Path::new("/etc/assent/elevator.toml")).unwrap_err();
+        assert!(err.contains("nested deeper than"), "{err}");
+        let inline = format!("a={}1{}", "{b=".repeat(17), "}".repeat(17));
+        assert!(check_nesting(&inline).is_err());
+        // Brackets in strings and comments do not count; ordinary files pass.
+        assert!(
+            check_nesting(&format!(
+                "a = \"{}\" # {}\n",
+                "[".repeat(40),
+                "{".repeat(40)
+            ))
+            .is_ok()
+        );
+        assert!(check_nesting(&format!("a = \'\'\'{}\'\'\'\n", "[".repeat(40))).is_ok());
+        assert!(check_nesting("a = \"\\\"[\"\nb = [[1], [2]]\n").is_ok());
+        assert!(check_nesting(&format!("a = {}1{}", "[".repeat(16), "]".repeat(16))).is_ok());
+        assert!(check_nesting(&good()).is_ok());
+    }
     use crate::testutil::{TempDir, approver_key, chown};
 
     fn good() -> String {
