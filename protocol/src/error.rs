@@ -25,18 +25,34 @@ pub enum Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Details may quote what a sender chose (serde names unknown fields as decoded), so
+        // control characters are escaped: the message is always one printable line.
+        let shown = |why: &str| -> String {
+            why.chars()
+                .flat_map(|c| {
+                    let escaped: Vec<char> = if c.is_control() {
+                        c.escape_default().collect()
+                    } else {
+                        vec![c]
+                    };
+                    escaped
+                })
+                .collect()
+        };
         match self {
-            Error::PublicKey(why) => write!(f, "not an OpenSSH ssh-ed25519 public key: {why}"),
-            Error::PrivateKey(why) => write!(f, "unusable OpenSSH private key: {why}"),
-            Error::SignatureFormat(why) => write!(f, "malformed SSHSIG signature: {why}"),
+            Error::PublicKey(why) => {
+                write!(f, "not an OpenSSH ssh-ed25519 public key: {}", shown(why))
+            }
+            Error::PrivateKey(why) => write!(f, "unusable OpenSSH private key: {}", shown(why)),
+            Error::SignatureFormat(why) => write!(f, "malformed SSHSIG signature: {}", shown(why)),
             Error::WrongNamespace { expected, found } => write!(
                 f,
                 "signature was made for namespace {found:?}, not {expected:?}"
             ),
             Error::BadSignature => f.write_str("signature does not verify"),
-            Error::Envelope(why) => write!(f, "malformed envelope: {why}"),
-            Error::Payload(why) => write!(f, "invalid payload: {why}"),
-            Error::Token(why) => write!(f, "malformed grant token: {why}"),
+            Error::Envelope(why) => write!(f, "malformed envelope: {}", shown(why)),
+            Error::Payload(why) => write!(f, "invalid payload: {}", shown(why)),
+            Error::Token(why) => write!(f, "malformed grant token: {}", shown(why)),
         }
     }
 }

@@ -340,3 +340,18 @@ fn cmd_sha256_changes_with_every_part() {
     r.id = RequestId([0; 16]);
     assert_eq!(r.cmd_sha256(), h);
 }
+
+#[test]
+fn error_messages_are_one_printable_line_whatever_the_sender_chose() {
+    let hostile: [&[u8]; 3] = [
+        b"{\"a\\nb\\u001b[31m\":1}",
+        b"{\"v\":1,\"kind\":\"request\",\"x\\r\\ny\":2}",
+        b"{\"\\u0007\":true}",
+    ];
+    for bytes in hostile {
+        let err = Request::from_bytes(bytes).unwrap_err().to_string();
+        assert!(!err.chars().any(char::is_control), "{err:?}");
+        let env = Envelope::from_json(std::str::from_utf8(bytes).unwrap()).unwrap_err();
+        assert!(!env.to_string().chars().any(char::is_control), "{env:?}");
+    }
+}
