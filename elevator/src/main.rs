@@ -287,21 +287,4 @@ mod tests {
             assert!(p(bad).is_err(), "{bad:?}");
         }
     }
-
-    #[test]
-    fn help_names_every_exit_status() {
-        let help = usage_text();
-        for needle in [
-            "--grant TOKEN",
-            "--grant-fd N",
-            "check",
-            "audit verify",
-            "77",
-            "78",
-            "64",
-            "126",
-        ] {
-            assert!(help.contains(needle), "{needle}");
-        }
-    }
 }
