@@ -6,6 +6,10 @@
 //! very same signed decision again, never a second, different one.
 
 use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use assent_protocol::payload::{KindDecision, KindStatus, V1};
@@ -355,6 +359,161 @@ pub fn parse_grant(text: &str) -> Result<(Grant, Option<u64>), String> {
                 "{text:?} is not a grant: use once, timed:DURATION or always"
             )),
         },
+    }
+}
+
+/// `None`: leave requests alone (nobody is at the console).
+pub type Policy = Option<Choice>;
+
+/// What a [`BackgroundApprover`] has seen and done.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Every distinct request shown, in order.
+    requests: Vec<Request>,
+    /// Every decision made (re-sent ones not repeated).
+    decisions: Vec<Decided>,
+}
+
+/// A [`ScriptedApprover`] on a thread of its own: it decides every request it is shown with
+/// the current policy, reconnects whenever the relay goes away, and republishes its status on
+/// every connection. Dropping it stops the thread.
+pub struct BackgroundApprover {
+    url: String,
+    key: PrivateKey,
+    policy: Arc<Mutex<Policy>>,
+    seen: Arc<Mutex<Seen>>,
+    /// The status to (re)publish on every connection.
+    status: Arc<Mutex<Option<Envelope>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl BackgroundApprover {
+    /// Log in to `url` as approver "alice" with the OpenSSH key in `key_file`.
+    pub fn start(url: String, key_file: &Path, policy: Policy) -> BackgroundApprover {
+        let load = || {
+            PrivateKey::from_openssh(&std::fs::read_to_string(key_file).unwrap())
+                .expect("the approver key loads")
+        };
+        let mut approver = BackgroundApprover {
+            url: url.clone(),
+            key: load(),
+            policy: Arc::new(Mutex::new(policy)),
+            seen: Arc::default(),
+            status: Arc::default(),
+            stop: Arc::default(),
+            thread: None,
+        };
+        let shared = (
+            load(),
+            approver.policy.clone(),
+            approver.seen.clone(),
+            approver.status.clone(),
+            approver.stop.clone(),
+        );
+        approver.thread = Some(std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let (key, policy, seen, status, stop) = shared;
+            runtime.block_on(approver_loop(url, key, policy, seen, status, stop));
+        }));
+        approver
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn key(&self) -> &PrivateKey {
+        &self.key
+    }
+
+    pub fn set_policy(&self, policy: Policy) {
+        *self.policy.lock().unwrap() = policy;
+    }
+
+    /// Publish `status` now and again on every reconnect.
+    pub fn set_status(&self, status: Envelope) {
+        *self.status.lock().unwrap() = Some(status);
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.seen.lock().unwrap().requests.clone()
+    }
+
+    pub fn decisions(&self) -> Vec<Decided> {
+        self.seen.lock().unwrap().decisions.clone()
+    }
+}
+
+impl Drop for BackgroundApprover {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+async fn approver_loop(
+    url: String,
+    key: PrivateKey,
+    policy: Arc<Mutex<Policy>>,
+    seen: Arc<Mutex<Seen>>,
+    status: Arc<Mutex<Option<Envelope>>>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut approver = ScriptedApprover::connect(&url, key, "alice")
+        .await
+        .unwrap_or_else(|e| panic!("the scripted approver cannot log in to {url}: {e}"));
+    let mut published: Option<Envelope> = None;
+    while !stop.load(Ordering::SeqCst) {
+        let wanted = status.lock().unwrap().clone();
+        let result = async {
+            if let Some(envelope) = wanted.as_ref().filter(|w| Some(*w) != published.as_ref()) {
+                approver.client().publish_status(envelope).await?;
+                published = wanted.clone();
+            }
+            // Short waits, so policy and status changes and `stop` are noticed promptly.
+            let Ok(next) =
+                tokio::time::timeout(Duration::from_millis(20), approver.next_request()).await
+            else {
+                return Ok(());
+            };
+            let (request, first_seen) = next?;
+            {
+                let mut seen = seen.lock().unwrap();
+                if !seen.requests.iter().any(|r| r.id == request.payload.id) {
+                    seen.requests.push(request.payload.clone());
+                }
+            }
+            // A request decided before gets the same decision again (the choice is ignored).
+            let choice = if approver.decided().contains_key(&request.payload.id) {
+                Some(Choice::approve())
+            } else {
+                policy.lock().unwrap().clone()
+            };
+            if let Some(choice) = choice {
+                let decided = approver.decide(request, first_seen, &choice).await?;
+                if !decided.resent {
+                    seen.lock().unwrap().decisions.push(decided);
+                }
+            }
+            Ok::<(), ClientError>(())
+        }
+        .await;
+        if result.is_err() {
+            // The relay went away: log in again (a restarted relay forgot the status too),
+            // unless the test is over.
+            while !stop.load(Ordering::SeqCst) {
+                if approver.reconnect(Duration::from_millis(200)).await.is_ok() {
+                    break;
+                }
+            }
+            published = None;
+        }
     }
 }
 

@@ -13,12 +13,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use assent_protocol::{Envelope, Grant, PrivateKey, Request, Role, Status};
-use assent_relay::{Client, ClientError, Event};
-use assent_tests::approver::{Choice, ScriptedApprover};
+use assent_protocol::{Envelope, Grant, PrivateKey, Role, Status};
+use assent_relay::{Client, Event};
+use assent_tests::approver::{BackgroundApprover, Choice, Policy, ScriptedApprover};
 use assent_tests::grants::{DecisionBuilder, RequestBuilder, TokenBuilder};
 use assent_tests::keys::KeyPair;
 use assent_tests::sandbox::{ElevatorConfig, Outcome, Run, Sandbox};
@@ -724,135 +723,11 @@ fn a_read_only_audit_directory_refuses_rather_than_running_unaudited() {
 // ---------------------------------------------------------------------------------------------
 // 2. The relay SIGKILLed at ten points of a real `assent run`.
 
-/// `None`: leave requests alone (nobody is at the console).
-type Policy = Option<Choice>;
-
 fn approve(grant: Grant) -> Policy {
     Some(Choice::approve().grant(grant))
 }
 
-#[derive(Debug, Default)]
-struct Seen {
-    requests: Vec<Request>,
-    /// New decisions made (re-sent ones not counted).
-    decisions: usize,
-}
-
-/// A scripted approver on a thread of its own that reconnects whenever the relay goes away
-/// and republishes its status on every connection.
-struct Approver {
-    policy: Arc<Mutex<Policy>>,
-    seen: Arc<Mutex<Seen>>,
-    status: Arc<Mutex<Option<Envelope>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Approver {
-    fn start(url: String, key_file: &Path, policy: Policy) -> Approver {
-        let mut approver = Approver {
-            policy: Arc::new(Mutex::new(policy)),
-            seen: Arc::default(),
-            status: Arc::default(),
-            stop: Arc::default(),
-            thread: None,
-        };
-        let shared = (
-            load_key(key_file),
-            approver.policy.clone(),
-            approver.seen.clone(),
-            approver.status.clone(),
-            approver.stop.clone(),
-        );
-        approver.thread = Some(std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            let (key, policy, seen, status, stop) = shared;
-            runtime.block_on(approver_loop(url, key, policy, seen, status, stop));
-        }));
-        approver
-    }
-
-    fn set_policy(&self, policy: Policy) {
-        *self.policy.lock().unwrap() = policy;
-    }
-
-    fn requests(&self) -> usize {
-        self.seen.lock().unwrap().requests.len()
-    }
-
-    fn decisions(&self) -> usize {
-        self.seen.lock().unwrap().decisions
-    }
-}
-
-impl Drop for Approver {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-async fn approver_loop(
-    url: String,
-    key: PrivateKey,
-    policy: Arc<Mutex<Policy>>,
-    seen: Arc<Mutex<Seen>>,
-    status: Arc<Mutex<Option<Envelope>>>,
-    stop: Arc<AtomicBool>,
-) {
-    let mut approver = ScriptedApprover::connect(&url, key, "alice")
-        .await
-        .unwrap_or_else(|e| panic!("the scripted approver cannot log in to {url}: {e}"));
-    let mut published: Option<Envelope> = None;
-    while !stop.load(Ordering::SeqCst) {
-        let wanted = status.lock().unwrap().clone();
-        let result = async {
-            if let Some(envelope) = wanted.as_ref().filter(|w| Some(*w) != published.as_ref()) {
-                approver.client().publish_status(envelope).await?;
-                published = wanted.clone();
-            }
-            let Ok(next) =
-                tokio::time::timeout(Duration::from_millis(20), approver.next_request()).await
-            else {
-                return Ok(());
-            };
-            let (request, first_seen) = next?;
-            {
-                let mut seen = seen.lock().unwrap();
-                if !seen.requests.iter().any(|r| r.id == request.payload.id) {
-                    seen.requests.push(request.payload.clone());
-                }
-            }
-            // A request decided before gets the same decision again.
-            let choice = if approver.decided().contains_key(&request.payload.id) {
-                Some(Choice::approve())
-            } else {
-                policy.lock().unwrap().clone()
-            };
-            if let Some(choice) = choice {
-                let decided = approver.decide(request, first_seen, &choice).await?;
-                if !decided.resent {
-                    seen.lock().unwrap().decisions += 1;
-                }
-            }
-            Ok::<(), ClientError>(())
-        }
-        .await;
-        if result.is_err() {
-            while !stop.load(Ordering::SeqCst) {
-                if approver.reconnect(Duration::from_millis(200)).await.is_ok() {
-                    break;
-                }
-            }
-            published = None;
-        }
-    }
-}
+type Approver = BackgroundApprover;
 
 /// Whether the relay at `url` serves `status` to an agent.
 fn relay_serves(url: &str, key: &PrivateKey, status: &Envelope) -> bool {
@@ -955,7 +830,7 @@ impl Flow {
                 revoked: vec![],
             },
         );
-        *self.approver.status.lock().unwrap() = Some(status.clone());
+        self.approver.set_status(status.clone());
         wait_for("the relay to serve the status", || {
             relay_serves(&self.relay.url(), &self.alice.private, &status)
         });
@@ -1013,11 +888,11 @@ fn kill_point(point: &Point) -> Tally {
             std::thread::sleep(Duration::from_millis(ms).saturating_sub(spawned.elapsed()))
         }
         When::ApproverSaw => wait_for("the approver to see the request", || {
-            flow.approver.requests() >= 1
+            !flow.approver.requests().is_empty()
         }),
-        When::ApproverDecided => {
-            wait_for("the approver to decide", || flow.approver.decisions() >= 1)
-        }
+        When::ApproverDecided => wait_for("the approver to decide", || {
+            !flow.approver.decisions().is_empty()
+        }),
         When::Ran => wait_for("the command to run", || lines_in(&marker) >= 1),
     }
     if !matches!(point.when, When::BeforeStart) {

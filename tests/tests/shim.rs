@@ -13,14 +13,11 @@ use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use assent_protocol::{Envelope, Grant, PrivateKey, Request, Role, Sha256Digest, Status};
-use assent_relay::{Client, ClientError, Event};
-use assent_tests::approver::{Choice, Decided, ScriptedApprover};
+use assent_relay::{Client, Event};
+use assent_tests::approver::{BackgroundApprover, Choice, Policy};
 use assent_tests::keys::KeyPair;
 use assent_tests::sandbox::{ElevatorConfig, Outcome, Run, Sandbox};
 use assent_tests::scratch::ScratchDir;
@@ -120,9 +117,6 @@ impl Drop for RelayProcess {
 // The scripted approver (`assent_tests::approver`) on a thread of its own, deciding every
 // request it is shown with the current policy and reconnecting when the relay restarts.
 
-/// `None`: leave requests alone (nobody is at the console).
-type Policy = Option<Choice>;
-
 fn approve(grant: Grant) -> Policy {
     Some(Choice::approve().grant(grant))
 }
@@ -136,67 +130,20 @@ fn deny(note: Option<&str>) -> Policy {
 
 const SILENT: Policy = None;
 
-#[derive(Debug, Default)]
-struct Seen {
-    /// Every distinct request shown, in order.
-    requests: Vec<Request>,
-    /// Every decision made (re-sent ones not repeated).
-    decisions: Vec<Decided>,
-}
+type Approver = BackgroundApprover;
 
-struct Approver {
-    url: String,
-    key: PrivateKey,
-    policy: Arc<Mutex<Policy>>,
-    seen: Arc<Mutex<Seen>>,
-    /// The status to (re)publish on every connection.
-    status: Arc<Mutex<Option<Envelope>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Approver {
-    fn start(url: String, key_file: &Path, policy: Policy) -> Approver {
-        let load = || {
-            PrivateKey::from_openssh(&fs::read_to_string(key_file).unwrap())
-                .expect("the approver key loads")
-        };
-        let mut approver = Approver {
-            url: url.clone(),
-            key: load(),
-            policy: Arc::new(Mutex::new(policy)),
-            seen: Arc::default(),
-            status: Arc::default(),
-            stop: Arc::default(),
-            thread: None,
-        };
-        let shared = (
-            load(),
-            approver.policy.clone(),
-            approver.seen.clone(),
-            approver.status.clone(),
-            approver.stop.clone(),
-        );
-        approver.thread = Some(std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            let (key, policy, seen, status, stop) = shared;
-            runtime.block_on(approver_loop(url, key, policy, seen, status, stop));
-        }));
-        approver
-    }
-
-    fn set_policy(&self, policy: Policy) {
-        *self.policy.lock().unwrap() = policy;
-    }
-
+/// What these tests ask of the background approver beyond the library's.
+trait ApproverExt {
     /// Sign a status issued at `issued_at` (possibly in the past) revoking `revoked`; it is
     /// published now and again on every reconnect. Returns once the relay serves it.
+    fn publish_status(&self, issued_at: u64, revoked: Vec<Sha256Digest>);
+    fn wait_requests(&self, n: usize) -> Vec<Request>;
+}
+
+impl ApproverExt for Approver {
     fn publish_status(&self, issued_at: u64, revoked: Vec<Sha256Digest>) {
         let status = Envelope::seal(
-            &self.key,
+            self.key(),
             &Status {
                 v: Default::default(),
                 kind: Default::default(),
@@ -205,18 +152,10 @@ impl Approver {
                 revoked,
             },
         );
-        *self.status.lock().unwrap() = Some(status.clone());
+        self.set_status(status.clone());
         wait_for("the relay to serve the published status", || {
-            fetch_statuses(&self.url, &self.key).contains(&status)
+            fetch_statuses(self.url(), self.key()).contains(&status)
         });
-    }
-
-    fn requests(&self) -> Vec<Request> {
-        self.seen.lock().unwrap().requests.clone()
-    }
-
-    fn decisions(&self) -> Vec<Decided> {
-        self.seen.lock().unwrap().decisions.clone()
     }
 
     fn wait_requests(&self, n: usize) -> Vec<Request> {
@@ -224,75 +163,6 @@ impl Approver {
             self.requests().len() >= n
         });
         self.requests()
-    }
-}
-
-impl Drop for Approver {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-async fn approver_loop(
-    url: String,
-    key: PrivateKey,
-    policy: Arc<Mutex<Policy>>,
-    seen: Arc<Mutex<Seen>>,
-    status: Arc<Mutex<Option<Envelope>>>,
-    stop: Arc<AtomicBool>,
-) {
-    let mut approver = ScriptedApprover::connect(&url, key, "alice")
-        .await
-        .unwrap_or_else(|e| panic!("the scripted approver cannot log in to {url}: {e}"));
-    let mut published: Option<Envelope> = None;
-    while !stop.load(Ordering::SeqCst) {
-        let wanted = status.lock().unwrap().clone();
-        let result = async {
-            if let Some(envelope) = wanted.as_ref().filter(|w| Some(*w) != published.as_ref()) {
-                approver.client().publish_status(envelope).await?;
-                published = wanted.clone();
-            }
-            // Short waits, so policy and status changes and `stop` are noticed promptly.
-            let Ok(next) =
-                tokio::time::timeout(Duration::from_millis(20), approver.next_request()).await
-            else {
-                return Ok(());
-            };
-            let (request, first_seen) = next?;
-            {
-                let mut seen = seen.lock().unwrap();
-                if !seen.requests.iter().any(|r| r.id == request.payload.id) {
-                    seen.requests.push(request.payload.clone());
-                }
-            }
-            // A request decided before gets the same decision again (the choice is ignored).
-            let choice = if approver.decided().contains_key(&request.payload.id) {
-                Some(Choice::approve())
-            } else {
-                policy.lock().unwrap().clone()
-            };
-            if let Some(choice) = choice {
-                let decided = approver.decide(request, first_seen, &choice).await?;
-                if !decided.resent {
-                    seen.lock().unwrap().decisions.push(decided);
-                }
-            }
-            Ok::<(), ClientError>(())
-        }
-        .await;
-        if result.is_err() {
-            // The relay went away: log in again (a restarted relay forgot the status too),
-            // unless the test is over.
-            while !stop.load(Ordering::SeqCst) {
-                if approver.reconnect(Duration::from_millis(200)).await.is_ok() {
-                    break;
-                }
-            }
-            published = None;
-        }
     }
 }
 
