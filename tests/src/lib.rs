@@ -9,6 +9,7 @@
 pub mod approver;
 pub mod grants;
 pub mod keys;
+pub mod relay_process;
 pub mod sandbox;
 pub mod scratch;
 pub mod users;

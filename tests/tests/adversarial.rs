@@ -7,10 +7,9 @@
 //! parallel with each other and with the rest of the suite.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,6 +19,7 @@ use assent_relay::{Client, Event};
 use assent_tests::approver::{BackgroundApprover, Choice, Policy, ScriptedApprover};
 use assent_tests::grants::{DecisionBuilder, RequestBuilder, TokenBuilder};
 use assent_tests::keys::KeyPair;
+use assent_tests::relay_process::RelayProcess;
 use assent_tests::sandbox::{ElevatorConfig, Outcome, Run, Sandbox};
 use assent_tests::scratch::ScratchDir;
 use assent_tests::users::TestUser;
@@ -36,103 +36,6 @@ static HEAVY: Mutex<()> = Mutex::new(());
 
 fn heavy() -> std::sync::MutexGuard<'static, ()> {
     HEAVY.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-// ---------------------------------------------------------------------------------------------
-// A real relay process.
-
-struct RelayProcess {
-    child: Child,
-    addr: SocketAddr,
-    config: PathBuf,
-    log: PathBuf,
-}
-
-impl RelayProcess {
-    fn start(config: &Path, log: &Path, listen: &str) -> RelayProcess {
-        let log_file = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("cannot open the relay log");
-        let mut child = Command::new(built_binary("assent-relay"))
-            .args(["--listen", listen, "--config"])
-            .arg(config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log_file)
-            .spawn()
-            .expect("cannot start assent-relay");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout is piped"))
-            .read_line(&mut line)
-            .expect("cannot read the relay's first line");
-        let Some(url) = line.trim().strip_prefix("assent-relay listening on ws://") else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "assent-relay did not start: {line:?}; log: {}",
-                fs::read_to_string(log).unwrap_or_default()
-            );
-        };
-        RelayProcess {
-            addr: url.parse().expect("the relay printed a bad address"),
-            child,
-            config: config.to_owned(),
-            log: log.to_owned(),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("ws://{}", self.addr)
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    /// SIGKILL, as a crash would.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// A new relay process on the same address (nothing of the old one's memory survives).
-    fn restart(&mut self) {
-        self.kill();
-        self.start_again();
-    }
-
-    /// Start a new process on the same address after [`RelayProcess::kill`].
-    fn start_again(&mut self) {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            // The port may take a moment to be free again.
-            let attempt = std::panic::catch_unwind(|| {
-                RelayProcess::start(&self.config, &self.log, &self.addr.to_string())
-            });
-            match attempt {
-                Ok(fresh) => {
-                    *self = fresh;
-                    return;
-                }
-                Err(_) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(100))
-                }
-                Err(e) => std::panic::resume_unwind(e),
-            }
-        }
-    }
-}
-
-impl Drop for RelayProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 /// The relay's resident set size in KiB, from /proc.
@@ -459,7 +362,7 @@ fn the_relay_serves_a_legitimate_flow_beside_500_hostile_clients() {
     )
     .unwrap();
     let mut relay = RelayProcess::start(&config, &dir.join("relay.log"), "127.0.0.1:0");
-    let (addr, url, pid) = (relay.addr, relay.url(), relay.pid());
+    let (addr, url, pid) = (relay.addr(), relay.url(), relay.pid());
     let rss_before = rss_kib(pid).expect("the relay's VmRSS");
     let cpu_before = cpu_ticks(pid).expect("the relay's CPU time");
 

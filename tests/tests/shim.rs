@@ -8,17 +8,16 @@
 //! by `ssh-keygen`, and records every request it was shown.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assent_protocol::{Envelope, Grant, PrivateKey, Request, Role, Sha256Digest, Status};
 use assent_relay::{Client, Event};
 use assent_tests::approver::{BackgroundApprover, Choice, Policy};
 use assent_tests::keys::KeyPair;
+use assent_tests::relay_process::RelayProcess;
 use assent_tests::sandbox::{ElevatorConfig, Outcome, Run, Sandbox};
 use assent_tests::scratch::ScratchDir;
 use assent_tests::users::TestUser;
@@ -26,92 +25,6 @@ use assent_tests::{built_binary, now};
 
 /// How long any wait in these tests may take before the test fails.
 const PATIENCE: Duration = Duration::from_secs(30);
-
-// ---------------------------------------------------------------------------------------------
-// A real relay process.
-
-struct RelayProcess {
-    child: Child,
-    addr: SocketAddr,
-    config: PathBuf,
-    log: PathBuf,
-}
-
-impl RelayProcess {
-    fn start(config: &Path, log: &Path, listen: &str) -> RelayProcess {
-        let log_file = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("cannot open the relay log");
-        let mut child = Command::new(built_binary("assent-relay"))
-            .args(["--listen", listen, "--config"])
-            .arg(config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log_file)
-            .spawn()
-            .expect("cannot start assent-relay");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout is piped"))
-            .read_line(&mut line)
-            .expect("cannot read the relay's first line");
-        let url = line
-            .trim()
-            .strip_prefix("assent-relay listening on ws://")
-            .unwrap_or_else(|| {
-                panic!(
-                    "assent-relay did not start: {line:?}; log: {}",
-                    fs::read_to_string(log).unwrap_or_default()
-                )
-            });
-        RelayProcess {
-            child,
-            addr: url.parse().expect("the relay printed a bad address"),
-            config: config.to_owned(),
-            log: log.to_owned(),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("ws://{}", self.addr)
-    }
-
-    /// SIGKILL, as a crash would.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// A new relay process on the same address (nothing of the old one's memory survives).
-    fn restart(&mut self) {
-        self.kill();
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            // The port may take a moment to be free again.
-            let attempt = std::panic::catch_unwind(|| {
-                RelayProcess::start(&self.config, &self.log, &self.addr.to_string())
-            });
-            match attempt {
-                Ok(fresh) => {
-                    // The old process is already reaped; dropping it does nothing more.
-                    *self = fresh;
-                    return;
-                }
-                Err(_) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(100))
-                }
-                Err(e) => std::panic::resume_unwind(e),
-            }
-        }
-    }
-}
-
-impl Drop for RelayProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // The scripted approver (`assent_tests::approver`) on a thread of its own, deciding every
@@ -699,7 +612,7 @@ fn status_names_a_missing_requester_and_approver_and_a_refused_login() {
     // The elevator lists nobody; the relay admits listed agents only, and lists none.
     flow.sb.write_config_text("[settings]\nclock_skew_s = 60\n");
     fs::write(
-        &flow.relay.config,
+        flow.relay.config(),
         format!(
             "[[approver]]\nname = \"alice\"\nkey = {:?}\n[agents]\npolicy = \"allowlist\"\n",
             flow.alice.public_line
