@@ -36,6 +36,29 @@ pub struct Signed<T> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Verified;
 
+/// A payload as its envelope **claims** it — the signature has **NOT** been verified.
+///
+/// Made only by [`Envelope::claim`]: the payload parsed strictly and the SSHSIG blob is
+/// well-formed for the payload's namespace, but anyone can produce a `Claimed` naming any
+/// key as its signer. It is for routing by a party that is not the authority and whose
+/// sender is already authenticated some other way (the relay compares `claimed_signer` with
+/// the key a connection logged in with). Never act on it as if someone signed it: whoever
+/// relies on the content must call [`Envelope::open`] on `envelope`, which yields a
+/// [`Signed`]. There is no way to turn a `Claimed` into a `Signed`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed<T> {
+    /// The payload as sent. UNVERIFIED.
+    pub payload: T,
+    /// The payload bytes, exactly as carried.
+    pub bytes: Vec<u8>,
+    /// SHA-256 of `bytes` (the `request_sha256` a decision for it must carry).
+    pub sha256: Sha256Digest,
+    /// The key the SSHSIG blob names as its signer. UNVERIFIED: a claim, not a proof.
+    pub claimed_signer: PublicKey,
+    /// The envelope it came from, for passing on unchanged to those who verify it.
+    pub envelope: Envelope,
+}
+
 impl Envelope {
     /// Serialise `payload` and sign it under its namespace.
     pub fn seal<T: Payload>(key: &PrivateKey, payload: &T) -> Envelope {
@@ -68,6 +91,39 @@ impl Envelope {
     /// Verify and parse: decode, check the SSHSIG (namespace, hash, signature), and only then
     /// parse the payload strictly. This is the only way to turn signed bytes into a payload.
     pub fn open<T: Payload>(&self) -> Result<Signed<T>, Error> {
+        let (bytes, blob) = self.decode()?;
+        let signer = sshsig::verify(&blob, T::NAMESPACE, &bytes)?;
+        let payload = T::from_bytes(&bytes)?;
+        Ok(Signed {
+            payload,
+            sha256: sha256(&bytes),
+            bytes,
+            signer,
+            envelope: self.clone(),
+            verified: Verified,
+        })
+    }
+
+    /// Parse WITHOUT verifying the signature: the checks of [`Envelope::open`] except the
+    /// signature itself. The SSHSIG blob must be well-formed and made out for `T`'s namespace,
+    /// and the payload must parse strictly; the result names the key the blob claims signed
+    /// it. See [`Claimed`] for the only thing this is fit for (routing); it is NOT a
+    /// verification and must never stand in for [`Envelope::open`].
+    pub fn claim<T: Payload>(&self) -> Result<Claimed<T>, Error> {
+        let (bytes, blob) = self.decode()?;
+        let claimed_signer = sshsig::claimed_signer(&blob, T::NAMESPACE)?;
+        let payload = T::from_bytes(&bytes)?;
+        Ok(Claimed {
+            payload,
+            sha256: sha256(&bytes),
+            bytes,
+            claimed_signer,
+            envelope: self.clone(),
+        })
+    }
+
+    /// The payload bytes and the SSHSIG blob, size-checked and base64-decoded.
+    fn decode(&self) -> Result<(Vec<u8>, Vec<u8>), Error> {
         if self.payload.len() > MAX_PAYLOAD_LEN.div_ceil(3) * 4 {
             return Err(Error::Envelope(format!(
                 "payload is larger than {MAX_PAYLOAD_LEN} bytes"
@@ -82,16 +138,7 @@ impl Envelope {
         }
         let blob = b64::decode(&self.sig)
             .ok_or_else(|| Error::Envelope("sig is not standard base64".into()))?;
-        let signer = sshsig::verify(&blob, T::NAMESPACE, &bytes)?;
-        let payload = T::from_bytes(&bytes)?;
-        Ok(Signed {
-            payload,
-            sha256: sha256(&bytes),
-            bytes,
-            signer,
-            envelope: self.clone(),
-            verified: Verified,
-        })
+        Ok((bytes, blob))
     }
 
     /// The armoured SSHSIG, for `ssh-keygen -Y verify`.

@@ -5,7 +5,8 @@
 //! This crate does no I/O beyond drawing randomness for new keys and ids, and holds no policy:
 //! whether a correctly signed decision may be used is the elevator's question. The one place
 //! that verifies a signature is [`Envelope::open`]; everything else receives typed values that
-//! have already passed it.
+//! have already passed it. ([`Envelope::claim`] parses without verifying, for routing only;
+//! its [`Claimed`] result says so in its name.)
 #![forbid(unsafe_code)]
 
 mod b64;
@@ -22,7 +23,7 @@ mod wire;
 
 pub use cmd::{CommandLine, cmd_sha256};
 pub use digest::{Sha256Digest, sha256};
-pub use envelope::{Envelope, MAX_PAYLOAD_LEN, Signed};
+pub use envelope::{Claimed, Envelope, MAX_PAYLOAD_LEN, Signed};
 pub use error::Error;
 pub use key::{Fingerprint, PrivateKey, PublicKey};
 pub use payload::{

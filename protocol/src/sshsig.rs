@@ -69,15 +69,17 @@ pub(crate) fn sign(key: &PrivateKey, namespace: Namespace, message: &[u8]) -> Ve
     w.0
 }
 
-/// Verify a binary SSHSIG blob over `message` under `namespace`; returns the signer's key.
-///
-/// Crate-private: outside this crate, signatures are checked only through
-/// [`crate::Envelope::open`] (and the armoured helpers used for interop).
-pub(crate) fn verify(
-    blob: &[u8],
-    namespace: Namespace,
-    message: &[u8],
-) -> Result<PublicKey, Error> {
+/// A well-formed SSHSIG blob for one namespace, taken apart but not yet checked.
+struct Parts<'a> {
+    signer: PublicKey,
+    namespace: &'a [u8],
+    signature: &'a [u8; 64],
+}
+
+/// Take a binary SSHSIG blob apart and check its form: magic, version, an Ed25519 signer key,
+/// `namespace`, an empty reserved field, hash `sha512`, and one 64-byte Ed25519 signature with
+/// nothing after it. The signature itself is not checked here.
+fn parse(blob: &[u8], namespace: Namespace) -> Result<Parts<'_>, Error> {
     let bad = |why: &str| Error::SignatureFormat(why.to_owned());
     let truncated = || bad("truncated");
     let mut r = Reader::new(blob);
@@ -111,18 +113,45 @@ pub(crate) fn verify(
     if sig.string() != Some(KEY_TYPE.as_bytes()) {
         return Err(bad("signature type is not ssh-ed25519"));
     }
-    let raw: &[u8; 64] = sig
+    let signature: &[u8; 64] = sig
         .string()
         .and_then(|s| s.try_into().ok())
         .ok_or_else(|| bad("an Ed25519 signature is 64 bytes"))?;
     if !sig.is_empty() {
         return Err(bad("trailing bytes in the signature"));
     }
-    signer
+    Ok(Parts {
+        signer,
+        namespace: ns,
+        signature,
+    })
+}
+
+/// Verify a binary SSHSIG blob over `message` under `namespace`; returns the signer's key.
+///
+/// Crate-private: outside this crate, signatures are checked only through
+/// [`crate::Envelope::open`] (and the armoured helpers used for interop).
+pub(crate) fn verify(
+    blob: &[u8],
+    namespace: Namespace,
+    message: &[u8],
+) -> Result<PublicKey, Error> {
+    let parts = parse(blob, namespace)?;
+    parts
+        .signer
         .verifying_key()
-        .verify_strict(&signed_data(ns, message), &Signature::from_bytes(raw))
+        .verify_strict(
+            &signed_data(parts.namespace, message),
+            &Signature::from_bytes(parts.signature),
+        )
         .map_err(|_| Error::BadSignature)?;
-    Ok(signer)
+    Ok(parts.signer)
+}
+
+/// The key a well-formed SSHSIG blob for `namespace` *names* as its signer, WITHOUT checking
+/// the signature. Only for [`crate::Envelope::claim`]; the key proves nothing on its own.
+pub(crate) fn claimed_signer(blob: &[u8], namespace: Namespace) -> Result<PublicKey, Error> {
+    parse(blob, namespace).map(|parts| parts.signer)
 }
 
 /// The armoured text form (`-----BEGIN SSH SIGNATURE-----`), as `ssh-keygen -Y sign` writes.
@@ -210,6 +239,40 @@ mod tests {
         let mut longer = blob.clone();
         longer.push(0);
         assert!(verify(&longer, Namespace::Status, b"payload").is_err());
+    }
+
+    #[test]
+    fn claimed_signer_checks_the_form_but_not_the_signature() {
+        let blob = sign(&key(), Namespace::Request, b"payload");
+        assert_eq!(
+            claimed_signer(&blob, Namespace::Request),
+            Ok(key().public())
+        );
+        assert!(matches!(
+            claimed_signer(&blob, Namespace::Decision),
+            Err(Error::WrongNamespace { .. })
+        ));
+        // The Ed25519 signature is the blob's last 64 bytes; the raw signer key sits at 33..65.
+        let signature = blob.len() - 64..blob.len();
+        let signer_key = 33..65;
+        assert_eq!(&blob[signer_key.clone()], key().public().as_bytes());
+        for i in 0..blob.len() {
+            let mut bad = blob.clone();
+            bad[i] ^= 0x01;
+            assert!(verify(&bad, Namespace::Request, b"payload").is_err());
+            match claimed_signer(&bad, Namespace::Request) {
+                Ok(signer) if signature.contains(&i) => assert_eq!(signer, key().public()),
+                Ok(signer) if signer_key.contains(&i) => assert_ne!(signer, key().public()),
+                Ok(_) => panic!("byte {i} is part of the form, yet the claim was accepted"),
+                Err(_) => assert!(!signature.contains(&i), "byte {i}"),
+            }
+        }
+        for cut in 0..blob.len() {
+            assert!(claimed_signer(&blob[..cut], Namespace::Request).is_err());
+        }
+        let mut longer = blob.clone();
+        longer.push(0);
+        assert!(claimed_signer(&longer, Namespace::Request).is_err());
     }
 
     #[test]
