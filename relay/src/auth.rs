@@ -3,13 +3,20 @@
 //! Login: the relay sends a fresh random nonce; the client answers with a `Login {nonce, role}`
 //! payload signed under `relay-auth@assent`. Approvers must be listed in the config. Agents
 //! are admitted when listed, or — under the `loopback-any` policy — with any key from a
-//! loopback address. The relay checks signatures on everything it relays (defence in depth)
-//! but is never the authority: the elevator checks them all again.
+//! loopback address.
+//!
+//! The relay is never the authority: the console verifies every request and the elevator
+//! verifies everything again. So requests are only *claimed* here — parsed strictly, with a
+//! well-formed SSHSIG that names the connection's own (logged-in) key — and their signatures
+//! are left to the console. Decisions, statuses and logins are fully verified (defence in
+//! depth: a forged decision never reaches a shim).
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
-use assent_protocol::{Decision, Envelope, Login, PublicKey, Request, Role, Signed, Status};
+use assent_protocol::{
+    Claimed, Decision, Envelope, Login, PublicKey, Request, Role, Signed, Status,
+};
 
 use crate::config::{AgentPolicy, RelayConfig};
 
@@ -71,20 +78,22 @@ pub fn check_login(
     })
 }
 
-/// A request must verify and be signed by the key this connection logged in with.
-pub fn check_request(request: &Envelope, who: &Identity) -> Result<Signed<Request>, String> {
-    let signed = request
-        .open::<Request>()
-        .map_err(|e| format!("request does not verify: {e}"))?;
-    if signed.signer != who.key {
+/// A request must parse strictly and its SSHSIG must name the key this connection logged in
+/// with. Its signature is NOT verified here: the connection is already authenticated, and the
+/// console that receives the request opens (verifies) it before showing it.
+pub fn check_request(request: &Envelope, who: &Identity) -> Result<Claimed<Request>, String> {
+    let claimed = request
+        .claim::<Request>()
+        .map_err(|e| format!("request is malformed: {e}"))?;
+    if claimed.claimed_signer != who.key {
         return Err(format!(
             "request {} is signed by {}, not by this connection's key {}",
-            signed.payload.id,
-            signed.signer.fingerprint(),
+            claimed.payload.id,
+            claimed.claimed_signer.fingerprint(),
             who.key.fingerprint()
         ));
     }
-    Ok(signed)
+    Ok(claimed)
 }
 
 /// A decision must verify and be signed by a listed approver whose name it carries.
@@ -247,6 +256,67 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    fn request(key: &PrivateKey) -> Envelope {
+        let r: Request = serde_json::from_value(serde_json::json!({
+            "v": 1, "kind": "request", "id": "ab".repeat(16),
+            "agent": "openclaw", "host": "mini", "user": "openclaw", "uid": 1001,
+            "run_as": "root", "program": "/usr/bin/true", "program_sha256": "ab".repeat(32),
+            "argv": ["true"], "cwd": "/tmp", "env": {}, "reason": "test",
+            "grant": "once", "ttl_s": null, "created_at": 1, "expires_at": 2,
+        }))
+        .unwrap();
+        Envelope::seal(key, &r)
+    }
+
+    fn agent(key: &PrivateKey) -> Identity {
+        Identity {
+            key: key.public(),
+            role: Role::Agent,
+            name: None,
+        }
+    }
+
+    #[test]
+    fn requests_must_name_the_connections_key() {
+        let me = key(5);
+        let claimed = check_request(&request(&me), &agent(&me)).unwrap();
+        assert_eq!(claimed.claimed_signer, me.public());
+        let e = check_request(&request(&key(6)), &agent(&me)).unwrap_err();
+        assert!(e.contains("not by this connection's key"), "{e}");
+    }
+
+    #[test]
+    fn request_signatures_are_left_to_the_console() {
+        let me = key(5);
+        let good = request(&me);
+        // Flip one bit of the Ed25519 signature (the end of the SSHSIG blob).
+        let mut blob =
+            assent_protocol::sshsig::dearmor(&good.armored_signature().unwrap()).unwrap();
+        *blob.last_mut().unwrap() ^= 1;
+        let bad = Envelope::from_signature(&good.payload_bytes_unverified().unwrap(), &blob);
+        let passed = check_request(&bad, &agent(&me)).unwrap();
+        assert_eq!(passed.envelope, bad, "passed on unchanged");
+        assert_eq!(
+            bad.open::<Request>().unwrap_err(),
+            assent_protocol::Error::BadSignature,
+            "the console's open refuses it"
+        );
+        // Malformed ones are still refused here.
+        let garbage = Envelope {
+            payload: good.payload.clone(),
+            sig: "c2lnbmF0dXJl".into(),
+        };
+        let e = check_request(&garbage, &agent(&me)).unwrap_err();
+        assert!(e.contains("request is malformed"), "{e}");
+        let wrong_namespace = Envelope::seal_bytes(
+            &me,
+            assent_protocol::Namespace::Decision,
+            &good.payload_bytes_unverified().unwrap(),
+        );
+        let e = check_request(&wrong_namespace, &agent(&me)).unwrap_err();
+        assert!(e.contains("namespace"), "{e}");
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! assent's relay: a WebSocket server that carries signed requests from agents' shims to
 //! approvers' consoles and signed decisions back (SPEC §7), and the client both sides use.
 //!
-//! The relay holds no secrets and authorises nothing; it checks signatures only so that
-//! garbage never reaches a console. Its wire protocol is documented in
+//! The relay holds no secrets and authorises nothing. It verifies logins, decisions and
+//! statuses (so a forged decision never reaches a shim); requests it parses strictly and
+//! routes by the connection's logged-in key, leaving their signatures to the consoles, which
+//! verify every request they show. Its wire protocol is documented in
 //! `docs/relay-protocol.md`.
 //!
 //! Embedding (the console hosts one):

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use assent_protocol::{
-    Decision, Envelope, PublicKey, Request, RequestId, Sha256Digest, Signed, Status,
+    Claimed, Decision, Envelope, PublicKey, Request, RequestId, Sha256Digest, Signed, Status,
 };
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -165,15 +165,16 @@ impl Store {
         }
     }
 
-    /// An agent connection submits a verified request, signed by the connection's own key.
+    /// An agent connection submits a request whose SSHSIG names the connection's own key.
+    /// Its signature is not verified here (consoles verify what they are shown).
     pub fn submit(
         &mut self,
         conn: ConnId,
-        request: Signed<Request>,
+        request: Claimed<Request>,
         now: u64,
     ) -> Result<Vec<Delivery>, Refusal> {
         let id = request.payload.id;
-        let agent = *request.signer.as_bytes();
+        let agent = *request.claimed_signer.as_bytes();
         if let Some(entry) = self.requests.get_mut(&id) {
             if entry.sha256 != request.sha256 || entry.agent != agent {
                 return Err(Refusal::new(
@@ -522,7 +523,7 @@ impl SharedStore {
         state.store.disconnect(conn);
     }
 
-    pub fn submit(&self, conn: ConnId, request: Signed<Request>, now: u64) -> Result<(), Refusal> {
+    pub fn submit(&self, conn: ConnId, request: Claimed<Request>, now: u64) -> Result<(), Refusal> {
         let mut state = self.lock();
         let before = state.store.next_deadline();
         let deliveries = state.store.submit(conn, request, now)?;
@@ -615,16 +616,16 @@ mod tests {
         serde_json::from_value(json).unwrap()
     }
 
-    fn request(agent: &PrivateKey, id: u8, expires_at: u64) -> Signed<Request> {
+    fn request(agent: &PrivateKey, id: u8, expires_at: u64) -> Claimed<Request> {
         Envelope::seal(agent, &request_payload(id, expires_at))
-            .open()
+            .claim()
             .unwrap()
     }
 
     fn decision(
         approver: &PrivateKey,
         name: &str,
-        req: &Signed<Request>,
+        req: &Claimed<Request>,
         verdict: Verdict,
     ) -> Signed<Decision> {
         let json = serde_json::json!({
