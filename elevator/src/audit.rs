@@ -2,7 +2,7 @@
 //! (the SHA-256 of the previous line, 64 zeros for the first) so that editing, inserting or
 //! removing a line in the middle is detectable by `assent-elevate audit verify`.
 //!
-//! Appending takes an exclusive `flock`, reads the last line to chain to, writes the new line
+//! Appending takes an exclusive `flock` (waiting at most [`crate::lock::LOCK_WAIT`]), reads the last line to chain to, writes the new line
 //! with `O_APPEND` and `fdatasync`s it before anything runs. A line cut short by a crash is
 //! left in place (verification names it) and the next line starts after a newline.
 //!
@@ -183,8 +183,7 @@ impl AuditLog {
     }
 
     fn append_inner(&mut self, record: &mut AuditRecord, now: u64) -> io::Result<()> {
-        let lock = Flock::lock(self.file.try_clone()?, FlockArg::LockExclusive)
-            .map_err(|(_, errno)| io::Error::from(errno))?;
+        let lock = crate::lock::exclusive(self.file.try_clone()?, crate::lock::LOCK_WAIT)?;
         let file: &File = &lock;
         let size = file.metadata()?.len();
         let (prev, terminated) = match last_line(file, size)? {

@@ -8,6 +8,7 @@
 use std::ffi::OsStr;
 use std::fmt;
 use std::os::unix::ffi::OsStrExt as _;
+use std::time::Duration;
 
 use assent_protocol::{
     CommandLine, Decision, Envelope, Grant, GrantToken, OpenedGrant, Request, Status, Verdict,
@@ -440,22 +441,31 @@ pub fn single_use_or_status(
     now: u64,
 ) -> Checked {
     match grant.decision.payload.grant {
-        Grant::Once => single_use(grant, ledger, now),
+        Grant::Once => single_use(grant, settings, ledger, now),
         Grant::Timed | Grant::Always => status(grant, settings, now),
     }
 }
 
-/// Claim the once-grant in the ledger: exactly one attempt ever wins.
-pub fn single_use(grant: &OpenedGrant, ledger: &Ledger, now: u64) -> Checked {
+/// Claim the once-grant in the ledger: exactly one attempt ever wins. Its line is kept at
+/// least twice as long as any once-grant can be valid (and at least a day).
+pub fn single_use(grant: &OpenedGrant, settings: &Settings, ledger: &Ledger, now: u64) -> Checked {
     let note = format!(
-        "request {} by {} (uid {}) at {}\n",
+        "request {} by {} (uid {}) at {}",
         grant.request.payload.id,
         grant.request.payload.user,
         grant.request.payload.uid,
         rfc3339_utc(now)
     );
+    let keep = (settings.clock_skew_s.saturating_mul(2))
+        .saturating_add(settings.once_window_s)
+        .saturating_mul(2);
     ledger
-        .claim(&grant.decision.sha256, &note)
+        .claim(
+            &grant.decision.sha256,
+            &note,
+            now,
+            Duration::from_secs(keep),
+        )
         .map_err(|e: ClaimError| Refusal::new(Check::SingleUse, e.to_string()))
 }
 

@@ -1,27 +1,44 @@
-//! The single-use ledger (SPEC §6 check 11): one file per used `once` grant, named by the
-//! decision's SHA-256, created with `O_CREAT | O_EXCL`. The kernel guarantees that exactly one
-//! of any number of concurrent creators succeeds, so a once-grant runs at most once per host
-//! whatever the caller does in parallel.
+//! The single-use ledger (SPEC §6 check 11): one line per used `once` grant,
+//! `DECISION_SHA256 UNIX_TIME NOTE`, in one of 16 bucket files named `used-X` after the
+//! digest's first hex digit.
+//!
+//! A claim holds an exclusive `flock` on the ledger directory while it reads the bucket,
+//! looks for the digest and, when it is absent, appends the line and `fdatasync`s it. So of
+//! any number of concurrent claims on one grant exactly one finds it absent, and that one's
+//! line is on disk before anything runs. Appending to a file that already exists makes no
+//! new inode, and syncing a file's data is durable on every filesystem, unlike a new file
+//! whose directory alone was synced. A bucket's own name is synced the first time it is
+//! written to; a line cut short by a crash was never confirmed, so it never ran, and the next
+//! line starts after a newline.
+//!
+//! Lines older than a day (or longer, see `keep`) are dropped by rewriting the bucket when at
+//! least half of it is stale: the new bucket is written and synced beside the old one,
+//! renamed over it, and the directory synced, all under the lock.
 
 use std::fmt;
-use std::io::Write as _;
+use std::fs::File;
+use std::io::{Read as _, Write as _};
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use assent_protocol::Sha256Digest;
-use nix::errno::Errno;
-use nix::fcntl::{AtFlags, OFlag};
-use nix::sys::stat::{Mode, fstatat};
-use nix::unistd::{UnlinkatFlags, fsync, unlinkat};
+use nix::fcntl::{OFlag, openat, renameat};
+use nix::sys::stat::Mode;
+use nix::unistd::fsync;
 
+use crate::lock;
 use crate::trusted::{TrustedDir, Untrusted};
 
 /// Entries younger than this are never pruned, whatever the settings say.
 pub const MIN_PRUNE_AGE: Duration = Duration::from_secs(24 * 3600);
 
+/// The longest note kept in a ledger line, in bytes.
+const MAX_NOTE_LEN: usize = 512;
+
 #[derive(Debug)]
 pub struct Ledger {
     dir: TrustedDir,
+    wait: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,80 +72,151 @@ impl Ledger {
     }
 
     pub fn open_from(anchor: &Path, path: &Path) -> Result<Ledger, Untrusted> {
-        TrustedDir::open_from(anchor, path, Some(Mode::S_IRWXU)).map(|dir| Ledger { dir })
+        TrustedDir::open_from(anchor, path, Some(Mode::S_IRWXU)).map(|dir| Ledger {
+            dir,
+            wait: lock::LOCK_WAIT,
+        })
     }
 
-    /// Record the use of the grant whose decision hashes to `decision`. Exactly one call per
-    /// digest ever succeeds (until the entry is pruned long after the grant expired).
-    /// `note` is written into the entry for people reading the ledger.
-    pub fn claim(&self, decision: &Sha256Digest, note: &str) -> Result<(), ClaimError> {
-        let name = decision.to_hex();
-        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL;
-        let mut file = match self
-            .dir
-            .open_file(&name, flags, Mode::S_IRUSR | Mode::S_IWUSR)
-        {
-            Ok(file) => file,
-            Err(Errno::EEXIST) => {
-                let at = fstatat(&self.dir, name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
-                    .ok()
-                    .and_then(|st| u64::try_from(st.st_mtime).ok());
-                return Err(ClaimError::AlreadyUsed { at });
-            }
-            Err(e) => {
-                return Err(ClaimError::Io(format!(
-                    "{}/{name}: {}",
-                    self.dir.path().display(),
-                    e.desc()
-                )));
-            }
-        };
-        // The entry exists from here on: the grant is spent even if what follows fails. What
-        // must survive a crash is the entry's name, so only the directory is synced; the note
-        // inside is for people and may be lost (an empty entry still spends the grant).
-        let durable = file
-            .write_all(note.as_bytes())
-            .map_err(|e| e.to_string())
-            .and_then(|()| fsync(&self.dir).map_err(|e| e.desc().to_string()));
-        durable.map_err(|why| ClaimError::Io(format!("{}: {why}", self.dir.path().display())))
+    /// Wait at most `wait` for another claim to finish (the default is [`lock::LOCK_WAIT`]).
+    pub fn waiting(self, wait: Duration) -> Ledger {
+        Ledger { wait, ..self }
     }
 
-    /// Remove entries older than `max(min_age, MIN_PRUNE_AGE)` as of `now`. Returns how many
-    /// were removed. Only names that look like ledger entries are touched.
-    pub fn prune(&self, min_age: Duration, now: SystemTime) -> usize {
-        let min_age = min_age.max(MIN_PRUNE_AGE);
-        let Some(cutoff) = now
-            .checked_sub(min_age)
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        else {
-            return 0;
+    /// Record the use, at `now` (unix seconds), of the grant whose decision hashes to
+    /// `decision`. Exactly one call per digest ever succeeds (until its line is pruned, at
+    /// least `max(keep, MIN_PRUNE_AGE)` later). `note` is kept in the line for people reading
+    /// the ledger.
+    pub fn claim(
+        &self,
+        decision: &Sha256Digest,
+        note: &str,
+        now: u64,
+        keep: Duration,
+    ) -> Result<(), ClaimError> {
+        let path = self.dir.path().display();
+        let hex = decision.to_hex();
+        let name = format!("used-{}", &hex[..1]);
+        let io = |what: &str, why: &dyn fmt::Display| {
+            ClaimError::Io(format!("{path}/{name}: cannot {what}: {why}"))
         };
-        let Ok(mut listing) = nix::dir::Dir::openat(
+        // A lock belongs to an open file description: open the directory afresh, so that
+        // two claims in one process exclude each other as two processes do.
+        let dir = openat(
             &self.dir,
             ".",
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
-        ) else {
-            return 0;
-        };
-        let names: Vec<String> = listing
-            .iter()
-            .filter_map(Result::ok)
-            .filter_map(|entry| entry.file_name().to_str().ok().map(str::to_owned))
-            .filter(|name| Sha256Digest::from_hex(name).is_some())
-            .collect();
-        let mut removed = 0;
-        for name in names {
-            let Ok(st) = fstatat(&self.dir, name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW) else {
-                continue;
-            };
-            let old = u64::try_from(st.st_mtime).is_ok_and(|m| m < cutoff.as_secs());
-            if old && unlinkat(&self.dir, name.as_str(), UnlinkatFlags::NoRemoveDir).is_ok() {
-                removed += 1;
+        )
+        .map_err(|e| io("lock", &e))?;
+        let _lock = lock::exclusive(dir, self.wait).map_err(|e| io("lock", &e))?;
+
+        let flags = OFlag::O_RDWR | OFlag::O_APPEND | OFlag::O_CREAT;
+        let mut bucket = self
+            .dir
+            .open_trusted_file(&name, flags, Mode::S_IRUSR | Mode::S_IWUSR)
+            .map_err(|e| ClaimError::Io(e.0))?;
+        let mut content = Vec::new();
+        bucket
+            .read_to_end(&mut content)
+            .map_err(|e| io("read", &e))?;
+
+        let cutoff = now.saturating_sub(keep.max(MIN_PRUNE_AGE).as_secs());
+        let mut stale = 0;
+        for line in content.split(|b| *b == b'\n') {
+            match parse(line) {
+                Some((digest, at)) if digest == hex.as_bytes() => {
+                    return Err(ClaimError::AlreadyUsed { at });
+                }
+                Some((_, Some(at))) if at >= cutoff => {}
+                _ => stale += line.len() + 1,
             }
         }
-        removed
+
+        let mut record = Vec::with_capacity(128);
+        if content.last().is_some_and(|b| *b != b'\n') {
+            record.push(b'\n');
+        }
+        record.extend_from_slice(format!("{hex} {now} {}\n", one_line(note)).as_bytes());
+        if stale > 0 && stale * 2 >= content.len() {
+            return self
+                .rewrite(&name, &content, cutoff, &record)
+                .map_err(|e| io("rewrite", &e));
+        }
+        bucket
+            .write_all(&record)
+            .and_then(|()| bucket.sync_data())
+            .map_err(|e| io("write", &e))?;
+        if content.is_empty() {
+            // Possibly a new bucket: its name must survive a crash too.
+            fsync(&self.dir).map_err(|e| io("sync the directory of", &e))?;
+        }
+        Ok(())
     }
+
+    /// Replace bucket `name` with its lines used at or after `cutoff` plus `record`.
+    fn rewrite(
+        &self,
+        name: &str,
+        content: &[u8],
+        cutoff: u64,
+        record: &[u8],
+    ) -> std::io::Result<()> {
+        let mut kept = Vec::with_capacity(content.len() + record.len());
+        for line in content.split(|b| *b == b'\n') {
+            if let Some((_, Some(at))) = parse(line)
+                && at >= cutoff
+            {
+                kept.extend_from_slice(line);
+                kept.push(b'\n');
+            }
+        }
+        kept.extend_from_slice(record.strip_prefix(b"\n").unwrap_or(record));
+        let fresh = format!("{name}.new");
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC;
+        let mut file: File = self
+            .dir
+            .open_trusted_file(&fresh, flags, Mode::S_IRUSR | Mode::S_IWUSR)
+            .map_err(|e| std::io::Error::other(e.0))?;
+        file.write_all(&kept)?;
+        file.sync_data()?;
+        renameat(&self.dir, fresh.as_str(), &self.dir, name)?;
+        fsync(&self.dir)?;
+        Ok(())
+    }
+}
+
+/// A ledger line's digest (64 lowercase hex digits) and, when it parses, its time. A line cut
+/// short after its digest still counts as a use.
+fn parse(line: &[u8]) -> Option<(&[u8], Option<u64>)> {
+    let (digest, rest) = line.split_at_checked(64)?;
+    if !digest
+        .iter()
+        .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return None;
+    }
+    let rest = rest.strip_prefix(b" ")?;
+    let time = rest.split(|b| *b == b' ').next().unwrap_or_default();
+    let at = std::str::from_utf8(time).ok().and_then(|t| t.parse().ok());
+    Some((digest, at))
+}
+
+/// `note` on one line of bounded length: control characters become `?`.
+fn one_line(note: &str) -> String {
+    let mut out: String = note
+        .trim_end()
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if out.len() > MAX_NOTE_LEN {
+        let mut end = MAX_NOTE_LEN;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -140,32 +228,65 @@ mod tests {
     use super::*;
     use crate::testutil::TempDir;
 
+    const NOW: u64 = 1_800_000_000;
+    const DAY: u64 = 24 * 3600;
+    const KEEP: Duration = Duration::from_secs(600);
+
+    fn ledger(tmp: &TempDir) -> Ledger {
+        Ledger::open_from(tmp.path(), &tmp.path().join("ledger")).unwrap()
+    }
+
+    fn bucket(tmp: &TempDir, digest: &Sha256Digest) -> std::path::PathBuf {
+        tmp.path()
+            .join("ledger")
+            .join(format!("used-{}", &digest.to_hex()[..1]))
+    }
+
+    /// A digest in the same bucket as `sha256(b"0")`, different from it.
+    fn same_bucket_as(first: &Sha256Digest, n: u32) -> Sha256Digest {
+        (0u32..)
+            .map(|i| sha256(format!("{n} {i}").as_bytes()))
+            .find(|d| d.0[0] >> 4 == first.0[0] >> 4 && d != first)
+            .unwrap()
+    }
+
     #[test]
     fn a_grant_can_be_claimed_once() {
         let tmp = TempDir::new();
-        let ledger = Ledger::open_from(tmp.path(), &tmp.path().join("ledger")).unwrap();
+        let ledger = ledger(&tmp);
         let a = sha256(b"decision a");
-        ledger.claim(&a, "request 1\n").unwrap();
-        let err = ledger.claim(&a, "request 1 again\n").unwrap_err();
+        ledger.claim(&a, "request 1\n", NOW, KEEP).unwrap();
+        let err = ledger
+            .claim(&a, "request 1 again", NOW + 5, KEEP)
+            .unwrap_err();
+        assert_eq!(err, ClaimError::AlreadyUsed { at: Some(NOW) });
         assert!(
-            matches!(err, ClaimError::AlreadyUsed { at: Some(_) }),
-            "{err:?}"
-        );
-        assert!(
-            err.to_string().contains("already used on this host at 20"),
+            err.to_string()
+                .contains("already used on this host at 2027-01-15T08:00:00Z"),
             "{err}"
         );
         ledger
-            .claim(&sha256(b"decision b"), "")
+            .claim(&sha256(b"decision b"), "", NOW, KEEP)
             .expect("another grant is independent");
-        let entry = tmp.path().join("ledger").join(a.to_hex());
-        assert_eq!(std::fs::read_to_string(entry).unwrap(), "request 1\n");
+        let line = format!("{} {NOW} request 1\n", a.to_hex());
+        assert_eq!(std::fs::read_to_string(bucket(&tmp, &a)).unwrap(), line);
+    }
+
+    #[test]
+    fn a_reopened_ledger_remembers() {
+        let tmp = TempDir::new();
+        let a = sha256(b"decision a");
+        ledger(&tmp).claim(&a, "", NOW, KEEP).unwrap();
+        assert!(matches!(
+            ledger(&tmp).claim(&a, "", NOW, KEEP),
+            Err(ClaimError::AlreadyUsed { .. })
+        ));
     }
 
     #[test]
     fn exactly_one_of_64_concurrent_claims_wins() {
         let tmp = TempDir::new();
-        let ledger = Arc::new(Ledger::open_from(tmp.path(), &tmp.path().join("ledger")).unwrap());
+        let ledger = Arc::new(ledger(&tmp));
         let digest = sha256(b"contended decision");
         let start = Arc::new(Barrier::new(64));
         let threads: Vec<_> = (0..64)
@@ -173,7 +294,7 @@ mod tests {
                 let (ledger, start) = (Arc::clone(&ledger), Arc::clone(&start));
                 std::thread::spawn(move || {
                     start.wait();
-                    ledger.claim(&digest, &format!("thread {i}\n"))
+                    ledger.claim(&digest, &format!("thread {i}"), NOW, KEEP)
                 })
             })
             .collect();
@@ -189,28 +310,166 @@ mod tests {
     }
 
     #[test]
-    fn pruning_removes_only_long_expired_entries() {
+    fn concurrent_claims_of_different_grants_in_one_bucket_all_win_and_are_kept() {
         let tmp = TempDir::new();
-        let ledger = Ledger::open_from(tmp.path(), &tmp.path().join("ledger")).unwrap();
-        let digest = sha256(b"old");
-        ledger.claim(&digest, "").unwrap();
-        std::fs::write(tmp.path().join("ledger/README"), "not an entry").unwrap();
-        let now = SystemTime::now();
-        assert_eq!(
-            ledger.prune(Duration::from_secs(1), now),
-            0,
-            "a day is the minimum"
-        );
-        let later = now + Duration::from_secs(2 * 24 * 3600);
-        assert_eq!(ledger.prune(Duration::from_secs(3 * 24 * 3600), later), 0);
-        assert_eq!(ledger.prune(Duration::from_secs(60), later), 1);
+        let ledger = Arc::new(ledger(&tmp));
+        let first = sha256(b"0");
+        let digests: Vec<_> = (0..32).map(|n| same_bucket_as(&first, n)).collect();
+        let threads: Vec<_> = digests
+            .iter()
+            .map(|d| {
+                let (ledger, d) = (Arc::clone(&ledger), *d);
+                std::thread::spawn(move || ledger.claim(&d, "", NOW, KEEP))
+            })
+            .collect();
+        for t in threads {
+            t.join()
+                .unwrap()
+                .expect("distinct grants never block each other");
+        }
+        for d in &digests {
+            assert!(matches!(
+                ledger.claim(d, "", NOW, KEEP),
+                Err(ClaimError::AlreadyUsed { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn stale_lines_are_pruned_only_after_a_day_and_only_when_half_the_bucket() {
+        let tmp = TempDir::new();
+        let ledger = ledger(&tmp);
+        let old = sha256(b"0");
+        let young = same_bucket_as(&old, 1);
+        let later = same_bucket_as(&old, 2);
+        ledger.claim(&old, "old", NOW, KEEP).unwrap();
+        ledger.claim(&young, "young", NOW + DAY, KEEP).unwrap();
+
+        // A day and a half on: `old` is stale, `young` is not; half the bucket is stale.
+        let when = NOW + DAY + DAY / 2;
+        ledger.claim(&later, "later", when, KEEP).unwrap();
+        let text = std::fs::read_to_string(bucket(&tmp, &old)).unwrap();
+        assert!(!text.contains(&old.to_hex()), "{text}");
+        assert!(text.contains(&young.to_hex()) && text.contains(&later.to_hex()));
         assert!(
-            tmp.path().join("ledger/README").exists(),
-            "foreign names are left alone"
+            !tmp.path()
+                .join("ledger")
+                .join(format!("used-{}.new", &old.to_hex()[..1]))
+                .exists()
         );
         ledger
-            .claim(&digest, "")
-            .expect("pruned entries can be claimed again");
+            .claim(&old, "", when, KEEP)
+            .expect("a pruned grant, long expired, is no longer known");
+        assert!(matches!(
+            ledger.claim(&young, "", when, KEEP),
+            Err(ClaimError::AlreadyUsed { at: Some(at) }) if at == NOW + DAY
+        ));
+    }
+
+    #[test]
+    fn keep_longer_than_a_day_is_honoured() {
+        let tmp = TempDir::new();
+        let ledger = ledger(&tmp);
+        let old = sha256(b"0");
+        ledger.claim(&old, "", NOW, KEEP).unwrap();
+        let two_days = Duration::from_secs(2 * DAY);
+        let when = NOW + DAY + 1;
+        ledger
+            .claim(&same_bucket_as(&old, 1), "", when, two_days)
+            .unwrap();
+        assert!(matches!(
+            ledger.claim(&old, "", when, two_days),
+            Err(ClaimError::AlreadyUsed { .. })
+        ));
+    }
+
+    #[test]
+    fn a_line_cut_short_by_a_crash_is_handled() {
+        let tmp = TempDir::new();
+        let ledger = ledger(&tmp);
+        let a = sha256(b"0");
+        let torn = same_bucket_as(&a, 1);
+        ledger.claim(&a, "", NOW, KEEP).unwrap();
+        let path = bucket(&tmp, &a);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(&format!("{} 18000", torn.to_hex()));
+        std::fs::write(&path, &text).unwrap();
+
+        assert!(
+            matches!(
+                ledger.claim(&torn, "", NOW, KEEP),
+                Err(ClaimError::AlreadyUsed { .. })
+            ),
+            "a torn line naming the grant still spends it"
+        );
+        let b = same_bucket_as(&a, 2);
+        ledger.claim(&b, "", NOW, KEEP).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.ends_with(&format!("18000\n{} {NOW} \n", b.to_hex())),
+            "the next line starts after a newline: {text:?}"
+        );
+    }
+
+    #[test]
+    fn notes_stay_on_one_line() {
+        assert_eq!(one_line("a\nb\tc\n"), "a?b?c");
+        assert_eq!(one_line(&"é".repeat(400)).len(), MAX_NOTE_LEN);
+    }
+
+    #[test]
+    fn parse_reads_only_well_formed_digests() {
+        let d = sha256(b"x").to_hex();
+        assert_eq!(
+            parse(format!("{d} 12 n").as_bytes()),
+            Some((d.as_bytes(), Some(12)))
+        );
+        assert_eq!(
+            parse(format!("{d} ").as_bytes()),
+            Some((d.as_bytes(), None))
+        );
+        assert_eq!(parse(d.as_bytes()), None);
+        assert_eq!(parse(d.to_uppercase().as_bytes()), None);
+        assert_eq!(parse(b""), None);
+        assert_eq!(parse("é".repeat(40).as_bytes()), None);
+    }
+
+    #[test]
+    fn a_held_ledger_is_given_up_on_and_nothing_is_spent() {
+        let tmp = TempDir::new();
+        let ledger = ledger(&tmp).waiting(Duration::from_millis(50));
+        let dir = File::open(tmp.path().join("ledger")).unwrap();
+        let held = lock::exclusive(dir, lock::LOCK_WAIT).unwrap();
+        let a = sha256(b"a");
+        let err = ledger.claim(&a, "", NOW, KEEP).unwrap_err();
+        assert!(
+            matches!(&err, ClaimError::Io(why) if why.contains("try again")),
+            "{err}"
+        );
+        drop(held);
+        ledger
+            .claim(&a, "", NOW, KEEP)
+            .expect("not spent by the attempt that gave up");
+    }
+
+    #[test]
+    fn an_unsafe_bucket_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = TempDir::new();
+        let ledger = ledger(&tmp);
+        let a = sha256(b"a");
+        ledger.claim(&a, "", NOW, KEEP).unwrap();
+        let path = bucket(&tmp, &a);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let err = ledger.claim(&sha256(b"a"), "", NOW, KEEP).unwrap_err();
+        assert!(
+            matches!(&err, ClaimError::Io(why) if why.contains("writable by group or others")),
+            "{err}"
+        );
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", &path).unwrap();
+        let err = ledger.claim(&a, "", NOW, KEEP).unwrap_err();
+        assert!(matches!(err, ClaimError::Io(_)), "{err}");
     }
 
     #[test]

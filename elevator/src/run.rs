@@ -6,9 +6,8 @@ use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::Path;
-use std::time::Duration;
 
-use assent_protocol::{Grant, MAX_TOKEN_LEN};
+use assent_protocol::MAX_TOKEN_LEN;
 use nix::unistd::{Gid, geteuid, gethostname, getuid, setegid};
 
 use crate::audit::{AuditLog, AuditRecord};
@@ -186,13 +185,6 @@ impl Attempt<'_> {
             Ledger::open(Path::new(LEDGER_DIR)).map_err(|why| Refusal::new(Check::Setup, why.0))
         );
         check!(checks::single_use_or_status(&grant, settings, &ledger, now));
-        if grant.decision.payload.grant == Grant::Once && grant.decision.sha256.0[0] == 0 {
-            // About one attempt in 256 tidies entries whose grants expired long ago.
-            let keep = (settings.clock_skew_s.saturating_mul(2))
-                .saturating_add(settings.once_window_s)
-                .saturating_mul(2);
-            ledger.prune(Duration::from_secs(keep), std::time::SystemTime::now());
-        }
         // 12
         let program = check!(checks::program(&grant, &target));
 
