@@ -7,7 +7,8 @@
 //! - `assent-bench time --runs N [--warmup W] [--tokens FILE] -- PROGRAM [ARGS...]` runs the
 //!   command W + N times in a row, replacing an argument `{token}` with the next token line,
 //!   and prints the timings of the N measured runs as `median_us=… mean_us=… min_us=…
-//!   p90_us=… runs=N`. Any run that fails stops it with the command's stderr.
+//!   p90_us=… cpu_us=… runs=N` (`cpu_us`: mean user + system CPU time of one run). Any run
+//!   that fails stops it with the command's stderr.
 #![forbid(unsafe_code)]
 
 use std::io::Write as _;
@@ -148,7 +149,11 @@ fn time(
         ));
     }
     let mut times: Vec<Duration> = Vec::with_capacity(runs);
+    let mut cpu_before = Duration::ZERO;
     for i in 0..runs + warmup {
+        if i == warmup {
+            cpu_before = children_cpu()?;
+        }
         let token = tokens.get(i).map_or("", String::as_str);
         let args = command[1..]
             .iter()
@@ -175,6 +180,7 @@ fn time(
             times.push(took);
         }
     }
+    let cpu = children_cpu()?.saturating_sub(cpu_before) / runs as u32;
     times.sort();
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     let mean = times.iter().map(|d| us(*d)).sum::<f64>() / times.len() as f64;
@@ -187,8 +193,23 @@ fn time(
     let mut stdout = std::io::stdout().lock();
     writeln!(
         stdout,
-        "median_us={median:.1} mean_us={mean:.1} min_us={:.1} p90_us={p90:.1} runs={runs}",
-        us(times[0])
+        "median_us={median:.1} mean_us={mean:.1} min_us={:.1} p90_us={p90:.1} cpu_us={:.1} \
+         runs={runs}",
+        us(times[0]),
+        us(cpu)
     )
     .map_err(|e| format!("cannot write results: {e}"))
+}
+
+/// User plus system CPU time of all waited-for children so far. The mean over the measured
+/// runs says how much of a command's wall time was work rather than waiting (for the disk,
+/// or for the other core).
+fn children_cpu() -> Result<Duration, String> {
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .map_err(|e| format!("cannot read the children's CPU time: {e}"))?;
+    let tv = |t: nix::sys::time::TimeVal| {
+        Duration::from_secs(t.tv_sec().max(0) as u64)
+            + Duration::from_micros(t.tv_usec().max(0) as u64)
+    };
+    Ok(tv(usage.user_time()) + tv(usage.system_time()))
 }
