@@ -9,7 +9,7 @@ use std::os::unix::ffi::OsStrExt as _;
 
 use assent_protocol::OpenedGrant;
 use nix::unistd::{
-    Gid, Uid, chdir, fexecve, getresgid, getresuid, initgroups, setgid, setresgid, setresuid,
+    Gid, Uid, chdir, fexecve, getresgid, getresuid, setgid, setgroups, setresgid, setresuid,
     setuid,
 };
 
@@ -180,15 +180,15 @@ impl Launch {
     }
 }
 
-/// initgroups, then gid, then uid — real, effective and saved — and prove it stuck.
+/// The supplementary groups looked up with the user (the ones check 12 judged the program
+/// by), then gid, then uid — real, effective and saved — and prove it stuck.
 fn become_user(t: &Target) -> Result<(), String> {
     let fail = |what: &str, e: nix::errno::Errno| {
         format!("cannot become {}: {what}: {}", t.name, e.desc())
     };
     let (uid, gid) = (Uid::from_raw(t.uid), Gid::from_raw(t.gid));
-    let name =
-        CString::new(t.name.as_str()).map_err(|_| format!("user name {:?} holds a NUL", t.name))?;
-    initgroups(&name, gid).map_err(|e| fail("initgroups", e))?;
+    let groups: Vec<Gid> = t.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+    setgroups(&groups).map_err(|e| fail("setgroups", e))?;
     setresgid(gid, gid, gid).map_err(|e| fail("setresgid", e))?;
     setresuid(uid, uid, uid).map_err(|e| fail("setresuid", e))?;
     let ids = getresuid().map_err(|e| fail("getresuid", e))?;
