@@ -135,22 +135,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     /// Send an already serialised message.
     pub async fn send_text(&mut self, text: Utf8Bytes) -> Result<(), String> {
-        self.write(Message::Text(text)).await
+        self.send_texts(std::iter::once(text)).await
+    }
+
+    /// Send already serialised messages as one batch: frames are buffered (tungstenite writes
+    /// the buffer out early only past its `write_buffer_size`) and the socket is flushed once
+    /// at the end, so a burst costs one write system call rather than one per frame.
+    pub async fn send_texts(
+        &mut self,
+        texts: impl Iterator<Item = Utf8Bytes>,
+    ) -> Result<(), String> {
+        let ws = &mut self.ws;
+        let write = async move {
+            for text in texts {
+                ws.feed(Message::Text(text)).await?;
+            }
+            ws.flush().await
+        };
+        timed(self.write_timeout, write).await
     }
 
     pub async fn ping(&mut self) -> Result<(), String> {
-        self.write(Message::Ping(Default::default())).await
-    }
-
-    async fn write(&mut self, message: Message) -> Result<(), String> {
-        match tokio::time::timeout(self.write_timeout, self.ws.send(message)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(format!("write failed: {e}")),
-            Err(_) => Err(format!(
-                "the client did not take a frame within {} s",
-                self.write_timeout.as_secs()
-            )),
-        }
+        let ping = self.ws.send(Message::Ping(Default::default()));
+        timed(self.write_timeout, ping).await
     }
 
     /// Tell the client why (an `error` message and a close frame), then wait briefly for its
@@ -186,5 +193,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             while let Some(Ok(_)) = self.ws.next().await {}
         };
         let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+    }
+}
+
+/// A write, given up after `limit`.
+async fn timed(
+    limit: Duration,
+    write: impl Future<Output = Result<(), WsError>>,
+) -> Result<(), String> {
+    match tokio::time::timeout(limit, write).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("write failed: {e}")),
+        Err(_) => Err(format!(
+            "the client did not take a frame within {} s",
+            limit.as_secs()
+        )),
     }
 }

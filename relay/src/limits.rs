@@ -36,7 +36,8 @@ pub struct Limits {
     /// Messages waiting to be written to one connection; a client that lets more pile up
     /// is too slow and is cut off.
     pub outbound_queue: usize,
-    /// Longest time one frame may take to write before the connection is given up.
+    /// Longest time one write (a frame, or a batch of up to 64 queued frames) may take
+    /// before the connection is given up.
     pub write_timeout_s: u64,
 }
 

@@ -187,7 +187,8 @@ fn limit_entries() -> [(&'static str, u64, &'static str); 12] {
         (
             "write_timeout_s",
             d.write_timeout_s,
-            "Seconds one frame may take to write before the connection is given up.",
+            "Seconds one write (a frame, or a batch of up to 64 queued frames) may take \
+             before the connection is given up.",
         ),
     ]
 }

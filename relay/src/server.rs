@@ -15,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_rustls::TlsAcceptor;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::auth::{self, Identity};
@@ -121,8 +122,12 @@ pub(crate) async fn run(
     expiry.abort();
 }
 
+/// Most queued messages written in one batch, so a connection with a long backlog still gets
+/// round to reading its client between batches.
+const MAX_BATCH: usize = 64;
+
 /// Send a direct answer after everything already queued for this connection, so a client
-/// sees events in the order they happened.
+/// sees events in the order they happened; in batches of at most [`MAX_BATCH`] frames.
 async fn reply<S>(
     conn: &mut Connection<S>,
     outbox: &Outbox,
@@ -131,10 +136,17 @@ async fn reply<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    while let Some(text) = outbox.try_pop() {
-        conn.send_text(text).await?;
+    let answer = Utf8Bytes::from(message.to_json());
+    loop {
+        let mut batch: Vec<Utf8Bytes> = std::iter::from_fn(|| outbox.try_pop())
+            .take(MAX_BATCH)
+            .collect();
+        if batch.len() < MAX_BATCH {
+            batch.push(answer);
+            return conn.send_texts(batch.into_iter()).await;
+        }
+        conn.send_texts(batch.into_iter()).await?;
     }
-    conn.send(message).await
 }
 
 /// Drop requests when their deadline comes.
@@ -304,11 +316,12 @@ impl Handler {
         };
         let mut end = End::Gone;
         let mut sent = conn.send(&welcome).await;
-        for message in &backlog {
+        for batch in backlog.chunks(MAX_BATCH) {
             if sent.is_err() {
                 break;
             }
-            sent = conn.send(message).await;
+            let texts = batch.iter().map(|m| Utf8Bytes::from(m.to_json()));
+            sent = conn.send_texts(texts).await;
         }
         drop(backlog);
 
@@ -322,7 +335,11 @@ impl Handler {
                     break;
                 }
                 queued = outbox.pop() => match queued {
-                    Some(text) => sent = conn.send_text(text).await,
+                    Some(text) => {
+                        // Whatever else is queued goes out in the same write.
+                        let more = std::iter::from_fn(|| outbox.try_pop()).take(MAX_BATCH - 1);
+                        sent = conn.send_texts(std::iter::once(text).chain(more)).await;
+                    }
                     None => {
                         end = End::Refused(
                             CloseCode::Policy,
