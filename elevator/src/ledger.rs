@@ -472,6 +472,67 @@ mod tests {
         assert!(matches!(err, ClaimError::Io(_)), "{err}");
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Against a model: a grant claimed within the keep window is always refused, a
+        /// grant never claimed is always accepted, whatever order, times and pruning.
+        #[test]
+        fn the_ledger_never_forgets_a_recent_use_nor_invents_one(
+            ops in proptest::collection::vec((0u8..4, 0u64..(DAY / 3), ".{0,12}"), 1..40),
+        ) {
+            let tmp = TempDir::new();
+            let ledger = ledger(&tmp);
+            let keep = MIN_PRUNE_AGE.as_secs();
+            let mut used: std::collections::HashMap<u8, u64> = Default::default();
+            let mut now = NOW;
+            // All four grants share one bucket, so it fills and is pruned.
+            let first = sha256(b"0");
+            let digests = [first, same_bucket_as(&first, 1), same_bucket_as(&first, 2), same_bucket_as(&first, 3)];
+            for (grant, step, note) in ops {
+                now += step;
+                let digest = digests[usize::from(grant)];
+                let result = ledger.claim(&digest, &note, now, KEEP);
+                match used.get(&grant) {
+                    None => {
+                        proptest::prop_assert!(result.is_ok(), "{result:?}");
+                        used.insert(grant, now);
+                    }
+                    Some(at) if now - at < keep => proptest::prop_assert_eq!(
+                        result,
+                        Err(ClaimError::AlreadyUsed { at: Some(*at) })
+                    ),
+                    Some(_) => match result {
+                        Ok(()) => {
+                            used.insert(grant, now);
+                        }
+                        Err(ClaimError::AlreadyUsed { .. }) => {}
+                        Err(e) => proptest::prop_assert!(false, "{e}"),
+                    },
+                }
+            }
+        }
+
+        #[test]
+        fn lines_parse_back_and_stay_one_line(
+            digest in proptest::array::uniform32(proptest::num::u8::ANY),
+            at in proptest::num::u64::ANY,
+            note in proptest::prelude::any::<String>(),
+        ) {
+            let hex = Sha256Digest(digest).to_hex();
+            let line = format!("{hex} {at} {}", one_line(&note));
+            proptest::prop_assert!(!line.contains('\n'));
+            proptest::prop_assert_eq!(parse(line.as_bytes()), Some((hex.as_bytes(), Some(at))));
+        }
+
+        #[test]
+        fn parse_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            if let Some((digest, _)) = parse(&bytes) {
+                proptest::prop_assert_eq!(digest.len(), 64);
+            }
+        }
+    }
+
     #[test]
     fn an_unsafe_ledger_directory_is_refused() {
         use std::os::unix::fs::PermissionsExt;
