@@ -9,8 +9,7 @@ use std::os::unix::ffi::OsStrExt as _;
 
 use assent_protocol::OpenedGrant;
 use nix::unistd::{
-    Gid, Uid, chdir, fexecve, getresgid, getresuid, setgid, setgroups, setresgid, setresuid,
-    setuid,
+    Gid, Uid, chdir, fexecve, getresgid, getresuid, setgid, setgroups, setresgid, setresuid, setuid,
 };
 
 use crate::identity::{Caller, Target};
