@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use assent_protocol::Role;
+use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -20,8 +21,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::auth::{self, Identity};
 use crate::config::RelayConfig;
-use crate::connection::Connection;
-use crate::limits::{Limits, RateLimiter};
+use crate::connection::{Connection, ReadError};
+use crate::limits::{Limits, RateLimiter, TokenBucket};
 use crate::message::{ClientMessage, PROTOCOL_VERSION, ServerMessage};
 use crate::store::{ConnId, Outbox, Refusal, SharedStore, Store};
 
@@ -175,11 +176,29 @@ struct Handler {
 
 /// How a session ended.
 enum End {
-    /// The client closed, or the socket broke; nothing more to say.
+    /// The socket broke; nothing more to say.
     Gone,
+    /// The client closed it.
+    Closed,
     Shutdown,
     /// The relay ends it, and tells the client why.
     Refused(CloseCode, String),
+}
+
+/// Why handling a client's message ends the session.
+enum Stop {
+    End(End),
+    /// Writing to the client failed.
+    Write(String),
+}
+
+/// One logged-in connection's state while its session runs.
+struct Session<'a> {
+    id: ConnId,
+    who: &'a Identity,
+    outbox: &'a Outbox,
+    /// Messages from this client, per second.
+    messages: TokenBucket,
 }
 
 impl Handler {
@@ -327,7 +346,12 @@ impl Handler {
 
         let mut ping = tokio::time::interval(limits.ping_interval());
         ping.tick().await;
-        let mut messages = limits.message_bucket(Instant::now());
+        let mut session = Session {
+            id,
+            who: &who,
+            outbox: &outbox,
+            messages: limits.message_bucket(Instant::now()),
+        };
         while sent.is_ok() {
             tokio::select! {
                 _ = self.shutdown.changed() => {
@@ -348,36 +372,30 @@ impl Handler {
                         break;
                     }
                 },
-                read = conn.read_message() => match read {
-                    Ok(None) => break,
-                    Err(e) => {
-                        end = End::Refused(e.close_code(), e.to_string());
-                        break;
-                    }
-                    Ok(Some(message)) => {
-                        if !messages.try_take(Instant::now()) {
-                            end = End::Refused(CloseCode::Policy, format!(
-                                "more than {} messages a second on this connection; slow down",
-                                limits.messages_per_connection_per_second
-                            ));
-                            break;
-                        }
-                        match self.handle(id, &who, message) {
-                            Ok(None) => {}
-                            Ok(Some(answer)) => sent = reply(&mut conn, &outbox, &answer).await,
-                            Err(refusal) if refusal.fatal => {
-                                end = End::Refused(CloseCode::Policy, refusal.reason);
+                read = conn.read_message() => {
+                    let mut read = Some(read);
+                    let mut handled = 0;
+                    // Handle what the client has already sent before writing anything, so
+                    // the frames it causes for this connection go out in one batch.
+                    while let Some(message) = read.take() {
+                        match self.on_message(&mut session, &mut conn, message).await {
+                            Ok(()) => sent = Ok(()),
+                            Err(Stop::End(why)) => {
+                                end = why;
                                 break;
                             }
-                            Err(refusal) => {
-                                tracing::info!(conn = id, "refused: {}", refusal.reason);
-                                let refused = ServerMessage::Refused {
-                                    request_id: refusal.request_id,
-                                    reason: refusal.reason,
-                                };
-                                sent = reply(&mut conn, &outbox, &refused).await;
+                            Err(Stop::Write(e)) => {
+                                sent = Err(e);
+                                break;
                             }
                         }
+                        handled += 1;
+                        if handled < MAX_BATCH {
+                            read = conn.read_message().now_or_never();
+                        }
+                    }
+                    if !matches!(end, End::Gone) {
+                        break;
                     }
                 },
                 _ = ping.tick() => {
@@ -396,13 +414,56 @@ impl Handler {
             tracing::debug!(conn = id, "{e}");
         }
         match end {
-            End::Gone => tracing::debug!(conn = id, "connection closed"),
+            End::Gone | End::Closed => tracing::debug!(conn = id, "connection closed"),
             End::Shutdown => Box::pin(conn.close(CloseCode::Away, "relay shutting down")).await,
             End::Refused(code, reason) => {
                 tracing::warn!(conn = id, peer = %self.peer, key = %fingerprint, "closing connection: {reason}");
                 Box::pin(conn.close_with_error(code, &reason)).await;
             }
         }
+    }
+
+    /// One read from the client: act on it, and send a direct answer (after what is queued).
+    async fn on_message<S>(
+        &self,
+        session: &mut Session<'_>,
+        conn: &mut Connection<S>,
+        read: Result<Option<ClientMessage>, ReadError>,
+    ) -> Result<(), Stop>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let message = match read {
+            Ok(Some(message)) => message,
+            Ok(None) => return Err(Stop::End(End::Closed)),
+            Err(e) => return Err(Stop::End(End::Refused(e.close_code(), e.to_string()))),
+        };
+        if !session.messages.try_take(Instant::now()) {
+            return Err(Stop::End(End::Refused(
+                CloseCode::Policy,
+                format!(
+                    "more than {} messages a second on this connection; slow down",
+                    self.shared.limits().messages_per_connection_per_second
+                ),
+            )));
+        }
+        let answer = match self.handle(session.id, session.who, message) {
+            Ok(None) => return Ok(()),
+            Ok(Some(answer)) => answer,
+            Err(refusal) if refusal.fatal => {
+                return Err(Stop::End(End::Refused(CloseCode::Policy, refusal.reason)));
+            }
+            Err(refusal) => {
+                tracing::info!(conn = session.id, "refused: {}", refusal.reason);
+                ServerMessage::Refused {
+                    request_id: refusal.request_id,
+                    reason: refusal.reason,
+                }
+            }
+        };
+        reply(conn, session.outbox, &answer)
+            .await
+            .map_err(Stop::Write)
     }
 
     /// Act on one message. `Ok(Some)` is a direct reply; refusals are sent (or, when fatal,
