@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::key::ClaimedKey;
 use crate::payload::Payload;
 use crate::{Error, PrivateKey, PublicKey, Sha256Digest, b64, sha256, sshsig};
 
@@ -38,7 +39,7 @@ struct Verified;
 
 /// A payload as its envelope **claims** it — the signature has **NOT** been verified.
 ///
-/// Made only by [`Envelope::claim`]: the payload parsed strictly and the SSHSIG blob is
+/// Made by [`Envelope::claim`]: the payload parsed strictly and the SSHSIG blob is
 /// well-formed for the payload's namespace, but anyone can produce a `Claimed` naming any
 /// key as its signer. It is for routing by a party that is not the authority and whose
 /// sender is already authenticated some other way (the relay compares `claimed_signer` with
@@ -53,8 +54,9 @@ pub struct Claimed<T> {
     pub bytes: Vec<u8>,
     /// SHA-256 of `bytes` (the `request_sha256` a decision for it must carry).
     pub sha256: Sha256Digest,
-    /// The key the SSHSIG blob names as its signer. UNVERIFIED: a claim, not a proof.
-    pub claimed_signer: PublicKey,
+    /// The key the SSHSIG blob names as its signer. UNVERIFIED: a claim, not a proof, and
+    /// not even checked to be a valid key; compare it with a key you trust.
+    pub claimed_signer: ClaimedKey,
     /// The envelope it came from, for passing on unchanged to those who verify it.
     pub envelope: Envelope,
 }
@@ -107,8 +109,9 @@ impl Envelope {
     /// Parse WITHOUT verifying the signature: the checks of [`Envelope::open`] except the
     /// signature itself. The SSHSIG blob must be well-formed and made out for `T`'s namespace,
     /// and the payload must parse strictly; the result names the key the blob claims signed
-    /// it. See [`Claimed`] for the only thing this is fit for (routing); it is NOT a
-    /// verification and must never stand in for [`Envelope::open`].
+    /// it (as raw bytes, not checked to be a valid key). See [`Claimed`] for the only thing
+    /// this is fit for (routing); it is NOT a verification and must never stand in for
+    /// [`Envelope::open`].
     pub fn claim<T: Payload>(&self) -> Result<Claimed<T>, Error> {
         let (bytes, blob) = self.decode()?;
         let claimed_signer = sshsig::claimed_signer(&blob, T::NAMESPACE)?;

@@ -52,26 +52,11 @@ impl PublicKey {
 
     /// Parse the SSH wire blob: `string "ssh-ed25519", string key[32]`.
     pub fn from_blob(blob: &[u8]) -> Result<Self, Error> {
-        let mut r = Reader::new(blob);
-        let kind = r
-            .string()
-            .ok_or_else(|| Error::PublicKey("truncated key blob".into()))?;
-        if kind != KEY_TYPE.as_bytes() {
-            return Err(Error::PublicKey("key blob is not ssh-ed25519".into()));
-        }
-        let raw = r
-            .string()
-            .ok_or_else(|| Error::PublicKey("truncated key blob".into()))?;
-        if !r.is_empty() {
-            return Err(Error::PublicKey("trailing bytes after the key".into()));
-        }
-        Self::from_raw(raw)
+        Self::from_raw(raw_from_blob(blob)?)
     }
 
-    fn from_raw(raw: &[u8]) -> Result<Self, Error> {
-        let raw: &[u8; 32] = raw
-            .try_into()
-            .map_err(|_| Error::PublicKey("an Ed25519 key is 32 bytes".into()))?;
+    /// The key from its 32 raw bytes, which must be a valid Ed25519 point.
+    pub(crate) fn from_raw(raw: &[u8; 32]) -> Result<Self, Error> {
         VerifyingKey::from_bytes(raw)
             .map(Self)
             .map_err(|_| Error::PublicKey("not a valid Ed25519 point".into()))
@@ -79,9 +64,7 @@ impl PublicKey {
 
     /// The SSH wire blob.
     pub fn blob(&self) -> Vec<u8> {
-        let mut w = Writer::default();
-        w.string(KEY_TYPE).string(self.0.as_bytes());
-        w.0
+        blob_of(self.0.as_bytes())
     }
 
     /// The raw 32 key bytes.
@@ -90,8 +73,7 @@ impl PublicKey {
     }
 
     pub fn fingerprint(&self) -> Fingerprint {
-        let digest = sha2::Sha256::digest(self.blob());
-        Fingerprint(format!("SHA256:{}", b64::encode_unpadded(&digest)))
+        fingerprint_of(self.0.as_bytes())
     }
 
     /// The `ssh-ed25519 AAAA… comment` line (no comment part when `comment` is empty).
@@ -118,6 +100,70 @@ impl fmt::Display for PublicKey {
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PublicKey({})", self.fingerprint())
+    }
+}
+
+/// The raw key inside an SSH wire blob (`string "ssh-ed25519", string key[32]`), not yet
+/// checked to be a valid Ed25519 point.
+pub(crate) fn raw_from_blob(blob: &[u8]) -> Result<&[u8; 32], Error> {
+    let mut r = Reader::new(blob);
+    let kind = r
+        .string()
+        .ok_or_else(|| Error::PublicKey("truncated key blob".into()))?;
+    if kind != KEY_TYPE.as_bytes() {
+        return Err(Error::PublicKey("key blob is not ssh-ed25519".into()));
+    }
+    let raw = r
+        .string()
+        .ok_or_else(|| Error::PublicKey("truncated key blob".into()))?;
+    if !r.is_empty() {
+        return Err(Error::PublicKey("trailing bytes after the key".into()));
+    }
+    raw.try_into()
+        .map_err(|_| Error::PublicKey("an Ed25519 key is 32 bytes".into()))
+}
+
+fn blob_of(raw: &[u8; 32]) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.string(KEY_TYPE).string(raw);
+    w.0
+}
+
+fn fingerprint_of(raw: &[u8; 32]) -> Fingerprint {
+    let digest = sha2::Sha256::digest(blob_of(raw));
+    Fingerprint(format!("SHA256:{}", b64::encode_unpadded(&digest)))
+}
+
+/// The 32 bytes of an Ed25519 public key as a message **names** it: NOT checked to be a
+/// valid key, let alone to have signed anything. It only says whom a sender claims to be
+/// (see [`crate::Claimed`]); compare it with a key you already trust with [`ClaimedKey::is`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClaimedKey([u8; 32]);
+
+impl ClaimedKey {
+    pub(crate) fn new(raw: [u8; 32]) -> Self {
+        ClaimedKey(raw)
+    }
+
+    /// Whether the claim names exactly `key`.
+    pub fn is(&self, key: &PublicKey) -> bool {
+        &self.0 == key.as_bytes()
+    }
+
+    /// The raw 32 bytes named.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The OpenSSH fingerprint of the key named (for messages).
+    pub fn fingerprint(&self) -> Fingerprint {
+        fingerprint_of(&self.0)
+    }
+}
+
+impl fmt::Debug for ClaimedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ClaimedKey({})", self.fingerprint())
     }
 }
 

@@ -25,7 +25,7 @@ pub use cmd::{CommandLine, cmd_sha256};
 pub use digest::{Sha256Digest, sha256};
 pub use envelope::{Claimed, Envelope, MAX_PAYLOAD_LEN, Signed};
 pub use error::Error;
-pub use key::{Fingerprint, PrivateKey, PublicKey};
+pub use key::{ClaimedKey, Fingerprint, PrivateKey, PublicKey};
 pub use payload::{
     Decision, Env, Grant, Login, Payload, Request, RequestId, Role, Status, Verdict,
 };

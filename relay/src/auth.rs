@@ -85,7 +85,7 @@ pub fn check_request(request: &Envelope, who: &Identity) -> Result<Claimed<Reque
     let claimed = request
         .claim::<Request>()
         .map_err(|e| format!("request is malformed: {e}"))?;
-    if claimed.claimed_signer != who.key {
+    if !claimed.claimed_signer.is(&who.key) {
         return Err(format!(
             "request {} is signed by {}, not by this connection's key {}",
             claimed.payload.id,
@@ -282,7 +282,7 @@ mod tests {
     fn requests_must_name_the_connections_key() {
         let me = key(5);
         let claimed = check_request(&request(&me), &agent(&me)).unwrap();
-        assert_eq!(claimed.claimed_signer, me.public());
+        assert!(claimed.claimed_signer.is(&me.public()));
         let e = check_request(&request(&key(6)), &agent(&me)).unwrap_err();
         assert!(e.contains("not by this connection's key"), "{e}");
     }
