@@ -44,7 +44,7 @@ struct Sizes {
 }
 
 const FULL: Sizes = Sizes {
-    round_trips: 20_000,
+    round_trips: 60_000,
     rate: 1_000,
     seconds: 5,
     idle_clients: 10_000,
