@@ -362,7 +362,8 @@ impl Handler {
                     Some(text) => {
                         // Whatever else is queued goes out in the same write.
                         let more = std::iter::from_fn(|| outbox.try_pop()).take(MAX_BATCH - 1);
-                        sent = conn.send_texts(std::iter::once(text).chain(more)).await;
+                        let texts = std::iter::once(text).chain(more);
+                        sent = Box::pin(conn.send_texts(texts)).await;
                     }
                     None => {
                         end = End::Refused(
@@ -378,7 +379,8 @@ impl Handler {
                     // Handle what the client has already sent before writing anything, so
                     // the frames it causes for this connection go out in one batch.
                     while let Some(message) = read.take() {
-                        match self.on_message(&mut session, &mut conn, message).await {
+                        // Boxed: only while it runs, so idle sessions stay small.
+                        match Box::pin(self.on_message(&mut session, &mut conn, message)).await {
                             Ok(()) => sent = Ok(()),
                             Err(Stop::End(why)) => {
                                 end = why;
