@@ -31,6 +31,7 @@ use assent_relay::{Client, Event};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -373,7 +374,17 @@ fn prepare(alice: &PrivateKey, agents: usize, per_agent: usize) -> (Vec<AgentWor
 
 /// Connect and log in as `Client` does: answer `hello` with a signed `Login`, expect `welcome`.
 async fn log_in(url: &str, key: &PrivateKey, role: Role) -> Ws {
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    // tungstenite zero-fills its read buffer before every read: the default 128 KiB made
+    // that the load generator's largest cost. An agent reads ~1 KiB frames; the approver
+    // reads bursts of them.
+    let read_buffer = match role {
+        Role::Agent => 4 * 1024,
+        Role::Approver => 32 * 1024,
+    };
+    let config = WebSocketConfig::default().read_buffer_size(read_buffer);
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
+        .await
+        .unwrap();
     let nonce = match serde_json::from_str(&next_text(&mut ws).await).unwrap() {
         ServerMessage::Hello { nonce, .. } => nonce,
         other => panic!("expected hello, got {other:?}"),
