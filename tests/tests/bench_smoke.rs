@@ -16,7 +16,7 @@ const ROWS: &[(&str, bool)] = &[
     ("assent run -- /bin/true", false),
     ("overhead over bare /bin/true", false),
     ("relay round trips/s, saturated", false),
-    ("ceiling from 2 signature checks", false),
+    ("ceiling from 1 signature check per round trip", false),
     ("relay latency p50 at", false),
     ("relay latency p99 at", false),
     ("relay RSS,", false),
