@@ -1,9 +1,10 @@
 //! An exclusive `flock` that waits a bounded time.
 //!
-//! The caller of a setuid program may signal it (its real uid is the caller's), so an
-//! elevator can be stopped with SIGSTOP while it holds a lock. Waiting forever would let one
-//! agent hang every other elevation on the host; instead a waiter gives up after a deadline
-//! and its attempt is refused, leaving nothing run and nothing spent.
+//! The elevator takes its locks only after `process::shut_out_caller` has made its real and
+//! saved uids root, so the caller can no longer stop it while it holds one. A lock holder can
+//! still be stopped by root, or stall on a slow disk; waiting forever would then hang every
+//! other elevation on the host, so a waiter gives up after a deadline and its attempt is
+//! refused, leaving nothing run and nothing spent.
 
 use std::io;
 use std::time::{Duration, Instant};

@@ -10,6 +10,7 @@ use nix::libc::rlim_t;
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::sys::stat::{Mode, umask};
+use nix::unistd::{Uid, geteuid, setresuid};
 use std::os::fd::{AsRawFd as _, IntoRawFd as _};
 
 /// Descriptors the elevator may need at once (config, directories, ledger, audit, program,
@@ -101,12 +102,28 @@ fn open_missing_stdio() {
     }
 }
 
-/// Block every signal that can be blocked, from the moment a grant is about to be spent until
-/// exec (or exit): the caller cannot stop the elevator half-way between claiming a
-/// once-grant, writing the audit line and starting the program. (SIGKILL and SIGSTOP cannot be
-/// blocked; being killed only means nothing runs.)
-pub fn block_signals() {
+/// Shut the caller out, from the moment a grant is about to be spent (or a refusal recorded)
+/// until exec or exit, so it cannot stop the elevator half-way between claiming a once-grant,
+/// writing the audit line and starting the program, nor while it holds the ledger's or the
+/// audit log's lock (which would hold up every other elevation until their wait runs out):
+///
+/// - every signal that can be blocked is blocked, the terminal's SIGINT and SIGTSTP included;
+/// - the real and saved uids become root too. kill(2) lets a user signal a process whose real
+///   or saved uid is theirs, which until now was the caller's: after this only root can send
+///   the elevator SIGSTOP or SIGKILL. The caller's uid was read at startup ([`Caller`]) and
+///   nothing later asks the kernel for it.
+///
+/// Only when the effective uid is already root (check 1 passed); a failure leaves the uids as
+/// they were, which is no worse than before: a caller that stops its own elevator only delays
+/// others by the locks' bounded wait, and being killed only means nothing runs.
+///
+/// [`Caller`]: crate::identity::Caller
+pub fn shut_out_caller() {
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::all()), None);
+    let root = Uid::from_raw(0);
+    if geteuid().is_root() {
+        let _ = setresuid(root, root, root);
+    }
 }
 
 /// Default dispositions for every signal and an empty mask, as a freshly started program

@@ -17,7 +17,7 @@ use crate::exec::{Launch, environment, passthrough_vars};
 use crate::identity::{Caller, Target};
 use crate::ledger::Ledger;
 use crate::paths::{AUDIT_LOG, CONFIG_PATH, LEDGER_DIR};
-use crate::process::{CallerLimits, block_signals};
+use crate::process::{CallerLimits, shut_out_caller};
 use crate::time::now_unix;
 use crate::trusted::check_own_binary;
 
@@ -130,7 +130,7 @@ struct Attempt<'a> {
 impl Attempt<'_> {
     /// Record a refusal. If even that fails, the refusal stands and says so.
     fn log_refusal(&mut self, refusal: &Refusal) -> Option<String> {
-        block_signals();
+        shut_out_caller();
         self.record.refused(refusal);
         self.audit.append(self.record, now_unix()).err()
     }
@@ -179,8 +179,8 @@ impl Attempt<'_> {
         let args: Vec<&OsStr> = invocation.args.iter().map(OsString::as_os_str).collect();
         check!(checks::command(&grant, &invocation.program, &args));
         check!(checks::time(&grant, settings, now));
-        // 11: from here a once-grant is spent; nothing may interrupt until exec.
-        block_signals();
+        // 11: from here a once-grant is spent; nothing the caller does may interrupt until exec.
+        shut_out_caller();
         let ledger = check!(
             Ledger::open(Path::new(LEDGER_DIR)).map_err(|why| Refusal::new(Check::Setup, why.0))
         );

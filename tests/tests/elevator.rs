@@ -294,6 +294,76 @@ fn sixty_four_concurrent_uses_of_one_once_grant_exec_exactly_once() {
     fx.sb.audit_verify().assert_success();
 }
 
+/// The fields of `/proc/PID/status` line `NAME:`, if the process still exists.
+fn proc_status(pid: u32, name: &str) -> Option<String> {
+    let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+#[test]
+fn the_caller_cannot_stop_or_kill_its_elevator_while_it_spends_a_grant() {
+    use nix::fcntl::{Flock, FlockArg};
+    use std::time::{Duration, Instant};
+
+    let fx = fx();
+    let (request, marker) = fx.touch("unstoppable");
+    let (request, _, token) = fx.approved(request);
+    // Hold the ledger's lock, so the elevator waits inside check 11 where we can look at it.
+    let dir = fs::File::open(fx.sb.ledger_dir()).unwrap();
+    let held = Flock::lock(dir, FlockArg::LockExclusive).unwrap();
+    let mut elevator = fx.elevate(&token, &request).spawn();
+    let pid = elevator.pid();
+
+    // Check 11 blocks every signal and takes the real and saved uids; wait until it has (or
+    // until its lock wait would be half over). The pid is unshare's until it execs (through
+    // sh, setpriv and env) the elevator, and those run as root and block signals too.
+    let in_check_11 = || {
+        let elevator = proc_status(pid, "Name").as_deref() == Some("assent-elevate");
+        let blocked = proc_status(pid, "SigBlk")
+            .and_then(|m| u64::from_str_radix(&m, 16).ok())
+            .is_some_and(|m| m & (1 << (libc::SIGTERM - 1)) != 0);
+        elevator && blocked && proc_status(pid, "Uid").as_deref() == Some("0 0 0 0")
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !in_check_11() && !elevator.has_exited() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let uids = proc_status(pid, "Uid");
+    let stop = fx
+        .sb
+        .run_as_agent("/bin/kill")
+        .args(["-STOP", &pid.to_string()])
+        .run();
+    let kill = fx
+        .sb
+        .run_as_agent("/bin/kill")
+        .args(["-KILL", &pid.to_string()])
+        .run();
+    let state = proc_status(pid, "State");
+    drop(held);
+    let out = elevator.wait();
+
+    assert_eq!(
+        uids.as_deref(),
+        Some("0 0 0 0"),
+        "real, effective, saved and fs uid"
+    );
+    assert!(!stop.success(), "the caller stopped its elevator: {stop}");
+    assert!(!kill.success(), "the caller killed its elevator: {kill}");
+    assert!(
+        stop.stderr.contains("not permitted"),
+        "kill says why: {stop}"
+    );
+    assert!(
+        state.as_deref().is_some_and(|s| !s.starts_with('T')),
+        "the elevator was stopped: {state:?}"
+    );
+    fx.assert_exec(&out);
+    assert!(marker.exists(), "the approved command did not run");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Token, signatures, approver, verdict, binding
 
