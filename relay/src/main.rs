@@ -103,7 +103,9 @@ fn main() -> ExitCode {
         }
     };
     if let Some(kind) = cli.generate.kind {
-        print!("{}", manual::generate(kind));
+        // As the shim does: a reader that went away (`| head`) is not an error.
+        let _ =
+            std::io::Write::write_all(&mut std::io::stdout(), manual::generate(kind).as_bytes());
         return ExitCode::SUCCESS;
     }
     init_logging(cli.verbose);
@@ -147,7 +149,14 @@ async fn serve(config: RelayConfig, listen: SocketAddr, tls: Option<TlsFiles>) -
         }
         Err(e) => return fail(EXIT_UNAVAILABLE, e),
     };
-    println!("assent-relay listening on {}", relay.url());
+    // The line scripts wait for. A closed or full stdout must not stop a running relay, so
+    // a failed write is ignored rather than a panic (as `println!` would).
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ =
+            writeln!(out, "assent-relay listening on {}", relay.url()).and_then(|()| out.flush());
+    }
 
     let stop = wait_for_signal().await;
     tracing::info!("{stop}; shutting down");
