@@ -14,6 +14,7 @@ pub mod keys;
 pub mod log;
 pub mod manual;
 pub mod notify;
+pub mod out;
 pub mod relay_link;
 pub mod risk;
 pub mod scripted;

@@ -8,13 +8,14 @@ use std::process::ExitCode;
 
 use assent_console::cli::{Cli, Sub};
 use assent_console::config::{self, ConsoleToml, DEFAULT_LISTEN, Dirs, ELEVATOR_CONFIG, Fatal};
-use assent_console::{manual, scripted, setup, tui};
+use assent_console::{manual, out, scripted, setup, tui};
 use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(kind) = cli.generate.kind {
-        print!("{}", manual::generate(kind));
+        // As the shim does: a reader that went away (`| head`) is not an error.
+        out::print(manual::generate(kind));
         return ExitCode::SUCCESS;
     }
     match run(cli) {
@@ -51,7 +52,7 @@ fn run(cli: Cli) -> Result<(), Fatal> {
 
     match &cli.command {
         Some(Sub::Keygen { force, trust }) => {
-            print!("{}", setup::keygen(&keygen(*force, *trust || cli.trust))?);
+            out::print(setup::keygen(&keygen(*force, *trust || cli.trust))?);
             return Ok(());
         }
         None => setup::before_console(

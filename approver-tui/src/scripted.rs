@@ -10,6 +10,7 @@ use crate::app::{format_countdown, parse_duration, unix_now as now};
 use crate::config::Fatal;
 use crate::escape::{shell_join, visible};
 use crate::log::{DecisionLog, Entry};
+use crate::out;
 use crate::relay_link::request_event;
 use crate::sign::{self, Choice};
 use crate::update::RelayEvent;
@@ -96,7 +97,7 @@ pub async fn list(common: &Common) -> Result<(), Fatal> {
     let (client, pending) = pending(common).await?;
     client.close().await;
     if pending.is_empty() {
-        println!("no pending requests");
+        out::line("no pending requests");
         return Ok(());
     }
     let now = now();
@@ -117,7 +118,7 @@ pub async fn list(common: &Common) -> Result<(), Fatal> {
                     .map(|r| r.tag()),
             );
         }
-        println!(
+        let printed = out::line(format_args!(
             "{}  {}@{}  {} -> {}  {} left  {}{}",
             r.id,
             visible(&r.agent),
@@ -131,7 +132,10 @@ pub async fn list(common: &Common) -> Result<(), Fatal> {
             } else {
                 format!("  [{}]", tags.join(" "))
             }
-        );
+        ));
+        if !printed {
+            break; // the reader has gone (`| head`)
+        }
     }
     Ok(())
 }
@@ -213,12 +217,12 @@ async fn decide(common: &Common, id: &str, choice: Choice) -> Result<(), Fatal> 
                 );
             }
             let done = choice.describe();
-            println!(
+            out::line(format_args!(
                 "{done} {}: {} ({})",
                 want,
                 what,
                 visible(&request.payload.agent)
-            );
+            ));
             Ok(())
         }
         Ok(Ok(Ok((approver, _)))) => Err(Fatal::other(format!(

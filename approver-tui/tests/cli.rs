@@ -489,3 +489,28 @@ async fn man_page_and_completions_are_generated() {
     let (code, _, _) = home.run(&["--generate", "pdf"]).await;
     assert_eq!(code, 2, "an unknown kind is a usage error");
 }
+
+#[test]
+fn generating_into_a_closed_pipe_is_quiet() {
+    use std::io::Read as _;
+    use std::process::{Command, Stdio};
+    let mut console = Command::new(BIN)
+        .args(["--generate", "man"])
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(console.stdout.take());
+    let status = console.wait().unwrap();
+    let mut stderr = String::new();
+    console
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "{status}: {stderr}");
+    assert_eq!(stderr, "");
+}
