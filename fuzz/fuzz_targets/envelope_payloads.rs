@@ -5,6 +5,8 @@
 //! id; and, sealed with a fixed key under one namespace, as signed payload bytes. Nothing may
 //! panic; whatever parses must survive serialising and parsing again unchanged; a payload
 //! sealed under its own namespace opens exactly when its bytes parse, and never under another.
+//! `claim` (the relay's unverified routing parse) agrees with `open` wherever `open`
+//! succeeds, naming the same payload and signer, and refuses another namespace as `open` does.
 #![no_main]
 
 use std::fmt::Debug;
@@ -61,11 +63,18 @@ fn envelope_text(text: &str) {
     }
 }
 
-/// Whatever opens is consistent with the envelope it came from.
+/// Whatever opens is consistent with the envelope it came from, and with what `claim` says.
 fn open_checked<T: Payload + PartialEq + Debug>(envelope: &Envelope) {
+    let claimed = envelope.claim::<T>();
     let Ok(signed) = envelope.open::<T>() else {
         return;
     };
+    let claimed =
+        claimed.unwrap_or_else(|e| panic!("a {} envelope opens but does not claim: {e}", T::KIND));
+    assert_eq!(claimed.payload, signed.payload);
+    assert_eq!(claimed.bytes, signed.bytes);
+    assert_eq!(claimed.sha256, signed.sha256);
+    assert!(claimed.claimed_signer.is(&signed.signer));
     assert_eq!(signed.envelope, *envelope);
     assert_eq!(
         envelope.payload_bytes_unverified().ok().as_deref(),
@@ -94,6 +103,19 @@ fn sealed<T: Payload + PartialEq + Debug>(data: &[u8]) {
     }
     let key = approver_key();
     let envelope = seal::<T>(key, data);
+    match (envelope.claim::<T>(), T::from_bytes(data)) {
+        (Ok(claimed), Ok(parsed)) => {
+            assert_eq!(claimed.payload, parsed);
+            assert!(claimed.claimed_signer.is(&key.public()));
+        }
+        (Err(Error::Payload(_)), Err(Error::Payload(_))) => {}
+        (claimed, parsed) => panic!(
+            "claiming a freshly sealed {} disagrees with parsing it: claim {:?}, parse {:?}",
+            T::KIND,
+            claimed.map(|c| c.payload),
+            parsed
+        ),
+    }
     match (envelope.open::<T>(), T::from_bytes(data)) {
         (Ok(signed), Ok(parsed)) => {
             assert_eq!(signed.payload, parsed);
@@ -110,6 +132,14 @@ fn sealed<T: Payload + PartialEq + Debug>(data: &[u8]) {
         ),
     }
     let wrong = Envelope::seal_bytes(key, other_namespace(T::NAMESPACE), data);
+    match wrong.claim::<T>() {
+        Err(Error::WrongNamespace { .. }) => {}
+        other => panic!(
+            "a {} signature made under another namespace was claimed: {:?}",
+            T::KIND,
+            other.map(|c| c.payload)
+        ),
+    }
     match wrong.open::<T>() {
         Err(Error::WrongNamespace { .. }) => {}
         other => panic!(
