@@ -29,8 +29,8 @@ pub struct Signed<T> {
     pub signer: PublicKey,
     /// The envelope it came from, for passing on unchanged.
     pub envelope: Envelope,
-    /// Private, so that only [`Envelope::open`] can make a `Signed`: holding one means the
-    /// signature was checked.
+    /// Private, so that only [`Envelope::open`] and [`Envelope::open_trusted`] can make a
+    /// `Signed`: holding one means the signature was checked.
     verified: Verified,
 }
 
@@ -104,6 +104,34 @@ impl Envelope {
             envelope: self.clone(),
             verified: Verified,
         })
+    }
+
+    /// [`Envelope::open`] for a signer the caller already holds the key of (a listed
+    /// approver). Once the blob is well-formed for `T`'s namespace, `lookup` is asked for
+    /// the caller's key with the raw bytes the blob names; `Ok(None)` if it has none (and
+    /// nothing was verified). Otherwise the signature is verified with the key `lookup`
+    /// returned — never with the one the blob names — which spares decoding that key again,
+    /// and the payload is parsed strictly. What opens is exactly what [`Envelope::open`]
+    /// opens from that key.
+    pub fn open_trusted<'k, T: Payload>(
+        &self,
+        lookup: impl FnOnce(&ClaimedKey) -> Option<&'k PublicKey>,
+    ) -> Result<Option<Signed<T>>, Error> {
+        let (bytes, blob) = self.decode()?;
+        let claimed = sshsig::claimed_signer(&blob, T::NAMESPACE)?;
+        let Some(key) = lookup(&claimed) else {
+            return Ok(None);
+        };
+        sshsig::verify_with(key, &blob, T::NAMESPACE, &bytes)?;
+        let payload = T::from_bytes(&bytes)?;
+        Ok(Some(Signed {
+            payload,
+            sha256: sha256(&bytes),
+            bytes,
+            signer: key.clone(),
+            envelope: self.clone(),
+            verified: Verified,
+        }))
     }
 
     /// Parse WITHOUT verifying the signature: the checks of [`Envelope::open`] except the

@@ -140,14 +140,29 @@ pub(crate) fn verify(
 ) -> Result<PublicKey, Error> {
     let parts = parse(blob, namespace)?;
     let signer = PublicKey::from_raw(parts.signer)?;
-    signer
-        .verifying_key()
+    check(&signer, &parts, message)?;
+    Ok(signer)
+}
+
+/// Verify a binary SSHSIG blob over `message` under `namespace` with `key`, whatever key the
+/// blob names: a signature by another key does not verify (Ed25519 hashes the signer's key
+/// into what it signs).
+pub(crate) fn verify_with(
+    key: &PublicKey,
+    blob: &[u8],
+    namespace: Namespace,
+    message: &[u8],
+) -> Result<(), Error> {
+    check(key, &parse(blob, namespace)?, message)
+}
+
+fn check(key: &PublicKey, parts: &Parts<'_>, message: &[u8]) -> Result<(), Error> {
+    key.verifying_key()
         .verify_strict(
             &signed_data(parts.namespace, message),
             &Signature::from_bytes(parts.signature),
         )
-        .map_err(|_| Error::BadSignature)?;
-    Ok(signer)
+        .map_err(|_| Error::BadSignature)
 }
 
 /// The key a well-formed SSHSIG blob for `namespace` *names* as its signer, WITHOUT checking
