@@ -9,13 +9,14 @@
 //! verifies everything again. So requests are only *claimed* here — parsed strictly, with a
 //! well-formed SSHSIG that names the connection's own (logged-in) key — and their signatures
 //! are left to the console. Decisions, statuses and logins are fully verified (defence in
-//! depth: a forged decision never reaches a shim).
+//! depth: a forged decision never reaches a shim); decisions and statuses with the listed
+//! approver's key as decoded from the config, found by the key their signature names.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use assent_protocol::{
-    Claimed, Decision, Envelope, Login, PublicKey, Request, Role, Signed, Status,
+    Claimed, Decision, Envelope, Login, Payload, PublicKey, Request, Role, Signed, Status,
 };
 
 use crate::config::{AgentPolicy, RelayConfig};
@@ -101,38 +102,58 @@ pub fn check_decision(
     decision: &Envelope,
     config: &RelayConfig,
 ) -> Result<Signed<Decision>, String> {
-    let signed = decision
-        .open::<Decision>()
-        .map_err(|e| format!("decision does not verify: {e}"))?;
-    check_approver(config, &signed.signer, &signed.payload.approver, "decision")?;
+    let (signed, name) = open_from_approver::<Decision>(decision, config, "decision")?;
+    check_name(&signed.payload.approver, name, "decision")?;
     Ok(signed)
 }
 
 /// A status must verify and be signed by a listed approver whose name it carries.
 pub fn check_status(status: &Envelope, config: &RelayConfig) -> Result<Signed<Status>, String> {
-    let signed = status
-        .open::<Status>()
-        .map_err(|e| format!("status does not verify: {e}"))?;
-    check_approver(config, &signed.signer, &signed.payload.approver, "status")?;
+    let (signed, name) = open_from_approver::<Status>(status, config, "status")?;
+    check_name(&signed.payload.approver, name, "status")?;
     Ok(signed)
 }
 
-fn check_approver(
-    config: &RelayConfig,
-    signer: &PublicKey,
-    claimed: &str,
+/// Open `envelope` as signed by a listed approver, verified with the listed key (already
+/// decoded when the config was read), and that approver's name. A key nobody listed is
+/// refused without verifying anything.
+fn open_from_approver<'c, T: Payload>(
+    envelope: &Envelope,
+    config: &'c RelayConfig,
     what: &str,
-) -> Result<(), String> {
-    match config.approver_name(signer) {
-        None => Err(format!(
-            "{what} is signed by {}, which is not a listed approver",
-            signer.fingerprint()
+) -> Result<(Signed<T>, &'c str), String> {
+    let mut listed = None;
+    let mut unlisted = None;
+    let opened = envelope
+        .open_trusted::<T>(
+            |claimed| match config.approvers.iter().find(|a| claimed.is(&a.key)) {
+                Some(approver) => {
+                    listed = Some(approver.name.as_str());
+                    Some(&approver.key)
+                }
+                None => {
+                    unlisted = Some(claimed.fingerprint());
+                    None
+                }
+            },
+        )
+        .map_err(|e| format!("{what} does not verify: {e}"))?;
+    match (opened, listed, unlisted) {
+        (Some(signed), Some(name), _) => Ok((signed, name)),
+        (_, _, Some(fingerprint)) => Err(format!(
+            "{what} is signed by {fingerprint}, which is not a listed approver"
         )),
-        Some(name) if name != claimed => Err(format!(
-            "{what} claims approver {claimed:?} but is signed by the key listed as {name:?}"
-        )),
-        Some(_) => Ok(()),
+        _ => Err(format!("{what} does not name its signer")),
     }
+}
+
+fn check_name(claimed: &str, name: &str, what: &str) -> Result<(), String> {
+    if claimed == name {
+        return Ok(());
+    }
+    Err(format!(
+        "{what} claims approver {claimed:?} but is signed by the key listed as {name:?}"
+    ))
 }
 
 #[cfg(test)]
@@ -335,5 +356,12 @@ mod tests {
         assert!(e.contains("claims approver \"bob\""), "{e}");
         let e = check_status(&status(&key(2), "alice"), &config).unwrap_err();
         assert!(e.contains("not a listed approver"), "{e}");
+        // Alice's signature over other bytes: named as hers, and it does not verify.
+        let swapped = Envelope {
+            payload: status(&alice, "bob").payload,
+            sig: status(&alice, "alice").sig,
+        };
+        let e = check_status(&swapped, &config).unwrap_err();
+        assert!(e.contains("does not verify"), "{e}");
     }
 }
