@@ -6,7 +6,8 @@
 //! panic; whatever parses must survive serialising and parsing again unchanged; a payload
 //! sealed under its own namespace opens exactly when its bytes parse, and never under another.
 //! `claim` (the relay's unverified routing parse) agrees with `open` wherever `open`
-//! succeeds, naming the same payload and signer, and refuses another namespace as `open` does.
+//! succeeds, naming the same payload and signer, and refuses another namespace as `open` does;
+//! `open_trusted` with the approver's key agrees with `open` for blobs naming that key.
 #![no_main]
 
 use std::fmt::Debug;
@@ -63,9 +64,30 @@ fn envelope_text(text: &str) {
     }
 }
 
-/// Whatever opens is consistent with the envelope it came from, and with what `claim` says.
+/// Whatever opens is consistent with the envelope it came from, with what `claim` says, and
+/// with `open_trusted` holding the fixed approver key.
 fn open_checked<T: Payload + PartialEq + Debug>(envelope: &Envelope) {
     let claimed = envelope.claim::<T>();
+    let approver = approver_key().public();
+    let trusted = envelope.open_trusted::<T>(|c| c.is(&approver).then_some(&approver));
+    match (&trusted, envelope.open::<T>()) {
+        (Ok(Some(t)), Ok(o)) => assert_eq!(*t, o, "open_trusted and open disagree"),
+        (Ok(Some(_)), Err(e)) => panic!("open_trusted opened what open refuses: {e}"),
+        // No key held for the named signer: it is not the approver's.
+        (Ok(None), opened) => {
+            if let Ok(o) = opened {
+                assert_ne!(
+                    o.signer, approver,
+                    "open_trusted found no key for the approver"
+                );
+            }
+            if let Ok(c) = &claimed {
+                assert!(!c.claimed_signer.is(&approver), "no key for the approver");
+            }
+        }
+        (Err(a), Err(b)) => assert_eq!(*a, b, "open_trusted and open refuse differently"),
+        (Err(e), Ok(_)) => panic!("open_trusted refused ({e}) what open opens"),
+    }
     let Ok(signed) = envelope.open::<T>() else {
         return;
     };
@@ -131,6 +153,13 @@ fn sealed<T: Payload + PartialEq + Debug>(data: &[u8]) {
             parsed
         ),
     }
+    let public = key.public();
+    assert_eq!(
+        envelope.open_trusted::<T>(|c| c.is(&public).then_some(&public)),
+        envelope.open::<T>().map(Some),
+        "open_trusted with the signer's key disagrees with open on a freshly sealed {}",
+        T::KIND
+    );
     let wrong = Envelope::seal_bytes(key, other_namespace(T::NAMESPACE), data);
     match wrong.claim::<T>() {
         Err(Error::WrongNamespace { .. }) => {}
