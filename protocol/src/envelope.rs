@@ -128,7 +128,7 @@ impl Envelope {
             payload,
             sha256: sha256(&bytes),
             bytes,
-            signer: key.clone(),
+            signer: *key,
             envelope: self.clone(),
             verified: Verified,
         }))
