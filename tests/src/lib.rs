@@ -64,6 +64,15 @@ pub fn real_path(path: impl AsRef<Path>) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|e| panic!("cannot resolve {}: {e}", path.display()))
 }
 
+/// The fields of line `NAME:` of `/proc/PID/status`, joined by single spaces (`Uid` gives
+/// `"1001 0 0 0"`, `VmRSS` `"8412 kB"`); `None` once the process is gone.
+pub fn proc_status(pid: u32, name: &str) -> Option<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
 /// Unix seconds now.
 pub fn now() -> u64 {
     std::time::SystemTime::now()

@@ -40,11 +40,10 @@ fn heavy() -> std::sync::MutexGuard<'static, ()> {
 
 /// The relay's resident set size in KiB, from /proc.
 fn rss_kib(pid: u32) -> Option<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    assent_tests::proc_status(pid, "VmRSS")?
+        .strip_suffix(" kB")?
+        .parse()
+        .ok()
 }
 
 /// User plus system CPU time of a process, in clock ticks (100 a second on Linux).

@@ -21,7 +21,7 @@ use assent_tests::sandbox::{
     AuditLine, DEFAULT_SECURE_PATH, ElevatorConfig, Outcome, Run, Sandbox,
 };
 use assent_tests::users::TestUser;
-use assent_tests::{now, real_path};
+use assent_tests::{now, proc_status, real_path};
 
 /// A sandbox whose config lists approver `alice` and requester `assent-agent` → root.
 struct Fx {
@@ -292,14 +292,6 @@ fn sixty_four_concurrent_uses_of_one_once_grant_exec_exactly_once() {
         RUNS - 1
     );
     fx.sb.audit_verify().assert_success();
-}
-
-/// The fields of `/proc/PID/status` line `NAME:`, if the process still exists.
-fn proc_status(pid: u32, name: &str) -> Option<String> {
-    let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-        .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 #[test]
