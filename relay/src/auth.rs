@@ -122,25 +122,18 @@ fn open_from_approver<'c, T: Payload>(
     config: &'c RelayConfig,
     what: &str,
 ) -> Result<(Signed<T>, &'c str), String> {
-    let mut listed = None;
-    let mut unlisted = None;
+    // The listed approver the signature names, or that key's fingerprint.
+    let mut named = None;
     let opened = envelope
-        .open_trusted::<T>(
-            |claimed| match config.approvers.iter().find(|a| claimed.is(&a.key)) {
-                Some(approver) => {
-                    listed = Some(approver.name.as_str());
-                    Some(&approver.key)
-                }
-                None => {
-                    unlisted = Some(claimed.fingerprint());
-                    None
-                }
-            },
-        )
+        .open_trusted::<T>(|claimed| {
+            let approver = config.approvers.iter().find(|a| claimed.is(&a.key));
+            named = Some(approver.ok_or_else(|| claimed.fingerprint()));
+            approver.map(|a| &a.key)
+        })
         .map_err(|e| format!("{what} does not verify: {e}"))?;
-    match (opened, listed, unlisted) {
-        (Some(signed), Some(name), _) => Ok((signed, name)),
-        (_, _, Some(fingerprint)) => Err(format!(
+    match (opened, named) {
+        (Some(signed), Some(Ok(approver))) => Ok((signed, approver.name.as_str())),
+        (_, Some(Err(fingerprint))) => Err(format!(
             "{what} is signed by {fingerprint}, which is not a listed approver"
         )),
         _ => Err(format!("{what} does not name its signer")),
