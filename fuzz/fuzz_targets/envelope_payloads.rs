@@ -68,10 +68,11 @@ fn envelope_text(text: &str) {
 /// with `open_trusted` holding the fixed approver key.
 fn open_checked<T: Payload + PartialEq + Debug>(envelope: &Envelope) {
     let claimed = envelope.claim::<T>();
+    let opened = envelope.open::<T>();
     let approver = approver_key().public();
     let trusted = envelope.open_trusted::<T>(|c| c.is(&approver).then_some(&approver));
-    match (&trusted, envelope.open::<T>()) {
-        (Ok(Some(t)), Ok(o)) => assert_eq!(*t, o, "open_trusted and open disagree"),
+    match (&trusted, &opened) {
+        (Ok(Some(t)), Ok(o)) => assert_eq!(t, o, "open_trusted and open disagree"),
         (Ok(Some(_)), Err(e)) => panic!("open_trusted opened what open refuses: {e}"),
         // No key held for the named signer: it is not the approver's.
         (Ok(None), opened) => {
@@ -85,10 +86,10 @@ fn open_checked<T: Payload + PartialEq + Debug>(envelope: &Envelope) {
                 assert!(!c.claimed_signer.is(&approver), "no key for the approver");
             }
         }
-        (Err(a), Err(b)) => assert_eq!(*a, b, "open_trusted and open refuse differently"),
+        (Err(a), Err(b)) => assert_eq!(a, b, "open_trusted and open refuse differently"),
         (Err(e), Ok(_)) => panic!("open_trusted refused ({e}) what open opens"),
     }
-    let Ok(signed) = envelope.open::<T>() else {
+    let Ok(signed) = opened else {
         return;
     };
     let claimed =
@@ -124,39 +125,24 @@ fn sealed<T: Payload + PartialEq + Debug>(data: &[u8]) {
         return;
     }
     let key = approver_key();
-    let envelope = seal::<T>(key, data);
-    match (envelope.claim::<T>(), T::from_bytes(data)) {
-        (Ok(claimed), Ok(parsed)) => {
-            assert_eq!(claimed.payload, parsed);
-            assert!(claimed.claimed_signer.is(&key.public()));
-        }
-        (Err(Error::Payload(_)), Err(Error::Payload(_))) => {}
-        (claimed, parsed) => panic!(
-            "claiming a freshly sealed {} disagrees with parsing it: claim {:?}, parse {:?}",
-            T::KIND,
-            claimed.map(|c| c.payload),
-            parsed
-        ),
-    }
-    match (envelope.open::<T>(), T::from_bytes(data)) {
-        (Ok(signed), Ok(parsed)) => {
-            assert_eq!(signed.payload, parsed);
-            assert_eq!(signed.bytes, data);
-            assert_eq!(signed.signer, key.public());
-            assert_eq!(signed.sha256, sha256(data));
-        }
-        (Err(Error::Payload(_)), Err(Error::Payload(_))) => {}
-        (opened, parsed) => panic!(
-            "opening a freshly sealed {} disagrees with parsing it: open {:?}, parse {:?}",
-            T::KIND,
-            opened.map(|s| s.payload),
-            parsed
-        ),
-    }
     let public = key.public();
+    let envelope = seal::<T>(key, data);
+    let parsed = T::from_bytes(data);
+    let claimed = envelope.claim::<T>();
+    let opened = envelope.open::<T>();
+    agrees_with_parsing("claim", claimed.as_ref().map(|c| &c.payload), &parsed);
+    agrees_with_parsing("open", opened.as_ref().map(|s| &s.payload), &parsed);
+    if let Ok(claimed) = &claimed {
+        assert!(claimed.claimed_signer.is(&public));
+    }
+    if let Ok(signed) = &opened {
+        assert_eq!(signed.bytes, data);
+        assert_eq!(signed.signer, public);
+        assert_eq!(signed.sha256, sha256(data));
+    }
     assert_eq!(
         envelope.open_trusted::<T>(|c| c.is(&public).then_some(&public)),
-        envelope.open::<T>().map(Some),
+        opened.map(Some),
         "open_trusted with the signer's key disagrees with open on a freshly sealed {}",
         T::KIND
     );
@@ -175,6 +161,23 @@ fn sealed<T: Payload + PartialEq + Debug>(data: &[u8]) {
             "a {} signature made under another namespace gave {:?}",
             T::KIND,
             other.map(|s| s.payload)
+        ),
+    }
+}
+
+/// What `how` made of a freshly sealed payload is what parsing its bytes gives: the same
+/// payload, or a payload error from both.
+fn agrees_with_parsing<T: Payload + PartialEq + Debug>(
+    how: &str,
+    got: Result<&T, &Error>,
+    parsed: &Result<T, Error>,
+) {
+    match (got, parsed) {
+        (Ok(got), Ok(parsed)) => assert_eq!(got, parsed, "{how} and parsing disagree"),
+        (Err(Error::Payload(_)), Err(Error::Payload(_))) => {}
+        (got, parsed) => panic!(
+            "{how} of a freshly sealed {} disagrees with parsing it: {how} {got:?}, parse {parsed:?}",
+            T::KIND
         ),
     }
 }
