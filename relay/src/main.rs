@@ -85,6 +85,14 @@ struct Cli {
     generate: GenerateFlag,
 }
 
+/// Write to stdout, ignoring failure: a reader that went away (`| head`, a supervisor that
+/// closed the pipe) must neither stop a running relay nor panic as `print!` would.
+fn print_quietly(text: impl std::fmt::Display) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = write!(out, "{text}").and_then(|()| out.flush());
+}
+
 fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
     eprintln!("assent-relay: {message}");
     ExitCode::from(code)
@@ -103,9 +111,7 @@ fn main() -> ExitCode {
         }
     };
     if let Some(kind) = cli.generate.kind {
-        // As the shim does: a reader that went away (`| head`) is not an error.
-        let _ =
-            std::io::Write::write_all(&mut std::io::stdout(), manual::generate(kind).as_bytes());
+        print_quietly(manual::generate(kind));
         return ExitCode::SUCCESS;
     }
     init_logging(cli.verbose);
@@ -149,14 +155,8 @@ async fn serve(config: RelayConfig, listen: SocketAddr, tls: Option<TlsFiles>) -
         }
         Err(e) => return fail(EXIT_UNAVAILABLE, e),
     };
-    // The line scripts wait for. A closed or full stdout must not stop a running relay, so
-    // a failed write is ignored rather than a panic (as `println!` would).
-    {
-        use std::io::Write as _;
-        let mut out = std::io::stdout().lock();
-        let _ =
-            writeln!(out, "assent-relay listening on {}", relay.url()).and_then(|()| out.flush());
-    }
+    // The line scripts wait for.
+    print_quietly(format_args!("assent-relay listening on {}\n", relay.url()));
 
     let stop = wait_for_signal().await;
     tracing::info!("{stop}; shutting down");
