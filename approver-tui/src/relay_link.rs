@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use assent_protocol::{Envelope, PrivateKey, Request, Role};
-use assent_relay::{Client, Event as RelayWire};
+use assent_relay_client::{Client, Event as RelayWire};
 use tokio::sync::mpsc;
 
 use crate::app::RelayState;
@@ -117,7 +117,7 @@ impl Outbox {
     }
 
     /// Send everything waiting; on failure the unsent rest stays.
-    async fn flush(&mut self, client: &mut Client) -> Result<(), assent_relay::ClientError> {
+    async fn flush(&mut self, client: &mut Client) -> Result<(), assent_relay_client::ClientError> {
         while let Some(d) = self.decisions.front() {
             client.decide(d).await?;
             self.decisions.pop_front();

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use assent_protocol::{Grant, PrivateKey, Request, Role, Signed};
-use assent_relay::{Client, Event as Wire};
+use assent_relay_client::{Client, Event as Wire};
 
 use crate::app::{format_countdown, parse_duration, unix_now as now};
 use crate::config::Fatal;
@@ -67,7 +67,7 @@ async fn pending(common: &Common) -> Result<(Client, Vec<(Signed<Request>, Relay
     let collect = async {
         loop {
             match client.next_event().await? {
-                Wire::Statuses { .. } => return Ok::<_, assent_relay::ClientError>(()),
+                Wire::Statuses { .. } => return Ok::<_, assent_relay_client::ClientError>(()),
                 Wire::Request {
                     envelope,
                     first_seen,
@@ -192,7 +192,7 @@ async fn decide(common: &Common, id: &str, choice: Choice) -> Result<(), Fatal> 
                     approver,
                     verdict,
                 } if request_id == want => {
-                    return Ok::<_, assent_relay::ClientError>(Ok((approver, verdict)));
+                    return Ok::<_, assent_relay_client::ClientError>(Ok((approver, verdict)));
                 }
                 Wire::Refused { request_id, reason } if request_id.is_none_or(|r| r == want) => {
                     return Ok(Err(reason));

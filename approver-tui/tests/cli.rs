@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use assent_console::testing;
 use assent_protocol::{Decision, Envelope, Grant, PrivateKey, Request, RequestId, Role, Verdict};
-use assent_relay::{Client, Event, RelayConfig};
+use assent_relay::RelayConfig;
+use assent_relay_client::{Client, Event};
 
 const BIN: &str = env!("CARGO_BIN_EXE_assent-console");
 

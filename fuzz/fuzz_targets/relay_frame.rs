@@ -18,7 +18,7 @@ use assent_fuzz::{APPROVER_NAME, NONCE, agent_key, approver_key, seal, sealed_pa
 use assent_protocol::{Decision, Login, Payload, Request, Role, Status};
 use assent_relay::RelayConfig;
 use assent_relay::auth::{self, Identity};
-use assent_relay::message::ClientMessage;
+use assent_relay_client::message::ClientMessage;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

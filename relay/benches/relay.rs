@@ -26,8 +26,8 @@ use assent_protocol::payload::{KindDecision, KindRequest, V1};
 use assent_protocol::{
     Decision, Env, Envelope, Grant, Login, PrivateKey, Request, RequestId, Role, Verdict, sha256,
 };
-use assent_relay::message::{ClientMessage, ServerMessage};
-use assent_relay::{Client, Event};
+use assent_relay_client::message::{ClientMessage, ServerMessage};
+use assent_relay_client::{Client, Event};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;

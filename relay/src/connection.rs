@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::limits::Limits;
-use crate::message::{ClientMessage, ServerMessage};
+use assent_relay_client::message::{ClientMessage, ServerMessage};
 
 /// Why reading from a client failed. Every one ends the connection.
 #[derive(Debug)]

@@ -1,5 +1,6 @@
 //! assent's relay: a WebSocket server that carries signed requests from agents' shims to
-//! approvers' consoles and signed decisions back (SPEC §7), and the client both sides use.
+//! approvers' consoles and signed decisions back (SPEC §7). The client both sides use, and
+//! the wire messages, are in `assent-relay-client`.
 //!
 //! The relay holds no secrets and authorises nothing. It verifies logins, decisions and
 //! statuses (so a forged decision never reaches a shim); requests it parses strictly and
@@ -19,11 +20,9 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
-pub mod client;
 pub mod config;
 pub mod connection;
 pub mod limits;
-pub mod message;
 mod server;
 pub mod store;
 mod tls;
@@ -36,7 +35,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use client::{Client, ClientError, ConnectOptions, Event};
 pub use config::{AgentPolicy, ConfigError, NamedKey, RelayConfig};
 pub use limits::Limits;
 pub use tls::TlsFiles;

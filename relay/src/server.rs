@@ -23,8 +23,8 @@ use crate::auth::{self, Identity};
 use crate::config::RelayConfig;
 use crate::connection::{Connection, ReadError};
 use crate::limits::{Limits, RateLimiter, TokenBucket};
-use crate::message::{ClientMessage, PROTOCOL_VERSION, ServerMessage};
 use crate::store::{ConnId, Outbox, Refusal, SharedStore, Store};
+use assent_relay_client::message::{ClientMessage, PROTOCOL_VERSION, ServerMessage};
 
 /// Unix time in seconds, as the protocol's timestamps are.
 pub(crate) fn now_unix() -> u64 {

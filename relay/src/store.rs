@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::limits::Limits;
-use crate::message::ServerMessage;
+use assent_relay_client::message::ServerMessage;
 
 /// Identifies one connection for the lifetime of the relay.
 pub type ConnId = u64;

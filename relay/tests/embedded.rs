@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use assent_protocol::{PrivateKey, Role};
-use assent_relay::{Client, ClientError, Event, RelayConfig};
+use assent_relay::RelayConfig;
+use assent_relay_client::{Client, ClientError, Event};
 
 #[tokio::test]
 async fn start_on_port_zero_serve_and_shut_down() {

@@ -7,7 +7,8 @@ use assent_protocol::payload::{KindRequest, V1};
 use assent_protocol::{
     Env, Envelope, Error, Grant, PrivateKey, Request, RequestId, Role, sha256, sshsig,
 };
-use assent_relay::{Client, ClientError, Event, RelayConfig};
+use assent_relay::RelayConfig;
+use assent_relay_client::{Client, ClientError, Event};
 
 fn request() -> Request {
     let now = SystemTime::now()

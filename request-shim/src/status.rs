@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use assent_protocol::{PrivateKey, Role};
-use assent_relay::client::{Client, ClientError};
+use assent_relay_client::{Client, ClientError};
 
 use crate::cache::GrantCache;
 use crate::config::{

@@ -10,7 +10,7 @@ use std::time::Duration;
 use assent_protocol::{
     Decision, Envelope, GrantToken, PrivateKey, Request, Role, Signed, Status, Verdict,
 };
-use assent_relay::client::{Client, ClientError, Event};
+use assent_relay_client::{Client, ClientError, Event};
 use tokio::time::{Instant, sleep, sleep_until, timeout_at};
 
 use crate::cache::{self, CachedGrant, GrantCache, Unusable};

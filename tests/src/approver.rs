@@ -17,7 +17,7 @@ use assent_protocol::{
     Decision, Envelope, Grant, PrivateKey, Request, RequestId, Role, Sha256Digest, Signed, Status,
     Verdict, sha256,
 };
-use assent_relay::{Client, ClientError, ConnectOptions, Event};
+use assent_relay_client::{Client, ClientError, ConnectOptions, Event};
 
 /// Default window of a `once` approval, well inside the elevator's default of 120 s.
 pub const ONCE_WINDOW_S: u64 = 60;

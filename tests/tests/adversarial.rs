@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use assent_protocol::{Envelope, Grant, PrivateKey, Role, Status};
-use assent_relay::{Client, Event};
+use assent_relay_client::{Client, Event};
 use assent_tests::approver::{BackgroundApprover, Choice, Policy, ScriptedApprover};
 use assent_tests::grants::{DecisionBuilder, RequestBuilder, TokenBuilder};
 use assent_tests::keys::KeyPair;

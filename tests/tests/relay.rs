@@ -13,8 +13,8 @@ use assent_protocol::payload::{KindLogin, V1};
 use assent_protocol::{
     Decision, Envelope, Login, PrivateKey, Role, Sha256Digest, Status, Verdict, sha256,
 };
-use assent_relay::message::{ClientMessage, ServerMessage};
-use assent_relay::{Client, ClientError, ConnectOptions, Event};
+use assent_relay_client::message::{ClientMessage, ServerMessage};
+use assent_relay_client::{Client, ClientError, ConnectOptions, Event};
 use assent_tests::approver::{Choice, ScriptedApprover};
 use assent_tests::grants::{DecisionBuilder, RequestBuilder, SignedRequest, StatusBuilder};
 use assent_tests::scratch::ScratchDir;

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assent_protocol::{Envelope, Grant, PrivateKey, Request, Role, Sha256Digest, Status};
-use assent_relay::{Client, Event};
+use assent_relay_client::{Client, Event};
 use assent_tests::approver::{BackgroundApprover, Choice, Policy};
 use assent_tests::keys::KeyPair;
 use assent_tests::relay_process::RelayProcess;

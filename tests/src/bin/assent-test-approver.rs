@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use assent_protocol::{PrivateKey, Sha256Digest};
-use assent_relay::ConnectOptions;
+use assent_relay_client::ConnectOptions;
 use assent_tests::approver::{Choice, ScriptedApprover, parse_duration_s, parse_grant};
 use clap::Parser;
 
@@ -155,7 +155,7 @@ async fn connect(
     key: PrivateKey,
     options: ConnectOptions,
     patience: Duration,
-) -> Result<ScriptedApprover, assent_relay::ClientError> {
+) -> Result<ScriptedApprover, assent_relay_client::ClientError> {
     let give_up = tokio::time::Instant::now() + patience;
     let seed = key.to_openssh();
     loop {
