@@ -12,7 +12,7 @@ use nix::unistd::{Gid, geteuid, gethostname, getuid, setegid};
 
 use crate::audit::{AuditLog, AuditRecord};
 use crate::checks::{self, Check, Refusal};
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::exec::{Launch, environment, passthrough_vars};
 use crate::identity::{Caller, Target};
 use crate::ledger::Ledger;
@@ -109,7 +109,7 @@ pub fn elevate(invocation: Invocation, limits: &CallerLimits) -> Failure {
         audit: &mut audit,
         record: &mut record,
     };
-    let config = match Config::load(Path::new(CONFIG_PATH)) {
+    let config = match config::load(Path::new(CONFIG_PATH)) {
         Ok(config) => config,
         // SPEC §6.1: a bad or unsafe configuration, its directories included, is exit 78.
         Err(why) => {
@@ -260,7 +260,7 @@ pub fn check_config() -> Result<String, Failure> {
     checks::setup(geteuid().as_raw(), &check_own_binary())
         .map_err(|refusal| Failure::Config(refusal.detail))?;
     let config =
-        Config::load(Path::new(CONFIG_PATH)).map_err(|e| Failure::Config(e.to_string()))?;
+        config::load(Path::new(CONFIG_PATH)).map_err(|e| Failure::Config(e.to_string()))?;
     let mut out = format!("{CONFIG_PATH}: ok\n");
     for a in &config.approvers {
         out.push_str(&format!("approver {} {}\n", a.name, a.key.fingerprint()));

@@ -1,0 +1,11 @@
+//! What several of assent's binaries share that is not protocol, written once.
+//!
+//! - [`elevator_config`]: the schema of `/etc/assent/elevator.toml` and its strict parser.
+//!   The elevator loads the file through its own trusted walk; the shim's pre-flight and the
+//!   console's "would be refused" flags parse the same text with the same code, so what they
+//!   say is what the elevator will do.
+//!
+//! It does no I/O and links nothing a setuid binary should not carry.
+#![forbid(unsafe_code)]
+
+pub mod elevator_config;
