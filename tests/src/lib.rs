@@ -7,11 +7,13 @@
 #![forbid(unsafe_code)]
 
 pub mod approver;
+pub mod console;
 pub mod grants;
 pub mod keys;
 pub mod relay_process;
 pub mod sandbox;
 pub mod scratch;
+pub mod tmux;
 pub mod users;
 
 use std::path::{Path, PathBuf};
