@@ -14,9 +14,19 @@ pub fn sha256(bytes: &[u8]) -> Sha256Digest {
     Sha256Digest(sha2::Sha256::digest(bytes).into())
 }
 
+/// How many hex digits of a request's SHA-256 name it for people (SPEC §13.1).
+pub const REFERENCE_LEN: usize = 12;
+
 impl Sha256Digest {
     pub fn to_hex(&self) -> String {
         hex::encode(&self.0)
+    }
+
+    /// The first [`REFERENCE_LEN`] lowercase hex digits. Applied to `request_sha256`, this is
+    /// the reference by which agent, relay and approver name a request: derived from the
+    /// signed bytes, it can never name another request's content, as a reused id could.
+    pub fn reference(&self) -> String {
+        hex::encode(&self.0[..REFERENCE_LEN / 2])
     }
 
     /// Parse 64 lowercase hex digits.
@@ -48,5 +58,18 @@ impl<'de> Deserialize<'de> for Sha256Digest {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         Self::from_hex(&s)
             .ok_or_else(|| serde::de::Error::custom("expected 64 lowercase hex digits"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reference_is_the_first_twelve_hex_digits() {
+        let digest = sha256(b"request");
+        assert_eq!(digest.reference().len(), REFERENCE_LEN);
+        assert!(digest.to_hex().starts_with(&digest.reference()));
+        assert_eq!(Sha256Digest([0xab; 32]).reference(), "abababababab");
     }
 }

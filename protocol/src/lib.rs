@@ -22,7 +22,7 @@ mod token;
 mod wire;
 
 pub use cmd::{CommandLine, cmd_sha256};
-pub use digest::{Sha256Digest, sha256};
+pub use digest::{REFERENCE_LEN, Sha256Digest, sha256};
 pub use envelope::{Claimed, Envelope, MAX_PAYLOAD_LEN, Signed};
 pub use error::Error;
 pub use key::{ClaimedKey, Fingerprint, PrivateKey, PublicKey};

@@ -216,6 +216,8 @@ impl RelayProcess {
                  requests_per_agent_per_minute = 100000000\n\
                  messages_per_connection_per_second = 100000000\n\
                  max_pending_total = 1000000\n\
+                 max_remembered_ids = 100000000\n\
+                 max_remembered_ids_per_agent = 100000000\n\
                  max_connections = 20000\n\
                  outbound_queue = 65536\n",
                 alice.public().to_openssh("alice")

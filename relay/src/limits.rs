@@ -33,6 +33,15 @@ pub struct Limits {
     pub idle_timeout_s: u64,
     /// A request is dropped after this long even if its `expires_at` is later.
     pub max_request_lifetime_s: u64,
+    /// How long a request id stays remembered after its request was dropped, so that no
+    /// other request can take it meanwhile.
+    pub remember_ids_s: u64,
+    /// Request ids remembered at once: those of held requests and of dropped ones still
+    /// within `remember_ids_s`. When full, requests with new ids are refused; no id is
+    /// forgotten early.
+    pub max_remembered_ids: usize,
+    /// The same, per agent key, so that one key cannot use up the whole table.
+    pub max_remembered_ids_per_agent: usize,
     /// Messages waiting to be written to one connection; a client that lets more pile up
     /// is too slow and is cut off.
     pub outbound_queue: usize,
@@ -54,6 +63,9 @@ impl Default for Limits {
             ping_interval_s: 20,
             idle_timeout_s: 60,
             max_request_lifetime_s: 3600,
+            remember_ids_s: 86_400,
+            max_remembered_ids: 100_000,
+            max_remembered_ids_per_agent: 5_000,
             outbound_queue: 1024,
             write_timeout_s: 10,
         }
@@ -80,6 +92,12 @@ impl Limits {
             ("ping_interval_s", self.ping_interval_s),
             ("idle_timeout_s", self.idle_timeout_s),
             ("max_request_lifetime_s", self.max_request_lifetime_s),
+            ("remember_ids_s", self.remember_ids_s),
+            ("max_remembered_ids", self.max_remembered_ids as u64),
+            (
+                "max_remembered_ids_per_agent",
+                self.max_remembered_ids_per_agent as u64,
+            ),
             ("outbound_queue", self.outbound_queue as u64),
             ("write_timeout_s", self.write_timeout_s),
         ];

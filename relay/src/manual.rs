@@ -54,9 +54,10 @@ fn description(page: &mut Roff) {
     page.control("PP", []).text([roman(
         "The relay keeps everything in memory and nothing across restarts: pending requests \
          until they are decided or expire, each decision until its request's deadline (so a \
-         shim that reconnects and submits its request again gets it), and each approver's \
-         latest signed status. After a restart, shims submit their requests again and \
-         consoles publish their statuses again.",
+         shim that reconnects and submits its request again gets it), the ids of dropped \
+         requests for remember_ids_s more (an id never names two requests), and each \
+         approver's latest signed status. After a restart, shims submit their requests again \
+         and consoles publish their statuses again.",
     )]);
     page.control("PP", []).text([
         roman("Every client logs in by signing the relay's nonce with its key. Approvers must be "),
@@ -121,7 +122,7 @@ fn configuration(page: &mut Roff) {
 }
 
 /// Each key of `[limits]`, its default, and what it bounds.
-fn limit_entries() -> [(&'static str, u64, &'static str); 12] {
+fn limit_entries() -> [(&'static str, u64, &'static str); 15] {
     let d = Limits::default();
     let n = |v: usize| v as u64;
     [
@@ -177,6 +178,23 @@ fn limit_entries() -> [(&'static str, u64, &'static str); 12] {
             "max_request_lifetime_s",
             d.max_request_lifetime_s,
             "Seconds after which a request is dropped even if it asks to live longer.",
+        ),
+        (
+            "remember_ids_s",
+            d.remember_ids_s,
+            "Seconds a request id stays taken after its request ended, so that no other \
+             request can use it.",
+        ),
+        (
+            "max_remembered_ids",
+            n(d.max_remembered_ids),
+            "Request ids remembered at once, held requests included; when full, requests \
+             with new ids are refused (no id is forgotten early).",
+        ),
+        (
+            "max_remembered_ids_per_agent",
+            n(d.max_remembered_ids_per_agent),
+            "The same, per agent key.",
         ),
         (
             "outbound_queue",

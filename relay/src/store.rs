@@ -1,5 +1,7 @@
 //! The relay's memory: pending requests until their deadline, the decision kept for each until
-//! then (so a shim that reconnects and re-submits gets it), and each approver's latest status.
+//! then (so a shim that reconnects and re-submits gets it), the ids of dropped requests for a
+//! while longer (so no other request can take an id an approver may still have in mind), and
+//! each approver's latest status.
 //!
 //! [`Store`] is plain data driven by explicit times; each operation returns the messages it
 //! causes as [`Delivery`]s, so the routing rules are unit-tested without sockets.
@@ -93,15 +95,32 @@ struct Entry {
     waiters: Vec<ConnId>,
 }
 
-/// Pending requests, kept decisions and statuses. Times are unix seconds.
+/// What is kept of a dropped request: enough to tell the same request (same bytes, same
+/// signer) from another one under its id.
+#[derive(Debug)]
+struct Dropped {
+    sha256: Sha256Digest,
+    agent: AgentKey,
+}
+
+/// Pending requests, kept decisions, remembered ids and statuses. Times are unix seconds.
 #[derive(Debug)]
 pub struct Store {
     limits: Limits,
     requests: HashMap<RequestId, Entry>,
     deadlines: BTreeSet<(u64, RequestId)>,
     undecided_per_agent: HashMap<AgentKey, usize>,
-    /// Agent keys an approver has already decided for, or listed in the config.
-    known_agents: HashSet<AgentKey>,
+    /// Ids of dropped requests, until they are forgotten.
+    dropped: HashMap<RequestId, Dropped>,
+    /// When each dropped id is forgotten, oldest first. Requests are dropped in deadline
+    /// order, so pushing at the back keeps this sorted.
+    forget: VecDeque<(u64, RequestId)>,
+    /// Ids remembered per agent key: held requests and dropped ones.
+    ids_per_agent: HashMap<AgentKey, usize>,
+    /// Agent keys listed in the config: never first-seen.
+    listed_agents: HashSet<AgentKey>,
+    /// Agent keys an approver has decided for.
+    decided_agents: HashSet<AgentKey>,
     approvers: BTreeSet<ConnId>,
     /// Each agent connection's submitted request ids.
     agents: HashMap<ConnId, Vec<RequestId>>,
@@ -117,7 +136,11 @@ impl Store {
             requests: HashMap::new(),
             deadlines: BTreeSet::new(),
             undecided_per_agent: HashMap::new(),
-            known_agents: known_agents.into_iter().map(|k| *k.as_bytes()).collect(),
+            dropped: HashMap::new(),
+            forget: VecDeque::new(),
+            ids_per_agent: HashMap::new(),
+            listed_agents: known_agents.into_iter().map(|k| *k.as_bytes()).collect(),
+            decided_agents: HashSet::new(),
             approvers: BTreeSet::new(),
             agents: HashMap::new(),
             statuses: HashMap::new(),
@@ -125,9 +148,25 @@ impl Store {
         }
     }
 
+    /// A new configuration: its limits apply from now on (to requests already held too, where
+    /// they are checked again), and its listed agents replace the old list.
+    pub fn reconfigure(
+        &mut self,
+        limits: Limits,
+        listed_agents: impl IntoIterator<Item = PublicKey>,
+    ) {
+        self.limits = limits;
+        self.listed_agents = listed_agents.into_iter().map(|k| *k.as_bytes()).collect();
+    }
+
     /// Requests held, decided or not.
     pub fn len(&self) -> usize {
         self.requests.len()
+    }
+
+    /// Request ids remembered: held requests and dropped ones not yet forgotten.
+    pub fn remembered(&self) -> usize {
+        self.requests.len() + self.dropped.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -161,12 +200,17 @@ impl Store {
     fn request_message(&self, entry: &Entry) -> ServerMessage {
         ServerMessage::Request {
             request: entry.envelope.clone(),
-            first_seen: !self.known_agents.contains(&entry.agent),
+            first_seen: !self.listed_agents.contains(&entry.agent)
+                && !self.decided_agents.contains(&entry.agent),
         }
     }
 
     /// An agent connection submits a request whose SSHSIG names the connection's own key.
     /// Its signature is not verified here (consoles verify what they are shown).
+    ///
+    /// An id names one request for as long as the relay remembers it: while the request is
+    /// held, and `remember_ids_s` after it was dropped. Within that time the identical request
+    /// (same bytes, same signer) is idempotent, and anything else under its id is refused.
     pub fn submit(
         &mut self,
         conn: ConnId,
@@ -175,14 +219,18 @@ impl Store {
     ) -> Result<Vec<Delivery>, Refusal> {
         let id = request.payload.id;
         let agent = *request.claimed_signer.as_bytes();
+        let reused = |held: &Sha256Digest| {
+            Refusal::new(
+                Some(id),
+                format!(
+                    "request id {id} was already used by request {}; sign a new request with a fresh id",
+                    held.reference()
+                ),
+            )
+        };
         if let Some(entry) = self.requests.get_mut(&id) {
             if entry.sha256 != request.sha256 || entry.agent != agent {
-                return Err(Refusal::new(
-                    Some(id),
-                    format!(
-                        "request id {id} is already used by a different request; sign a new request with a fresh id"
-                    ),
-                ));
+                return Err(reused(&entry.sha256));
             }
             if entry.deadline <= now {
                 return Ok(vec![Delivery::one(
@@ -210,7 +258,18 @@ impl Store {
             return Ok(out);
         }
 
+        self.forget_dropped(now);
+        if let Some(dropped) = self.dropped.get(&id) {
+            if dropped.sha256 != request.sha256 || dropped.agent != agent {
+                return Err(reused(&dropped.sha256));
+            }
+            return Ok(vec![Delivery::one(
+                conn,
+                ServerMessage::Expired { request_id: id },
+            )]);
+        }
         if request.payload.expires_at <= now {
+            // Never held, never shown: nothing to remember.
             return Ok(vec![Delivery::one(
                 conn,
                 ServerMessage::Expired { request_id: id },
@@ -231,12 +290,30 @@ impl Store {
                 "the relay holds as many requests as it may; try again later",
             ));
         }
+        // An id is never forgotten early to make room: when the table is full, new ids wait.
+        let used = self.ids_per_agent.get(&agent).copied().unwrap_or(0);
+        if used >= self.limits.max_remembered_ids_per_agent {
+            return Err(Refusal::new(
+                Some(id),
+                format!(
+                    "this agent key has used {used} request ids that the relay still remembers (the limit; each is kept for {} s after its request ends, so that none is reused); try again later",
+                    self.limits.remember_ids_s
+                ),
+            ));
+        }
+        if self.remembered() >= self.limits.max_remembered_ids {
+            return Err(Refusal::new(
+                Some(id),
+                "the relay remembers as many request ids as it may; try again later",
+            ));
+        }
 
         let deadline = request
             .payload
             .expires_at
             .min(now.saturating_add(self.limits.max_request_lifetime_s));
         *self.undecided_per_agent.entry(agent).or_default() += 1;
+        *self.ids_per_agent.entry(agent).or_default() += 1;
         self.deadlines.insert((deadline, id));
         self.agents.entry(conn).or_default().push(id);
         let entry = Entry {
@@ -261,6 +338,24 @@ impl Store {
         ])
     }
 
+    /// Forget the dropped ids whose time is up.
+    fn forget_dropped(&mut self, now: u64) {
+        while let Some(&(forget_at, id)) = self.forget.front() {
+            if forget_at > now {
+                break;
+            }
+            self.forget.pop_front();
+            if let Some(dropped) = self.dropped.remove(&id) {
+                if let Some(n) = self.ids_per_agent.get_mut(&dropped.agent) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.ids_per_agent.remove(&dropped.agent);
+                    }
+                }
+            }
+        }
+    }
+
     /// A verified decision, signed by a listed approver whose name it carries.
     /// The first one that binds to a pending request wins.
     pub fn decide(
@@ -270,20 +365,28 @@ impl Store {
     ) -> Result<Vec<Delivery>, Refusal> {
         let d = &decision.payload;
         let id = d.request_id;
+        // Named by the reference of the request the approver signed for.
+        let reference = d.request_sha256.reference();
         let Some(entry) = self.requests.get_mut(&id) else {
             return Err(Refusal::new(
                 Some(id),
-                format!("no request {id} is pending here: it expired, or this relay never had it"),
+                format!(
+                    "no request {reference} (id {id}) is pending here: it expired, or this relay never had it"
+                ),
             ));
         };
         if entry.deadline <= now {
-            return Err(Refusal::new(Some(id), format!("request {id} has expired")));
+            return Err(Refusal::new(
+                Some(id),
+                format!("request {reference} has expired"),
+            ));
         }
         if d.request_sha256 != entry.sha256 {
             return Err(Refusal::new(
                 Some(id),
                 format!(
-                    "decision does not bind to request {id}: its request_sha256 is not the hash of that request"
+                    "decision does not bind to the request held under id {id} ({}): its request_sha256 names request {reference}",
+                    entry.sha256.reference()
                 ),
             ));
         }
@@ -291,7 +394,7 @@ impl Store {
             return Err(Refusal::new(
                 Some(id),
                 format!(
-                    "decision does not bind to request {id}: its cmd_sha256 is not that request's command hash"
+                    "decision does not bind to request {reference}: its cmd_sha256 is not that request's command hash"
                 ),
             ));
         }
@@ -301,7 +404,10 @@ impl Store {
             }
             return Err(Refusal::new(
                 Some(id),
-                format!("request {id} was already decided by {}", prev.approver),
+                format!(
+                    "request {reference} was already decided by {}",
+                    prev.approver
+                ),
             ));
         }
         let verdict = d.verdict;
@@ -314,7 +420,7 @@ impl Store {
         });
         let waiters = entry.waiters.clone();
         self.uncount(&agent);
-        self.known_agents.insert(agent);
+        self.decided_agents.insert(agent);
         Ok(vec![
             Delivery {
                 to: waiters,
@@ -374,6 +480,7 @@ impl Store {
     /// Drop every request whose deadline has come. Undecided ones are announced as expired to
     /// their shims and to every approver; decided ones have been delivered and go quietly.
     pub fn expire(&mut self, now: u64) -> Vec<Delivery> {
+        self.forget_dropped(now);
         let mut out = Vec::new();
         while let Some(&(deadline, id)) = self.deadlines.first() {
             if deadline > now {
@@ -383,6 +490,19 @@ impl Store {
             let Some(entry) = self.requests.remove(&id) else {
                 continue;
             };
+            // Deadlines come out in order; the max keeps the queue sorted even when the clock
+            // stepped back or the retention was shortened, by keeping an id longer, never less.
+            let forget_at = deadline
+                .saturating_add(self.limits.remember_ids_s)
+                .max(self.forget.back().map_or(0, |(at, _)| *at));
+            self.forget.push_back((forget_at, id));
+            self.dropped.insert(
+                id,
+                Dropped {
+                    sha256: entry.sha256,
+                    agent: entry.agent,
+                },
+            );
             for waiter in &entry.waiters {
                 if let Some(ids) = self.agents.get_mut(waiter) {
                     ids.retain(|i| *i != id);
@@ -778,13 +898,168 @@ mod tests {
         // Same id, different content (here: another deadline) is not a duplicate.
         let other = request(&agent, 1, NOW + 61);
         let r = s.submit(1, other, NOW + 1).unwrap_err();
-        assert!(
-            r.reason.contains("already used by a different request"),
-            "{r:?}"
-        );
+        assert!(r.reason.contains("already used by request"), "{r:?}");
         // Same bytes from another key cannot exist (the signer differs), but the same id can.
         let foreign = request(&key(2), 1, NOW + 60);
         assert!(s.submit(5, foreign, NOW + 1).is_err());
+    }
+
+    /// A request with `id` and `program`, so that two of them differ in their bytes.
+    fn request_running(
+        agent: &PrivateKey,
+        id: u8,
+        program: &str,
+        expires_at: u64,
+    ) -> Claimed<Request> {
+        let mut payload = request_payload(id, expires_at);
+        payload.program = program.into();
+        Envelope::seal(agent, &payload).claim().unwrap()
+    }
+
+    #[test]
+    fn a_dropped_request_id_is_never_taken_by_another_request() {
+        let mut s = store();
+        s.connect_approver(10, NOW);
+        let agent = key(1);
+        let harmless = request_running(&agent, 1, "/usr/bin/apt-get", NOW + 5);
+        s.submit(1, harmless.clone(), NOW).unwrap();
+        assert_eq!(types(&s.expire(NOW + 5)), [(vec![1, 10], "expired")]);
+        assert!(s.is_empty());
+
+        // Other content, or the same content from another key, under the expired id.
+        for other in [
+            request_running(&agent, 1, "/usr/bin/bash", NOW + 600),
+            request_running(&key(2), 1, "/usr/bin/apt-get", NOW + 5),
+        ] {
+            let r = s.submit(2, other, NOW + 6).unwrap_err();
+            assert!(r.reason.contains("already used by request"), "{r:?}");
+            assert!(r.reason.contains(&harmless.sha256.reference()), "{r:?}");
+            assert!(!r.fatal);
+        }
+        // The identical envelope is still idempotent: it has expired.
+        let out = s.submit(3, harmless.clone(), NOW + 7).unwrap();
+        assert_eq!(types(&out), [(vec![3], "expired")]);
+
+        // Decided and dropped at its deadline: the same.
+        let decided = request_running(&agent, 2, "/usr/bin/true", NOW + 20);
+        s.submit(1, decided.clone(), NOW + 10).unwrap();
+        s.decide(
+            decision(&key(20), "alice", &decided, Verdict::Approve),
+            NOW + 11,
+        )
+        .unwrap();
+        assert!(s.expire(NOW + 20).is_empty(), "decided ones go quietly");
+        let r = s
+            .submit(
+                1,
+                request_running(&agent, 2, "/usr/bin/bash", NOW + 600),
+                NOW + 21,
+            )
+            .unwrap_err();
+        assert!(r.reason.contains("already used"), "{r:?}");
+
+        // Only after the retention is the id forgotten.
+        let limit = Limits::default().remember_ids_s;
+        let later = NOW + 5 + limit;
+        let r = s
+            .submit(
+                2,
+                request_running(&agent, 1, "/usr/bin/bash", later + 600),
+                later - 1,
+            )
+            .unwrap_err();
+        assert!(r.reason.contains("already used"), "{r:?}");
+        let again = request_running(&agent, 1, "/usr/bin/bash", later + 600);
+        assert_eq!(
+            types(&s.submit(2, again, later).unwrap()),
+            [(vec![2], "queued"), (vec![10], "request")]
+        );
+    }
+
+    #[test]
+    fn a_full_id_table_refuses_new_ids_and_forgets_none() {
+        let limits = Limits {
+            max_remembered_ids: 10,
+            max_pending_per_agent: 100,
+            ..Limits::default()
+        };
+        let mut s = Store::new(limits, []);
+        let agent = key(1);
+        let first = request_running(&agent, 0, "/usr/bin/apt-get", NOW + 1);
+        s.submit(1, first.clone(), NOW).unwrap();
+        s.expire(NOW + 1);
+        // Many other ids: the table fills, and then new ids are refused.
+        let mut refused = 0;
+        for i in 1..=50 {
+            let other = request_running(&key(2 + i % 3), i, "/usr/bin/true", NOW + 2);
+            match s.submit(2, other, NOW + 1) {
+                Ok(_) => {}
+                Err(r) => {
+                    assert!(r.reason.contains("remembers as many request ids"), "{r:?}");
+                    refused += 1;
+                }
+            }
+            s.expire(NOW + 2);
+        }
+        assert_eq!(refused, 41);
+        assert_eq!(s.remembered(), 10);
+        // The first id is still remembered.
+        let r = s
+            .submit(
+                1,
+                request_running(&agent, 0, "/usr/bin/bash", NOW + 600),
+                NOW + 3,
+            )
+            .unwrap_err();
+        assert!(r.reason.contains("already used"), "{r:?}");
+    }
+
+    #[test]
+    fn one_agent_key_cannot_use_up_the_id_table() {
+        let limits = Limits {
+            max_remembered_ids_per_agent: 3,
+            ..Limits::default()
+        };
+        let mut s = Store::new(limits, []);
+        let (greedy, other) = (key(1), key(2));
+        for i in 0..3 {
+            s.submit(1, request(&greedy, i, NOW + 1), NOW).unwrap();
+        }
+        s.expire(NOW + 1);
+        let r = s
+            .submit(1, request(&greedy, 3, NOW + 60), NOW + 2)
+            .unwrap_err();
+        assert!(
+            r.reason.contains("this agent key has used 3 request ids"),
+            "{r:?}"
+        );
+        s.submit(2, request(&other, 4, NOW + 60), NOW + 2).unwrap();
+        // Once its ids are forgotten, the key may ask again.
+        let later = NOW + 1 + Limits::default().remember_ids_s;
+        s.submit(1, request(&greedy, 3, later + 60), later).unwrap();
+    }
+
+    #[test]
+    fn a_shorter_retention_never_forgets_an_id_early() {
+        let mut s = store();
+        let agent = key(1);
+        s.submit(1, request(&agent, 1, NOW + 1), NOW).unwrap();
+        s.expire(NOW + 1);
+        let short = Limits {
+            remember_ids_s: 10,
+            ..Limits::default()
+        };
+        s.reconfigure(short, []);
+        s.submit(1, request(&agent, 2, NOW + 2), NOW + 1).unwrap();
+        s.expire(NOW + 2);
+        // The second id is kept as long as the first, not forgotten before it.
+        assert!(
+            s.submit(1, request_running(&agent, 2, "/x", NOW + 900), NOW + 100)
+                .is_err()
+        );
+        let long = Limits::default().remember_ids_s;
+        s.expire(NOW + 1 + long);
+        assert_eq!(s.remembered(), 0);
     }
 
     #[test]

@@ -413,6 +413,114 @@ async fn expiry_tells_the_shim_and_the_console() {
     assert_nothing_pending(&mut late).await;
 }
 
+/// The refusal answering a submission of `req`.
+async fn expect_refused(agent: &mut Client, req: &SignedRequest) -> String {
+    match event(agent).await {
+        Event::Refused { request_id, reason } => {
+            assert_eq!(request_id, Some(req.payload.id));
+            reason
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_request_id_is_never_taken_by_another_request() {
+    let alice = PrivateKey::generate("alice");
+    // A small id table, so that "many other ids" fill it.
+    let relay = Relay::start(&config(
+        &[("alice", &alice)],
+        "[limits]\nmax_remembered_ids = 30\nmax_pending_per_agent = 1000\n\
+         requests_per_agent_per_minute = 100000\nmessages_per_connection_per_second = 100000\n",
+    ));
+    let url = relay.url();
+    let mut console = connect(&url, &alice, Role::Approver).await;
+    let agent_key = PrivateKey::generate("agent");
+    let mut agent = connect(&url, &agent_key, Role::Agent).await;
+
+    // The approver reviews a harmless request; it expires undecided.
+    let harmless = RequestBuilder::new("/bin/true", &["apt-get", "update"])
+        .expires_at(now() + 1)
+        .sign(&agent_key);
+    agent.submit(&harmless.envelope).await.unwrap();
+    expect_queued(&mut agent, &harmless).await;
+    expect_request(&mut console, &harmless).await;
+    match event(&mut agent).await {
+        Event::Expired { request_id } => assert_eq!(request_id, harmless.payload.id),
+        other => panic!("expected expired, got {other:?}"),
+    }
+
+    // Something else under the same id, from the same key or another one.
+    let other_key = PrivateKey::generate("other agent");
+    let mut other = connect(&url, &other_key, Role::Agent).await;
+    let evil = |key: &PrivateKey| {
+        RequestBuilder::new("/bin/sh", &["sh", "-c", "id"])
+            .id(harmless.payload.id)
+            .expires_at(now() + 600)
+            .sign(key)
+    };
+    let refusal = format!("already used by request {}", harmless.sha256.reference());
+    for (client, key) in [(&mut agent, &agent_key), (&mut other, &other_key)] {
+        let evil = evil(key);
+        client.submit(&evil.envelope).await.unwrap();
+        let reason = expect_refused(client, &evil).await;
+        assert!(reason.contains(&refusal), "{reason}");
+    }
+
+    // Many other ids, more than the relay may remember: the later ones are refused, and the
+    // first id is not forgotten to make room.
+    let mut refused = 0;
+    for _ in 0..40 {
+        let filler = request(&agent_key, 1);
+        agent.submit(&filler.envelope).await.unwrap();
+        match event(&mut agent).await {
+            Event::Queued { .. } | Event::Expired { .. } => {}
+            Event::Refused { reason, .. } => {
+                assert!(reason.contains("remembers as many request ids"), "{reason}");
+                refused += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(refused > 0, "the table never filled up");
+    let evil = evil(&agent_key);
+    agent.submit(&evil.envelope).await.unwrap();
+    // Events about the fillers may come first.
+    let reason = loop {
+        match event(&mut agent).await {
+            Event::Refused { request_id, reason } if request_id == Some(evil.payload.id) => {
+                break reason;
+            }
+            Event::Expired { request_id } | Event::Queued { request_id } => {
+                assert_ne!(request_id, evil.payload.id, "the reused id was accepted")
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert!(reason.contains(&refusal), "{reason}");
+
+    // The identical envelope is still idempotent: it has expired.
+    let mut fresh = connect(&url, &agent_key, Role::Agent).await;
+    fresh.submit(&harmless.envelope).await.unwrap();
+    match event(&mut fresh).await {
+        Event::Expired { request_id } => assert_eq!(request_id, harmless.payload.id),
+        other => panic!("expected expired, got {other:?}"),
+    }
+
+    // No console was ever shown the other content under that id.
+    console.request_statuses().await.unwrap();
+    loop {
+        match event(&mut console).await {
+            Event::Statuses { .. } => break,
+            Event::Request { envelope, .. } => {
+                let shown = envelope.open::<assent_protocol::Request>().unwrap();
+                assert_ne!(shown.payload.id, harmless.payload.id, "{shown:?}");
+            }
+            _ => {}
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statuses_are_stored_and_served() {
     let (alice, bob) = (PrivateKey::generate("alice"), PrivateKey::generate("bob"));
