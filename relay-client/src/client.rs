@@ -17,6 +17,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::message::{ClientMessage, PROTOCOL_VERSION, ServerMessage};
+use crate::text::printable;
 
 /// Environment variable naming extra PEM trust roots (`:`-separated) for `wss://` relays,
 /// for relays with a private CA or a self-signed certificate.
@@ -40,11 +41,14 @@ pub enum ClientError {
 
 impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The texts quote what the relay sent: printed escaped, never raw.
         match self {
-            ClientError::Connect(why) => write!(f, "cannot connect to the relay: {why}"),
-            ClientError::Login(why) => write!(f, "the relay refused the login: {why}"),
-            ClientError::Closed(why) => write!(f, "relay connection closed: {why}"),
-            ClientError::Protocol(why) => write!(f, "relay protocol error: {why}"),
+            ClientError::Connect(why) => {
+                write!(f, "cannot connect to the relay: {}", printable(why))
+            }
+            ClientError::Login(why) => write!(f, "the relay refused the login: {}", printable(why)),
+            ClientError::Closed(why) => write!(f, "relay connection closed: {}", printable(why)),
+            ClientError::Protocol(why) => write!(f, "relay protocol error: {}", printable(why)),
         }
     }
 }
@@ -299,7 +303,10 @@ impl Client {
             },
             ServerMessage::Expired { request_id } => Event::Expired { request_id },
             ServerMessage::Statuses { statuses } => Event::Statuses { statuses },
-            ServerMessage::Refused { request_id, reason } => Event::Refused { request_id, reason },
+            ServerMessage::Refused { request_id, reason } => Event::Refused {
+                request_id,
+                reason: printable(&reason).into_owned(),
+            },
             other => {
                 return Err(ClientError::Protocol(format!(
                     "unexpected {} after login",

@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod message;
+pub mod text;
 pub mod tls;
 
 pub use client::{CA_ENV, Client, ClientError, ConnectOptions, Event};

@@ -25,6 +25,7 @@ use crate::connection::{Connection, ReadError};
 use crate::limits::{Limits, RateLimiter, TokenBucket};
 use crate::store::{ConnId, Outbox, Refusal, SharedStore, Store};
 use assent_relay_client::message::{ClientMessage, PROTOCOL_VERSION, ServerMessage};
+use assent_relay_client::text::printable;
 
 /// Unix time in seconds, as the protocol's timestamps are.
 pub(crate) fn now_unix() -> u64 {
@@ -214,7 +215,7 @@ impl Handler {
             _ = stop.changed() => return,
             handshake = handshake => match handshake {
                 Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => return tracing::debug!(peer = %self.peer, "TLS handshake failed: {e}"),
+                Ok(Err(e)) => return tracing::debug!(peer = %self.peer, "TLS handshake failed: {}", printable(&e.to_string())),
                 Err(_) => return tracing::debug!(peer = %self.peer, "TLS handshake timed out"),
             },
         };
@@ -256,7 +257,7 @@ impl Handler {
             match tokio::time::timeout_at(deadline, Connection::accept(stream, limits)).await {
                 Ok(Ok(conn)) => conn,
                 Ok(Err(e)) => {
-                    tracing::debug!(peer = %self.peer, "{e}");
+                    tracing::debug!(peer = %self.peer, "{}", printable(&e));
                     return None;
                 }
                 Err(_) => {
@@ -267,7 +268,8 @@ impl Handler {
         match self.login(&mut conn, deadline).await {
             Ok(who) => Some((conn, who)),
             Err((code, reason)) => {
-                tracing::info!(peer = %self.peer, "login refused: {reason}");
+                // Clients choose much of what parser errors quote.
+                tracing::info!(peer = %self.peer, "login refused: {}", printable(&reason));
                 Box::pin(conn.close_with_error(code, &reason)).await;
                 None
             }
@@ -413,13 +415,13 @@ impl Handler {
         }
         self.shared.store.disconnect(id);
         if let Err(e) = sent {
-            tracing::debug!(conn = id, "{e}");
+            tracing::debug!(conn = id, "{}", printable(&e));
         }
         match end {
             End::Gone | End::Closed => tracing::debug!(conn = id, "connection closed"),
             End::Shutdown => Box::pin(conn.close(CloseCode::Away, "relay shutting down")).await,
             End::Refused(code, reason) => {
-                tracing::warn!(conn = id, peer = %self.peer, key = %fingerprint, "closing connection: {reason}");
+                tracing::warn!(conn = id, peer = %self.peer, key = %fingerprint, "closing connection: {}", printable(&reason));
                 Box::pin(conn.close_with_error(code, &reason)).await;
             }
         }
@@ -456,7 +458,7 @@ impl Handler {
                 return Err(Stop::End(End::Refused(CloseCode::Policy, refusal.reason)));
             }
             Err(refusal) => {
-                tracing::info!(conn = session.id, "refused: {}", refusal.reason);
+                tracing::info!(conn = session.id, "refused: {}", printable(&refusal.reason));
                 ServerMessage::Refused {
                     request_id: refusal.request_id,
                     reason: refusal.reason,
@@ -502,9 +504,11 @@ impl Handler {
                 }
                 let request =
                     auth::check_request(&request, who).map_err(|e| Refusal::fatal(None, e))?;
+                // Named by its reference, as the shim and the consoles name it; the agent's
+                // strings are quoted and escaped (a program path may hold a newline).
                 tracing::info!(
-                    conn, id = %request.payload.id, agent = %request.payload.agent,
-                    program = %request.payload.program, "request"
+                    conn, request = %request.sha256.reference(), id = %request.payload.id,
+                    agent = ?request.payload.agent, program = ?request.payload.program, "request"
                 );
                 shared.store.submit(conn, request, now_unix())?;
                 Ok(None)
@@ -515,13 +519,13 @@ impl Handler {
                 }
                 let decision = auth::check_decision(&decision, &shared.config)
                     .map_err(|e| Refusal::fatal(None, e))?;
-                let (id, approver, verdict) = (
-                    decision.payload.request_id,
+                let (request, approver, verdict) = (
+                    decision.payload.request_sha256.reference(),
                     decision.payload.approver.clone(),
                     decision.payload.verdict,
                 );
                 shared.store.decide(decision, now_unix())?;
-                tracing::info!(conn, %id, %approver, ?verdict, "decided");
+                tracing::info!(conn, %request, %approver, ?verdict, "decided");
                 Ok(None)
             }
             ClientMessage::PublishStatus { status } => {

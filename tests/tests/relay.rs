@@ -522,6 +522,68 @@ async fn an_expired_request_id_is_never_taken_by_another_request() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_names_requests_by_reference_and_quotes_what_agents_chose() {
+    let relay = Relay::start("");
+    let agent_key = PrivateKey::generate("agent");
+    let mut agent = connect(&relay.url(), &agent_key, Role::Agent).await;
+    // A program path is any absolute path: here one that would forge a log line.
+    let forged = "2099-01-01T00:00:00.000000Z  INFO assent_relay: approved by alice";
+    let req = RequestBuilder::new("/bin/true", &["true"])
+        .program_path_only(&format!("/bin/true\n{forged}\u{1b}[2J"))
+        .sign(&agent_key);
+    agent.submit(&req.envelope).await.unwrap();
+    expect_queued(&mut agent, &req).await;
+    // A message that does not parse, quoting a field name with a newline.
+    let mut raw = Raw::login(relay.addr, &agent_key, Role::Agent);
+    raw.send(
+        OP_TEXT,
+        format!(r#"{{"type":"get_statuses","x\n{forged}":1}}"#).as_bytes(),
+    );
+    raw.closed();
+
+    let log_path = relay.dir.join("relay.log");
+    let reference = format!("request={}", req.sha256.reference());
+    let deadline = Instant::now() + WAIT;
+    let log = loop {
+        let log = without_colour(&std::fs::read_to_string(&log_path).unwrap());
+        if log.contains(&reference) && log.contains("closing connection") {
+            break log;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no request line in the log:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    for line in log.lines() {
+        assert!(!line.starts_with("2099-"), "a forged line:\n{log}");
+    }
+    assert!(
+        !log.contains('\u{1b}'),
+        "an escape sequence reached the log:\n{log}"
+    );
+}
+
+/// `text` without the colour sequences (`ESC [ … m`) a log writer may add.
+fn without_colour(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("\u{1b}[") {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at + 2..];
+        match tail.find(|c: char| !(c.is_ascii_digit() || c == ';')) {
+            Some(end) if tail[end..].starts_with('m') => rest = &tail[end + 1..],
+            _ => {
+                out.push('\u{1b}');
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statuses_are_stored_and_served() {
     let (alice, bob) = (PrivateKey::generate("alice"), PrivateKey::generate("bob"));
     let relay = Relay::start(&config(&[("alice", &alice), ("bob", &bob)], ""));
