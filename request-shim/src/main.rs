@@ -23,6 +23,7 @@ mod run;
 mod status;
 mod sudo;
 mod wait;
+mod workdir;
 
 use std::ffi::OsString;
 use std::path::Path;

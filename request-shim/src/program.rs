@@ -2,32 +2,39 @@
 //!
 //! A name without `/` is looked up in the **elevator's** secure path, never the agent's `PATH`
 //! (which the agent controls). A name with `/` is taken relative to the current directory.
-//! Either way the result is canonicalised (symlinks resolved) so the approver sees the very
-//! file that will run, and the elevator opens that same path: `/bin/true` may therefore be
-//! shown as `/usr/bin/true`. `argv[0]` stays as the agent typed it, so multi-call programs
-//! still see the name they were called by.
+//! Either way the path is resolved one component at a time (symlinks followed, at most
+//! [`MAX_LINKS`]) so the approver sees the very file that will run, and the elevator opens
+//! that same path: `/bin/true` may therefore be shown as `/usr/bin/true`. `argv[0]` stays as
+//! the agent typed it, so multi-call programs still see the name they were called by.
+//!
+//! Nothing under `/proc`, `/dev` or `/sys` is a program, wherever the walk passes through
+//! them: `/dev/stdin`, `/dev/fd/3` and `/proc/self/fd/0` name whatever the caller has open,
+//! which would make the approver review one thing while the caller decides what it is.
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use assent_protocol::Sha256Digest;
 use sha2::Digest as _;
 
 use crate::failure::{Failure, Result};
 
-/// Find `typed` as the elevator would run it. `cwd` must be absolute.
+/// Trees whose files are views of processes, devices and the kernel, never program files.
+const PSEUDO_TREES: [&str; 3] = ["/proc", "/dev", "/sys"];
+
+/// Symlinks followed in one resolution before giving up (the kernel's own limit).
+pub const MAX_LINKS: usize = 40;
+
+/// Find `typed` as the elevator would run it. `cwd` must be absolute and canonical.
 pub fn resolve(typed: &str, cwd: &Path, secure_path: &str) -> Result<String> {
     if typed.is_empty() {
         return Err(Failure::usage("the program name is empty"));
     }
     let found = if typed.contains('/') {
-        let path = cwd.join(typed);
-        if !path.exists() {
-            return Err(Failure::usage(format!("{typed}: no such file")));
-        }
-        path
+        cwd.join(typed)
     } else {
         search(typed, secure_path).ok_or_else(|| {
             Failure::usage(format!(
@@ -35,15 +42,19 @@ pub fn resolve(typed: &str, cwd: &Path, secure_path: &str) -> Result<String> {
             ))
         })?
     };
-    let canonical = found
-        .canonicalize()
-        .map_err(|e| Failure::usage(format!("{typed}: cannot resolve {}: {e}", found.display())))?;
+    let canonical = real_path(typed, &found)?;
+    if let Ok(fs) = nix::sys::statfs::statfs(&canonical) {
+        let kind = fs.filesystem_type();
+        if kind == nix::sys::statfs::PROC_SUPER_MAGIC || kind == nix::sys::statfs::SYSFS_MAGIC {
+            return Err(pseudo(typed, &canonical, "a proc or sys file system"));
+        }
+    }
     let meta = canonical
         .metadata()
         .map_err(|e| Failure::usage(format!("{}: {e}", canonical.display())))?;
     if !meta.is_file() {
         return Err(Failure::usage(format!(
-            "{typed}: {} is not a regular file",
+            "{typed}: {} is not a regular file; give the path of the program file itself",
             canonical.display()
         )));
     }
@@ -59,6 +70,84 @@ pub fn resolve(typed: &str, cwd: &Path, secure_path: &str) -> Result<String> {
             p.to_string_lossy()
         ))
     })
+}
+
+fn pseudo(typed: &str, path: &Path, tree: &str) -> Failure {
+    Failure::usage(format!(
+        "{typed}: refusing {}: it is under {tree}, whose files are views of processes, devices or open descriptors, not programs; give the path of the program file itself",
+        path.display()
+    ))
+}
+
+/// `path` (absolute) with every symlink resolved and no `.` or `..`, walked one component at
+/// a time so that no step through a pseudo tree goes unnoticed (a resolver that only looks at
+/// the end result would follow `/proc/self/fd/0` to whatever file stdin is).
+fn real_path(typed: &str, path: &Path) -> Result<PathBuf> {
+    let mut resolved = PathBuf::from("/");
+    // What is left to walk, last component first.
+    let mut pending: Vec<OsString> = Vec::new();
+    push_components(&mut pending, path);
+    let mut links = 0;
+    while let Some(part) = pending.pop() {
+        match part.to_str() {
+            Some("" | ".") => continue,
+            Some("..") => {
+                // `resolved` holds no symlink, so its parent is the real parent.
+                resolved.pop();
+                continue;
+            }
+            _ => resolved.push(&part),
+        }
+        if let Some(tree) = PSEUDO_TREES.iter().find(|t| resolved.starts_with(t)) {
+            return Err(pseudo(typed, &resolved, tree));
+        }
+        let meta = std::fs::symlink_metadata(&resolved).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Failure::usage(format!(
+                    "{typed}: no such file ({} is missing)",
+                    resolved.display()
+                ))
+            } else {
+                Failure::usage(format!(
+                    "{typed}: cannot resolve {}: {e}",
+                    resolved.display()
+                ))
+            }
+        })?;
+        if meta.file_type().is_symlink() {
+            links += 1;
+            if links > MAX_LINKS {
+                return Err(Failure::usage(format!(
+                    "{typed}: more than {MAX_LINKS} symlinks on the way to the program; give its real path"
+                )));
+            }
+            let target = std::fs::read_link(&resolved).map_err(|e| {
+                Failure::usage(format!(
+                    "{typed}: cannot read the symlink {}: {e}",
+                    resolved.display()
+                ))
+            })?;
+            resolved.pop();
+            if target.is_absolute() {
+                resolved = PathBuf::from("/");
+            }
+            push_components(&mut pending, &target);
+        }
+    }
+    Ok(resolved)
+}
+
+/// Push `path`'s components onto `pending` so that its first component is popped first.
+fn push_components(pending: &mut Vec<OsString>, path: &Path) {
+    let parts: Vec<OsString> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(name) => Some(name.to_owned()),
+            Component::ParentDir => Some("..".into()),
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => None,
+        })
+        .collect();
+    pending.extend(parts.into_iter().rev());
 }
 
 /// The first executable regular file named `name` in the absolute entries of `secure_path`.
@@ -234,9 +323,69 @@ mod tests {
             resolve(&t.s("dir"), Path::new("/"), "")
                 .unwrap_err()
                 .message
-                .contains("not a regular file")
+                .contains("is not a regular file")
         );
         assert!(resolve("", Path::new("/"), "/bin").is_err());
+    }
+
+    #[test]
+    fn pseudo_files_are_refused_however_they_are_reached() {
+        let t = Tree::new();
+        symlink("/dev/stdin", t.path("stdin-link")).unwrap();
+        symlink("/proc/self/fd/0", t.path("fd-link")).unwrap();
+        fs::create_dir(t.path("dir")).unwrap();
+        symlink("/proc/self", t.path("dir/self")).unwrap();
+        let root = t.root();
+        for (typed, cwd, tree) in [
+            ("/dev/stdin", Path::new("/"), "/dev"),
+            ("/dev/fd/3", Path::new("/"), "/dev"),
+            ("/proc/self/fd/0", Path::new("/"), "/proc"),
+            ("/sys/kernel/notes", Path::new("/"), "/sys"),
+            ("../dev/null", Path::new("/tmp"), "/dev"),
+            ("./stdin", Path::new("/dev"), "/dev"),
+            ("./stdin-link", root.as_path(), "/dev"),
+            ("./fd-link", root.as_path(), "/proc"),
+            ("dir/self/exe", root.as_path(), "/proc"),
+        ] {
+            let err = resolve(typed, cwd, "").unwrap_err();
+            assert_eq!(err.exit, Exit::Usage, "{typed}");
+            assert!(
+                err.message.contains(&format!("is under {tree}")),
+                "{typed}: {}",
+                err.message
+            );
+            assert!(
+                err.message
+                    .ends_with("give the path of the program file itself"),
+                "{typed}: {}",
+                err.message
+            );
+            assert!(!err.message.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn dot_dot_after_a_symlink_is_taken_from_the_link_target() {
+        let t = Tree::new();
+        for d in ["a/b", "c"] {
+            fs::create_dir_all(t.path(d)).unwrap();
+        }
+        executable(&t.path("a/tool"), b"a");
+        executable(&t.path("tool"), b"top");
+        symlink(t.path("a/b"), t.path("c/link")).unwrap();
+        // c/link/.. is a (the target's parent), not c.
+        assert_eq!(
+            resolve("c/link/../tool", &t.root(), "").unwrap(),
+            t.s("a/tool")
+        );
+        // A loop ends with one line.
+        symlink(t.path("loop"), t.path("loop")).unwrap();
+        let err = resolve("./loop", &t.root(), "").unwrap_err();
+        assert!(
+            err.message.contains("more than 40 symlinks"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::convert::Infallible;
 use std::ffi::OsString;
+use std::path::Path;
 
 use assent_protocol::{Grant, MAX_PAYLOAD_LEN, Payload as _, Request};
 
@@ -15,6 +16,7 @@ use crate::program;
 use crate::progress::Progress;
 use crate::request::{self, Ask, Command, Requester};
 use crate::wait::{self, Wait};
+use crate::workdir;
 
 /// Everything `assent run` and `sudo` ask for, before any of it is looked up.
 #[derive(Debug, Clone)]
@@ -79,21 +81,14 @@ pub fn run(plan: RunPlan) -> Result<Infallible> {
     let settings = ElevatorSettings::read();
 
     let argv = request::utf8_argv(&plan.command)?;
-    let cwd = std::env::current_dir()
-        .map_err(|e| Failure::usage(format!("cannot tell the current directory: {e}")))?;
-    let cwd_text = cwd.to_str().map(str::to_owned).ok_or_else(|| {
-        Failure::usage(format!(
-            "the current directory {} is not valid UTF-8; cd somewhere else",
-            cwd.display()
-        ))
-    })?;
-    let program = program::resolve(&argv[0], &cwd, &settings.secure_path)?;
+    let cwd = workdir::current()?;
+    let program = program::resolve(&argv[0], Path::new(&cwd), &settings.secure_path)?;
     let command = Command {
         run_as: plan.run_as.clone(),
         program_sha256: program::hash(&program)?,
         program,
         argv,
-        cwd: cwd_text,
+        cwd,
         env: request::collect_env(plan.env).map_err(Failure::usage)?,
     };
 

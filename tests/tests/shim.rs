@@ -273,6 +273,84 @@ fn approved_once_runs_as_root_and_passes_the_exit_status_through() {
 }
 
 #[test]
+fn the_request_names_the_real_directory_not_the_symlink_it_was_reached_by() {
+    let flow = Flow::new(approve(Grant::Once));
+    let agent = &flow.agent;
+    let real = flow.sb.agent_dir().join("real-project");
+    let link = flow.sb.agent_dir().join("project");
+    fs::create_dir(&real).unwrap();
+    std::os::unix::fs::chown(&real, Some(agent.uid), Some(agent.gid)).unwrap();
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let out = flow.run(&[], &["pwd"]).cwd(&link).run();
+    out.assert_success();
+    let real = fs::canonicalize(&real).unwrap();
+    let shown = flow.approver.requests();
+    assert_eq!(Path::new(&shown[0].cwd), real, "{out}");
+    assert_eq!(out.stdout.trim_end(), real.to_str().unwrap(), "{out}");
+}
+
+#[test]
+fn programs_under_dev_or_proc_are_refused_before_any_request() {
+    let flow = Flow::new(approve(Grant::Once));
+    let marker = flow.marker("pseudo");
+    // The agent's own script, which an approval of "/dev/stdin" would run as root.
+    let script = flow.sb.agent_dir().join("payload.sh");
+    fs::write(
+        &script,
+        format!("#!/bin/sh\necho ran >> '{}'\n", marker.display()),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let agent = &flow.agent;
+    std::os::unix::fs::chown(&script, Some(agent.uid), Some(agent.gid)).unwrap();
+
+    let assent = flow.sb.bin_dir().join("assent");
+    let redirected = |program: &str| {
+        // `assent run -- PROGRAM < payload.sh`, from a shell as the agent would type it.
+        flow.sb
+            .run_as_agent("/bin/sh")
+            .env("XDG_CONFIG_HOME", flow.sb.agent_dir().join("config"))
+            .env("XDG_STATE_HOME", flow.sb.agent_dir().join("state"))
+            .args(["-c", "exec \"$0\" run -- \"$1\" < \"$2\""])
+            .arg(&assent)
+            .arg(program)
+            .arg(&script)
+            .run()
+    };
+    let outcomes = [
+        ("/dev/stdin", "/dev", redirected("/dev/stdin")),
+        ("/proc/self/fd/0", "/proc", redirected("/proc/self/fd/0")),
+        (
+            "/dev/fd/3",
+            "/dev",
+            flow.run(&[], &["/dev/fd/3"]).fd(3, &script).run(),
+        ),
+        (
+            "/proc/self/fd/3",
+            "/proc",
+            flow.run(&[], &["/proc/self/fd/3"]).fd(3, &script).run(),
+        ),
+    ];
+    for (program, tree, out) in outcomes {
+        out.assert_code(64);
+        let lines = out.stderr_lines();
+        assert_eq!(lines.len(), 1, "{program}: one line: {out}");
+        assert!(
+            lines[0].starts_with(&format!("assent: {program}: refusing "))
+                && lines[0].contains(&format!("is under {tree}"))
+                && lines[0].ends_with("give the path of the program file itself"),
+            "{program}: {out}"
+        );
+    }
+    assert!(
+        flow.approver.requests().is_empty(),
+        "a request reached the relay"
+    );
+    assert!(flow.sb.audit_lines().is_empty());
+    assert!(!marker.exists());
+}
+
+#[test]
 fn denial_names_the_approver_and_the_note() {
     let flow = Flow::new(deny(Some("not during the freeze")));
     let marker = flow.marker("denied");
