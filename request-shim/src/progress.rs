@@ -14,18 +14,19 @@ pub struct Progress {
     /// A countdown line is on screen and must be cleared before other output.
     drawn: bool,
     started: bool,
-    request_id: String,
+    /// The request's reference (SPEC §13.1), as the approver's console shows it.
+    reference: String,
     relay: String,
     expires_at: u64,
 }
 
 impl Progress {
-    pub fn new(request_id: String, relay: String, expires_at: u64) -> Progress {
+    pub fn new(reference: String, relay: String, expires_at: u64) -> Progress {
         Progress {
             tty: std::io::stderr().is_terminal(),
             drawn: false,
             started: false,
-            request_id,
+            reference,
             relay,
             expires_at,
         }
@@ -42,16 +43,16 @@ impl Progress {
         }
         self.started = true;
         if self.tty {
-            // The full id and the relay once, then the countdown below it.
+            // The relay once, then the countdown below it.
             say(format_args!(
-                "asked for approval of {} via {}",
-                self.request_id, self.relay
+                "asked for approval of request {} via {}",
+                self.reference, self.relay
             ));
             self.tick(now);
         } else {
             say(format_args!(
-                "waiting for approval of {} (expires in {}) via {}",
-                self.request_id,
+                "waiting for approval of request {} (expires in {}) via {}",
+                self.reference,
                 duration::format(self.expires_at.saturating_sub(now)),
                 self.relay
             ));
@@ -68,8 +69,8 @@ impl Progress {
         // Short enough not to wrap on an 80-column terminal, which `\r` could not redraw.
         let _ = write!(
             err,
-            "\r\x1b[2Kassent: waiting for approval of {}… ({left} left, Ctrl-C to give up)",
-            &self.request_id[..self.request_id.len().min(12)]
+            "\r\x1b[2Kassent: waiting for approval of {} ({left} left, Ctrl-C to give up)",
+            self.reference
         );
         let _ = err.flush();
         self.drawn = true;

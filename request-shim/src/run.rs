@@ -123,7 +123,7 @@ pub fn run(plan: RunPlan) -> Result<Infallible> {
             relay: &config.relay,
             key: &key,
             progress: Progress::new(
-                request.payload.id.to_hex(),
+                request.sha256.reference(),
                 config.relay.clone(),
                 request.payload.expires_at,
             ),

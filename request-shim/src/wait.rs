@@ -101,7 +101,8 @@ impl Wait<'_> {
 
     fn timed_out(&self) -> Failure {
         Failure::retry(format!(
-            "no decision within {}; nothing ran",
+            "no decision on request {} within {}; nothing ran",
+            self.request.sha256.reference(),
             duration::format(self.timeout_s)
         ))
     }
@@ -247,8 +248,10 @@ impl Wait<'_> {
                 }
                 Event::Refused { request_id, reason } if request_id.is_none_or(|id| id == ours) => {
                     return Err(Lost::Final(Failure::retry(format!(
-                        "the relay {} refused the request: {reason}; nothing ran",
-                        self.relay
+                        "the relay {} refused request {}: {}; nothing ran",
+                        self.relay,
+                        self.request.sha256.reference(),
+                        reason
                     ))));
                 }
                 _ => {}

@@ -273,6 +273,27 @@ fn approved_once_runs_as_root_and_passes_the_exit_status_through() {
 }
 
 #[test]
+fn the_shim_names_the_request_by_the_reference_the_approver_sees() {
+    let flow = Flow::new(approve(Grant::Once));
+    let out = flow.run(&[], &["id", "-u"]).run();
+    out.assert_success();
+    let decided = flow.approver.decisions();
+    assert_eq!(decided.len(), 1);
+    let reference = decided[0].request.sha256.reference();
+    assert_eq!(reference.len(), 12);
+    assert!(decided[0].request.sha256.to_hex().starts_with(&reference));
+    stderr_has(
+        &out,
+        &format!("assent: waiting for approval of request {reference} (expires in "),
+    );
+    // The id is not what people are shown.
+    assert!(
+        !out.stderr.contains(&decided[0].request.payload.id.to_hex()),
+        "{out}"
+    );
+}
+
+#[test]
 fn the_request_names_the_real_directory_not_the_symlink_it_was_reached_by() {
     let flow = Flow::new(approve(Grant::Once));
     let agent = &flow.agent;
@@ -390,7 +411,8 @@ fn no_decision_before_the_timeout_exits_75() {
         )
         .run();
     out.assert_code(75);
-    stderr_has(&out, "assent: no decision within 2s; nothing ran");
+    stderr_has(&out, "assent: no decision on request ");
+    stderr_has(&out, " within 2s; nothing ran");
     // Not a terminal: one line when the wait starts.
     stderr_has(&out, "assent: waiting for approval of ");
     assert!(
