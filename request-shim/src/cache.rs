@@ -10,12 +10,14 @@ use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use assent_common::elevator_config::Approver;
 use assent_protocol::{
     Decision, Envelope, GrantToken, OpenedGrant, PublicKey, Request, Sha256Digest, Signed, Status,
     Verdict,
 };
 use serde::{Deserialize, Serialize};
 
+use crate::config::ELEVATOR_CONFIG;
 use crate::duration;
 use crate::keys;
 use crate::request::{Command, Requester};
@@ -97,6 +99,29 @@ pub fn check_binding(request: &Signed<Request>, decision: &Signed<Decision>) -> 
         return Err("the decision's cmd_sha256 is not this request's command".into());
     }
     Ok(())
+}
+
+/// The decision is signed by an approver the elevator lists, under that approver's name, when
+/// the list is known (`listed`). A relay can deliver a well-formed decision from any key;
+/// only these would ever pass the elevator.
+pub fn check_signer(
+    decision: &Signed<Decision>,
+    listed: Option<&[Approver]>,
+) -> Result<(), String> {
+    let Some(listed) = listed else {
+        return Ok(());
+    };
+    match listed.iter().find(|a| a.key == decision.signer) {
+        Some(a) if a.name == decision.payload.approver => Ok(()),
+        Some(a) => Err(format!(
+            "it claims approver {:?}, but its key is listed as {:?} in {ELEVATOR_CONFIG}",
+            decision.payload.approver, a.name
+        )),
+        None => Err(format!(
+            "it is signed by {}, which is not an [[approver]] in {ELEVATOR_CONFIG}",
+            decision.signer.fingerprint()
+        )),
+    }
 }
 
 /// The window of an approved grant has not ended.

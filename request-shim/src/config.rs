@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use assent_common::elevator_config::{Approver, Config as ElevatorConfig, MAX_CONFIG_LEN};
 use serde::Deserialize;
 
 use crate::duration;
@@ -313,6 +314,19 @@ fn entries<'t>(table: &'t toml::Table, name: &str) -> impl Iterator<Item = &'t t
         .into_iter()
         .flatten()
         .filter_map(toml::Value::as_table)
+}
+
+/// The approvers `elevator.toml` lists, parsed as strictly as the elevator parses it; `None`
+/// when this user cannot read the file or it does not parse, and only the elevator can tell.
+pub fn listed_approvers(path: &Path) -> Option<Vec<Approver>> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(MAX_CONFIG_LEN)
+        .read_to_string(&mut text)
+        .ok()?;
+    ElevatorConfig::parse(&text, path).ok().map(|c| c.approvers)
 }
 
 /// Where `secure_path` came from.

@@ -4,10 +4,11 @@ use std::convert::Infallible;
 use std::ffi::OsString;
 use std::path::Path;
 
+use assent_common::elevator_config::Approver;
 use assent_protocol::{Grant, MAX_PAYLOAD_LEN, Payload as _, Request};
 
 use crate::cache::{self, GrantCache};
-use crate::config::{Config, ElevatorSettings, Paths};
+use crate::config::{self, Config, ELEVATOR_CONFIG, ElevatorSettings, Paths};
 use crate::duration;
 use crate::elevate;
 use crate::failure::{Failure, Result, say};
@@ -79,6 +80,7 @@ pub fn run(plan: RunPlan) -> Result<Infallible> {
         std::env::var_os("PATH").as_deref(),
     )?;
     let settings = ElevatorSettings::read();
+    let approvers = config::listed_approvers(Path::new(ELEVATOR_CONFIG));
 
     let argv = request::utf8_argv(&plan.command)?;
     let cwd = workdir::current()?;
@@ -112,7 +114,7 @@ pub fn run(plan: RunPlan) -> Result<Infallible> {
         .map_err(|e| Failure::usage(format!("cannot build the request: {e}")))?;
 
     let cache = GrantCache::new(paths.grants());
-    let cached = usable_cached_grant(&cache, &command, &requester, &key);
+    let cached = usable_cached_grant(&cache, &command, &requester, &key, approvers.as_deref());
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -132,6 +134,7 @@ pub fn run(plan: RunPlan) -> Result<Infallible> {
             cached,
             cache: &cache,
             status_max_age_s: settings.status_max_age_s,
+            approvers,
         }
         .run(),
     )?;
@@ -163,6 +166,7 @@ fn usable_cached_grant(
     command: &Command,
     requester: &Requester,
     key: &assent_protocol::PrivateKey,
+    approvers: Option<&[Approver]>,
 ) -> Option<cache::CachedGrant> {
     let agent = key.public();
     let Some(grant) = cache.find(command, requester, &agent) else {
@@ -177,7 +181,12 @@ fn usable_cached_grant(
         }
         return None;
     };
-    match cache::check_window(&grant.decision.payload, wait::now()) {
+    let usable = cache::check_signer(&grant.decision, approvers)
+        .map_err(|why| format!("the elevator would refuse it: {why}"))
+        .and_then(|()| {
+            cache::check_window(&grant.decision.payload, wait::now()).map_err(|e| e.to_string())
+        });
+    match usable {
         Ok(()) => Some(grant),
         Err(why) => {
             say(format_args!("cached grant not usable: {why}"));

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use assent_common::elevator_config::Approver;
 use assent_protocol::{
     Decision, Envelope, GrantToken, PrivateKey, Request, Role, Signed, Status, Verdict,
 };
@@ -33,13 +34,16 @@ pub fn now() -> u64 {
         .unwrap_or(0)
 }
 
-/// A decision envelope that verifies and binds our request (id, payload hash, command).
+/// A decision envelope that verifies, binds our request (id, payload hash, command), and is
+/// signed by an approver the elevator lists (when this user can read that list).
 pub fn accept_decision(
     request: &Signed<Request>,
     envelope: &Envelope,
+    listed: Option<&[Approver]>,
 ) -> std::result::Result<Signed<Decision>, String> {
     let decision = envelope.open::<Decision>().map_err(|e| e.to_string())?;
     cache::check_binding(request, &decision)?;
+    cache::check_signer(&decision, listed)?;
     Ok(decision)
 }
 
@@ -78,6 +82,8 @@ pub struct Wait<'a> {
     pub cache: &'a GrantCache,
     pub status_max_age_s: u64,
     pub progress: Progress,
+    /// The elevator's approvers, when this user can read them.
+    pub approvers: Option<Vec<Approver>>,
 }
 
 impl Wait<'_> {
@@ -237,12 +243,14 @@ impl Wait<'_> {
             };
             let ours = self.request.payload.id;
             match event {
-                Event::Decision { envelope } => match accept_decision(&self.request, &envelope) {
-                    Ok(decision) => return self.decided(client, decision).await,
-                    Err(why) => self.progress.line(&format!(
-                        "ignoring a decision that does not bind this request: {why}"
-                    )),
-                },
+                Event::Decision { envelope } => {
+                    match accept_decision(&self.request, &envelope, self.approvers.as_deref()) {
+                        Ok(decision) => return self.decided(client, decision).await,
+                        Err(why) => self.progress.line(&format!(
+                            "ignoring a decision the elevator would refuse: {why}"
+                        )),
+                    }
+                }
                 Event::Expired { request_id } if request_id == ours => {
                     return Err(Lost::Final(self.timed_out()));
                 }
@@ -360,26 +368,50 @@ mod tests {
         let theirs = signed_request(&agent, &command(1), Grant::Once);
         let good = decide(&alice, &ours, Verdict::Approve, Grant::Once, Some(1120));
         assert_eq!(
-            accept_decision(&ours, &good.envelope).unwrap().sha256,
+            accept_decision(&ours, &good.envelope, None).unwrap().sha256,
             good.sha256
         );
         let foreign = decide(&alice, &theirs, Verdict::Approve, Grant::Once, Some(1120));
         assert!(
-            accept_decision(&ours, &foreign.envelope)
+            accept_decision(&ours, &foreign.envelope, None)
                 .unwrap_err()
                 .contains("another request")
         );
         // A status is not a decision (namespace), and garbage is garbage.
         let status = crate::cache::tests::status(&alice, 1, vec![]);
-        assert!(accept_decision(&ours, &status).is_err());
+        assert!(accept_decision(&ours, &status, None).is_err());
         // A decision signed over a different command hash.
         let mut wrong = good.payload.clone();
         wrong.cmd_sha256 = command(2).cmd_sha256();
         let wrong = Envelope::seal(&alice, &wrong);
         assert!(
-            accept_decision(&ours, &wrong)
+            accept_decision(&ours, &wrong, None)
                 .unwrap_err()
                 .contains("cmd_sha256")
         );
+    }
+
+    #[test]
+    fn decisions_from_keys_the_elevator_does_not_list_are_refused() {
+        let agent = PrivateKey::generate("agent");
+        let (alice, mallory) = (PrivateKey::generate("alice"), PrivateKey::generate("m"));
+        let listed = [Approver {
+            name: "alice".into(),
+            key: alice.public(),
+        }];
+        let ours = signed_request(&agent, &command(1), Grant::Once);
+        let good = decide(&alice, &ours, Verdict::Approve, Grant::Once, Some(1120));
+        accept_decision(&ours, &good.envelope, Some(&listed)).unwrap();
+        // Another key calling itself alice: a relay can deliver it, the elevator never runs it.
+        let forged = decide(&mallory, &ours, Verdict::Approve, Grant::Once, Some(1120));
+        let why = accept_decision(&ours, &forged.envelope, Some(&listed)).unwrap_err();
+        assert!(why.contains("is not an [[approver]]"), "{why}");
+        accept_decision(&ours, &forged.envelope, None).expect("unknown list: the elevator decides");
+        // Alice's key under another name.
+        let mut renamed = good.payload.clone();
+        renamed.approver = "bob".into();
+        let renamed = Envelope::seal(&alice, &renamed);
+        let why = accept_decision(&ours, &renamed, Some(&listed)).unwrap_err();
+        assert!(why.contains("listed as \"alice\""), "{why}");
     }
 }

@@ -372,6 +372,55 @@ fn programs_under_dev_or_proc_are_refused_before_any_request() {
 }
 
 #[test]
+fn a_decision_from_a_key_the_elevator_does_not_list_is_ignored_and_never_cached() {
+    let mut flow = Flow::new(SILENT);
+    // The relay's operator lists a key of their own under alice's name; the elevator lists
+    // only alice's real key. Such a relay delivers that key's decisions as alice's.
+    let mallory = KeyPair::generate(&flow.sb.keys_dir(), "mallory");
+    fs::write(
+        flow.relay.config(),
+        format!(
+            "[[approver]]\nname = \"alice\"\nkey = {:?}\n",
+            mallory.public_line
+        ),
+    )
+    .unwrap();
+    flow.relay.restart();
+    let fake = Approver::start(
+        flow.relay.url(),
+        &mallory.private_path,
+        approve(Grant::Always),
+    );
+    fake.publish_status(now(), vec![]);
+    let marker = flow.marker("mallory");
+    let cmd = mark(&marker);
+    let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+
+    let out = flow
+        .run(&["--grant", "always", "--timeout", "3s"], &cmd)
+        .run();
+    out.assert_code(75);
+    stderr_has(
+        &out,
+        "assent: ignoring a decision the elevator would refuse: it is signed by ",
+    );
+    stderr_has(
+        &out,
+        "which is not an [[approver]] in /etc/assent/elevator.toml",
+    );
+    assert!(!out.stderr.contains("approved by"), "{out}");
+    assert_eq!(fake.decisions().len(), 1, "the fake approver did approve");
+    assert!(
+        flow.sb.audit_lines().is_empty(),
+        "the elevator was never called"
+    );
+    assert!(!marker.exists());
+    let listed = flow.shim().args(["grants", "--json"]).run();
+    listed.assert_success();
+    assert_eq!(listed.stdout.trim(), "", "nothing was cached: {listed}");
+}
+
+#[test]
 fn denial_names_the_approver_and_the_note() {
     let flow = Flow::new(deny(Some("not during the freeze")));
     let marker = flow.marker("denied");
