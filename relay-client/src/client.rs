@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
+use crate::diagnosis;
 use crate::message::{ClientMessage, PROTOCOL_VERSION, ServerMessage};
 use crate::text::printable;
 
@@ -29,14 +30,44 @@ const MAX_INCOMING: usize = 16 * 1024 * 1024;
 /// Why talking to the relay failed. Each displays as one line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientError {
-    /// No connection could be made (address, TCP, TLS or WebSocket handshake).
+    /// No connection could be made: the relay is unreachable, or went away mid-handshake.
     Connect(String),
-    /// Connected, but the relay did not accept the login.
+    /// The connection ended during the login, before the relay said yes or no.
     Login(String),
+    /// The relay refused the login and said why (a key it does not admit).
+    Refused(String),
+    /// The relay cannot be used as configured: its certificate is not trusted or names
+    /// another host, a CA file cannot be read, the scheme or URL is wrong, or it speaks
+    /// another protocol version. The text names the fix.
+    Misconfigured(String),
     /// The connection ended; the text says why when the relay said so.
     Closed(String),
     /// The relay sent something this client does not understand.
     Protocol(String),
+}
+
+/// Whether trying again can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The relay is unreachable, restarting, or went away: it may work later.
+    Transient,
+    /// The set-up is wrong (trust, certificate name, scheme, URL, a refused login, the
+    /// protocol): no retry will fix it, the configuration must change.
+    Configuration,
+}
+
+impl ClientError {
+    /// What kind of failure this is, for deciding whether to try again.
+    pub fn fault(&self) -> Fault {
+        match self {
+            ClientError::Connect(_) | ClientError::Login(_) | ClientError::Closed(_) => {
+                Fault::Transient
+            }
+            ClientError::Refused(_) | ClientError::Misconfigured(_) | ClientError::Protocol(_) => {
+                Fault::Configuration
+            }
+        }
+    }
 }
 
 impl fmt::Display for ClientError {
@@ -46,7 +77,17 @@ impl fmt::Display for ClientError {
             ClientError::Connect(why) => {
                 write!(f, "cannot connect to the relay: {}", printable(why))
             }
-            ClientError::Login(why) => write!(f, "the relay refused the login: {}", printable(why)),
+            ClientError::Login(why) => write!(
+                f,
+                "the relay connection ended during the login: {}",
+                printable(why)
+            ),
+            ClientError::Refused(why) => {
+                write!(f, "the relay refused the login: {}", printable(why))
+            }
+            ClientError::Misconfigured(why) => {
+                write!(f, "cannot use the relay: {}", printable(why))
+            }
             ClientError::Closed(why) => write!(f, "relay connection closed: {}", printable(why)),
             ClientError::Protocol(why) => write!(f, "relay protocol error: {}", printable(why)),
         }
@@ -127,8 +168,10 @@ pub struct Client {
     url: String,
     role: Role,
     name: Option<String>,
-    /// Set once the relay has said why it is closing.
+    /// Set once the connection has ended, with why.
     closed: Option<String>,
+    /// The reason the relay gave in an `error` message, if it sent one.
+    refusal: Option<String>,
 }
 
 impl fmt::Debug for Client {
@@ -156,13 +199,16 @@ impl Client {
         options: &ConnectOptions,
     ) -> Result<Client, ClientError> {
         let connector = if url.starts_with("wss://") {
-            let config = crate::tls::client_config(&options.extra_roots)
-                .map_err(|e| ClientError::Connect(format!("TLS trust roots: {e}")))?;
+            let config = crate::tls::client_config(&options.extra_roots).map_err(|e| {
+                ClientError::Misconfigured(format!(
+                    "cannot use a relay CA file: {e}; fix relay_ca (in agent.toml or console.toml) or ASSENT_RELAY_CA"
+                ))
+            })?;
             Connector::Rustls(config)
         } else if url.starts_with("ws://") {
             Connector::Plain
         } else {
-            return Err(ClientError::Connect(format!(
+            return Err(ClientError::Misconfigured(format!(
                 "{url:?} is not a relay URL; use ws://HOST:PORT or wss://HOST:PORT"
             )));
         };
@@ -178,13 +224,14 @@ impl Client {
                 Some(connector),
             )
             .await
-            .map_err(|e| ClientError::Connect(format!("{url}: {e}")))?;
+            .map_err(|e| diagnosis::handshake(url, e))?;
             let mut client = Client {
                 ws,
                 url: url.to_owned(),
                 role,
                 name: None,
                 closed: None,
+                refusal: None,
             };
             client.log_in(key, role).await?;
             Ok(client)
@@ -200,11 +247,11 @@ impl Client {
     }
 
     async fn log_in(&mut self, key: &PrivateKey, role: Role) -> Result<(), ClientError> {
-        let nonce = match self.read().await.map_err(login_error)? {
+        let nonce = match self.read().await.map_err(|e| self.login_error(e))? {
             ServerMessage::Hello { v, nonce, .. } if v == PROTOCOL_VERSION => nonce,
             ServerMessage::Hello { v, .. } => {
-                return Err(ClientError::Login(format!(
-                    "the relay speaks protocol version {v}; this client speaks {PROTOCOL_VERSION}"
+                return Err(ClientError::Misconfigured(format!(
+                    "the relay speaks protocol version {v}; this client speaks {PROTOCOL_VERSION}: use a relay and clients of the same assent release"
                 )));
             }
             other => {
@@ -224,8 +271,8 @@ impl Client {
             login: Envelope::seal(key, &login),
         })
         .await
-        .map_err(login_error)?;
-        match self.read().await.map_err(login_error)? {
+        .map_err(|e| self.login_error(e))?;
+        match self.read().await.map_err(|e| self.login_error(e))? {
             ServerMessage::Welcome { name, .. } => {
                 self.name = name;
                 Ok(())
@@ -353,7 +400,9 @@ impl Client {
                     let message = serde_json::from_str::<ServerMessage>(text.as_str())
                         .map_err(|e| ClientError::Protocol(format!("unreadable message: {e}")))?;
                     if let ServerMessage::Error { reason } = message {
-                        return Err(self.mark_closed(format!("the relay said: {reason}")));
+                        let said = format!("the relay said: {reason}");
+                        self.refusal = Some(reason);
+                        return Err(self.mark_closed(said));
                     }
                     return Ok(message);
                 }
@@ -377,12 +426,15 @@ impl Client {
     fn mark_closed(&mut self, why: String) -> ClientError {
         ClientError::Closed(self.closed.get_or_insert(why).clone())
     }
-}
 
-fn login_error(e: ClientError) -> ClientError {
-    match e {
-        ClientError::Closed(why) => ClientError::Login(why),
-        other => other,
+    /// A failure while logging in: a refusal when the relay said why it closed, else the
+    /// connection was lost.
+    fn login_error(&self, e: ClientError) -> ClientError {
+        match (e, &self.refusal) {
+            (ClientError::Closed(_), Some(reason)) => ClientError::Refused(reason.clone()),
+            (ClientError::Closed(why), None) => ClientError::Login(why),
+            (other, _) => other,
+        }
     }
 }
 

@@ -7,8 +7,9 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod diagnosis;
 pub mod message;
 pub mod text;
 pub mod tls;
 
-pub use client::{CA_ENV, Client, ClientError, ConnectOptions, Event};
+pub use client::{CA_ENV, Client, ClientError, ConnectOptions, Event, Fault};

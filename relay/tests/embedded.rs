@@ -67,7 +67,7 @@ async fn unlisted_approvers_cannot_log_in() {
         .unwrap();
     let stranger = PrivateKey::generate("stranger");
     match Client::connect(&relay.url(), &stranger, Role::Approver).await {
-        Err(ClientError::Login(why)) => assert!(why.contains("[[approver]]"), "{why}"),
+        Err(ClientError::Refused(why)) => assert!(why.contains("[[approver]]"), "{why}"),
         other => panic!("expected a refused login, got {other:?}"),
     }
     // Any agent key is fine on loopback with no config.

@@ -2,11 +2,13 @@
 //!
 //! `$XDG_CONFIG_HOME/assent/{agent.toml,agent.key,agent.key.pub}` and the grant cache in
 //! `$XDG_STATE_HOME/assent/grants/` (with the usual `~/.config` and `~/.local/state` fallbacks).
-//! Every setting is optional; `ASSENT_RELAY` and `--relay` override the relay URL.
+//! Every setting is optional; `ASSENT_RELAY` and `--relay` override the relay URL, and
+//! `ASSENT_RELAY_CA` the relay CA files (`relay_ca`).
 
 use std::path::{Path, PathBuf};
 
 use assent_common::elevator_config::{Approver, Config as ElevatorConfig, MAX_CONFIG_LEN};
+use assent_relay_client::{CA_ENV, ConnectOptions};
 use serde::Deserialize;
 
 use crate::duration;
@@ -81,9 +83,42 @@ impl Paths {
 #[serde(deny_unknown_fields)]
 struct AgentToml {
     relay: Option<String>,
+    relay_ca: Option<CaFiles>,
     name: Option<String>,
     elevator: Option<PathBuf>,
     timeout: Option<String>,
+}
+
+/// `relay_ca = "/a.pem:/b.pem"` (as in `ASSENT_RELAY_CA`) or `relay_ca = ["/a.pem", "/b.pem"]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum CaFiles {
+    Joined(String),
+    List(Vec<String>),
+}
+
+impl CaFiles {
+    fn paths(self) -> Vec<String> {
+        match self {
+            CaFiles::Joined(joined) => joined.split(':').map(str::to_owned).collect(),
+            CaFiles::List(list) => list,
+        }
+    }
+}
+
+/// CA files as given: absolute paths, empty entries skipped.
+fn ca_paths(paths: impl IntoIterator<Item = String>) -> Result<Vec<PathBuf>, String> {
+    paths
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            if p.starts_with('/') {
+                Ok(PathBuf::from(p))
+            } else {
+                Err(format!("{p:?} is not an absolute path to a PEM file"))
+            }
+        })
+        .collect()
 }
 
 /// Where the relay URL came from, for `assent status`.
@@ -108,6 +143,9 @@ pub struct Config {
     /// Set in `agent.toml`; otherwise the elevator is looked up on PATH.
     pub elevator: Option<PathBuf>,
     pub timeout_s: u64,
+    /// PEM files of CAs trusted for `wss://` relays besides the system's roots
+    /// (`relay_ca`, or `ASSENT_RELAY_CA` which replaces it).
+    pub relay_ca: Vec<PathBuf>,
 }
 
 impl Config {
@@ -140,6 +178,24 @@ impl Config {
             name: os_user.to_owned(),
             elevator: None,
             timeout_s: DEFAULT_TIMEOUT_S,
+            relay_ca: Vec::new(),
+        }
+    }
+
+    /// `ASSENT_RELAY_CA` (when set and not empty, `:`-separated) replaces `relay_ca`.
+    pub fn apply_env_ca(&mut self, env_ca: Option<String>) -> Result<()> {
+        if let Some(joined) = env_ca.filter(|v| !v.is_empty()) {
+            self.relay_ca = ca_paths(joined.split(':').map(str::to_owned))
+                .map_err(|why| Failure::config(format!("{CA_ENV}: {why}")))?;
+        }
+        Ok(())
+    }
+
+    /// How to connect to the relay: the system's roots plus `relay_ca`.
+    pub fn connect_options(&self) -> ConnectOptions {
+        ConnectOptions {
+            extra_roots: self.relay_ca.clone(),
+            ..ConnectOptions::default()
         }
     }
 
@@ -182,6 +238,12 @@ impl Config {
             Some(t) => duration::parse(&t).map_err(|why| bad(format!("timeout: {why}")))?,
             None => DEFAULT_TIMEOUT_S,
         };
+        let relay_ca = match raw.relay_ca {
+            Some(files) => {
+                ca_paths(files.paths()).map_err(|why| bad(format!("relay_ca: {why}")))?
+            }
+            None => Vec::new(),
+        };
         Ok(Config {
             file: file.to_path_buf(),
             file_exists: true,
@@ -190,6 +252,7 @@ impl Config {
             name,
             elevator: raw.elevator,
             timeout_s,
+            relay_ca,
         })
     }
 
@@ -418,6 +481,7 @@ mod tests {
         let c = parse(
             r#"
 relay = "wss://relay.example:8443/assent"
+relay_ca = ["/etc/assent/ca.pem", "/opt/ca/second.pem"]
 name = "builder"
 elevator = "/opt/assent/bin/assent-elevate"
 timeout = "90s"
@@ -432,6 +496,37 @@ timeout = "90s"
             Some(Path::new("/opt/assent/bin/assent-elevate"))
         );
         assert_eq!(c.timeout_s, 90);
+        assert_eq!(
+            c.relay_ca,
+            [
+                Path::new("/etc/assent/ca.pem"),
+                Path::new("/opt/ca/second.pem")
+            ]
+        );
+        // The same as one string, `:`-separated like ASSENT_RELAY_CA.
+        let c = parse("relay_ca = \"/etc/assent/ca.pem:/opt/ca/second.pem\"\n").unwrap();
+        assert_eq!(c.relay_ca.len(), 2);
+        assert_eq!(c.connect_options().extra_roots, c.relay_ca);
+    }
+
+    #[test]
+    fn the_ca_variable_replaces_relay_ca() {
+        let mut c = parse("relay_ca = \"/etc/assent/ca.pem\"\n").unwrap();
+        c.apply_env_ca(None).unwrap();
+        c.apply_env_ca(Some(String::new())).unwrap();
+        assert_eq!(c.relay_ca, [Path::new("/etc/assent/ca.pem")]);
+        c.apply_env_ca(Some("/tmp/a.pem::/tmp/b.pem".into()))
+            .unwrap();
+        assert_eq!(
+            c.relay_ca,
+            [Path::new("/tmp/a.pem"), Path::new("/tmp/b.pem")]
+        );
+        let err = c.apply_env_ca(Some("ca.pem".into())).unwrap_err();
+        assert_eq!(err.exit, Exit::Config);
+        assert!(
+            err.message
+                .starts_with("ASSENT_RELAY_CA: \"ca.pem\" is not an absolute path")
+        );
     }
 
     #[test]
@@ -463,6 +558,11 @@ timeout = "90s"
             ("timeout = \"0s\"", "at least 1s"),
             ("name = \"\"", "name must be"),
             ("elevator = \"bin/assent-elevate\"", "absolute path"),
+            (
+                "relay_ca = \"ca.pem\"",
+                "relay_ca: \"ca.pem\" is not an absolute path",
+            ),
+            ("relay_ca = 3", "relay_ca"),
             ("relay = ", "agent.toml"),
         ] {
             let err = parse(text).expect_err(text);

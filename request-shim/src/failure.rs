@@ -15,7 +15,7 @@ pub enum Exit {
     Retry,
     /// 77: an approver denied the request, or something refused it.
     Denied,
-    /// 78: the agent's own set-up (key, config, elevator) is missing or wrong.
+    /// 78: the agent's own set-up (key, config, elevator, relay trust) is missing or wrong.
     Config,
     /// 130: interrupted while waiting; nothing ran.
     Interrupted,
@@ -51,7 +51,9 @@ impl Exit {
                 "no decision before the timeout, or the relay was unreachable the whole time (retryable)"
             }
             Exit::Denied => "denied by an approver, or refused by the elevator",
-            Exit::Config => "configuration: no agent key, a bad agent.toml, no elevator",
+            Exit::Config => {
+                "configuration: no agent key, a bad agent.toml, no elevator, or a relay that cannot be used as set up (certificate not trusted or for another name, ws:// to a TLS relay, this key refused)"
+            }
             Exit::Interrupted => "interrupted while waiting; nothing ran",
         }
     }

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use assent_common::elevator_config::Approver;
 use assent_protocol::{Grant, MAX_PAYLOAD_LEN, Payload as _, Request};
+use assent_relay_client::CA_ENV;
 
 use crate::cache::{self, GrantCache};
 use crate::config::{self, Config, ELEVATOR_CONFIG, ElevatorSettings, Paths};
@@ -50,11 +51,12 @@ impl Setup {
     pub fn load() -> Result<Setup> {
         let paths = Paths::from_env()?;
         let requester = Requester::current()?;
-        let config = Config::load(
+        let mut config = Config::load(
             &paths.agent_toml(),
             std::env::var("ASSENT_RELAY").ok(),
             &requester.user,
         )?;
+        config.apply_env_ca(std::env::var(CA_ENV).ok())?;
         Ok(Setup {
             paths,
             requester,
@@ -131,6 +133,8 @@ pub fn run(plan: RunPlan) -> Result<Infallible> {
             ),
             request,
             timeout_s,
+            deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(timeout_s),
+            connect: config.connect_options(),
             cached,
             cache: &cache,
             status_max_age_s: settings.status_max_age_s,

@@ -11,7 +11,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use assent_protocol::{PrivateKey, Role};
-use assent_relay_client::{Client, ClientError};
+use assent_relay_client::text::printable;
+use assent_relay_client::{Client, ClientError, ConnectOptions, Fault};
 
 use crate::cache::GrantCache;
 use crate::config::{
@@ -139,6 +140,7 @@ pub fn status() -> Result<ExitCode> {
     let (item, config) = check_config(
         &paths.agent_toml(),
         std::env::var("ASSENT_RELAY").ok(),
+        std::env::var(assent_relay_client::CA_ENV).ok(),
         &requester.user,
     );
     report.add(item);
@@ -183,9 +185,14 @@ pub fn status() -> Result<ExitCode> {
     Ok(exit.map_or(ExitCode::SUCCESS, ExitCode::from))
 }
 
-/// `agent.toml` and `ASSENT_RELAY`; the settings to check the rest with (defaults for a bad
-/// file, so the other lines still say something).
-pub fn check_config(file: &Path, env_relay: Option<String>, os_user: &str) -> (Item, Config) {
+/// `agent.toml`, `ASSENT_RELAY` and `ASSENT_RELAY_CA`; the settings to check the rest with
+/// (defaults for a bad file, so the other lines still say something).
+pub fn check_config(
+    file: &Path,
+    env_relay: Option<String>,
+    env_ca: Option<String>,
+    os_user: &str,
+) -> (Item, Config) {
     let (mut item, mut config) = match Config::load(file, None, os_user) {
         Ok(config) => {
             let absent = if config.file_exists {
@@ -202,22 +209,27 @@ pub fn check_config(file: &Path, env_relay: Option<String>, os_user: &str) -> (I
             Item::problem(
                 "config",
                 format!(
-                    "{}; fix the file (every field is optional: relay, name, elevator, timeout); the lines below use the defaults",
+                    "{}; fix the file (every field is optional: relay, relay_ca, name, elevator, timeout); the lines below use the defaults",
                     e.message
                 ),
             ),
             Config::defaults(file, os_user),
         ),
     };
-    if let Err(e) = config.apply_env_relay(env_relay) {
+    let env = [
+        (
+            config.apply_env_relay(env_relay),
+            "set ASSENT_RELAY to a ws:// or wss:// URL, or unset it",
+        ),
+        (
+            config.apply_env_ca(env_ca),
+            "set ASSENT_RELAY_CA to absolute paths of PEM files, separated by ':', or unset it",
+        ),
+    ];
+    for (applied, fix) in env {
+        let Err(e) = applied else { continue };
         if item.mark == Mark::Ok {
-            item = Item::problem(
-                "config",
-                format!(
-                    "{}; fix: set ASSENT_RELAY to a ws:// or wss:// URL, or unset it",
-                    e.message
-                ),
-            );
+            item = Item::problem("config", format!("{}; fix: {fix}", e.message));
         } else {
             item.detail.push_str(&format!("; also {}", e.message));
         }
@@ -248,6 +260,8 @@ pub enum RelayProbe {
     LoggedIn,
     /// Answered, but refused this key's login.
     Refused(String),
+    /// Cannot be used as configured (trust, certificate name, scheme); the line names the fix.
+    Misconfigured(String),
     /// Accepts connections; login not tried (no key).
     Open,
     /// Nothing usable answered in time.
@@ -259,14 +273,24 @@ fn check_relay(config: &Config, key: Option<&PrivateKey>) -> Item {
         .enable_all()
         .build()
     {
-        Ok(runtime) => runtime.block_on(probe_relay(&config.relay, key, RELAY_PATIENCE)),
+        Ok(runtime) => runtime.block_on(probe_relay(
+            &config.relay,
+            &config.connect_options(),
+            key,
+            RELAY_PATIENCE,
+        )),
         Err(e) => RelayProbe::Unreachable(format!("cannot start the network runtime: {e}")),
     };
     relay_item(&config.relay, &config.relay_source, &probe)
 }
 
 /// Log in with `key` (or, without one, just connect) within `patience`.
-pub async fn probe_relay(url: &str, key: Option<&PrivateKey>, patience: Duration) -> RelayProbe {
+pub async fn probe_relay(
+    url: &str,
+    options: &ConnectOptions,
+    key: Option<&PrivateKey>,
+    patience: Duration,
+) -> RelayProbe {
     let Some(key) = key else {
         let address = relay_address(url);
         return match tokio::time::timeout(patience, tokio::net::TcpStream::connect(&address)).await
@@ -279,12 +303,15 @@ pub async fn probe_relay(url: &str, key: Option<&PrivateKey>, patience: Duration
             )),
         };
     };
-    match tokio::time::timeout(patience, Client::connect(url, key, Role::Agent)).await {
+    let deadline = tokio::time::Instant::now() + patience;
+    let connect = Client::connect_with(url, key, Role::Agent, options);
+    match tokio::time::timeout_at(deadline, connect).await {
         Ok(Ok(client)) => {
-            client.close().await;
+            let _ = tokio::time::timeout_at(deadline, client.close()).await;
             RelayProbe::LoggedIn
         }
-        Ok(Err(ClientError::Login(why))) => RelayProbe::Refused(why),
+        Ok(Err(ClientError::Refused(why))) => RelayProbe::Refused(printable(&why).into_owned()),
+        Ok(Err(e)) if e.fault() == Fault::Configuration => RelayProbe::Misconfigured(e.to_string()),
         Ok(Err(e)) => RelayProbe::Unreachable(e.to_string()),
         Err(_) => RelayProbe::Unreachable(format!("no answer within {}s", patience.as_secs())),
     }
@@ -328,6 +355,7 @@ pub fn relay_item(url: &str, source: &RelaySource, probe: &RelayProbe) -> Item {
                 "{at}: reachable, but it refused this key's login ({why}); fix: the relay does not allow this key: its operator adds it as an [[agent]] (the block `assent keygen` printed; the key is in agent.key.pub)"
             ),
         ),
+        RelayProbe::Misconfigured(why) => Item::problem("relay", format!("{at}: {why}")),
         RelayProbe::Unreachable(why) => Item::unreachable(
             "relay",
             format!(
@@ -490,25 +518,25 @@ mod tests {
     fn config_lines() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("agent.toml");
-        let (item, config) = check_config(&file, None, "openclaw");
+        let (item, config) = check_config(&file, None, None, "openclaw");
         assert_eq!(item.mark, Mark::Ok);
         assert!(item.detail.ends_with("(absent: all defaults)"), "{item}");
         assert_eq!(config.relay, DEFAULT_RELAY);
 
-        let (item, config) = check_config(&file, Some("ws://10.1.1.1:9".into()), "openclaw");
+        let (item, config) = check_config(&file, Some("ws://10.1.1.1:9".into()), None, "openclaw");
         assert_eq!(item.mark, Mark::Ok);
         assert_eq!(
             (config.relay.as_str(), &config.relay_source),
             ("ws://10.1.1.1:9", &RelaySource::Env)
         );
 
-        let (item, _) = check_config(&file, Some("http://x".into()), "openclaw");
+        let (item, _) = check_config(&file, Some("http://x".into()), None, "openclaw");
         assert_eq!((item.mark, item.exit), (Mark::Problem, Some(Exit::Config)));
         assert!(item.detail.starts_with("ASSENT_RELAY: "), "{item}");
         assert!(item.detail.contains("fix: set ASSENT_RELAY"), "{item}");
 
         fs::write(&file, "relay_url = \"ws://x\"\nname = \"bot\"\n").unwrap();
-        let (item, config) = check_config(&file, Some("ws://10.1.1.1:9".into()), "openclaw");
+        let (item, config) = check_config(&file, Some("ws://10.1.1.1:9".into()), None, "openclaw");
         assert_eq!((item.mark, item.exit), (Mark::Problem, Some(Exit::Config)));
         assert!(item.detail.contains("relay_url"), "{item}");
         assert!(
@@ -618,14 +646,19 @@ mod tests {
         let url = format!("ws://127.0.0.1:{port}");
         let patience = Duration::from_millis(500);
         for key in [None, Some(&key)] {
-            let probe = rt.block_on(probe_relay(&url, key, patience));
+            let probe = rt.block_on(probe_relay(&url, &ConnectOptions::default(), key, patience));
             assert!(matches!(probe, RelayProbe::Unreachable(_)), "{probe:?}");
         }
         // Listening but never answering: the login gives up after the patience.
         let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("ws://{}", silent.local_addr().unwrap());
         let started = std::time::Instant::now();
-        let probe = rt.block_on(probe_relay(&url, Some(&key), patience));
+        let probe = rt.block_on(probe_relay(
+            &url,
+            &ConnectOptions::default(),
+            Some(&key),
+            patience,
+        ));
         assert!(
             matches!(probe, RelayProbe::Unreachable(ref why) if why.contains("no answer")),
             "{probe:?}"
@@ -633,7 +666,12 @@ mod tests {
         assert!(started.elapsed() < patience * 4, "{:?}", started.elapsed());
         // Without a key, an open port is all that is asked.
         assert_eq!(
-            rt.block_on(probe_relay(&url, None, patience)),
+            rt.block_on(probe_relay(
+                &url,
+                &ConnectOptions::default(),
+                None,
+                patience
+            )),
             RelayProbe::Open
         );
     }
@@ -657,10 +695,11 @@ mod tests {
             let url = format!("ws://{}", relay.local_addr());
             let patience = Duration::from_secs(5);
             assert_eq!(
-                probe_relay(&url, Some(&allowed), patience).await,
+                probe_relay(&url, &ConnectOptions::default(), Some(&allowed), patience).await,
                 RelayProbe::LoggedIn
             );
-            let probe = probe_relay(&url, Some(&stranger), patience).await;
+            let probe =
+                probe_relay(&url, &ConnectOptions::default(), Some(&stranger), patience).await;
             assert!(matches!(probe, RelayProbe::Refused(_)), "{probe:?}");
             relay.shutdown().await;
         });

@@ -11,7 +11,8 @@ use assent_common::elevator_config::Approver;
 use assent_protocol::{
     Decision, Envelope, GrantToken, PrivateKey, Request, Role, Signed, Status, Verdict,
 };
-use assent_relay_client::{Client, ClientError, Event};
+use assent_relay_client::text::printable;
+use assent_relay_client::{Client, ClientError, ConnectOptions, Event, Fault};
 use tokio::time::{Instant, sleep, sleep_until, timeout_at};
 
 use crate::cache::{self, CachedGrant, GrantCache, Unusable};
@@ -23,8 +24,6 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// How long a fresh approval of a reusable grant waits for the approver's status to show up.
 const STATUS_WAIT: Duration = Duration::from_secs(5);
-/// Logins refused in a row before the refusal is taken as final.
-const LOGIN_ATTEMPTS: u32 = 3;
 
 /// Seconds since the Unix epoch.
 pub fn now() -> u64 {
@@ -77,6 +76,10 @@ pub struct Wait<'a> {
     pub key: &'a PrivateKey,
     pub request: Signed<Request>,
     pub timeout_s: u64,
+    /// When the wait ends: the timeout after it started, to the second.
+    pub deadline: Instant,
+    /// How to connect (the CA files for `wss://`).
+    pub connect: ConnectOptions,
     /// A cached grant to try before asking anew.
     pub cached: Option<CachedGrant>,
     pub cache: &'a GrantCache,
@@ -99,12 +102,6 @@ impl Wait<'_> {
         outcome
     }
 
-    fn deadline(&self) -> Instant {
-        // The relay reports expiry itself; the extra seconds let its word arrive first.
-        let left = self.request.payload.expires_at.saturating_sub(now()) + 2;
-        Instant::now() + Duration::from_secs(left)
-    }
-
     fn timed_out(&self) -> Failure {
         Failure::retry(format!(
             "no decision on request {} within {}; nothing ran",
@@ -113,25 +110,32 @@ impl Wait<'_> {
         ))
     }
 
+    /// A connection failure that no retry can fix, as the line to exit 78 with.
+    fn misconfigured(&self, e: &ClientError) -> Failure {
+        match e {
+            ClientError::Refused(why) => Failure::config(format!(
+                "the relay {} refused this agent's key ({}): {}; ask its operator to list agent.key.pub as an [[agent]] in its relay.toml",
+                self.relay,
+                self.key.public().fingerprint(),
+                printable(why)
+            )),
+            other => Failure::config(format!("{other}; nothing ran")),
+        }
+    }
+
     async fn obtain(&mut self) -> Result<Approved> {
-        let deadline = self.deadline();
+        let deadline = self.deadline;
         let mut backoff = BACKOFF_FIRST;
         let mut reached = false;
         let mut last_error = None;
-        let mut login_refusals = 0;
         loop {
-            let connected = match timeout_at(
-                deadline,
-                Client::connect(self.relay, self.key, Role::Agent),
-            )
-            .await
-            {
+            let connect = Client::connect_with(self.relay, self.key, Role::Agent, &self.connect);
+            let connected = match timeout_at(deadline, connect).await {
                 Err(_) => break,
                 Ok(c) => c,
             };
             match connected {
                 Ok(mut client) => {
-                    login_refusals = 0;
                     if !reached && last_error.is_some() {
                         self.progress
                             .line(&format!("reached the relay {}", self.relay));
@@ -144,19 +148,12 @@ impl Wait<'_> {
                     reached = true;
                     backoff = BACKOFF_FIRST;
                     let attempt = timeout_at(deadline, self.converse(&mut client)).await;
+                    // Closing politely never outlasts the deadline.
+                    let _ = timeout_at(deadline, client.close()).await;
                     match attempt {
-                        Err(_) => {
-                            client.close().await;
-                            break;
-                        }
-                        Ok(Ok(approved)) => {
-                            client.close().await;
-                            return Ok(approved);
-                        }
-                        Ok(Err(Lost::Final(failure))) => {
-                            client.close().await;
-                            return Err(failure);
-                        }
+                        Err(_) => break,
+                        Ok(Ok(approved)) => return Ok(approved),
+                        Ok(Err(Lost::Final(failure))) => return Err(failure),
                         Ok(Err(Lost::Connection(e))) => {
                             self.progress
                                 .line(&format!("lost the relay {}: {e}; reconnecting", self.relay));
@@ -164,18 +161,9 @@ impl Wait<'_> {
                         }
                     }
                 }
-                // A login can also fail because the relay went away mid-handshake, so only a
-                // repeated refusal is taken as the relay's answer about this key.
-                Err(ClientError::Login(why)) if login_refusals + 1 >= LOGIN_ATTEMPTS => {
-                    return Err(Failure::config(format!(
-                        "the relay {} refused this agent's key ({}): {why}; ask its operator to allow agent.key.pub",
-                        self.relay,
-                        self.key.public().fingerprint()
-                    )));
-                }
-                Err(ClientError::Login(why)) => {
-                    login_refusals += 1;
-                    last_error = Some(why);
+                // Only an unreachable or restarting relay is worth waiting for.
+                Err(e) if e.fault() == Fault::Configuration => {
+                    return Err(self.misconfigured(&e));
                 }
                 Err(e) => {
                     if last_error.is_none() && !reached {
@@ -413,5 +401,62 @@ mod tests {
         let renamed = Envelope::seal(&alice, &renamed);
         let why = accept_decision(&ours, &renamed, Some(&listed)).unwrap_err();
         assert!(why.contains("listed as \"alice\""), "{why}");
+    }
+
+    /// Wait for a decision from `relay` with `--timeout 5s`; how long it took (in the
+    /// runtime's clock, which the test pauses) and how it ended.
+    async fn wait_five_seconds(relay: &str) -> (Duration, Failure) {
+        let agent = PrivateKey::generate("agent");
+        let ask = crate::request::Ask {
+            agent: "openclaw".into(),
+            reason: String::new(),
+            grant: Grant::Once,
+            ttl_s: None,
+            timeout_s: 5,
+        };
+        let payload =
+            crate::request::build(&crate::cache::tests::requester(), &command(1), &ask, now());
+        let request = Envelope::seal(&agent, &payload).open::<Request>().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let cache = GrantCache::new(dir.path().join("grants"));
+        let started = Instant::now();
+        let outcome = Wait {
+            relay,
+            key: &agent,
+            progress: Progress::new(request.sha256.reference(), relay.into(), payload.expires_at),
+            request,
+            timeout_s: 5,
+            deadline: started + Duration::from_secs(5),
+            connect: ConnectOptions::default(),
+            cached: None,
+            cache: &cache,
+            status_max_age_s: 120,
+            approvers: None,
+        }
+        .obtain()
+        .await;
+        (started.elapsed(), outcome.unwrap_err())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_wait_ends_at_the_timeout_to_the_second() {
+        // Nobody listens: every attempt fails at once, and backoff fills the time.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        // Listens, but never answers: the attempt hangs until the deadline.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        for relay in [
+            format!("ws://{closed}"),
+            format!("ws://{}", silent.local_addr().unwrap()),
+        ] {
+            let (took, failure) = wait_five_seconds(&relay).await;
+            assert_eq!(failure.exit, Exit::Retry, "{failure}");
+            assert!(
+                took >= Duration::from_secs(5) && took < Duration::from_millis(5_010),
+                "{relay}: the wait took {took:?}"
+            );
+        }
     }
 }

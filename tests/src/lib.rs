@@ -10,6 +10,7 @@ pub mod approver;
 pub mod console;
 pub mod grants;
 pub mod keys;
+pub mod pki;
 pub mod relay_process;
 pub mod sandbox;
 pub mod scratch;

@@ -1,6 +1,6 @@
 //! A real `assent-relay` process for end-to-end tests: started from the built binary with a
-//! config file, its address read from its first line, killed (SIGKILL, as a crash would) and
-//! restarted on the same address.
+//! config file (and, for `wss://`, a certificate and key), its address read from its first
+//! line, signalled, killed (SIGKILL, as a crash would) and restarted on the same address.
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -10,28 +10,49 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::built_binary;
+use crate::pki::Leaf;
 
 /// How long a restart keeps trying while the old process's port is released.
 const RESTART_PATIENCE: Duration = Duration::from_secs(30);
 
-/// A real `assent-relay` process, killed when dropped.
+/// A real `assent-relay` process, killed when dropped. It logs at debug level to its log file.
 pub struct RelayProcess {
     child: Child,
     addr: SocketAddr,
+    scheme: String,
     config: PathBuf,
     log: PathBuf,
+    tls: Option<Leaf>,
 }
 
 impl RelayProcess {
+    /// A plain `ws://` relay.
     pub fn start(config: &Path, log: &Path, listen: &str) -> RelayProcess {
+        Self::spawn(config, log, listen, None)
+    }
+
+    /// A `wss://` relay serving `leaf`.
+    pub fn start_tls(config: &Path, log: &Path, listen: &str, leaf: &Leaf) -> RelayProcess {
+        Self::spawn(config, log, listen, Some(leaf.clone()))
+    }
+
+    fn spawn(config: &Path, log: &Path, listen: &str, tls: Option<Leaf>) -> RelayProcess {
         let log_file = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .expect("cannot open the relay log");
-        let mut child = Command::new(built_binary("assent-relay"))
-            .args(["--listen", listen, "--config"])
-            .arg(config)
+        let mut command = Command::new(built_binary("assent-relay"));
+        command.args(["--listen", listen, "--config"]).arg(config);
+        if let Some(leaf) = &tls {
+            command
+                .arg("--tls-cert")
+                .arg(&leaf.cert)
+                .arg("--tls-key")
+                .arg(&leaf.key);
+        }
+        let mut child = command
+            .env("RUST_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log_file)
@@ -41,7 +62,11 @@ impl RelayProcess {
         BufReader::new(child.stdout.take().expect("stdout is piped"))
             .read_line(&mut line)
             .expect("cannot read the relay's first line");
-        let Some(url) = line.trim().strip_prefix("assent-relay listening on ws://") else {
+        let Some((scheme, addr)) = line
+            .trim()
+            .strip_prefix("assent-relay listening on ")
+            .and_then(|url| url.split_once("://"))
+        else {
             let _ = child.kill();
             let _ = child.wait();
             panic!(
@@ -50,10 +75,12 @@ impl RelayProcess {
             );
         };
         RelayProcess {
-            addr: url.parse().expect("the relay printed a bad address"),
+            addr: addr.parse().expect("the relay printed a bad address"),
+            scheme: scheme.to_owned(),
             child,
             config: config.to_owned(),
             log: log.to_owned(),
+            tls,
         }
     }
 
@@ -62,13 +89,29 @@ impl RelayProcess {
         self.addr
     }
 
-    /// The config file it reads, again at each restart.
+    /// The config file it reads, again at each restart and on SIGHUP.
     pub fn config(&self) -> &Path {
         &self.config
     }
 
+    /// Its log (stderr), appended to across restarts.
+    pub fn log(&self) -> &Path {
+        &self.log
+    }
+
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `ws://ADDR` or `wss://ADDR`.
     pub fn url(&self) -> String {
-        format!("ws://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// The URL with `host` for the address (a `wss://` client checks the certificate's names
+    /// against it).
+    pub fn url_with_host(&self, host: &str) -> String {
+        format!("{}://{host}:{}", self.scheme, self.addr.port())
     }
 
     pub fn pid(&self) -> u32 {
@@ -77,6 +120,15 @@ impl RelayProcess {
 
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Send SIGHUP: reload the config and the certificate.
+    pub fn sighup(&self) {
+        let sent = Command::new("kill")
+            .args(["-HUP", &self.pid().to_string()])
+            .status()
+            .expect("cannot run kill");
+        assert!(sent.success(), "kill -HUP failed");
     }
 
     /// SIGKILL, as a crash would.
@@ -97,7 +149,12 @@ impl RelayProcess {
         loop {
             // The port may take a moment to be free again.
             let attempt = std::panic::catch_unwind(|| {
-                RelayProcess::start(&self.config, &self.log, &self.addr.to_string())
+                RelayProcess::spawn(
+                    &self.config,
+                    &self.log,
+                    &self.addr.to_string(),
+                    self.tls.clone(),
+                )
             });
             match attempt {
                 Ok(fresh) => {

@@ -14,9 +14,10 @@ use assent_protocol::{
     Decision, Envelope, Login, PrivateKey, Role, Sha256Digest, Status, Verdict, sha256,
 };
 use assent_relay_client::message::{ClientMessage, ServerMessage};
-use assent_relay_client::{Client, ClientError, ConnectOptions, Event};
+use assent_relay_client::{Client, ClientError, ConnectOptions, Event, Fault};
 use assent_tests::approver::{Choice, ScriptedApprover};
 use assent_tests::grants::{DecisionBuilder, RequestBuilder, SignedRequest, StatusBuilder};
+use assent_tests::pki::{Leaf, PrivateCa};
 use assent_tests::scratch::ScratchDir;
 use assent_tests::{built_binary, now};
 
@@ -970,10 +971,9 @@ async fn connections_beyond_the_limit_are_refused_and_others_keep_working() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wss_with_a_self_signed_ca_works_end_to_end() {
     let dir = ScratchDir::new("relay-tls");
-    make_cert(dir.path());
+    let ca = PrivateCa::new(dir.path(), "ca");
+    let Leaf { cert, key } = ca.leaf("leaf", &["DNS:localhost", "IP:127.0.0.1"]);
     let alice = PrivateKey::generate("alice");
-    let cert = dir.join("leaf.pem");
-    let key = dir.join("leaf.key");
     let relay = Relay::start_with(
         dir,
         &config(&[("alice", &alice)], ""),
@@ -997,17 +997,23 @@ async fn wss_with_a_self_signed_ca_works_end_to_end() {
     let untrusted =
         Client::connect_with(&url, &agent_key, Role::Agent, &ConnectOptions::default()).await;
     match untrusted {
-        Err(ClientError::Connect(why)) => {
-            assert!(why.to_lowercase().contains("certificate"), "{why}")
+        Err(e @ ClientError::Misconfigured(_)) => {
+            assert_eq!(e.fault(), Fault::Configuration);
+            assert!(
+                e.to_string()
+                    .contains("not signed by a CA this host trusts"),
+                "{e}"
+            );
         }
         other => panic!("an unknown certificate must be refused: {other:?}"),
     }
-    // Plain ws:// to a TLS port does not work either.
-    assert!(
-        Client::connect(&format!("ws://{}", relay.addr), &agent_key, Role::Agent)
-            .await
-            .is_err()
-    );
+    // Plain ws:// to a TLS port does not work either, and says what to use.
+    match Client::connect(&format!("ws://{}", relay.addr), &agent_key, Role::Agent).await {
+        Err(e @ ClientError::Misconfigured(_)) => {
+            assert!(e.to_string().contains("use wss://"), "{e}")
+        }
+        other => panic!("ws:// to a TLS port must be refused: {other:?}"),
+    }
 
     let mut agent = Client::connect_with(&url, &agent_key, Role::Agent, &trust)
         .await
@@ -1027,75 +1033,6 @@ async fn wss_with_a_self_signed_ca_works_end_to_end() {
     let d = decided.envelope.open::<Decision>().unwrap().payload;
     assert_eq!(d.verdict, Verdict::Deny);
     assert_eq!(d.note.as_deref(), Some("not today"));
-}
-
-/// A CA and a leaf certificate for localhost / 127.0.0.1 signed by it, made with openssl.
-fn make_cert(dir: &Path) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl is needed for the TLS test");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    std::fs::write(
-        dir.join("leaf.ext"),
-        "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=assent test CA",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        "leaf.key",
-        "-out",
-        "leaf.csr",
-        "-subj",
-        "/CN=localhost",
-    ]);
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "leaf.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "leaf.ext",
-    ]);
 }
 
 // ---------------------------------------------------------------------------------------

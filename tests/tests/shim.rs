@@ -17,6 +17,7 @@ use assent_protocol::{Envelope, Grant, PrivateKey, Request, Role, Sha256Digest, 
 use assent_relay_client::{Client, Event};
 use assent_tests::approver::{BackgroundApprover, Choice, Policy};
 use assent_tests::keys::KeyPair;
+use assent_tests::pki::PrivateCa;
 use assent_tests::relay_process::RelayProcess;
 use assent_tests::sandbox::{ElevatorConfig, Outcome, Run, Sandbox};
 use assent_tests::scratch::ScratchDir;
@@ -879,6 +880,204 @@ fn keygen_prints_the_requester_block_for_this_user() {
         "{out}"
     );
     assert!(!out.stdout.contains("[[requester]]\n"), "{out}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A relay serving wss:// with a certificate from a private CA, for localhost only.
+
+/// A [`Flow`] whose agent talks to a second relay, over `wss://`.
+struct TlsFlow {
+    flow: Flow,
+    relay: RelayProcess,
+    ca: PrivateCa,
+}
+
+impl TlsFlow {
+    fn new() -> TlsFlow {
+        let flow = Flow::new(SILENT);
+        let dir = flow.sb.root().join("tls");
+        fs::create_dir(&dir).unwrap();
+        let ca = PrivateCa::new(&dir, "ca");
+        let leaf = ca.leaf("relay", &["DNS:localhost"]);
+        let relay = RelayProcess::start_tls(
+            flow.relay.config(),
+            &flow.sb.root().join("tls-relay.log"),
+            "127.0.0.1:0",
+            &leaf,
+        );
+        TlsFlow { flow, relay, ca }
+    }
+
+    /// `agent.toml` pointing at `url`, with `extra` lines.
+    fn agent_toml(&self, url: &str, extra: &str) {
+        self.flow
+            .write_agent_toml(&format!("relay = {url:?}\n{extra}"));
+    }
+
+    /// Lines of the relay's log that contain `needle`.
+    fn logged(&self, needle: &str) -> usize {
+        self.relay
+            .log_text()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
+    /// Wait for the relay to have logged `needle` at least once, and return how often.
+    fn wait_logged(&self, needle: &str) -> usize {
+        wait_for(&format!("the relay to log {needle:?}"), || {
+            self.logged(needle) > 0
+        });
+        self.logged(needle)
+    }
+}
+
+/// A run that ended with exit 78 and exactly one line, which names the fix; no retry line.
+fn assert_config_line<'o>(out: &'o Outcome, needles: &[&str]) -> &'o str {
+    out.assert_code(78);
+    let lines = out.stderr_lines();
+    assert_eq!(lines.len(), 1, "one line, no retries: {out}");
+    for needle in needles {
+        assert!(lines[0].contains(needle), "{needle:?}: {out}");
+    }
+    lines[0]
+}
+
+#[test]
+fn tls_trust_name_and_scheme_errors_exit_78_at_once_with_the_fix() {
+    let tls = TlsFlow::new();
+    let port = tls.relay.addr().port();
+    let handshakes = "TLS handshake failed";
+
+    // The CA is not trusted.
+    tls.agent_toml(&format!("wss://localhost:{port}"), "");
+    let out = tls.flow.run(&["--timeout", "60s"], &["id"]).run();
+    assert_config_line(
+        &out,
+        &[
+            "not signed by a CA this host trusts",
+            "relay_ca",
+            "ASSENT_RELAY_CA",
+        ],
+    );
+    assert_eq!(tls.wait_logged(handshakes), 1, "the shim tried once");
+    // `assent status` says what it is, with the same fix, and not "start the console".
+    let status = tls.flow.shim().arg("status").run();
+    status.assert_code(78);
+    let line = status
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("PROBLEM  relay"))
+        .unwrap_or_else(|| panic!("no relay PROBLEM line: {status}"));
+    assert!(
+        line.contains("not signed by a CA this host trusts"),
+        "{line}"
+    );
+    assert!(line.contains("relay_ca"), "{line}");
+    assert!(!line.contains("assent-console"), "{line}");
+    wait_for("the status probe's handshake", || {
+        tls.logged(handshakes) >= 2
+    });
+    assert_eq!(tls.logged(handshakes), 2, "status tried once");
+
+    // Trusted, but the certificate is for localhost, not for 127.0.0.1.
+    let ca = format!("relay_ca = {:?}\n", tls.ca.cert().display().to_string());
+    tls.agent_toml(&format!("wss://127.0.0.1:{port}"), &ca);
+    let out = tls.flow.run(&["--timeout", "60s"], &["id"]).run();
+    assert_config_line(&out, &["not valid for the name 127.0.0.1"]);
+    wait_for("the next handshake", || tls.logged(handshakes) >= 3);
+    assert_eq!(tls.logged(handshakes), 3, "the shim tried once more");
+
+    // Plain ws:// to the TLS port.
+    tls.agent_toml(&format!("ws://127.0.0.1:{port}"), &ca);
+    let out = tls.flow.run(&["--timeout", "60s"], &["id"]).run();
+    assert_config_line(&out, &[&format!("use wss://127.0.0.1:{port}")]);
+    wait_for("the next handshake", || tls.logged(handshakes) >= 4);
+    assert_eq!(tls.logged(handshakes), 4, "the shim tried once more");
+
+    // A CA file that is not there.
+    tls.agent_toml(
+        &format!("wss://localhost:{port}"),
+        "relay_ca = \"/nonexistent/assent-ca.pem\"\n",
+    );
+    let out = tls.flow.run(&["--timeout", "60s"], &["id"]).run();
+    assert_config_line(&out, &["/nonexistent/assent-ca.pem", "relay_ca"]);
+    assert!(tls.flow.sb.audit_lines().is_empty());
+}
+
+#[test]
+fn a_trusted_private_ca_carries_the_whole_flow_over_wss() {
+    let tls = TlsFlow::new();
+    let url = tls.relay.url_with_host("localhost");
+    let approver = Command::new(built_binary("assent-test-approver"))
+        .args(["--relay", &url, "--name", "alice", "--count", "2", "--key"])
+        .arg(&tls.flow.alice.private_path)
+        .arg("--ca")
+        .arg(tls.ca.cert())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut approver = KillOnDrop(approver);
+    // From agent.toml, as a list.
+    tls.agent_toml(
+        &url,
+        &format!("relay_ca = [{:?}]\n", tls.ca.cert().display().to_string()),
+    );
+    let out = tls.flow.run(&[], &["id", "-u"]).run();
+    out.assert_success();
+    assert_eq!(out.stdout, "0\n", "{out}");
+    // From ASSENT_RELAY_CA, which replaces relay_ca.
+    tls.agent_toml(&url, "relay_ca = \"/nonexistent/assent-ca.pem\"\n");
+    let out = tls
+        .flow
+        .run(&[], &["id", "-u"])
+        .env("ASSENT_RELAY_CA", tls.ca.cert())
+        .run();
+    out.assert_success();
+    assert!(approver.0.wait().unwrap().success());
+}
+
+/// Kills the child process when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_refused_login_exits_78_after_one_try() {
+    let mut flow = Flow::new(SILENT);
+    fs::write(
+        flow.relay.config(),
+        format!(
+            "[[approver]]\nname = \"alice\"\nkey = {:?}\n[agents]\npolicy = \"allowlist\"\n",
+            flow.alice.public_line
+        ),
+    )
+    .unwrap();
+    flow.relay.restart();
+    let refusals = || {
+        flow.relay
+            .log_text()
+            .lines()
+            .filter(|l| l.contains("login refused"))
+            .count()
+    };
+    let before = refusals();
+    let out = flow.run(&["--timeout", "60s"], &["id"]).run();
+    assert_config_line(
+        &out,
+        &[
+            "refused this agent's key",
+            "[[agent]]",
+            "not listed as an [[agent]]",
+        ],
+    );
+    assert_eq!(refusals(), before + 1, "one login, no retry: {out}");
 }
 
 // ---------------------------------------------------------------------------------------------
