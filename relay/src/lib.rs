@@ -46,7 +46,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:7447";
 /// for the connections to close.
 pub struct RelayHandle {
     local_addr: SocketAddr,
-    tls: bool,
+    shared: Arc<server::Shared>,
+    /// The certificate served, for `wss://`.
+    served: Option<Arc<tls::ServedCert>>,
     shutdown: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
 }
@@ -55,7 +57,7 @@ impl std::fmt::Debug for RelayHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RelayHandle")
             .field("local_addr", &self.local_addr)
-            .field("tls", &self.tls)
+            .field("tls", &self.served.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -68,8 +70,39 @@ impl RelayHandle {
 
     /// `ws://ADDR` or `wss://ADDR` for the bound address.
     pub fn url(&self) -> String {
-        let scheme = if self.tls { "wss" } else { "ws" };
+        let scheme = if self.served.is_some() { "wss" } else { "ws" };
         format!("{scheme}://{}", self.local_addr)
+    }
+
+    /// Put a new configuration in force and, for `wss://`, serve the certificate and key in
+    /// `tls` read afresh, without dropping anything: pending requests, decisions, remembered
+    /// ids, statuses and open connections all stay. All or nothing: if the config or the
+    /// certificate is unusable, nothing changes and the error says why.
+    pub fn reload(&self, config: RelayConfig, tls: Option<&TlsFiles>) -> Result<(), String> {
+        config.validate().map_err(|e| e.to_string())?;
+        if !self.local_addr.ip().is_loopback() && self.served.is_none() && !config.insecure_listen {
+            return Err(format!(
+                "plain ws:// on {} needs insecure_listen, which the new configuration does not allow",
+                self.local_addr
+            ));
+        }
+        let key = match (&self.served, tls) {
+            (Some(_), Some(files)) => Some(tls::certified_key(files).map_err(|e| e.to_string())?),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err("this relay serves wss://; give its certificate and key".into());
+            }
+            (None, Some(_)) => {
+                return Err(
+                    "this relay was started without TLS; restart it to serve wss://".into(),
+                );
+            }
+        };
+        self.shared.reconfigure(config);
+        if let (Some(served), Some(key)) = (&self.served, key) {
+            served.replace(key);
+        }
+        Ok(())
     }
 
     /// Stop accepting, close every connection (telling clients the relay is going away),
@@ -108,8 +141,12 @@ pub async fn start(
             ),
         ));
     }
-    let acceptor = tls
+    let served = tls
         .as_ref()
+        .map(|files| tls::certified_key(files).map(tls::ServedCert::new))
+        .transpose()?;
+    let acceptor = served
+        .clone()
         .map(tls::server_config)
         .transpose()?
         .map(tokio_rustls::TlsAcceptor::from);
@@ -119,11 +156,12 @@ pub async fn start(
     let local_addr = listener.local_addr()?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let shared = Arc::new(server::Shared::new(config));
-    let task = tokio::spawn(server::run(listener, shared, acceptor, shutdown_rx));
+    let task = tokio::spawn(server::run(listener, shared.clone(), acceptor, shutdown_rx));
     tracing::info!(%local_addr, tls = tls.is_some(), "relay listening");
     Ok(RelayHandle {
         local_addr,
-        tls: tls.is_some(),
+        shared,
+        served,
         shutdown,
         task: Some(task),
     })

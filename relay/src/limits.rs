@@ -223,6 +223,12 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
     pub fn tracked(&self) -> usize {
         self.buckets.len()
     }
+
+    /// New limits for keys seen from now on; buckets already tracked keep theirs until they
+    /// refill and are forgotten.
+    pub fn set_limits(&mut self, limits: &Limits) {
+        self.limits = limits.clone();
+    }
 }
 
 #[cfg(test)]

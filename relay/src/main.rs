@@ -4,7 +4,7 @@
 mod manual;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use assent_cli_manual::GenerateFlag;
@@ -20,7 +20,10 @@ const EXIT_UNAVAILABLE: u8 = 69;
 
 /// Every status the relay exits with, and what it means (for `--help` and the man page).
 const EXIT_STATUSES: [(u8, &str); 4] = [
-    (0, "Stopped by SIGINT or SIGTERM."),
+    (
+        0,
+        "Stopped by SIGINT or SIGTERM. (SIGHUP reloads the config and the certificate.)",
+    ),
     (
         EXIT_USAGE,
         "Usage error, or plain ws:// off loopback without --insecure-listen.",
@@ -51,7 +54,9 @@ fn after_help() -> String {
 /// signature again. Plain ws:// is served only on loopback unless --insecure-listen is
 /// given; use --tls-cert and --tls-key for wss:// across hosts.
 ///
-/// On start it prints one line to stdout: `assent-relay listening on ws://ADDR`.
+/// On start it prints one line to stdout: `assent-relay listening on ws://ADDR`. SIGHUP
+/// reloads the --config file and the TLS certificate and key, keeping pending requests,
+/// decisions, statuses and connections; if either is unusable, the old ones stay in force.
 #[derive(Parser, Debug)]
 #[command(name = "assent-relay", version, after_help = after_help())]
 struct Cli {
@@ -143,12 +148,29 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(EXIT_UNAVAILABLE, format!("cannot start the runtime: {e}")),
     };
-    runtime.block_on(serve(config, cli.listen, tls))
+    runtime.block_on(serve(config, cli.config, cli.listen, tls))
 }
 
-async fn serve(config: RelayConfig, listen: SocketAddr, tls: Option<TlsFiles>) -> ExitCode {
+async fn serve(
+    config: RelayConfig,
+    config_file: Option<PathBuf>,
+    listen: SocketAddr,
+    tls: Option<TlsFiles>,
+) -> ExitCode {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Before anything is announced, so that no signal finds the default action (which for
+    // SIGHUP is to die).
+    let signals = signal(SignalKind::terminate()).and_then(|term| {
+        let hangup = signal(SignalKind::hangup())?;
+        Ok((term, hangup))
+    });
+    let (mut term, mut hangup) = match signals {
+        Ok(signals) => signals,
+        Err(e) => return fail(EXIT_UNAVAILABLE, format!("cannot handle signals: {e}")),
+    };
+    let insecure_listen = config.insecure_listen;
     let tls_given = tls.is_some();
-    let relay = match assent_relay::start(config, listen, tls).await {
+    let relay = match assent_relay::start(config, listen, tls.clone()).await {
         Ok(relay) => relay,
         Err(e) if e.kind() == std::io::ErrorKind::InvalidInput && tls_given => {
             return fail(EXIT_CONFIG, format!("TLS: {e}"));
@@ -158,24 +180,46 @@ async fn serve(config: RelayConfig, listen: SocketAddr, tls: Option<TlsFiles>) -
     // The line scripts wait for.
     print_quietly(format_args!("assent-relay listening on {}\n", relay.url()));
 
-    let stop = wait_for_signal().await;
+    let stop = loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break "SIGINT",
+            _ = term.recv() => break "SIGTERM",
+            _ = hangup.recv() => reload(&relay, config_file.as_deref(), insecure_listen, tls.as_ref()),
+        }
+    };
     tracing::info!("{stop}; shutting down");
     relay.shutdown().await;
     ExitCode::SUCCESS
 }
 
-async fn wait_for_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return "SIGINT";
-        }
+/// SIGHUP: read the config file and the certificate again and put them in force, keeping
+/// everything the relay holds; if either is unusable, say why and keep the old ones.
+fn reload(
+    relay: &assent_relay::RelayHandle,
+    config_file: Option<&Path>,
+    insecure_listen: bool,
+    tls: Option<&TlsFiles>,
+) {
+    let loaded = match config_file {
+        Some(path) => RelayConfig::load(path).map_err(|e| e.to_string()),
+        None => Ok(RelayConfig::default()),
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
+    let result = loaded.and_then(|mut config| {
+        config.insecure_listen = insecure_listen;
+        relay.reload(config, tls)
+    });
+    match result {
+        Ok(()) => tracing::info!(
+            "SIGHUP: reloaded the configuration{}",
+            if tls.is_some() {
+                " and the certificate"
+            } else {
+                ""
+            }
+        ),
+        Err(e) => tracing::error!(
+            "SIGHUP: reload failed, keeping the previous configuration and certificate: {e}"
+        ),
     }
 }
 

@@ -60,6 +60,16 @@ fn description(page: &mut Roff) {
          and consoles publish their statuses again.",
     )]);
     page.control("PP", []).text([
+        bold("SIGHUP"),
+        roman(
+            " reloads the configuration file and, for wss://, the certificate and key, \
+             without dropping pending requests, decisions, statuses or connections; open \
+             connections keep their per-connection limits. If the new file or certificate is \
+             unusable, the relay logs why and keeps the old ones. The packaged systemd unit \
+             sends it on systemctl reload.",
+        ),
+    ]);
+    page.control("PP", []).text([
         roman("Every client logs in by signing the relay's nonce with its key. Approvers must be "),
         roman("listed in the configuration; agents are admitted by its agent policy. Without "),
         bold("--config"),

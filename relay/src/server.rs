@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use assent_protocol::Role;
@@ -37,7 +37,8 @@ pub(crate) fn now_unix() -> u64 {
 
 /// State every connection task shares.
 pub(crate) struct Shared {
-    config: RelayConfig,
+    /// Replaced as a whole on reload; each use takes the one in force at that moment.
+    config: RwLock<Arc<RelayConfig>>,
     store: SharedStore,
     /// Submission buckets by agent key bytes.
     submissions: Mutex<RateLimiter<[u8; 32]>>,
@@ -51,13 +52,41 @@ impl Shared {
         Shared {
             submissions: Mutex::new(RateLimiter::new(&config.limits, Limits::request_bucket)),
             store: SharedStore::new(store),
-            config,
+            config: RwLock::new(Arc::new(config)),
             next_conn: AtomicU64::new(1),
         }
     }
 
-    fn limits(&self) -> &Limits {
-        &self.config.limits
+    /// The configuration in force.
+    pub(crate) fn config(&self) -> Arc<RelayConfig> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn limits(&self) -> Limits {
+        self.config().limits.clone()
+    }
+
+    /// Put `config` in force, keeping every request, decision, status and connection.
+    /// Connections already open keep the per-connection limits they started with; who may
+    /// log in, who may decide, and the limits on requests apply at once.
+    pub(crate) fn reconfigure(&self, config: RelayConfig) {
+        let old = self.config();
+        if config.limits.max_connections != old.limits.max_connections {
+            tracing::warn!(
+                "limits.max_connections changes only when the relay restarts; keeping {}",
+                old.limits.max_connections
+            );
+        }
+        self.store
+            .reconfigure(config.limits.clone(), config.agents.iter().map(|a| a.key));
+        self.submissions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .set_limits(&config.limits);
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
     }
 }
 
@@ -254,7 +283,7 @@ impl Handler {
     {
         let limits = self.shared.limits();
         let mut conn =
-            match tokio::time::timeout_at(deadline, Connection::accept(stream, limits)).await {
+            match tokio::time::timeout_at(deadline, Connection::accept(stream, &limits)).await {
                 Ok(Ok(conn)) => conn,
                 Ok(Err(e)) => {
                     tracing::debug!(peer = %self.peer, "{}", printable(&e));
@@ -306,7 +335,7 @@ impl Handler {
             })?;
         match answer {
             Ok(Some(ClientMessage::Login { login })) => {
-                auth::check_login(&login, &nonce, &self.shared.config, self.peer).map_err(policy)
+                auth::check_login(&login, &nonce, &self.shared.config(), self.peer).map_err(policy)
             }
             Ok(Some(_)) => Err(policy("the first message must be a login".into())),
             Ok(None) => Err(policy("closed before logging in".into())),
@@ -318,7 +347,7 @@ impl Handler {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let limits = self.shared.limits().clone();
+        let limits = self.shared.limits();
         let id: ConnId = self.shared.next_conn.fetch_add(1, Ordering::Relaxed);
         let fingerprint = who.key.fingerprint();
         tracing::info!(
@@ -517,7 +546,7 @@ impl Handler {
                 if who.role != Role::Approver {
                     return Err(Refusal::fatal(None, "only approver connections decide"));
                 }
-                let decision = auth::check_decision(&decision, &shared.config)
+                let decision = auth::check_decision(&decision, &shared.config())
                     .map_err(|e| Refusal::fatal(None, e))?;
                 let (request, approver, verdict) = (
                     decision.payload.request_sha256.reference(),
@@ -535,7 +564,7 @@ impl Handler {
                         "only approver connections publish statuses",
                     ));
                 }
-                let status = auth::check_status(&status, &shared.config)
+                let status = auth::check_status(&status, &shared.config())
                     .map_err(|e| Refusal::fatal(None, e))?;
                 tracing::debug!(conn, approver = %status.payload.approver, "status");
                 shared.store.publish_status(status)?;

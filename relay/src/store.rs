@@ -667,6 +667,11 @@ impl SharedStore {
         self.lock().store.publish_status(status)
     }
 
+    /// See [`Store::reconfigure`].
+    pub fn reconfigure(&self, limits: Limits, listed_agents: impl IntoIterator<Item = PublicKey>) {
+        self.lock().store.reconfigure(limits, listed_agents);
+    }
+
     pub fn statuses(&self) -> Vec<Envelope> {
         self.lock().store.statuses()
     }

@@ -1035,6 +1035,126 @@ async fn wss_with_a_self_signed_ca_works_end_to_end() {
     assert_eq!(d.note.as_deref(), Some("not today"));
 }
 
+/// Options that trust only `ca`.
+fn trusting(ca: &PrivateCa) -> ConnectOptions {
+    ConnectOptions {
+        extra_roots: vec![ca.cert()],
+        ..ConnectOptions::default()
+    }
+}
+
+impl Relay {
+    fn sighup(&self) {
+        let sent = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("relay.log")).unwrap_or_default()
+    }
+
+    /// Wait for the log to say `needle` `n` times in all.
+    fn wait_logged(&self, needle: &str, n: usize) {
+        let deadline = Instant::now() + WAIT;
+        while self.log().matches(needle).count() < n {
+            assert!(
+                Instant::now() < deadline,
+                "the relay never logged {needle:?} {n} times:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_config_and_certificate_and_keeps_everything_else() {
+    let dir = ScratchDir::new("relay-reload");
+    let old_ca = PrivateCa::new(dir.path(), "old-ca");
+    let new_ca = PrivateCa::new(dir.path(), "new-ca");
+    let served = old_ca.leaf("served", &["DNS:localhost"]);
+    let renewed = new_ca.leaf("renewed", &["DNS:localhost"]);
+    let (alice, bob) = (PrivateKey::generate("alice"), PrivateKey::generate("bob"));
+    let mut relay = Relay::start_with(
+        dir,
+        &config(&[("alice", &alice)], ""),
+        "127.0.0.1:0",
+        &[
+            "--tls-cert",
+            served.cert.to_str().unwrap(),
+            "--tls-key",
+            served.key.to_str().unwrap(),
+        ],
+    );
+    let url = format!("wss://localhost:{}", relay.addr.port());
+
+    // A request waits, on a connection made with the old certificate.
+    let agent_key = PrivateKey::generate("agent");
+    let mut agent = Client::connect_with(&url, &agent_key, Role::Agent, &trusting(&old_ca))
+        .await
+        .unwrap();
+    let req = request(&agent_key, 600);
+    agent.submit(&req.envelope).await.unwrap();
+    expect_queued(&mut agent, &req).await;
+
+    // Rotate the certificate (new CA, new key) and list bob too, then SIGHUP.
+    std::fs::copy(&renewed.cert, &served.cert).unwrap();
+    std::fs::copy(&renewed.key, &served.key).unwrap();
+    std::fs::write(
+        relay.dir.join("relay.toml"),
+        config(&[("alice", &alice), ("bob", &bob)], ""),
+    )
+    .unwrap();
+    relay.sighup();
+    relay.wait_logged("SIGHUP: reloaded", 1);
+    assert!(
+        relay.child.try_wait().unwrap().is_none(),
+        "SIGHUP stopped the relay"
+    );
+
+    // New handshakes get the new certificate: a client trusting only the new CA gets in,
+    // and bob, listed only now, is an approver who sees the request that waited.
+    let mut console = Client::connect_with(&url, &bob, Role::Approver, &trusting(&new_ca))
+        .await
+        .unwrap_or_else(|e| panic!("the new certificate is not served: {e}"));
+    expect_request(&mut console, &req).await;
+    let old_only = Client::connect_with(&url, &agent_key, Role::Agent, &trusting(&old_ca)).await;
+    assert!(old_only.is_err(), "the old certificate is still served");
+    // The agent's connection from before the reload still works: the decision reaches it.
+    let decision = approve(&req, "bob", &bob);
+    console.decide(&decision).await.unwrap();
+    expect_decision(&mut agent, &decision).await;
+
+    // A config that does not parse, or a certificate that does not go with its key, is
+    // logged and changes nothing.
+    std::fs::write(relay.dir.join("relay.toml"), "[[approver]]\nname = 3\n").unwrap();
+    relay.sighup();
+    relay.wait_logged("reload failed", 1);
+    std::fs::write(
+        relay.dir.join("relay.toml"),
+        config(&[("alice", &alice)], ""),
+    )
+    .unwrap();
+    std::fs::copy(
+        &old_ca.leaf("mismatch", &["DNS:localhost"]).cert,
+        &served.cert,
+    )
+    .unwrap();
+    relay.sighup();
+    relay.wait_logged("reload failed", 2);
+    assert!(relay.child.try_wait().unwrap().is_none());
+    // Still the new certificate, and bob is still listed.
+    Client::connect_with(&url, &bob, Role::Approver, &trusting(&new_ca))
+        .await
+        .unwrap_or_else(|e| panic!("a failed reload changed something: {e}"))
+        .close()
+        .await;
+    relay.kill();
+}
+
 // ---------------------------------------------------------------------------------------
 // The binaries' command lines.
 
