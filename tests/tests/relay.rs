@@ -546,7 +546,7 @@ async fn the_log_names_requests_by_reference_and_quotes_what_agents_chose() {
     let reference = format!("request={}", req.sha256.reference());
     let deadline = Instant::now() + WAIT;
     let log = loop {
-        let log = without_colour(&std::fs::read_to_string(&log_path).unwrap());
+        let log = std::fs::read_to_string(&log_path).unwrap();
         if log.contains(&reference) && log.contains("closing connection") {
             break log;
         }
@@ -563,25 +563,6 @@ async fn the_log_names_requests_by_reference_and_quotes_what_agents_chose() {
         !log.contains('\u{1b}'),
         "an escape sequence reached the log:\n{log}"
     );
-}
-
-/// `text` without the colour sequences (`ESC [ … m`) a log writer may add.
-fn without_colour(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find("\u{1b}[") {
-        out.push_str(&rest[..at]);
-        let tail = &rest[at + 2..];
-        match tail.find(|c: char| !(c.is_ascii_digit() || c == ';')) {
-            Some(end) if tail[end..].starts_with('m') => rest = &tail[end + 1..],
-            _ => {
-                out.push('\u{1b}');
-                rest = &rest[at + 1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
