@@ -7,10 +7,12 @@
 #   sudo ./install.sh --from DIR           install the binaries already built in DIR
 #                                          (e.g. target/debug); nothing is built
 #   sudo ./install.sh --no-build           the same as --from target/release
+#   sudo ./install.sh --relay              also install a commented /etc/assent/relay.toml for
+#                                          the standalone relay's systemd unit
 #   sudo ./install.sh --uninstall          remove what install put in place; keep config and logs
 #
 # Safe to run again: it says what it changed and what it left alone, and it never overwrites
-# an existing /etc/assent/elevator.toml.
+# an existing /etc/assent/elevator.toml or /etc/assent/relay.toml.
 set -euo pipefail
 umask 022
 
@@ -19,6 +21,7 @@ destdir=
 from=
 build=1
 action=install
+relay=0
 
 usage() {
     # The comment block at the top of this file, up to the first line of code.
@@ -41,6 +44,7 @@ while [ $# -gt 0 ]; do
         --from) from=${2:?--from needs a directory}; build=0; shift 2 ;;
         --from=*) from=${1#--from=}; build=0; shift ;;
         --no-build) build=0; shift ;;
+        --relay) relay=1; shift ;;
         --uninstall) action=uninstall; shift ;;
         -h|--help) usage; exit 0 ;;
         *) die 64 "unknown option $1; see ./install.sh --help" ;;
@@ -99,6 +103,39 @@ put() {
     mv -f "$dest.new.$$" "$dest"
     say installed "$dest ($mode)"
     changed=$((changed + 1))
+}
+
+# Install the template TEMPLATE as CONFIG (root, 0644) unless CONFIG exists: an existing one,
+# edited or not, is never overwritten.
+template() {
+    local src=$1 dest=$2
+    if [ -e "$dest" ] || [ -L "$dest" ]; then
+        if cmp -s "$src" "$dest"; then
+            say unchanged "$dest"
+        else
+            say kept "$dest (edited; never overwritten)"
+        fi
+        unchanged=$((unchanged + 1))
+    else
+        put "$src" "$dest" 644
+    fi
+}
+
+# Whether systemd's system manager looks for unit files in DIR.
+unit_dir_searched() {
+    local dir=$1 searched real path
+    real=$(readlink -m "$dir")
+    if ! command -v systemd-analyze >/dev/null 2>&1 ||
+        ! searched=$(systemd-analyze unit-paths 2>/dev/null); then
+        searched=$(printf '%s\n' /etc/systemd/system /run/systemd/system \
+            /usr/local/lib/systemd/system /usr/lib/systemd/system /lib/systemd/system)
+    fi
+    while IFS= read -r path; do
+        if [ "$path" = "$dir" ] || [ "$(readlink -m "$path")" = "$real" ]; then
+            return 0
+        fi
+    done <<<"$searched"
+    return 1
 }
 
 # Create DIR with MODE, owned by root, or make an existing one so.
@@ -222,6 +259,10 @@ unit=$(mktemp)
 sed "s|/usr/local/bin/assent-relay|$prefix/bin/assent-relay|g" packaging/assent-relay.service >"$unit"
 put "$unit" "$unitdir/assent-relay.service" 644
 rm -f "$unit"
+unit_warning=
+if [ -z "$destdir" ] && ! unit_dir_searched "$unitdir"; then
+    unit_warning="install.sh: warning: systemd does not look for units in $unitdir, so it will not find assent-relay.service; to run the relay as a service, link it where systemd looks: ln -s $unitdir/assent-relay.service /etc/systemd/system/ && systemctl daemon-reload"
+fi
 
 directory "$etcdir" 755
 config=$etcdir/elevator.toml
@@ -242,10 +283,16 @@ if [ -e "$config" ] || [ -L "$config" ]; then
 else
     put packaging/elevator.toml "$config" 644
 fi
+if [ "$relay" = 1 ]; then
+    template packaging/relay.toml "$etcdir/relay.toml"
+fi
 directory "$ledgerdir" 700
 directory "$logdir" 700
 
 echo "$changed changed, $unchanged unchanged."
+if [ -n "$unit_warning" ]; then
+    echo "$unit_warning" >&2
+fi
 if [ -n "$destdir" ]; then
     exit 0
 fi
@@ -265,3 +312,11 @@ Next steps:
      (put $prefix/lib/assent/agent-bin first in the agent's PATH to route its sudo through assent)
   Or try it all at once:  $demo
 EOF
+if [ "$relay" = 1 ]; then
+    cat <<EOF
+  For the standalone relay: list the approvers and agents in $etcdir/relay.toml, put its
+  certificate and key in $etcdir/tls/relay.crt and relay.key (key 0600), then:
+       systemctl daemon-reload && systemctl enable --now assent-relay
+  and after each change:  systemctl reload assent-relay
+EOF
+fi

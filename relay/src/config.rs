@@ -325,6 +325,33 @@ login_timeout_s = 2
         }
     }
 
+    /// The template `install.sh --relay` installs.
+    const TEMPLATE: &str = include_str!("../../packaging/relay.toml");
+
+    #[test]
+    fn the_packaged_template_parses_and_shows_the_defaults() {
+        let c = RelayConfig::from_toml_str(TEMPLATE).unwrap();
+        assert_eq!(c.agent_policy, AgentPolicy::Allowlist);
+        assert!(c.approvers.is_empty() && c.agents.is_empty());
+        // Every limit is shown, commented out, with its default.
+        let limits: String = TEMPLATE
+            .split_once("[limits]\n")
+            .expect("the template has a [limits] table")
+            .1
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let shown = RelayConfig::from_toml_str(&format!("[limits]\n{limits}")).unwrap();
+        assert_eq!(shown.limits, Limits::default());
+        let defaults = toml::to_string(&Limits::default()).unwrap();
+        assert_eq!(
+            limits.lines().filter(|l| !l.is_empty()).count(),
+            defaults.lines().count(),
+            "a limit is missing from the template"
+        );
+    }
+
     #[test]
     fn load_names_the_file() {
         let e = RelayConfig::load(Path::new("/nonexistent/relay.toml")).unwrap_err();

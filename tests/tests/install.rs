@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use assent_tests::relay_process::RelayProcess;
 use assent_tests::sandbox::{Outcome, Run, Sandbox};
 use assent_tests::scratch::ScratchDir;
 use assent_tests::users::TestUser;
@@ -235,6 +236,34 @@ fn install_sets_up_the_tree_then_changes_nothing_and_uninstall_keeps_the_config(
         unit_text.contains(&format!("ExecStart={}/bin/assent-relay ", prefix.display())),
         "the unit must start the relay from this prefix:\n{unit_text}"
     );
+    for line in [
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "CapabilityBoundingSet=\n",
+        "SystemCallArchitectures=native",
+        "ProtectClock=yes",
+        "ProtectKernelLogs=yes",
+        "ProtectHostname=yes",
+        "ProtectProc=invisible",
+        "ProcSubset=pid",
+        "RestrictRealtime=yes",
+        "UMask=0077",
+    ] {
+        assert!(
+            unit_text.contains(line),
+            "the unit lacks {line:?}:\n{unit_text}"
+        );
+    }
+    // systemd does not look in a scratch prefix: install says so, with what to do.
+    let unit_dir = prefix.join("lib/systemd/system");
+    assert!(
+        first.stderr.contains(&format!(
+            "install.sh: warning: systemd does not look for units in {}",
+            unit_dir.display()
+        )) && first.stderr.contains("ln -s "),
+        "{first}"
+    );
+    // Without --relay, no relay config is made.
+    assert!(!sb.etc_dir().join("relay.toml").exists());
 
     // The fixed paths (the sandbox's, mounted over them).
     assert_root_owned(&sb.etc_dir(), 0o755, "dir");
@@ -330,6 +359,68 @@ fn install_sets_up_the_tree_then_changes_nothing_and_uninstall_keeps_the_config(
     let nothing = install(&sb, &["--uninstall", "--prefix", path_str(&prefix)]).run();
     nothing.assert_success();
     assert!(nothing.stdout.contains("Nothing to remove"), "{nothing}");
+}
+
+#[test]
+fn install_relay_puts_the_relay_template_in_place_once_and_never_overwrites_it() {
+    let sb = Sandbox::new();
+    let prefix = sb.root().join("prefix");
+    let from = assent_tests::profile_dir();
+    let with_relay = |sb: &Sandbox| {
+        let out = install(
+            sb,
+            &[
+                "--from",
+                path_str(&from),
+                "--prefix",
+                path_str(&prefix),
+                "--relay",
+            ],
+        )
+        .run();
+        out.assert_success();
+        out
+    };
+    let relay_toml = sb.etc_dir().join("relay.toml");
+    let template = fs::read(repo().join("packaging/relay.toml")).unwrap();
+
+    let first = with_relay(&sb);
+    assert_root_owned(&relay_toml, 0o644, "file");
+    assert_eq!(fs::read(&relay_toml).unwrap(), template);
+    assert!(
+        actions(&first)
+            .iter()
+            .any(|(w, p)| w == "installed" && p.starts_with("/etc/assent/relay.toml")),
+        "{first}"
+    );
+    assert!(
+        first.stdout.contains("systemctl reload assent-relay"),
+        "{first}"
+    );
+    // The relay starts with it as it is.
+    let mut relay = RelayProcess::start(&relay_toml, &sb.root().join("relay.log"), "127.0.0.1:0");
+    assert!(relay.is_running());
+    relay.kill();
+
+    let second = with_relay(&sb);
+    assert!(
+        actions(&second)
+            .iter()
+            .any(|(w, p)| w == "unchanged" && p == "/etc/assent/relay.toml"),
+        "{second}"
+    );
+    // An edited one is kept, byte for byte.
+    let mut edited = template.clone();
+    edited.extend_from_slice(b"\n[[agent]]\nname = \"kept\"\nkey = \"edited here\"\n");
+    fs::write(&relay_toml, &edited).unwrap();
+    let third = with_relay(&sb);
+    assert_eq!(fs::read(&relay_toml).unwrap(), edited);
+    assert!(
+        actions(&third)
+            .iter()
+            .any(|(w, p)| w == "kept" && p.starts_with("/etc/assent/relay.toml")),
+        "{third}"
+    );
 }
 
 #[test]
