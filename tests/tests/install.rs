@@ -103,6 +103,13 @@ fn actions(out: &Outcome) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Whether install.sh said `word` about a path starting with `path`.
+fn says(out: &Outcome, word: &str, path: &str) -> bool {
+    actions(out)
+        .iter()
+        .any(|(w, p)| w == word && p.starts_with(path))
+}
+
 fn inode(path: &Path) -> u64 {
     fs::metadata(path)
         .unwrap_or_else(|e| panic!("{} is missing: {e}", path.display()))
@@ -388,9 +395,7 @@ fn install_relay_puts_the_relay_template_in_place_once_and_never_overwrites_it()
     assert_root_owned(&relay_toml, 0o644, "file");
     assert_eq!(fs::read(&relay_toml).unwrap(), template);
     assert!(
-        actions(&first)
-            .iter()
-            .any(|(w, p)| w == "installed" && p.starts_with("/etc/assent/relay.toml")),
+        says(&first, "installed", "/etc/assent/relay.toml"),
         "{first}"
     );
     assert!(
@@ -404,9 +409,7 @@ fn install_relay_puts_the_relay_template_in_place_once_and_never_overwrites_it()
 
     let second = with_relay(&sb);
     assert!(
-        actions(&second)
-            .iter()
-            .any(|(w, p)| w == "unchanged" && p == "/etc/assent/relay.toml"),
+        says(&second, "unchanged", "/etc/assent/relay.toml"),
         "{second}"
     );
     // An edited one is kept, byte for byte.
@@ -415,12 +418,7 @@ fn install_relay_puts_the_relay_template_in_place_once_and_never_overwrites_it()
     fs::write(&relay_toml, &edited).unwrap();
     let third = with_relay(&sb);
     assert_eq!(fs::read(&relay_toml).unwrap(), edited);
-    assert!(
-        actions(&third)
-            .iter()
-            .any(|(w, p)| w == "kept" && p.starts_with("/etc/assent/relay.toml")),
-        "{third}"
-    );
+    assert!(says(&third, "kept", "/etc/assent/relay.toml"), "{third}");
 }
 
 #[test]

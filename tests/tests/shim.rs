@@ -169,6 +169,20 @@ impl Flow {
         self.sb.agent_dir().join("config/assent")
     }
 
+    /// Restart the relay admitting listed agents only, and listing none: the agent's login
+    /// is refused.
+    fn admit_listed_agents_only(&mut self) {
+        fs::write(
+            self.relay.config(),
+            format!(
+                "[[approver]]\nname = \"alice\"\nkey = {:?}\n[agents]\npolicy = \"allowlist\"\n",
+                self.alice.public_line
+            ),
+        )
+        .unwrap();
+        self.relay.restart();
+    }
+
     fn write_agent_toml(&self, text: &str) {
         let path = self.config_dir().join("agent.toml");
         fs::write(&path, text).unwrap();
@@ -761,15 +775,7 @@ fn status_names_a_missing_requester_and_approver_and_a_refused_login() {
     let mut flow = Flow::new(SILENT);
     // The elevator lists nobody; the relay admits listed agents only, and lists none.
     flow.sb.write_config_text("[settings]\nclock_skew_s = 60\n");
-    fs::write(
-        flow.relay.config(),
-        format!(
-            "[[approver]]\nname = \"alice\"\nkey = {:?}\n[agents]\npolicy = \"allowlist\"\n",
-            flow.alice.public_line
-        ),
-    )
-    .unwrap();
-    flow.relay.restart();
+    flow.admit_listed_agents_only();
     let out = flow.shim().arg("status").run();
     out.assert_code(78);
     let user = &flow.agent.name;
@@ -1051,15 +1057,7 @@ impl Drop for KillOnDrop {
 #[test]
 fn a_refused_login_exits_78_after_one_try() {
     let mut flow = Flow::new(SILENT);
-    fs::write(
-        flow.relay.config(),
-        format!(
-            "[[approver]]\nname = \"alice\"\nkey = {:?}\n[agents]\npolicy = \"allowlist\"\n",
-            flow.alice.public_line
-        ),
-    )
-    .unwrap();
-    flow.relay.restart();
+    flow.admit_listed_agents_only();
     let refusals = || {
         flow.relay
             .log_text()
