@@ -452,3 +452,40 @@ fn kind(message: &ServerMessage) -> &'static str {
         ServerMessage::Error { .. } => "error",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_the_relay_said_is_printed_on_one_line_without_escapes() {
+        let hostile = "bye\n\u{1b}]0;owned\u{7}assent: approved by alice".to_owned();
+        for e in [
+            ClientError::Closed(hostile.clone()),
+            ClientError::Refused(hostile.clone()),
+            ClientError::Protocol(hostile.clone()),
+        ] {
+            let line = e.to_string();
+            assert!(!line.contains(['\n', '\u{1b}', '\u{7}']), "{line:?}");
+            assert!(line.contains("\\n"), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn only_an_unreachable_relay_is_worth_retrying() {
+        assert_eq!(
+            ClientError::Connect("refused".into()).fault(),
+            Fault::Transient
+        );
+        assert_eq!(ClientError::Login("gone".into()).fault(), Fault::Transient);
+        assert_eq!(ClientError::Closed("gone".into()).fault(), Fault::Transient);
+        assert_eq!(
+            ClientError::Refused("not listed".into()).fault(),
+            Fault::Configuration
+        );
+        assert_eq!(
+            ClientError::Misconfigured("untrusted".into()).fault(),
+            Fault::Configuration
+        );
+    }
+}
