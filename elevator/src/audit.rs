@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use crate::checks::Refusal;
 use crate::identity::Caller;
-use crate::trusted::{TrustedDir, Untrusted, split_file_path};
+use crate::trusted::{Policy, Untrusted, WalkedDir, split_file_path};
 
 /// `prev` of the first line.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -163,7 +163,7 @@ impl AuditLog {
 
     pub fn open_from(anchor: &Path, path: &Path) -> Result<AuditLog, Untrusted> {
         let (dir, name) = split_file_path(path)?;
-        let dir = TrustedDir::open_from(anchor, dir, Some(Mode::S_IRWXU))?;
+        let dir = WalkedDir::open_from(anchor, dir, Some(Mode::S_IRWXU), Policy::RootOwned)?;
         let flags = OFlag::O_RDWR | OFlag::O_APPEND | OFlag::O_CREAT;
         let file = dir.open_trusted_file(name, flags, Mode::S_IRUSR | Mode::S_IWUSR)?;
         Ok(AuditLog {
@@ -310,7 +310,7 @@ pub fn verify(reader: impl io::Read) -> Result<usize, ChainBreak> {
 /// Open the log read-only (checked like for appending) and verify it under a shared lock.
 pub fn verify_file(path: &Path) -> Result<usize, String> {
     let (dir, name) = split_file_path(path).map_err(|e| e.0)?;
-    let dir = TrustedDir::open(dir).map_err(|e| e.0)?;
+    let dir = WalkedDir::open(dir, Policy::RootOwned).map_err(|e| e.0)?;
     let file = dir
         .open_trusted_file(name, OFlag::O_RDONLY, Mode::empty())
         .map_err(|e| e.0)?;
