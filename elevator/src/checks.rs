@@ -20,7 +20,7 @@ use crate::identity::{Caller, Target};
 use crate::ledger::{ClaimError, Ledger};
 use crate::program::ProgramFile;
 use crate::time::rfc3339_utc;
-use crate::trusted::Untrusted;
+use crate::trusted::{Policy, Untrusted, WalkedDir};
 
 /// The checks, by the names the refusal line and the audit log use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +36,7 @@ pub enum Check {
     RunAs,
     Command,
     Time,
+    Cwd,
     SingleUse,
     Status,
     Program,
@@ -55,6 +56,7 @@ impl Check {
             Check::RunAs => "run-as",
             Check::Command => "command",
             Check::Time => "time",
+            Check::Cwd => "cwd",
             Check::SingleUse => "single-use",
             Check::Status => "status",
             Check::Program => "program",
@@ -431,6 +433,18 @@ pub fn time(grant: &OpenedGrant, settings: &Settings, now: u64) -> Checked {
     Ok(())
 }
 
+// Before 11: what the command will use, opened now (SPEC §13.2) ----------------------------
+
+/// The approved `cwd` is a canonical absolute path, opened from `/` one component at a time
+/// without following a symbolic link, and the target user may search every directory on it
+/// (as `chdir` as that user would require). The command starts in the directory opened here,
+/// never in one looked up again by name. Runs before the grant is spent.
+pub fn cwd(grant: &OpenedGrant, target: &Target) -> Checked<WalkedDir> {
+    let cwd = std::path::Path::new(&grant.request.payload.cwd);
+    WalkedDir::open(cwd, Policy::SearchableBy(target))
+        .map_err(|why| Refusal::new(Check::Cwd, format!("the approved directory: {why}")))
+}
+
 // 11 --------------------------------------------------------------------------------------
 
 /// A once-grant was never used on this host; a reusable grant has a fresh, unrevoked status.
@@ -584,6 +598,7 @@ mod tests {
             Check::RunAs,
             Check::Command,
             Check::Time,
+            Check::Cwd,
             Check::SingleUse,
             Check::Status,
             Check::Program,
@@ -605,6 +620,7 @@ mod tests {
                 "run-as",
                 "command",
                 "time",
+                "cwd",
                 "single-use",
                 "status",
                 "program"
@@ -948,6 +964,54 @@ mod tests {
             time(&always.opened(), &settings, NOW - 3600),
             Check::Time,
             "not valid before",
+        );
+    }
+
+    #[test]
+    fn check_cwd_before_11() {
+        use std::os::unix::fs::{PermissionsExt, symlink};
+        let tmp = TempDir::new();
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let real = tmp.path().join("proj");
+        std::fs::create_dir(&real).unwrap();
+        let with_cwd = |cwd: &str| {
+            let mut fx = fixture();
+            fx.request.cwd = cwd.into();
+            fx.bind();
+            fx.opened()
+        };
+        let root = Target::lookup("root").unwrap();
+        let opened = cwd(&with_cwd(real.to_str().unwrap()), &root).unwrap();
+        assert_eq!(opened.path(), real);
+
+        symlink(&real, tmp.path().join("link")).unwrap();
+        let link = tmp.path().join("link");
+        refused(
+            cwd(&with_cwd(link.to_str().unwrap()), &root),
+            Check::Cwd,
+            "is a symbolic link",
+        );
+        let dotted = format!("{}/../proj", real.display());
+        refused(cwd(&with_cwd(&dotted), &root), Check::Cwd, "not canonical");
+        refused(
+            cwd(&with_cwd(&format!("{}/missing", real.display())), &root),
+            Check::Cwd,
+            "cannot open",
+        );
+
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let stranger = Target {
+            name: "stranger".into(),
+            uid: 4242,
+            gid: 4242,
+            home: "/".into(),
+            shell: "/bin/sh".into(),
+            groups: vec![4242],
+        };
+        refused(
+            cwd(&with_cwd(real.to_str().unwrap()), &stranger),
+            Check::Cwd,
+            "cannot be entered by stranger",
         );
     }
 

@@ -1,20 +1,22 @@
 //! After every check passed and the audit line is durable: become the target user completely,
-//! enter the approved directory as that user, build a fresh environment from an allow-list,
+//! enter the approved directory (the one check `cwd` opened) as that user, build a fresh environment from an allow-list,
 //! drop every other descriptor, reset signals, umask and limits, and exec the verified
 //! program through its open descriptor. No fork: nothing of the elevator stays behind as root.
 
 use std::collections::BTreeMap;
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt as _;
 
 use assent_protocol::OpenedGrant;
 use nix::unistd::{
-    Gid, Uid, chdir, fexecve, getresgid, getresuid, setgid, setgroups, setresgid, setresuid, setuid,
+    Gid, Uid, fchdir, fexecve, getresgid, getresuid, setgid, setgroups, setresgid, setresuid,
+    setuid,
 };
 
 use crate::identity::{Caller, Target};
 use crate::process::{CallerLimits, reset_signals_and_umask};
 use crate::program::ProgramFile;
+use crate::trusted::WalkedDir;
 
 /// Locale variables passed through when their values are safe.
 pub const LOCALE_VARS: [&str; 14] = [
@@ -123,7 +125,8 @@ pub struct Launch {
     pub path: String,
     pub argv: Vec<CString>,
     pub env: Vec<CString>,
-    pub cwd: CString,
+    /// The approved directory, opened by check `cwd`.
+    pub cwd: WalkedDir,
     pub target: Target,
 }
 
@@ -134,6 +137,7 @@ impl Launch {
         grant: &OpenedGrant,
         env: Vec<CString>,
         target: Target,
+        cwd: WalkedDir,
     ) -> Launch {
         let request = &grant.request.payload;
         let c = |s: &str| CString::new(s).expect("the protocol refuses NUL bytes in argv and cwd");
@@ -142,7 +146,7 @@ impl Launch {
             path: request.program.clone(),
             argv: request.argv.iter().map(|a| c(a)).collect(),
             env,
-            cwd: c(&request.cwd),
+            cwd,
             target,
         }
     }
@@ -156,10 +160,12 @@ impl Launch {
     fn exec_inner(self, limits: &CallerLimits) -> Result<std::convert::Infallible, String> {
         let t = &self.target;
         become_user(t)?;
-        chdir(self.cwd.as_c_str()).map_err(|e| {
+        // The directory check `cwd` opened, entered as the target: the kernel checks that
+        // this user may search it, and no name is looked up again.
+        fchdir(&self.cwd).map_err(|e| {
             format!(
                 "cannot enter the approved directory {} as {}: {}",
-                OsStr::from_bytes(self.cwd.as_bytes()).to_string_lossy(),
+                self.cwd.path().display(),
                 t.name,
                 e.desc()
             )

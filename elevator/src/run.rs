@@ -179,6 +179,8 @@ impl Attempt<'_> {
         let args: Vec<&OsStr> = invocation.args.iter().map(OsString::as_os_str).collect();
         check!(checks::command(&grant, &invocation.program, &args));
         check!(checks::time(&grant, settings, now));
+        // Before 11, so that what cannot run does not spend a once-grant (SPEC §13.2).
+        let cwd = check!(checks::cwd(&grant, &target));
         // 11: from here a once-grant is spent; nothing the caller does may interrupt until exec.
         shut_out_caller();
         let ledger = check!(
@@ -195,7 +197,7 @@ impl Attempt<'_> {
             caller,
             passthrough_vars(|name| std::env::var_os(name)),
         );
-        let launch = Launch::new(program, &grant, env, target);
+        let launch = Launch::new(program, &grant, env, target, cwd);
         self.record.exec();
         if let Err(why) = self.audit.append(self.record, now_unix()) {
             return Err(Failure::Refused(Refusal::new(

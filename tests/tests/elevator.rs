@@ -1363,6 +1363,139 @@ fn approved_cwd_is_applied() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The working directory (SPEC §13.2): opened component by component, never through a symbolic
+// link, and the command starts in the directory that was opened.
+
+fn owner_of(path: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    fs::symlink_metadata(path)
+        .unwrap_or_else(|e| panic!("cannot stat {}: {e}", path.display()))
+        .uid()
+}
+
+/// A root-owned directory holding a root-owned file: what a swapped cwd must never reach.
+fn root_owned_victim(dir: &Path) {
+    fs::create_dir_all(dir).unwrap();
+    fs::write(dir.join("sudoers"), "root ALL=(ALL) ALL\n").unwrap();
+}
+
+/// `chown -R assent-agent:assent-agent .`, approved in `cwd`.
+fn chown_here(fx: &Fx, cwd: &Path) -> (SignedRequest, String) {
+    let owner = format!("{0}:{0}", fx.agent.name);
+    let request = fx
+        .request("/usr/bin/chown", &["chown", "-R", &owner, "."])
+        .cwd(cwd);
+    let (request, _, token) = fx.approved(request);
+    (request, token)
+}
+
+#[test]
+fn a_chown_approved_in_the_agents_directory_runs_there() {
+    let fx = fx();
+    let proj = fx.sb.agent_dir().join("proj");
+    fs::create_dir(&proj).unwrap();
+    fs::write(proj.join("build.log"), "made by root").unwrap();
+    let (request, token) = chown_here(&fx, &proj);
+    fx.assert_exec(&fx.elevate(&token, &request).run());
+    assert_eq!(owner_of(&proj.join("build.log")), fx.agent.uid);
+}
+
+/// The attack: approved `chown -R agent:agent .` in the agent's `proj`; before the elevator
+/// runs, the agent replaces `proj` (or a directory above it) with a symbolic link to a
+/// root-owned directory. Refused, before the grant is spent, and the root-owned files stay
+/// root's.
+#[test]
+fn a_cwd_swapped_for_a_symlink_after_approval_is_refused() {
+    let fx = fx();
+    let root_side = fx.sb.work_dir().join("root-side");
+    root_owned_victim(&root_side.join("proj"));
+
+    // The approved directory itself becomes a link.
+    let proj = fx.sb.agent_dir().join("proj");
+    fs::create_dir(&proj).unwrap();
+    let (request, token) = chown_here(&fx, &proj);
+    fs::remove_dir(&proj).unwrap();
+    std::os::unix::fs::symlink(root_side.join("proj"), &proj).unwrap();
+    let detail = fx.assert_refused(
+        &fx.elevate(&token, &request).run(),
+        "cwd",
+        &fx.sb.marker("unused"),
+    );
+    assert!(detail.contains("is a symbolic link"), "{detail}");
+
+    // A directory above it becomes a link.
+    let up = fx.sb.agent_dir().join("up");
+    fs::create_dir_all(up.join("proj")).unwrap();
+    let (request2, token2) = chown_here(&fx, &up.join("proj"));
+    fs::rename(&up, fx.sb.agent_dir().join("up.old")).unwrap();
+    std::os::unix::fs::symlink(&root_side, &up).unwrap();
+    fx.assert_refused(
+        &fx.elevate(&token2, &request2).run(),
+        "cwd",
+        &fx.sb.marker("unused"),
+    );
+
+    for path in [root_side.join("proj"), root_side.join("proj/sudoers")] {
+        assert_eq!(owner_of(&path), 0, "{} was chowned", path.display());
+    }
+    // Refused before the single-use check: the grant is not spent. With the real directory
+    // back, the same token runs.
+    fs::remove_file(&proj).unwrap();
+    fs::create_dir(&proj).unwrap();
+    fx.assert_exec(&fx.elevate(&token, &request).run());
+}
+
+#[test]
+fn a_cwd_that_is_not_canonical_is_refused() {
+    let fx = fx();
+    let work = fx.sb.work_dir();
+    let work = work.to_str().unwrap();
+    for cwd in [
+        format!("{work}/"),
+        format!("{work}/./"),
+        format!("{work}/../work"),
+    ] {
+        let (request, marker) = fx.touch("noncanonical-cwd");
+        let request = request.cwd(&cwd);
+        let (request, _, token) = fx.approved(request);
+        let detail = fx.assert_refused(&fx.elevate(&token, &request).run(), "cwd", &marker);
+        assert!(detail.contains("not canonical"), "{cwd}: {detail}");
+    }
+}
+
+/// The target user must be allowed to enter the approved directory, as `chdir` as that user
+/// would require; when it cannot, the attempt is refused before the grant is spent.
+#[test]
+fn a_cwd_the_target_cannot_enter_is_refused_before_the_grant_is_spent() {
+    let nobody = TestUser::lookup("nobody").expect("this system has no user nobody");
+    let fx = fx();
+    fx.sb.write_config(
+        &ElevatorConfig::new()
+            .approver("alice", &fx.alice.public_line)
+            .requester(&fx.agent.name, &["root", "nobody"]),
+    );
+    let private = fx.sb.work_dir().join("private");
+    fs::create_dir(&private).unwrap();
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();
+    let (request, _, token) = fx.approved(
+        fx.request("/usr/bin/pwd", &["pwd"])
+            .run_as("nobody")
+            .cwd(&private),
+    );
+    let detail = fx.assert_refused(
+        &fx.elevate(&token, &request).run(),
+        "cwd",
+        &fx.sb.marker("unused"),
+    );
+    assert!(detail.contains("cannot be entered by nobody"), "{detail}");
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o711)).unwrap();
+    let out = fx.elevate(&token, &request).run();
+    fx.assert_exec(&out);
+    assert_eq!(out.stdout.trim_end(), private.to_str().unwrap(), "{out}");
+    assert_ne!(nobody.uid, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Audit log
 
 /// Three attempts: exec, refused (single-use), exec.
