@@ -18,7 +18,7 @@ use assent_protocol::{
 use crate::config::{Approver, Config, Requester, Settings};
 use crate::identity::{Caller, Target};
 use crate::ledger::{ClaimError, Ledger};
-use crate::program::ProgramFile;
+use crate::program::{OpenedProgram, ProgramFile};
 use crate::time::rfc3339_utc;
 use crate::trusted::{Policy, Untrusted, WalkedDir};
 
@@ -445,6 +445,15 @@ pub fn cwd(grant: &OpenedGrant, target: &Target) -> Checked<WalkedDir> {
         .map_err(|why| Refusal::new(Check::Cwd, format!("the approved directory: {why}")))
 }
 
+/// The approved `program` is a canonical absolute path outside /proc, /dev and /sys, opened
+/// by a walk that follows no symbolic link, through directories the target may search, and is
+/// a regular file the target may execute. Its bytes are checked by [`program`] (check 12), on
+/// this same open file. Runs before the grant is spent.
+pub fn program_path(grant: &OpenedGrant, target: &Target) -> Checked<OpenedProgram> {
+    OpenedProgram::open(&grant.request.payload.program, target)
+        .map_err(|why| Refusal::new(Check::Program, why))
+}
+
 // 11 --------------------------------------------------------------------------------------
 
 /// A once-grant was never used on this host; a reusable grant has a fresh, unrevoked status.
@@ -551,11 +560,11 @@ pub fn status(grant: &OpenedGrant, settings: &Settings, now: u64) -> Checked {
 
 // 12 --------------------------------------------------------------------------------------
 
-/// The bytes that will run hash to the approved `program_sha256`.
-/// `target` must be allowed to execute it.
-pub fn program(grant: &OpenedGrant, target: &Target) -> Checked<ProgramFile> {
-    let request = &grant.request.payload;
-    ProgramFile::open(&request.program, &request.program_sha256, target)
+/// The bytes that will run hash to the approved `program_sha256`, read from the file check
+/// `program` opened before the grant was spent (copied first if others than root can change
+/// it).
+pub fn program(opened: OpenedProgram, grant: &OpenedGrant) -> Checked<ProgramFile> {
+    ProgramFile::verify(opened, &grant.request.payload.program_sha256)
         .map_err(|why| Refusal::new(Check::Program, why))
 }
 
@@ -1016,6 +1025,58 @@ mod tests {
     }
 
     #[test]
+    fn check_program_path_before_11() {
+        use std::os::unix::fs::{PermissionsExt, symlink};
+        let tmp = TempDir::new();
+        let real = tmp.path().join("tool");
+        std::fs::write(&real, b"#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o755)).unwrap();
+        symlink(&real, tmp.path().join("link")).unwrap();
+        let root = Target::lookup("root").unwrap();
+        let with_program = |path: &str| {
+            let mut fx = fixture();
+            fx.request.program = path.into();
+            fx.bind();
+            fx.opened()
+        };
+        program_path(&with_program(real.to_str().unwrap()), &root).unwrap();
+        let link = tmp.path().join("link");
+        refused(
+            program_path(&with_program(link.to_str().unwrap()), &root),
+            Check::Program,
+            "is a symbolic link",
+        );
+        for pseudo in [
+            "/dev/stdin",
+            "/proc/self/exe",
+            "/dev/fd/3",
+            "/sys/kernel/notes",
+        ] {
+            refused(
+                program_path(&with_program(pseudo), &root),
+                Check::Program,
+                "programs from /proc, /dev or /sys are refused",
+            );
+        }
+        let dotted = format!("{}/./tool", tmp.path().display());
+        refused(
+            program_path(&with_program(&dotted), &root),
+            Check::Program,
+            "not canonical",
+        );
+        refused(
+            program_path(&with_program("/"), &root),
+            Check::Program,
+            "not a path to a file",
+        );
+        refused(
+            program_path(&with_program(tmp.path().to_str().unwrap()), &root),
+            Check::Program,
+            "not a regular file",
+        );
+    }
+
+    #[test]
     fn check_11_single_use() {
         let tmp = TempDir::new();
         let ledger = Ledger::open_from(tmp.path(), &tmp.path().join("ledger")).unwrap();
@@ -1102,11 +1163,14 @@ mod tests {
         fx.request.program = path.to_str().unwrap().into();
         fx.request.program_sha256 = sha256(b"approved bytes");
         fx.bind();
-        let p = program(&fx.opened(), &Target::lookup("root").unwrap()).unwrap();
+        let root = Target::lookup("root").unwrap();
+        let grant = fx.opened();
+        let p = program(program_path(&grant, &root).unwrap(), &grant).unwrap();
         assert!(!p.copied);
+        let opened = program_path(&grant, &root).unwrap();
         std::fs::write(&path, b"swapped bytes").unwrap();
         refused(
-            program(&fx.opened(), &Target::lookup("root").unwrap()),
+            program(opened, &grant),
             Check::Program,
             "the program changed after approval",
         );

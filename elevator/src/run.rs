@@ -181,6 +181,7 @@ impl Attempt<'_> {
         check!(checks::time(&grant, settings, now));
         // Before 11, so that what cannot run does not spend a once-grant (SPEC §13.2).
         let cwd = check!(checks::cwd(&grant, &target));
+        let opened = check!(checks::program_path(&grant, &target));
         // 11: from here a once-grant is spent; nothing the caller does may interrupt until exec.
         shut_out_caller();
         let ledger = check!(
@@ -188,7 +189,7 @@ impl Attempt<'_> {
         );
         check!(checks::single_use_or_status(&grant, settings, &ledger, now));
         // 12
-        let program = check!(checks::program(&grant, &target));
+        let program = check!(checks::program(opened, &grant));
 
         let env = environment(
             &target,

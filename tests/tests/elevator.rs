@@ -930,6 +930,126 @@ fn requester_writable_program_changed_after_approval_is_refused() {
     fx.assert_refused(&fx.elevate(&token, &request).run(), "program", &marker);
 }
 
+// The program path (SPEC §13.2): absolute and canonical, no symbolic link anywhere, nothing
+// from /proc, /dev or /sys. The approver sees a path; no other file may run under it.
+
+/// The agent's own script, which touches `marker` when it runs (as root, in an attack).
+fn agents_script(fx: &Fx, marker: &Path) -> (PathBuf, assent_protocol::Sha256Digest) {
+    let script = fx.sb.agent_dir().join("payload.sh");
+    let body = format!("#!/bin/sh\ntouch '{}'\n", marker.display());
+    fs::write(&script, &body).unwrap();
+    std::os::unix::fs::chown(&script, Some(fx.agent.uid), Some(fx.agent.gid)).unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    (script, assent_protocol::sha256(body.as_bytes()))
+}
+
+/// `/dev/stdin`, `/dev/fd/N` and `/proc/self/fd/N` name whatever the caller opened there. With
+/// the agent's own script behind them, v1 ran that script as root.
+#[test]
+fn a_program_from_dev_or_proc_naming_the_callers_file_is_refused() {
+    let fx = fx();
+    let marker = fx.sb.marker("dev-stdin");
+    let (script, digest) = agents_script(&fx, &marker);
+    for program in ["/dev/stdin", "/dev/fd/5", "/proc/self/fd/5"] {
+        let request = fx
+            .request("/usr/bin/true", &["systemctl", "restart", "nginx"])
+            .program_path_only(program)
+            .program_sha256(digest);
+        let (request, _, token) = fx.approved(request);
+        let out = fx
+            .sb
+            .run_as_agent("/bin/sh")
+            .args(["-c", "exec \"$@\" < \"$0\"", script.to_str().unwrap()])
+            .arg(fx.sb.elevator_path())
+            .args(["--grant", &token, "--", program])
+            .args(&request.payload.argv[1..])
+            .fd(5, &script)
+            .run();
+        let detail = fx.assert_refused(&out, "program", &marker);
+        assert!(
+            detail.contains("/dev") || detail.contains("/proc"),
+            "{program}: {detail}"
+        );
+    }
+}
+
+/// A symbolic link as the program, or anywhere above it, is refused before the grant is
+/// spent: the approver saw the link's name, not what it points to now.
+#[test]
+fn a_program_reached_through_a_symlink_is_refused() {
+    let fx = fx();
+    let (request, marker) = fx.touch("program-link");
+    let touch = request.payload().program.clone();
+    let link = fx.sb.agent_dir().join("touch");
+    std::os::unix::fs::symlink(&touch, &link).unwrap();
+    let bin_link = fx.sb.agent_dir().join("bin");
+    std::os::unix::fs::symlink(Path::new(&touch).parent().unwrap(), &bin_link).unwrap();
+    for program in [link.clone(), bin_link.join("touch")] {
+        let request = request.clone().program(&program);
+        let (request, _, token) = fx.approved(request);
+        let detail = fx.assert_refused(&fx.elevate(&token, &request).run(), "program", &marker);
+        assert!(detail.contains("is a symbolic link"), "{detail}");
+    }
+    // Not spent: with a real file of the same bytes under that name, the same token runs.
+    let request = request.program(&link);
+    let (request, _, token) = fx.approved(request);
+    fx.assert_refused(&fx.elevate(&token, &request).run(), "program", &marker);
+    fs::remove_file(&link).unwrap();
+    copy_program(&touch, &link, &TestUser::root());
+    fx.assert_exec(&fx.elevate(&token, &request).run());
+    assert!(marker.exists());
+}
+
+#[test]
+fn a_program_path_that_is_not_canonical_is_refused() {
+    let fx = fx();
+    let (request, marker) = fx.touch("program-dots");
+    let touch = request.payload().program.clone();
+    let (dir, name) = touch.rsplit_once('/').unwrap();
+    for program in [
+        format!(
+            "{dir}/../{}/{name}",
+            Path::new(dir).file_name().unwrap().to_str().unwrap()
+        ),
+        format!("{dir}/./{name}"),
+        format!("{dir}//{name}"),
+    ] {
+        let request = request.clone().program_path_only(&program);
+        let (request, _, token) = fx.approved(request);
+        let detail = fx.assert_refused(&fx.elevate(&token, &request).run(), "program", &marker);
+        assert!(detail.contains("not canonical"), "{program}: {detail}");
+    }
+}
+
+/// The target must be able to reach the program: a file in a directory it cannot search does
+/// not run as that user, whatever the file's own mode says.
+#[test]
+fn a_program_in_a_directory_the_target_cannot_search_is_refused() {
+    let fx = fx();
+    fx.sb.write_config(
+        &ElevatorConfig::new()
+            .approver("alice", &fx.alice.public_line)
+            .requester(&fx.agent.name, &["root", "nobody"]),
+    );
+    let private = fx.sb.work_dir().join("private");
+    fs::create_dir(&private).unwrap();
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();
+    let program = private.join("id");
+    copy_program("/usr/bin/id", &program, &TestUser::root());
+    let request = fx
+        .request("/usr/bin/id", &["id", "-u"])
+        .program(&program)
+        .run_as("nobody")
+        .cwd("/");
+    let (request, _, token) = fx.approved(request);
+    let detail = fx.assert_refused(
+        &fx.elevate(&token, &request).run(),
+        "program",
+        &fx.sb.marker("unused"),
+    );
+    assert!(detail.contains("cannot be entered by nobody"), "{detail}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Setup and configuration
 
