@@ -10,6 +10,9 @@ use std::fmt;
 use std::os::unix::ffi::OsStrExt as _;
 use std::time::Duration;
 
+use nix::libc::{RLIM_INFINITY, rlim_t};
+
+use assent_common::elevator_config::Limit;
 use assent_protocol::{
     CommandLine, Decision, Envelope, Grant, GrantToken, OpenedGrant, Request, Status, Verdict,
     cmd_sha256,
@@ -18,6 +21,7 @@ use assent_protocol::{
 use crate::config::{Approver, Config, Requester, Settings};
 use crate::identity::{Caller, Target};
 use crate::ledger::{ClaimError, Ledger};
+use crate::limits::{LimitPlan, Pair, Source, Wanted, shown};
 use crate::program::{OpenedProgram, ProgramFile};
 use crate::time::rfc3339_utc;
 use crate::trusted::{Policy, Untrusted, WalkedDir};
@@ -37,6 +41,7 @@ pub enum Check {
     Command,
     Time,
     Cwd,
+    Limits,
     SingleUse,
     Status,
     Program,
@@ -57,6 +62,7 @@ impl Check {
             Check::Command => "command",
             Check::Time => "time",
             Check::Cwd => "cwd",
+            Check::Limits => "limits",
             Check::SingleUse => "single-use",
             Check::Status => "status",
             Check::Program => "program",
@@ -454,6 +460,67 @@ pub fn program_path(grant: &OpenedGrant, target: &Target) -> Checked<OpenedProgr
         .map_err(|why| Refusal::new(Check::Program, why))
 }
 
+/// The command can get every limit it should (SPEC §13.3): PID 1's or the configured ones,
+/// never the caller's. A hard limit above the current one is raised now (`raise_hard`, which
+/// needs `CAP_SYS_RESOURCE`); where that is refused, the soft limit wanted must still fit
+/// under the caller's hard one, or the attempt is refused here, before the grant is spent.
+///
+/// A finite CPU limit counts the CPU time this process used before it became the elevator
+/// (`cpu_used_s`), so a caller that burnt it first would cut the command short: refused too.
+pub fn limits(
+    wanted: &[Wanted],
+    current: impl Fn(Limit) -> Pair,
+    mut raise_hard: impl FnMut(Limit, rlim_t) -> bool,
+    cpu_used_s: u64,
+) -> Checked<LimitPlan> {
+    let mut plan = Vec::with_capacity(wanted.len());
+    for w in wanted {
+        let (_, hard_now) = current(w.limit);
+        let from = match w.source {
+            Source::Pid1 => "PID 1's soft limit",
+            Source::Settings => "[settings.limits]",
+        };
+        let hard = if w.hard <= hard_now || raise_hard(w.limit, w.hard) {
+            w.hard
+        } else if w.soft <= hard_now {
+            hard_now
+        } else {
+            return refuse(
+                Check::Limits,
+                format!(
+                    "the caller's hard {limit} limit is {}, below the {} ({}) that commands get \
+                     here ({from}), and the elevator cannot raise it (it lacks \
+                     CAP_SYS_RESOURCE); call assent-elevate from a process whose hard {limit} \
+                     limit is {}, or set {limit} in [settings.limits] of {}",
+                    shown(hard_now),
+                    shown(w.soft),
+                    w.limit.unit(),
+                    if w.soft == RLIM_INFINITY {
+                        "unlimited".to_owned()
+                    } else {
+                        format!("at least {}", w.soft)
+                    },
+                    crate::paths::CONFIG_PATH,
+                    limit = w.limit,
+                ),
+            );
+        };
+        if w.limit == Limit::Cpu && w.soft != RLIM_INFINITY && cpu_used_s >= 1 {
+            return refuse(
+                Check::Limits,
+                format!(
+                    "this process has already used {cpu_used_s} s of CPU time, which counts \
+                     against the command's cpu limit of {} s; call assent-elevate from a fresh \
+                     process",
+                    w.soft
+                ),
+            );
+        }
+        plan.push((w.limit, (w.soft, hard)));
+    }
+    Ok(LimitPlan(plan))
+}
+
 // 11 --------------------------------------------------------------------------------------
 
 /// A once-grant was never used on this host; a reusable grant has a fresh, unrevoked status.
@@ -608,6 +675,7 @@ mod tests {
             Check::Command,
             Check::Time,
             Check::Cwd,
+            Check::Limits,
             Check::SingleUse,
             Check::Status,
             Check::Program,
@@ -630,6 +698,7 @@ mod tests {
                 "command",
                 "time",
                 "cwd",
+                "limits",
                 "single-use",
                 "status",
                 "program"
@@ -1074,6 +1143,78 @@ mod tests {
             Check::Program,
             "not a regular file",
         );
+    }
+
+    #[test]
+    fn check_limits_before_11() {
+        use crate::limits::Source;
+        const INF: rlim_t = RLIM_INFINITY;
+        let want = |limit, soft, hard| Wanted {
+            limit,
+            soft,
+            hard,
+            source: Source::Pid1,
+        };
+        let wanted = [
+            want(Limit::Fsize, INF, INF),
+            want(Limit::Nofile, 1024, 4096),
+            want(Limit::Cpu, INF, INF),
+        ];
+        // The caller lowered soft limits only: everything is raised back.
+        let soft_only = |l| match l {
+            Limit::Fsize => (100, INF),
+            Limit::Nofile => (10, 4096),
+            _ => (5, INF),
+        };
+        let plan = limits(&wanted, soft_only, |_, _| panic!("no raise needed"), 0).unwrap();
+        assert_eq!(
+            plan.0,
+            [
+                (Limit::Fsize, (INF, INF)),
+                (Limit::Nofile, (1024, 4096)),
+                (Limit::Cpu, (INF, INF))
+            ]
+        );
+
+        // Hard limits lowered too: raised where the elevator may.
+        let hard_too = |l| match l {
+            Limit::Nofile => (10, 2048),
+            _ => (100, 100),
+        };
+        let plan = limits(&wanted, hard_too, |_, _| true, 0).unwrap();
+        assert_eq!(plan.0[0], (Limit::Fsize, (INF, INF)));
+        assert_eq!(plan.0[1], (Limit::Nofile, (1024, 4096)));
+
+        // Without CAP_SYS_RESOURCE: a soft limit that still fits under the caller's hard one
+        // is given with that hard one; one that does not is refused, naming it.
+        let plan = limits(&wanted[1..2], hard_too, |_, _| false, 0).unwrap();
+        assert_eq!(plan.0, [(Limit::Nofile, (1024, 2048))]);
+        refused(
+            limits(&wanted, hard_too, |_, _| false, 0),
+            Check::Limits,
+            "the caller's hard fsize limit is 100, below the unlimited (bytes) that commands \
+             get here (PID 1's soft limit), and the elevator cannot raise it",
+        );
+        let configured = [Wanted {
+            source: Source::Settings,
+            ..want(Limit::Nofile, 4096, 4096)
+        }];
+        refused(
+            limits(&configured, hard_too, |_, _| false, 0),
+            Check::Limits,
+            "hard nofile limit is 2048, below the 4096 (files) that commands get here \
+             ([settings.limits])",
+        );
+
+        // CPU time already used counts against a finite CPU limit, not against none.
+        let cpu = [want(Limit::Cpu, 60, 60)];
+        limits(&cpu, soft_only, |_, _| true, 0).unwrap();
+        refused(
+            limits(&cpu, soft_only, |_, _| true, 3),
+            Check::Limits,
+            "already used 3 s of CPU time",
+        );
+        limits(&wanted, soft_only, |_, _| true, 3).expect("no cpu limit: nothing to cut short");
     }
 
     #[test]

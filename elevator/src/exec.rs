@@ -1,7 +1,9 @@
-//! After every check passed and the audit line is durable: become the target user completely,
-//! enter the approved directory (the one check `cwd` opened) as that user, build a fresh environment from an allow-list,
-//! drop every other descriptor, reset signals, umask and limits, and exec the verified
-//! program through its open descriptor. No fork: nothing of the elevator stays behind as root.
+//! After every check passed and the audit line is durable: set the command's resource limits
+//! (PID 1's, see [`crate::limits`]) while still root, become the target user completely, enter
+//! the approved directory (the one check `cwd` opened) as that user, build a fresh environment
+//! from an allow-list, drop every other descriptor, reset signals and umask, and exec the
+//! verified program through its open descriptor. No fork: nothing of the elevator stays behind
+//! as root.
 
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsString};
@@ -14,7 +16,8 @@ use nix::unistd::{
 };
 
 use crate::identity::{Caller, Target};
-use crate::process::{CallerLimits, reset_signals_and_umask};
+use crate::limits::LimitPlan;
+use crate::process::reset_signals_and_umask;
 use crate::program::ProgramFile;
 use crate::trusted::WalkedDir;
 
@@ -128,6 +131,8 @@ pub struct Launch {
     /// The approved directory, opened by check `cwd`.
     pub cwd: WalkedDir,
     pub target: Target,
+    /// The command's resource limits, checked by check `limits`.
+    pub limits: LimitPlan,
 }
 
 impl Launch {
@@ -138,6 +143,7 @@ impl Launch {
         env: Vec<CString>,
         target: Target,
         cwd: WalkedDir,
+        limits: LimitPlan,
     ) -> Launch {
         let request = &grant.request.payload;
         let c = |s: &str| CString::new(s).expect("the protocol refuses NUL bytes in argv and cwd");
@@ -148,17 +154,21 @@ impl Launch {
             env,
             cwd,
             target,
+            limits,
         }
     }
 
     /// Switch identity, reset the process and exec. Returns only on failure, with one line.
-    pub fn exec(self, limits: &CallerLimits) -> String {
-        let Err(why) = self.exec_inner(limits);
+    pub fn exec(self) -> String {
+        let Err(why) = self.exec_inner();
         why
     }
 
-    fn exec_inner(self, limits: &CallerLimits) -> Result<std::convert::Infallible, String> {
+    fn exec_inner(self) -> Result<std::convert::Infallible, String> {
         let t = &self.target;
+        // While still root: raising a hard limit needs CAP_SYS_RESOURCE, which the switch to
+        // another user drops. Nothing after this writes anything.
+        self.limits.apply()?;
         become_user(t)?;
         // The directory check `cwd` opened, entered as the target: the kernel checks that
         // this user may search it, and no name is looked up again.
@@ -176,9 +186,6 @@ impl Launch {
         crate::sys::close_descriptors_on_exec(self.program.raw_fd())
             .map_err(|e| format!("cannot close inherited descriptors: {e}"))?;
         reset_signals_and_umask().map_err(|e| format!("cannot reset signal handling: {e}"))?;
-        limits
-            .restore()
-            .map_err(|e| format!("cannot restore the caller's resource limits: {}", e.desc()))?;
         let program = self.program;
         let Err(err) = fexecve(&program, &self.argv, &self.env);
         Err(format!("cannot execute {}: {}", self.path, err.desc()))

@@ -1051,6 +1051,349 @@ fn a_program_in_a_directory_the_target_cannot_search_is_refused() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Resource limits (SPEC §13.3): the command gets PID 1's (here the sandbox's), or the
+// configured ones, never the caller's.
+
+/// `(soft, hard)` by label from a `/proc/self/limits` printed by the command.
+fn printed_limit(out: &Outcome, label: &str) -> (String, String) {
+    out.stdout
+        .lines()
+        .find_map(|line| {
+            let rest = line.strip_prefix(label).filter(|r| r.starts_with(' '))?;
+            let mut words = rest.split_whitespace();
+            Some((words.next()?.to_owned(), words.next()?.to_owned()))
+        })
+        .unwrap_or_else(|| panic!("no {label:?} line in {out}"))
+}
+
+fn pair(soft: &str, hard: &str) -> (String, String) {
+    (soft.to_owned(), hard.to_owned())
+}
+
+/// Whether this test process may hand `CAP_SYS_RESOURCE` on (its bounding set has it), so a
+/// setuid elevator it starts can raise hard limits.
+fn host_has_cap_sys_resource() -> bool {
+    const CAP_SYS_RESOURCE: u32 = 24;
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .expect("a CapBnd line")
+        .trim();
+    u64::from_str_radix(hex, 16).unwrap() & (1 << CAP_SYS_RESOURCE) != 0
+}
+
+/// A root-owned file of `len` bytes and an approved `cp` of it, as root, into the work dir.
+fn approved_copy(fx: &Fx, len: usize) -> (SignedRequest, String, PathBuf, Vec<u8>) {
+    let source = fx.sb.work_dir().join("source.conf");
+    let bytes: Vec<u8> = (0..len).map(|i| b"root ALL=(ALL) ALL\n"[i % 19]).collect();
+    fs::write(&source, &bytes).unwrap();
+    let dest = fx.sb.work_dir().join("copy.conf");
+    let request = fx.request(
+        "/usr/bin/cp",
+        &["cp", source.to_str().unwrap(), dest.to_str().unwrap()],
+    );
+    let (request, _, token) = fx.approved(request);
+    (request, token, dest, bytes)
+}
+
+/// `prlimit LIMITS -- assent-elevate --grant TOKEN -- PROGRAM ARGS…` as the agent: the agent
+/// sets its own limits and calls the real setuid elevator under them.
+fn elevate_under<'a>(fx: &'a Fx, limits: &[&str], token: &str, request: &SignedRequest) -> Run<'a> {
+    fx.sb
+        .run_as_agent("prlimit")
+        .args(limits)
+        .arg("--")
+        .arg(fx.sb.elevator_path())
+        .args(["--grant", token, "--"])
+        .arg(&request.payload.program)
+        .args(&request.payload.argv[1..])
+}
+
+/// The attack: a file size limit the agent set made an approved root `cp` stop at a byte the
+/// agent chose, leaving a truncated root-owned file. The copy must complete.
+#[test]
+fn an_approved_copy_completes_whatever_file_size_limit_the_agent_set() {
+    let fx = fx();
+    let (request, token, dest, bytes) = approved_copy(&fx, 256 * 1024);
+    let out = elevate_under(&fx, &["--fsize=4096:unlimited"], &token, &request).run();
+    fx.assert_exec(&out);
+    assert_eq!(
+        fs::read(&dest).unwrap().len(),
+        bytes.len(),
+        "the copy was cut short"
+    );
+    assert_eq!(fs::read(&dest).unwrap(), bytes);
+}
+
+/// The same with the hard limit lowered too. With `CAP_SYS_RESOURCE` the elevator lifts it and
+/// the copy completes; without it, nothing is written or run and the grant is not spent.
+#[test]
+fn a_hard_file_size_limit_is_lifted_or_refused_before_the_grant_is_spent() {
+    let fx = fx();
+    let (request, token, dest, bytes) = approved_copy(&fx, 256 * 1024);
+    let hard = ["--fsize=4096:4096"];
+
+    let out = elevate_under(&fx, &hard, &token, &request)
+        .without_cap_sys_resource()
+        .run();
+    let detail = out.assert_refused("limits");
+    assert!(
+        detail.contains("hard file size limit (fsize) is 4096"),
+        "{detail}"
+    );
+    assert!(detail.contains("CAP_SYS_RESOURCE"), "{detail}");
+    assert!(!dest.exists(), "the copy ran");
+    assert!(
+        fx.sb.audit_text().is_empty(),
+        "nothing is written under the caller's limit"
+    );
+
+    // As this host is: the capability lifts the limit; without it, the same refusal.
+    let out = elevate_under(&fx, &hard, &token, &request).run();
+    if host_has_cap_sys_resource() {
+        fx.assert_exec(&out);
+        assert_eq!(fs::read(&dest).unwrap(), bytes);
+    } else {
+        out.assert_refused("limits");
+        // Not spent: without the limit, the same token runs.
+        fx.assert_exec(&fx.elevate(&token, &request).run());
+        assert_eq!(fs::read(&dest).unwrap(), bytes);
+    }
+    fx.sb.audit_verify().assert_success();
+}
+
+/// Open files and CPU time the same way: the command sees PID 1's limits, not the ones the
+/// caller lowered (soft limits here, which the elevator raises without any capability).
+#[test]
+fn the_command_gets_pid_1s_limits_not_the_callers() {
+    let fx = fx();
+    let (_, nofile_hard) = fx.sb.root_limit("Max open files");
+    fx.sb.set_root_limit("Max open files", "777", &nofile_hard);
+    fx.sb
+        .set_root_limit("Max cpu time", "unlimited", "unlimited");
+    fx.sb.set_root_limit("Max core file size", "0", "unlimited");
+    let (request, _, token) =
+        fx.approved(fx.request("/usr/bin/cat", &["cat", "/proc/self/limits"]));
+    let out = elevate_under(
+        &fx,
+        &[
+            "--nofile=100:",
+            "--cpu=50:",
+            "--core=4096:",
+            "--stack=1048576:",
+        ],
+        &token,
+        &request,
+    )
+    .run();
+    fx.assert_exec(&out);
+    assert_eq!(
+        printed_limit(&out, "Max open files"),
+        pair("777", &nofile_hard)
+    );
+    assert_eq!(
+        printed_limit(&out, "Max cpu time"),
+        pair("unlimited", "unlimited")
+    );
+    assert_eq!(
+        printed_limit(&out, "Max core file size"),
+        pair("0", "unlimited")
+    );
+    let (stack, stack_hard) = fx.sb.root_limit("Max stack size");
+    assert_eq!(printed_limit(&out, "Max stack size"), (stack, stack_hard));
+}
+
+/// Where the caller's hard limit is below the soft limit commands get and the elevator cannot
+/// raise it (no `CAP_SYS_RESOURCE`, as in containers), the attempt is refused before the grant
+/// is spent, naming the limit and the fix.
+#[test]
+fn a_hard_limit_below_pid_1s_is_refused_before_the_grant_is_spent() {
+    let fx = fx();
+    let (request, _, token) =
+        fx.approved(fx.request("/usr/bin/cat", &["cat", "/proc/self/limits"]));
+    let out = elevate_under(&fx, &["--nofile=100:100"], &token, &request)
+        .without_cap_sys_resource()
+        .run();
+    let detail = fx.assert_refused(&out, "limits", &fx.sb.marker("unused"));
+    let (soft, _) = fx.sb.root_limit("Max open files");
+    assert!(
+        detail.contains(&format!(
+            "the caller's hard nofile limit is 100, below the {soft} (files)"
+        )),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("[settings.limits]"),
+        "the fix is named: {detail}"
+    );
+    let out = fx.elevate(&token, &request).run();
+    fx.assert_exec(&out);
+    assert_eq!(printed_limit(&out, "Max open files").0, soft);
+}
+
+#[test]
+fn configured_limits_replace_pid_1s() {
+    let fx = fx_with(|config| {
+        config
+            .limit("nofile", "[1234, 2048]")
+            .limit("fsize", "1048576")
+            .limit("core", "[0, \"unlimited\"]")
+    });
+    let (request, _, token) =
+        fx.approved(fx.request("/usr/bin/cat", &["cat", "/proc/self/limits"]));
+    let out = elevate_under(&fx, &["--nofile=100:", "--core=0:0"], &token, &request).run();
+    fx.assert_exec(&out);
+    assert_eq!(printed_limit(&out, "Max open files"), pair("1234", "2048"));
+    assert_eq!(
+        printed_limit(&out, "Max file size"),
+        pair("1048576", "1048576")
+    );
+    // The caller lowered its hard core limit to 0. The configured soft limit, 0, still fits
+    // under it, so the command gets that, with the caller's hard limit where the elevator
+    // cannot raise it.
+    let hard = if host_has_cap_sys_resource() {
+        "unlimited"
+    } else {
+        "0"
+    };
+    assert_eq!(printed_limit(&out, "Max core file size"), pair("0", hard));
+    let (stack, stack_hard) = fx.sb.root_limit("Max stack size");
+    assert_eq!(
+        printed_limit(&out, "Max stack size"),
+        (stack, stack_hard),
+        "the rest: PID 1's"
+    );
+}
+
+/// A CPU limit counts the time the process used before it exec'd. Burning CPU first and then
+/// calling the elevator would cut a command with a finite CPU limit short: refused.
+#[test]
+fn cpu_time_burnt_before_the_elevator_does_not_count_against_the_command() {
+    let fx = fx_with(|config| config.limit("cpu", "60"));
+    let (request, _, token) =
+        fx.approved(fx.request("/usr/bin/cat", &["cat", "/proc/self/limits"]));
+    let out = fx
+        .sb
+        .run_as_agent("/usr/bin/perl")
+        .args([
+            "-e",
+            "1 while (times)[0] + (times)[1] < 1.2; exec @ARGV or die $!",
+        ])
+        .arg(fx.sb.elevator_path())
+        .args(["--grant", &token, "--"])
+        .arg(&request.payload.program)
+        .args(&request.payload.argv[1..])
+        .run();
+    let detail = fx.assert_refused(&out, "limits", &fx.sb.marker("unused"));
+    assert!(detail.contains("already used 1 s of CPU time"), "{detail}");
+    let out = fx.elevate(&token, &request).run();
+    fx.assert_exec(&out);
+    assert_eq!(printed_limit(&out, "Max cpu time"), pair("60", "60"));
+}
+
+#[test]
+fn unreadable_pid_1_limits_are_refused_unless_every_limit_is_configured() {
+    let fx = fx();
+    fx.sb
+        .write_root_limits("Limit Soft Hard Units\nMax cpu time lots\n");
+    let (request, marker) = fx.touch("damaged-root-limits");
+    let (request, _, token) = fx.approved(request);
+    let detail = fx.assert_refused(&fx.elevate(&token, &request).run(), "limits", &marker);
+    assert!(
+        detail.contains("cannot read PID 1's limits from /proc/1/limits"),
+        "{detail}"
+    );
+
+    // Every limit configured (as this process has them, which the agent inherits): PID 1's
+    // are not needed.
+    let names = [
+        ("cpu", "Max cpu time"),
+        ("fsize", "Max file size"),
+        ("data", "Max data size"),
+        ("stack", "Max stack size"),
+        ("core", "Max core file size"),
+        ("rss", "Max resident set"),
+        ("nproc", "Max processes"),
+        ("nofile", "Max open files"),
+        ("memlock", "Max locked memory"),
+        ("as", "Max address space"),
+        ("locks", "Max file locks"),
+        ("sigpending", "Max pending signals"),
+        ("msgqueue", "Max msgqueue size"),
+        ("nice", "Max nice priority"),
+        ("rtprio", "Max realtime priority"),
+        ("rttime", "Max realtime timeout"),
+    ];
+    let mine = fs::read_to_string("/proc/self/limits").unwrap();
+    let toml = |v: &str| {
+        if v == "unlimited" {
+            "\"unlimited\"".to_owned()
+        } else {
+            v.to_owned()
+        }
+    };
+    fx.reconfigure(|config| {
+        names.iter().fold(config, |config, (name, label)| {
+            let line = mine.lines().find(|l| l.starts_with(label)).unwrap();
+            let words: Vec<&str> = line[label.len()..].split_whitespace().collect();
+            config.limit(name, &format!("[{}, {}]", toml(words[0]), toml(words[1])))
+        })
+    });
+    fx.assert_exec(&fx.elevate(&token, &request).run());
+    assert!(marker.exists());
+}
+
+/// Against this host's real PID 1: where the agent's hard limits reach PID 1's soft ones, or
+/// the elevator may raise them, the command gets PID 1's; otherwise the first limit that
+/// cannot be had is named.
+#[test]
+fn this_hosts_pid_1_limits_are_given_or_the_shortfall_is_named() {
+    let fx = fx();
+    let (request, _, token) =
+        fx.approved(fx.request("/usr/bin/cat", &["cat", "/proc/self/limits"]));
+    let out = fx.elevate(&token, &request).host_root_limits().run();
+    let root = fs::read_to_string("/proc/1/limits").unwrap();
+    let mine = fs::read_to_string("/proc/self/limits").unwrap();
+    let value = |v: &str| {
+        if v == "unlimited" {
+            u64::MAX
+        } else {
+            v.parse().unwrap()
+        }
+    };
+    let labels: Vec<&str> = root.lines().skip(1).map(|l| l[..26].trim_end()).collect();
+    let field = |text: &str, label: &str, i: usize| {
+        text.lines()
+            .find(|l| l.starts_with(label) && l[label.len()..].starts_with(' '))
+            .and_then(|l| l[label.len()..].split_whitespace().nth(i))
+            .unwrap_or_else(|| panic!("no {label}"))
+            .to_owned()
+    };
+    let short = labels.iter().find(|label| {
+        !host_has_cap_sys_resource()
+            && value(&field(&mine, label, 1)) < value(&field(&root, label, 0))
+    });
+    match short {
+        None => {
+            fx.assert_exec(&out);
+            for label in labels {
+                assert_eq!(
+                    printed_limit(&out, label).0,
+                    field(&root, label, 0),
+                    "{label}: {out}"
+                );
+            }
+        }
+        Some(label) => {
+            let detail = fx.assert_refused(&out, "limits", &fx.sb.marker("unused"));
+            eprintln!("{label}: {detail}");
+            assert!(detail.contains("(PID 1's soft limit)"), "{detail}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Setup and configuration
 
 /// A valid once-grant for touching `name`'s marker; the config may be broken afterwards.
@@ -1384,13 +1727,26 @@ fn process_state_is_reset_and_the_command_replaces_the_elevator() {
         format!("/proc/self/status:Pid: {pid}"),
         "{out}"
     );
-    // Whatever limits the elevator changed for itself are the caller's again.
-    for limit in ["core file size", "file size", "open files", "cpu time"] {
-        let prefix = format!("/proc/self/limits:Max {limit}");
+    // The command has PID 1's limits (the sandbox's), not the ones the caller lowered.
+    for label in [
+        "Max core file size",
+        "Max file size",
+        "Max open files",
+        "Max cpu time",
+    ] {
+        let prefix = format!("/proc/self/limits:{label}");
+        let line = state_line(&after, &prefix);
+        let (soft, hard) = fx.sb.root_limit(label);
+        let fields: Vec<&str> = line[prefix.len()..].split_whitespace().collect();
         assert_eq!(
-            state_line(&after, &prefix),
+            fields[..2],
+            [soft.as_str(), hard.as_str()],
+            "{label}: {out}"
+        );
+        assert_ne!(
             state_line(&before, &prefix),
-            "{out}"
+            line,
+            "the caller lowered its {label}: {baseline}"
         );
     }
 }
