@@ -83,12 +83,16 @@ pub struct Refusal {
     pub detail: String,
 }
 
+/// The longest refusal detail, in bytes: one line a person can read, however much of the
+/// caller's input it quotes.
+pub const MAX_DETAIL_LEN: usize = 1024;
+
 impl Refusal {
     /// Control characters in the detail (which may quote caller-controlled text) are escaped,
-    /// so the refusal is always exactly one line.
+    /// so the refusal is always exactly one line, and a long one is cut to [`MAX_DETAIL_LEN`].
     pub fn new(check: Check, detail: impl Into<String>) -> Refusal {
         let detail: String = detail.into();
-        let detail = if detail.chars().any(char::is_control) {
+        let mut detail = if detail.chars().any(char::is_control) {
             detail
                 .chars()
                 .map(|c| {
@@ -102,8 +106,35 @@ impl Refusal {
         } else {
             detail
         };
+        cut_to(&mut detail, MAX_DETAIL_LEN);
         Refusal { check, detail }
     }
+
+    /// The same refusal with `note` added at the end, kept whole: the detail gives way.
+    pub fn with_note(self, note: &str) -> Refusal {
+        let note = Refusal::new(self.check, format!(" (and {note})")).detail;
+        let mut detail = self.detail;
+        cut_to(&mut detail, MAX_DETAIL_LEN.saturating_sub(note.len()));
+        detail.push_str(&note);
+        Refusal {
+            check: self.check,
+            detail,
+        }
+    }
+}
+
+/// Cut `text` to at most `max` bytes, saying how much was left out.
+fn cut_to(text: &mut String, max: usize) {
+    if text.len() <= max {
+        return;
+    }
+    let mut end = max.saturating_sub(32);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = text.len() - end;
+    text.truncate(end);
+    text.push_str(&format!("…[{cut} more bytes]"));
 }
 
 impl fmt::Display for Refusal {
@@ -708,6 +739,29 @@ mod tests {
         assert_eq!(
             r.to_string(),
             "refused (verdict): denied by alice: not\\nnow"
+        );
+        let long = Refusal::new(
+            Check::Command,
+            format!("argument 1 is {:?}", "\u{1}é".repeat(50_000)),
+        );
+        assert!(long.detail.len() <= MAX_DETAIL_LEN, "{}", long.detail.len());
+        assert!(
+            long.detail.starts_with("argument 1 is \"\\u{1}é"),
+            "{}",
+            &long.detail[..40]
+        );
+        assert!(long.detail.ends_with("more bytes]"), "{long}");
+        let noted = long.with_note("cannot write the audit log: No space left on device");
+        assert!(
+            noted.detail.len() <= MAX_DETAIL_LEN,
+            "{}",
+            noted.detail.len()
+        );
+        assert!(
+            noted
+                .detail
+                .ends_with("more bytes] (and cannot write the audit log: No space left on device)"),
+            "{noted}"
         );
     }
 

@@ -143,10 +143,7 @@ impl Attempt<'_> {
     fn refuse(&mut self, refusal: Refusal) -> Failure {
         match self.log_refusal(&refusal) {
             None => Failure::Refused(refusal),
-            Some(why) => Failure::Refused(Refusal::new(
-                refusal.check,
-                format!("{} (and {why})", refusal.detail),
-            )),
+            Some(why) => Failure::Refused(refusal.with_note(&why)),
         }
     }
 
@@ -169,6 +166,7 @@ impl Attempt<'_> {
         let settings = &config.settings;
         // 2: before anything the caller sent is parsed.
         let requester = check!(checks::requester(config, caller));
+        self.record.from_requester();
         // 3
         let text = check!(read_token(invocation.grant));
         let grant = check!(checks::token(&text));

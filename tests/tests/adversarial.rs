@@ -622,6 +622,75 @@ fn a_read_only_audit_directory_refuses_rather_than_running_unaudited() {
     assert_eq!(fx.sb.audit_lines().len(), 1, "the audit log changed");
 }
 
+/// An append is all or nothing (SPEC §13.4): a line that does not fit on the file system is
+/// taken back, so the log still verifies, and nothing runs. v1 left the part that fitted.
+#[test]
+fn an_audit_line_that_does_not_fit_is_taken_back_and_nothing_runs() {
+    let fx = audit_fx();
+    let log = fx.sb.log_dir();
+    mount(
+        &[
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=64k,mode=0700,uid=0,gid=0",
+            "tmpfs",
+        ],
+        &log,
+    );
+    let _mounted = Mounted(log.clone());
+    let first = fx.sb.marker("fits");
+    fx.touch(&first).assert_success();
+    // Fill every free page; the log's last page keeps the room after its one short line.
+    let filler = log.join("filler");
+    let mut file = fs::File::create(&filler).unwrap();
+    while std::io::Write::write_all(&mut file, &[0u8; 512]).is_ok() {}
+    drop(file);
+    let before = fx.sb.audit_text();
+    assert_eq!(before.lines().count(), 1);
+
+    // A refusal whose line (with a 16 KiB argument) is longer than the room left.
+    let argv = ["touch", "x"];
+    let request = RequestBuilder::new(real_path("/usr/bin/touch"), &argv)
+        .requester(&TestUser::agent())
+        .cwd(fx.sb.work_dir())
+        .sign(&fx.agent_key.private);
+    let decision = DecisionBuilder::approve(&request).sign(&fx.alice.private);
+    let token = TokenBuilder::new(&request, &decision).encode();
+    let long = "y".repeat(16 * 1024);
+    let out = fx
+        .sb
+        .elevate(&token, &request.payload.program, [long.as_str()])
+        .run();
+    let detail = out.assert_refused("command");
+    assert!(detail.contains("cannot write the audit log"), "{out}");
+    assert_eq!(fx.sb.audit_text(), before, "a part of the line was left");
+
+    // The same for an exec line: it does not fit, nothing runs.
+    let marker = fx.sb.marker("does-not-fit");
+    let argv = [
+        "sh",
+        "-c",
+        &format!(": {long}; touch \"$0\""),
+        marker.to_str().unwrap(),
+    ];
+    let request = RequestBuilder::new(real_path("/bin/sh"), &argv)
+        .requester(&TestUser::agent())
+        .cwd(fx.sb.work_dir())
+        .sign(&fx.agent_key.private);
+    let decision = DecisionBuilder::approve(&request).sign(&fx.alice.private);
+    let token = TokenBuilder::new(&request, &decision).encode();
+    let out = fx
+        .sb
+        .elevate(&token, &request.payload.program, &argv[1..])
+        .run();
+    let detail = out.assert_refused("setup");
+    assert!(detail.contains("unaudited"), "{out}");
+    assert!(!marker.exists(), "the command ran unaudited");
+    assert_eq!(fx.sb.audit_text(), before, "a part of the line was left");
+    fx.sb.audit_verify().assert_success();
+}
+
 // ---------------------------------------------------------------------------------------------
 // 2. The relay SIGKILLed at ten points of a real `assent run`.
 

@@ -2058,6 +2058,157 @@ fn deleted_audit_line_fails_verification() {
     );
 }
 
+// The audit log under hostile callers (SPEC §13.4): bounded lines, every argument counted,
+// and a log that verifies after any attempt by any local user.
+
+/// `assent-elevate --grant not-a-token -- /usr/bin/true` plus `extra` empty arguments, built
+/// by perl on the caller's side (the harness would have to pass them through root's execs),
+/// with the stack limit that lets execve take that many.
+fn many_empty_arguments<'a>(fx: &'a Fx, user: &TestUser, extra: usize) -> Run<'a> {
+    fx.sb
+        .run_as(user, "/bin/sh")
+        .args([
+            "-c",
+            "ulimit -s unlimited; exec /usr/bin/perl -e 'my $n = shift; exec @ARGV, (q()) x $n or die $!' \"$@\"",
+            "sh",
+        ])
+        .arg(extra.to_string())
+        .arg(fx.sb.elevator_path())
+        .args(["--grant", "not-a-token", "--", "/usr/bin/true"])
+}
+
+/// The attack: a user that is not a requester added about 2 MB to the log per call with
+/// hundreds of thousands of empty arguments. Now its line is at most 4 KiB, and says how many
+/// arguments (and bytes) there were.
+#[test]
+fn a_strangers_hundreds_of_thousands_of_empty_arguments_make_one_short_line() {
+    let fx = fx();
+    let out = many_empty_arguments(&fx, &TestUser::other(), 300_000).run();
+    out.assert_refused("requester");
+    let line = fx.last_audit();
+    assert!(
+        line.raw.len() <= 4096,
+        "a {} byte line for a stranger",
+        line.raw.len()
+    );
+    assert_eq!(line.json["argc"], 300_001, "{}", line.raw);
+    assert_eq!(line.json["argv_bytes"], 0, "{}", line.raw);
+    let argv = line.json["argv"].as_array().expect("argv");
+    assert!(
+        argv[0].is_null(),
+        "argv[0] is the request's, unknown here: {}",
+        line.raw
+    );
+    assert!(
+        argv.last()
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .contains("more arguments not logged"),
+        "{}",
+        line.raw
+    );
+    fx.sb.audit_verify().assert_success();
+}
+
+/// A requester's line is at most 64 KiB, however long or however escaped (a control byte is
+/// six bytes of JSON) its arguments are, and the refusal's detail too.
+#[test]
+fn a_requesters_line_is_at_most_64_kib() {
+    let fx = fx();
+    let (request, marker) = fx.touch("long-args");
+    let (request, _, token) = fx.approved(request);
+    let control = "\u{1}".repeat(100 * 1024);
+    let out = fx
+        .sb
+        .run_as_agent("/bin/sh")
+        .args(["-c", "ulimit -s unlimited; exec \"$@\"", "sh"])
+        .arg(fx.sb.elevator_path())
+        .args(["--grant", &token, "--"])
+        .arg(&request.payload.program)
+        .args(std::iter::repeat_n(control.as_str(), 20))
+        .run();
+    fx.assert_refused(&out, "command", &marker);
+    let line = fx.last_audit();
+    assert!(
+        line.raw.len() <= 64 * 1024,
+        "a {} byte line",
+        line.raw.len()
+    );
+    assert_eq!(line.json["argc"], 21, "{}", line.raw);
+    assert_eq!(line.json["argv_bytes"], 20 * 100 * 1024, "{}", line.raw);
+    assert_eq!(
+        line.json["argv"][0], request.payload.argv[0],
+        "argv[0] is the signed request's: {}",
+        line.raw
+    );
+    assert!(
+        out.stderr.len() < 4096,
+        "the refusal is one short line: {}",
+        out.stderr.len()
+    );
+    fx.sb.audit_verify().assert_success();
+}
+
+/// Refused and exec lines record argv[0] the same way: the signed request's, or null when no
+/// request was read.
+#[test]
+fn argv0_is_recorded_the_same_way_in_every_line() {
+    let fx = fx();
+    let (request, _) = fx.touch("argv0");
+    let (request, _, token) = fx.approved(request.argv(&["my-touch", "x"]));
+    fx.elevate(&token, &request)
+        .arg("extra")
+        .run()
+        .assert_refused("command");
+    fx.assert_exec(&fx.elevate(&token, &request).run());
+    fx.sb
+        .elevate("garbage", &request.payload.program, ["x"])
+        .run()
+        .assert_refused("token");
+    let lines = fx.sb.audit_lines();
+    let argv: Vec<&serde_json::Value> = lines.iter().map(|l| &l.json["argv"]).collect();
+    assert_eq!(*argv[0], serde_json::json!(["my-touch", "x", "extra"]));
+    assert_eq!(*argv[1], serde_json::json!(["my-touch", "x"]));
+    assert_eq!(*argv[2], serde_json::json!([null, "x"]));
+    for line in &lines {
+        assert_eq!(
+            line.json["program"], request.payload.program,
+            "{}",
+            line.raw
+        );
+    }
+}
+
+/// Where root lacks CAP_SYS_RESOURCE, a tiny file size limit made v1 leave half a line in the
+/// log, and `audit verify` failed for good. Now nothing is written under the caller's limit.
+#[test]
+fn a_tiny_file_size_limit_never_leaves_half_a_line() {
+    let fx = fx();
+    let (request, marker) = fx.touch("fsize-audit");
+    let (request, _, token) = fx.approved(request);
+    // Some lines first, so that the limit is just above the log's size.
+    three_audited_attempts(&fx);
+    let size = fs::metadata(fx.sb.audit_path()).unwrap().len();
+    let limit = format!("--fsize={0}:{0}", size + 20);
+    for user in [TestUser::other(), TestUser::agent()] {
+        let out = fx
+            .sb
+            .run_as(&user, "prlimit")
+            .args([limit.as_str(), "--"])
+            .arg(fx.sb.elevator_path())
+            .args(["--grant", &token, "--"])
+            .arg(&request.payload.program)
+            .args(&request.payload.argv[1..])
+            .without_cap_sys_resource()
+            .run();
+        out.assert_refused("limits");
+        assert_not_run(&marker);
+        assert_eq!(fs::metadata(fx.sb.audit_path()).unwrap().len(), size);
+        fx.sb.audit_verify().assert_success();
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Administrative commands and usage
 
