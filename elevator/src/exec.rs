@@ -1,9 +1,9 @@
 //! After every check passed and the audit line is durable: set the command's resource limits
 //! (PID 1's, see [`crate::limits`]) while still root, become the target user completely, enter
 //! the approved directory (the one check `cwd` opened) as that user, build a fresh environment
-//! from an allow-list, drop every other descriptor, reset signals and umask, and exec the
-//! verified program through its open descriptor. No fork: nothing of the elevator stays behind
-//! as root.
+//! from an allow-list, drop every other descriptor, reset signals, timers, scheduling and
+//! umask, and exec the verified program through its open descriptor. No fork: nothing of the
+//! elevator stays behind as root.
 
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsString};
@@ -17,7 +17,7 @@ use nix::unistd::{
 
 use crate::identity::{Caller, Target};
 use crate::limits::LimitPlan;
-use crate::process::reset_signals_and_umask;
+use crate::process::reset_process_state;
 use crate::program::ProgramFile;
 use crate::trusted::WalkedDir;
 
@@ -185,7 +185,7 @@ impl Launch {
             .map_err(|e| format!("cannot prepare the program descriptor: {}", e.desc()))?;
         crate::sys::close_descriptors_on_exec(self.program.raw_fd())
             .map_err(|e| format!("cannot close inherited descriptors: {e}"))?;
-        reset_signals_and_umask().map_err(|e| format!("cannot reset signal handling: {e}"))?;
+        reset_process_state().map_err(|e| format!("cannot reset the process state: {e}"))?;
         let program = self.program;
         let Err(err) = fexecve(&program, &self.argv, &self.env);
         Err(format!("cannot execute {}: {}", self.path, err.desc()))

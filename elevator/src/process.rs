@@ -1,9 +1,10 @@
-//! The process state the caller hands us — file descriptors, signal mask and dispositions,
-//! resource limits, umask — made safe at startup and reset right before exec.
+//! The process state the caller hands us — file descriptors, signal mask, dispositions and
+//! pending signals, interval timers, resource limits, scheduling, personality, umask — made
+//! safe at startup and reset right before exec.
 //!
-//! The caller may start the elevator with stdio closed, any signal blocked or ignored, tiny
-//! or huge resource limits. Nothing of that may change what the elevator does or how the
-//! program starts.
+//! The caller may start the elevator with stdio closed, any signal blocked, ignored or
+//! pending, a timer armed, tiny or huge resource limits, the idle scheduling class. Nothing of
+//! that may change what the elevator does or how the program starts.
 
 use nix::fcntl::{OFlag, open};
 use nix::libc::{RLIM_INFINITY, rlim_t};
@@ -35,6 +36,13 @@ pub fn harden_at_startup() -> OwnLimits {
     open_missing_stdio();
     // Non-dumpable: no core file, no ptrace by the caller, /proc/self/* owned by root.
     let _ = nix::sys::prctl::set_dumpable(false);
+    // Process state that survives exec and that the caller chose: its timers would fire in
+    // the elevator or the command, its scheduling would starve a lock holder, its personality
+    // flags change what the command sees. Failing to reset it here fails closed later: the
+    // same resets run again before exec, and an error there stops the exec.
+    let _ = crate::sys::disarm_interval_timers();
+    let _ = crate::sys::reset_scheduling();
+    let _ = crate::sys::reset_personality();
     // No core dumps of the elevator; the command gets its own limits before exec.
     if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_CORE) {
         let _ = setrlimit(Resource::RLIMIT_CORE, 0, hard);
@@ -132,12 +140,18 @@ pub fn shut_out_caller() {
     let root = Uid::from_raw(0);
     if geteuid().is_root() {
         let _ = setresuid(root, root, root);
+        // Until now the caller could renice this process or make it SCHED_IDLE (a user may
+        // do that to processes whose real uid is theirs): undo it before taking a lock.
+        let _ = crate::sys::reset_scheduling();
     }
 }
 
-/// Default dispositions for every signal and an empty mask, as a freshly started program
-/// expects; umask 022.
-pub fn reset_signals_and_umask() -> std::io::Result<()> {
+/// Default dispositions for every signal, none pending and an empty mask, as a freshly
+/// started program expects; no interval timer, default scheduling and personality; umask 022.
+pub fn reset_process_state() -> std::io::Result<()> {
+    crate::sys::disarm_interval_timers()?;
+    crate::sys::reset_scheduling()?;
+    crate::sys::reset_personality()?;
     crate::sys::reset_all_signal_dispositions()?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
     umask(Mode::from_bits_truncate(0o022));

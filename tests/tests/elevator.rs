@@ -1751,6 +1751,95 @@ fn process_state_is_reset_and_the_command_replaces_the_elevator() {
     }
 }
 
+/// Interval timers survive exec. A caller that armed one before calling the elevator could
+/// have the root command killed by SIGALRM, SIGVTALRM or SIGPROF at a moment of its choosing,
+/// like the file size limit did. The command starts with none armed.
+#[test]
+fn interval_timers_the_caller_armed_do_not_reach_the_command() {
+    let fx = fx();
+    let perl = real_path("/usr/bin/perl");
+    let report = "use Time::HiRes qw(getitimer ITIMER_REAL ITIMER_VIRTUAL ITIMER_PROF); \
+        print join(' ', map { (getitimer($_))[0] > 0 ? 1 : 0 } ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF)";
+    let (request, _, token) =
+        fx.approved(fx.request(perl.to_str().unwrap(), &["perl", "-e", report]));
+    let arm = "use Time::HiRes qw(setitimer ITIMER_REAL ITIMER_VIRTUAL ITIMER_PROF); \
+        setitimer($_, 600) for ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF; exec @ARGV or die $!";
+    let out = fx
+        .sb
+        .run_as_agent(&perl)
+        .args(["-e", arm])
+        .arg(fx.sb.elevator_path())
+        .args(["--grant", &token, "--"])
+        .arg(&request.payload.program)
+        .args(&request.payload.argv[1..])
+        .run();
+    fx.assert_exec(&out);
+    assert_eq!(out.stdout, "0 0 0", "timers armed in the command: {out}");
+}
+
+/// Pending signals survive exec too. v1 emptied the signal mask right before exec, so a
+/// SIGTERM the caller left blocked and pending killed the elevator after the grant was spent
+/// and the audit line said `exec`. Now it is discarded and the approved command runs.
+#[test]
+fn a_signal_the_caller_left_pending_does_not_stop_the_approved_command() {
+    let fx = fx();
+    let (request, marker) = fx.touch("pending-signal");
+    let (request, _, token) = fx.approved(request);
+    let out = fx
+        .sb
+        .run_as_agent(real_path("/usr/bin/perl"))
+        .args([
+            "-e",
+            "use POSIX; sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGTERM)); kill TERM => $$; \
+             exec @ARGV or die $!",
+        ])
+        .arg(fx.sb.elevator_path())
+        .args(["--grant", &token, "--"])
+        .arg(&request.payload.program)
+        .args(&request.payload.argv[1..])
+        .run();
+    fx.assert_exec(&out);
+    assert!(marker.exists(), "the approved command did not run: {out}");
+}
+
+/// The caller's scheduling class, niceness, I/O class and personality flags are its own to
+/// choose, not the root command's: a SCHED_IDLE elevator holding the ledger lock would stall
+/// every other elevation, and a personality flag changes what the command sees (here the
+/// kernel version uname(2) reports).
+#[test]
+fn the_callers_scheduling_and_personality_do_not_reach_the_command() {
+    let fx = fx();
+    let report = "uname -r; chrt -p $$; nice; ionice";
+    let (request, _, token) = fx.approved(fx.request("/bin/sh", &["sh", "-c", report]));
+    let out = fx
+        .sb
+        .run_as_agent("setarch")
+        .args([
+            "--uname-2.6",
+            "chrt",
+            "--idle",
+            "0",
+            "nice",
+            "-n",
+            "19",
+            "ionice",
+            "-c",
+            "3",
+        ])
+        .arg(fx.sb.elevator_path())
+        .args(["--grant", &token, "--"])
+        .arg(&request.payload.program)
+        .args(&request.payload.argv[1..])
+        .run();
+    fx.assert_exec(&out);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    assert_eq!(lines[0], release.trim_end(), "{out}");
+    assert!(lines[1].ends_with("SCHED_OTHER"), "{out}");
+    assert_eq!(lines[3], "0", "niceness: {out}");
+    assert!(!lines[4].starts_with("idle"), "I/O class: {out}");
+}
+
 #[test]
 fn default_secure_path_is_used_when_not_configured() {
     let fx = fx();
