@@ -2291,10 +2291,10 @@ fn a_tiny_file_size_limit_never_leaves_half_a_line() {
             .args(&request.payload.argv[1..])
             .without_cap_sys_resource()
             .run();
+        fx.sb.audit_verify().assert_success();
+        assert_eq!(fs::metadata(fx.sb.audit_path()).unwrap().len(), size);
         out.assert_refused("limits");
         assert_not_run(&marker);
-        assert_eq!(fs::metadata(fx.sb.audit_path()).unwrap().len(), size);
-        fx.sb.audit_verify().assert_success();
     }
 }
 
