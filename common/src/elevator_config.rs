@@ -205,6 +205,30 @@ impl LimitOverrides {
 
 const LIMIT_VALUE: &str = "a non-negative integer or \"unlimited\"";
 
+/// A TOML integer as a limit value.
+fn finite<E: de::Error>(v: i64, expected: &dyn de::Expected) -> Result<LimitValue, E> {
+    u64::try_from(v)
+        .map(LimitValue::Finite)
+        .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), expected))
+}
+
+/// A TOML string as a limit value: only `"unlimited"` is one.
+fn named<E: de::Error>(v: &str, expected: &dyn de::Expected) -> Result<LimitValue, E> {
+    match v {
+        "unlimited" => Ok(LimitValue::Unlimited),
+        _ => Err(E::invalid_value(de::Unexpected::Str(v), expected)),
+    }
+}
+
+impl LimitPair {
+    fn both(value: LimitValue) -> LimitPair {
+        LimitPair {
+            soft: value,
+            hard: value,
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for LimitValue {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct ValueVisitor;
@@ -214,18 +238,13 @@ impl<'de> Deserialize<'de> for LimitValue {
                 f.write_str(LIMIT_VALUE)
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<LimitValue, E> {
-                u64::try_from(v)
-                    .map(LimitValue::Finite)
-                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+                finite(v, &self)
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<LimitValue, E> {
                 Ok(LimitValue::Finite(v))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<LimitValue, E> {
-                match v {
-                    "unlimited" => Ok(LimitValue::Unlimited),
-                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
-                }
+                named(v, &self)
             }
         }
         deserializer.deserialize_any(ValueVisitor)
@@ -241,25 +260,13 @@ impl<'de> Deserialize<'de> for LimitPair {
                 write!(f, "{LIMIT_VALUE}, or [soft, hard] of those")
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<LimitPair, E> {
-                let value = u64::try_from(v)
-                    .map(LimitValue::Finite)
-                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))?;
-                Ok(LimitPair {
-                    soft: value,
-                    hard: value,
-                })
+                finite(v, &self).map(LimitPair::both)
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<LimitPair, E> {
-                self.visit_i64(i64::try_from(v).unwrap_or(-1))
+                Ok(LimitPair::both(LimitValue::Finite(v)))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<LimitPair, E> {
-                match v {
-                    "unlimited" => Ok(LimitPair {
-                        soft: LimitValue::Unlimited,
-                        hard: LimitValue::Unlimited,
-                    }),
-                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
-                }
+                named(v, &self).map(LimitPair::both)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<LimitPair, A::Error> {
                 let soft = seq

@@ -674,7 +674,7 @@ mod tests {
     use assent_protocol::{Envelope, Payload as _, PrivateKey, sha256};
 
     use super::*;
-    use crate::testutil::{NOW, TempDir, approver_key, caller, config, fixture};
+    use crate::testutil::{NOW, TempDir, approver_key, caller, config, fixture, stranger};
 
     fn args(items: &[&str]) -> Vec<OsString> {
         items.iter().map(OsString::from).collect()
@@ -682,6 +682,14 @@ mod tests {
 
     fn refs(v: &[OsString]) -> Vec<&OsStr> {
         v.iter().map(OsString::as_os_str).collect()
+    }
+
+    /// The fixture's grant with the request edited and the decision bound to it again.
+    fn bound(edit: impl FnOnce(&mut assent_protocol::Request)) -> OpenedGrant {
+        let mut fx = fixture();
+        edit(&mut fx.request);
+        fx.bind();
+        fx.opened()
     }
 
     fn refused<T: fmt::Debug>(result: Checked<T>, check: Check, needle: &str) {
@@ -1106,12 +1114,7 @@ mod tests {
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let real = tmp.path().join("proj");
         std::fs::create_dir(&real).unwrap();
-        let with_cwd = |cwd: &str| {
-            let mut fx = fixture();
-            fx.request.cwd = cwd.into();
-            fx.bind();
-            fx.opened()
-        };
+        let with_cwd = |cwd: &str| bound(|r| r.cwd = cwd.into());
         let root = Target::lookup("root").unwrap();
         let opened = cwd(&with_cwd(real.to_str().unwrap()), &root).unwrap();
         assert_eq!(opened.path(), real);
@@ -1132,14 +1135,7 @@ mod tests {
         );
 
         std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700)).unwrap();
-        let stranger = Target {
-            name: "stranger".into(),
-            uid: 4242,
-            gid: 4242,
-            home: "/".into(),
-            shell: "/bin/sh".into(),
-            groups: vec![4242],
-        };
+        let stranger = stranger();
         refused(
             cwd(&with_cwd(real.to_str().unwrap()), &stranger),
             Check::Cwd,
@@ -1156,12 +1152,7 @@ mod tests {
         std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o755)).unwrap();
         symlink(&real, tmp.path().join("link")).unwrap();
         let root = Target::lookup("root").unwrap();
-        let with_program = |path: &str| {
-            let mut fx = fixture();
-            fx.request.program = path.into();
-            fx.bind();
-            fx.opened()
-        };
+        let with_program = |path: &str| bound(|r| r.program = path.into());
         program_path(&with_program(real.to_str().unwrap()), &root).unwrap();
         let link = tmp.path().join("link");
         refused(

@@ -117,16 +117,21 @@ mod tests {
         assert!(Target::lookup("").is_none());
     }
 
-    #[test]
-    fn execute_permission_follows_the_kernel_rules() {
-        let t = Target {
+    /// uid 1000, primary group 100, also in group 27.
+    fn bob() -> Target {
+        Target {
             name: "bob".into(),
             uid: 1000,
             gid: 100,
             home: "/home/bob".into(),
             shell: "/bin/sh".into(),
             groups: vec![100, 27],
-        };
+        }
+    }
+
+    #[test]
+    fn execute_permission_follows_the_kernel_rules() {
+        let t = bob();
         assert!(t.may_execute(1000, 0, 0o700), "owner");
         assert!(
             !t.may_execute(1000, 27, 0o070),
@@ -146,14 +151,7 @@ mod tests {
 
     #[test]
     fn search_permission_follows_the_kernel_rules() {
-        let t = Target {
-            name: "bob".into(),
-            uid: 1000,
-            gid: 100,
-            home: "/home/bob".into(),
-            shell: "/bin/sh".into(),
-            groups: vec![100, 27],
-        };
+        let t = bob();
         assert!(t.may_search(1000, 5, 0o700), "owner");
         assert!(
             !t.may_search(1000, 5, 0o077),

@@ -207,7 +207,7 @@ mod tests {
     use assent_protocol::sha256;
 
     use super::*;
-    use crate::testutil::{TempDir, chown};
+    use crate::testutil::{TempDir, chown, stranger};
 
     fn program(tmp: &TempDir, name: &str, bytes: &[u8], mode: u32) -> String {
         let path = tmp.path().join(name);
@@ -324,14 +324,7 @@ mod tests {
         let body = b"#!/bin/sh\necho hi\n";
         let path = program(&tmp, "private", body, 0o700);
         chown(Path::new(&path), 1000);
-        let stranger = Target {
-            name: "stranger".into(),
-            uid: 4242,
-            gid: 4242,
-            home: "/".into(),
-            shell: "/bin/sh".into(),
-            groups: vec![4242],
-        };
+        let stranger = stranger();
         let err = open(&path, &sha256(body), &stranger).unwrap_err();
         assert!(err.contains("cannot be entered by stranger"), "{err}");
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();

@@ -273,14 +273,17 @@ mod tests {
         );
     }
 
+    /// A signal set of this thread from /proc (`SigIgn:`, `SigPnd:`…); bit n-1 is signal n.
+    fn signal_set(label: &str) -> u64 {
+        let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with(label)).unwrap();
+        u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    }
+
     #[test]
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     fn every_signal_including_the_c_librarys_own_is_reset() {
-        fn ignored() -> u64 {
-            let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
-            let line = status.lines().find(|l| l.starts_with("SigIgn:")).unwrap();
-            u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
-        }
+        let ignored = || signal_set("SigIgn:");
         // Ignore SIGURG and the C library's signal 32 the way a hostile caller could.
         ignore_signal(libc::SIGURG).unwrap();
         let action = [0u64; 8];
@@ -313,11 +316,7 @@ mod tests {
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     fn a_pending_signal_is_discarded_with_the_reset() {
         use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask, raise};
-        fn pending() -> u64 {
-            let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
-            let line = status.lines().find(|l| l.starts_with("SigPnd:")).unwrap();
-            u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
-        }
+        let pending = || signal_set("SigPnd:");
         let usr2 = 1u64 << (libc::SIGUSR2 - 1);
         let mut set = SigSet::empty();
         set.add(Signal::SIGUSR2);

@@ -280,7 +280,7 @@ mod tests {
     use std::os::unix::fs::{PermissionsExt, symlink};
 
     use super::*;
-    use crate::testutil::{TempDir, chown};
+    use crate::testutil::{TempDir, chown, stranger};
 
     fn set_mode(path: &Path, mode: u32) {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -440,17 +440,6 @@ mod tests {
         }
         assert!(split_file_path(Path::new("/")).is_err());
         assert!(split_file_path(Path::new("/etc/assent/")).is_err());
-    }
-
-    fn stranger() -> Target {
-        Target {
-            name: "stranger".into(),
-            uid: 4242,
-            gid: 4242,
-            home: "/".into(),
-            shell: "/bin/sh".into(),
-            groups: vec![4242],
-        }
     }
 
     #[test]
