@@ -506,7 +506,8 @@ pub fn limits(
 ) -> Checked<LimitPlan> {
     let mut plan = Vec::with_capacity(wanted.len());
     for w in wanted {
-        let (_, hard_now) = current(w.limit);
+        let now = current(w.limit);
+        let hard_now = now.1;
         let from = match w.source {
             Source::Pid1 => "PID 1's soft limit",
             Source::Settings => "[settings.limits]",
@@ -547,7 +548,10 @@ pub fn limits(
                 ),
             );
         }
-        plan.push((w.limit, (w.soft, hard)));
+        // Only what differs needs setting (a raised hard limit differs from `now`).
+        if (w.soft, hard) != now {
+            plan.push((w.limit, (w.soft, hard)));
+        }
     }
     Ok(LimitPlan(plan))
 }
@@ -1229,6 +1233,14 @@ mod tests {
         let plan = limits(&wanted, hard_too, |_, _| true, 0).unwrap();
         assert_eq!(plan.0[0], (Limit::Fsize, (INF, INF)));
         assert_eq!(plan.0[1], (Limit::Nofile, (1024, 4096)));
+
+        // Limits the process already has are left alone.
+        let as_wanted = |l| match l {
+            Limit::Nofile => (1024, 4096),
+            _ => (INF, INF),
+        };
+        let plan = limits(&wanted, as_wanted, |_, _| panic!("no raise needed"), 0).unwrap();
+        assert!(plan.0.is_empty(), "{plan:?}");
 
         // Without CAP_SYS_RESOURCE: a soft limit that still fits under the caller's hard one
         // is given with that hard one; one that does not is refused, naming it.

@@ -192,7 +192,8 @@ pub struct Wanted {
     pub source: Source,
 }
 
-/// The limits the command will get, each one checked to be settable (check `limits`).
+/// The limits to set for the command (those this process does not have already), each one
+/// checked to be settable (check `limits`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitPlan(pub Vec<(Limit, Pair)>);
 

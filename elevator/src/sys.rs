@@ -132,9 +132,9 @@ const KERNEL_NSIG: libc::c_int = 64;
 const KERNEL_NSIG: libc::c_int = 128;
 
 /// Reset every signal's disposition to the default, so the program does not inherit the
-/// caller's (or `std`'s) ignored signals. Each is set to ignored first, which discards any
-/// instance of it still pending (pending signals survive exec, and the caller may have left
-/// some blocked for the command).
+/// caller's (or `std`'s) ignored signals. A signal still pending (pending signals survive
+/// exec, and the caller may have left some blocked for the command) is set to ignored first,
+/// which discards it.
 ///
 /// This uses the raw `rt_sigaction` system call: the C library's `sigaction` refuses the
 /// signals it reserves for itself (32 and 33 on glibc), yet a caller can leave those ignored
@@ -154,11 +154,23 @@ pub fn reset_all_signal_dispositions() -> io::Result<()> {
     )));
     ignore[handler_field] = libc::SIG_IGN as u64;
     let sigset_size = (KERNEL_NSIG / 8) as libc::size_t;
+    let mut pending = [0u64; 2];
+    // SAFETY: rt_sigpending writes `sigset_size` (8 or 16) bytes into `pending`, 16 bytes long.
+    let rc = unsafe { libc::syscall(libc::SYS_rt_sigpending, pending.as_mut_ptr(), sigset_size) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
     for signal in 1..=KERNEL_NSIG {
         if signal == libc::SIGKILL || signal == libc::SIGSTOP {
             continue;
         }
-        for action in [&ignore, &default] {
+        let bit = (signal - 1) as usize;
+        let actions: &[&[u64; 8]] = if pending[bit / 64] >> (bit % 64) & 1 == 1 {
+            &[&ignore, &default]
+        } else {
+            &[&default]
+        };
+        for action in actions {
             // SAFETY: rt_sigaction reads one kernel sigaction from `action` (64 readable
             // bytes, more than the kernel's struct on any architecture, zero but for the
             // handler) and writes nothing (old action pointer is null). SIG_IGN and SIG_DFL
