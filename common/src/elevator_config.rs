@@ -1,5 +1,5 @@
 //! The elevator's configuration (SPEC §5): who may approve, who may ask to become whom, and
-//! the limits. The equivalent of sudoers — written by root, for humans, read strictly.
+//! the settings, including the resource limits commands get (`[settings.limits]`, SPEC §13.3). The equivalent of sudoers — written by root, for humans, read strictly.
 //!
 //! Parsing refuses unknown fields, duplicate approvers, requesters or keys, and keys that
 //! are not OpenSSH Ed25519 public keys. Every error is one line naming the file.
@@ -8,10 +8,13 @@
 //! trusts no path (`assent_elevate::config`); others read it as they can and parse it with
 //! the same function, so their answers match the elevator's.
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::path::Path;
 
 use assent_protocol::PublicKey;
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// Largest configuration file read, in bytes.
 pub const MAX_CONFIG_LEN: u64 = 1024 * 1024;
@@ -53,6 +56,8 @@ pub struct Settings {
     pub status_max_age_s: u64,
     /// Tolerated difference between the approver's clock and this host's.
     pub clock_skew_s: u64,
+    /// Resource limits for commands instead of PID 1's, limit by limit.
+    pub limits: LimitOverrides,
 }
 
 impl Default for Settings {
@@ -63,7 +68,250 @@ impl Default for Settings {
             max_ttl_s: 86_400,
             status_max_age_s: 120,
             clock_skew_s: 60,
+            limits: LimitOverrides::default(),
         }
+    }
+}
+
+/// A resource limit a command runs under, named as `prlimit(1)` names it. In the kernel's
+/// order (`RLIMIT_CPU` is 0 … `RLIMIT_RTTIME` is 15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Limit {
+    Cpu,
+    Fsize,
+    Data,
+    Stack,
+    Core,
+    Rss,
+    Nproc,
+    Nofile,
+    Memlock,
+    As,
+    Locks,
+    Sigpending,
+    Msgqueue,
+    Nice,
+    Rtprio,
+    Rttime,
+}
+
+impl Limit {
+    /// Every limit, in the kernel's order.
+    pub const ALL: [Limit; 16] = [
+        Limit::Cpu,
+        Limit::Fsize,
+        Limit::Data,
+        Limit::Stack,
+        Limit::Core,
+        Limit::Rss,
+        Limit::Nproc,
+        Limit::Nofile,
+        Limit::Memlock,
+        Limit::As,
+        Limit::Locks,
+        Limit::Sigpending,
+        Limit::Msgqueue,
+        Limit::Nice,
+        Limit::Rtprio,
+        Limit::Rttime,
+    ];
+
+    /// The name in `[settings.limits]` (and in `prlimit(1)`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Limit::Cpu => "cpu",
+            Limit::Fsize => "fsize",
+            Limit::Data => "data",
+            Limit::Stack => "stack",
+            Limit::Core => "core",
+            Limit::Rss => "rss",
+            Limit::Nproc => "nproc",
+            Limit::Nofile => "nofile",
+            Limit::Memlock => "memlock",
+            Limit::As => "as",
+            Limit::Locks => "locks",
+            Limit::Sigpending => "sigpending",
+            Limit::Msgqueue => "msgqueue",
+            Limit::Nice => "nice",
+            Limit::Rtprio => "rtprio",
+            Limit::Rttime => "rttime",
+        }
+    }
+
+    /// What the number counts, as `/proc/PID/limits` says it.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Limit::Cpu => "seconds",
+            Limit::Fsize | Limit::Data | Limit::Stack | Limit::Core | Limit::Rss => "bytes",
+            Limit::Memlock | Limit::As | Limit::Msgqueue => "bytes",
+            Limit::Nproc => "processes",
+            Limit::Nofile => "files",
+            Limit::Locks => "locks",
+            Limit::Sigpending => "signals",
+            Limit::Nice | Limit::Rtprio => "priority",
+            Limit::Rttime => "microseconds",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Limit> {
+        Limit::ALL.into_iter().find(|l| l.name() == name)
+    }
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One side of a limit: a number in the limit's unit, or no limit. `Finite` sorts first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LimitValue {
+    Finite(u64),
+    Unlimited,
+}
+
+impl fmt::Display for LimitValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LimitValue::Finite(n) => write!(f, "{n}"),
+            LimitValue::Unlimited => f.write_str("unlimited"),
+        }
+    }
+}
+
+/// A soft and a hard limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitPair {
+    pub soft: LimitValue,
+    pub hard: LimitValue,
+}
+
+/// `[settings.limits]`: `NAME = VALUE` sets soft and hard; `NAME = [SOFT, HARD]` sets each.
+/// A value is a non-negative integer or `"unlimited"`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LimitOverrides(pub BTreeMap<Limit, LimitPair>);
+
+impl LimitOverrides {
+    pub fn get(&self, limit: Limit) -> Option<LimitPair> {
+        self.0.get(&limit).copied()
+    }
+
+    /// Whether every limit is set here, so that PID 1's are not needed.
+    pub fn covers_all(&self) -> bool {
+        self.0.len() == Limit::ALL.len()
+    }
+}
+
+const LIMIT_VALUE: &str = "a non-negative integer or \"unlimited\"";
+
+/// A TOML integer as a limit value.
+fn finite<E: de::Error>(v: i64, expected: &dyn de::Expected) -> Result<LimitValue, E> {
+    u64::try_from(v)
+        .map(LimitValue::Finite)
+        .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), expected))
+}
+
+/// A TOML string as a limit value: only `"unlimited"` is one.
+fn named<E: de::Error>(v: &str, expected: &dyn de::Expected) -> Result<LimitValue, E> {
+    match v {
+        "unlimited" => Ok(LimitValue::Unlimited),
+        _ => Err(E::invalid_value(de::Unexpected::Str(v), expected)),
+    }
+}
+
+impl LimitPair {
+    fn both(value: LimitValue) -> LimitPair {
+        LimitPair {
+            soft: value,
+            hard: value,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for LimitValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ValueVisitor;
+        impl Visitor<'_> for ValueVisitor {
+            type Value = LimitValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(LIMIT_VALUE)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<LimitValue, E> {
+                finite(v, &self)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<LimitValue, E> {
+                Ok(LimitValue::Finite(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<LimitValue, E> {
+                named(v, &self)
+            }
+        }
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for LimitPair {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PairVisitor;
+        impl<'de> Visitor<'de> for PairVisitor {
+            type Value = LimitPair;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{LIMIT_VALUE}, or [soft, hard] of those")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<LimitPair, E> {
+                finite(v, &self).map(LimitPair::both)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<LimitPair, E> {
+                Ok(LimitPair::both(LimitValue::Finite(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<LimitPair, E> {
+                named(v, &self).map(LimitPair::both)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<LimitPair, A::Error> {
+                let soft = seq
+                    .next_element::<LimitValue>()?
+                    .ok_or_else(|| de::Error::invalid_length(0, &self))?;
+                let hard = seq
+                    .next_element::<LimitValue>()?
+                    .ok_or_else(|| de::Error::invalid_length(1, &self))?;
+                if seq.next_element::<de::IgnoredAny>()?.is_some() {
+                    return Err(de::Error::invalid_length(3, &self));
+                }
+                Ok(LimitPair { soft, hard })
+            }
+        }
+        deserializer.deserialize_any(PairVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for LimitOverrides {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MapVisitor;
+        impl<'de> Visitor<'de> for MapVisitor {
+            type Value = LimitOverrides;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a table of resource limits, e.g. nofile = 1024")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LimitOverrides, A::Error> {
+                let mut limits = BTreeMap::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    let Some(limit) = Limit::from_name(&name) else {
+                        let known: Vec<&str> = Limit::ALL.iter().map(|l| l.name()).collect();
+                        return Err(de::Error::custom(format!(
+                            "unknown limit `{name}`; the limits are {}",
+                            known.join(", ")
+                        )));
+                    };
+                    let pair = map.next_value::<LimitPair>()?;
+                    if limits.insert(limit, pair).is_some() {
+                        return Err(de::Error::custom(format!("limit `{name}` is set twice")));
+                    }
+                }
+                Ok(LimitOverrides(limits))
+            }
+        }
+        deserializer.deserialize_map(MapVisitor)
     }
 }
 
@@ -246,6 +494,22 @@ fn validate_settings(s: &Settings) -> Result<(), String> {
             return Err(format!("settings.{name} must be at least 1"));
         }
     }
+    for (limit, pair) in &s.limits.0 {
+        if pair.soft > pair.hard {
+            return Err(format!(
+                "settings.limits.{limit}: the soft limit {} is above the hard limit {}",
+                pair.soft, pair.hard
+            ));
+        }
+        // The kernel refuses more open files than fs.nr_open, and "unlimited" is more.
+        if *limit == Limit::Nofile && pair.hard == LimitValue::Unlimited {
+            return Err(
+                "settings.limits.nofile cannot be \"unlimited\"; give a number (at most the \
+                 sysctl fs.nr_open)"
+                    .into(),
+            );
+        }
+    }
     if s.clock_skew_s > MAX_CLOCK_SKEW_S {
         return Err(format!(
             "settings.clock_skew_s is {}; at most {MAX_CLOCK_SKEW_S} is accepted, fix the clocks instead",
@@ -365,6 +629,74 @@ run_as = ["root", "postgres"]
         assert_eq!(settings.once_window_s, 30);
         assert_eq!(settings.secure_path, "/usr/bin:/bin");
         assert_eq!(settings.max_ttl_s, 86_400, "others keep their defaults");
+    }
+
+    #[test]
+    fn limits_can_be_set_one_by_one() {
+        let text = good()
+            + "[settings.limits]\nnofile = 4096\nfsize = \"unlimited\"\ncore = [0, \"unlimited\"]\n\
+               cpu = [60, 120]\n";
+        let limits = parse(&text).unwrap().settings.limits;
+        let pair = |soft, hard| LimitPair { soft, hard };
+        use LimitValue::{Finite, Unlimited};
+        assert_eq!(
+            limits.get(Limit::Nofile),
+            Some(pair(Finite(4096), Finite(4096)))
+        );
+        assert_eq!(limits.get(Limit::Fsize), Some(pair(Unlimited, Unlimited)));
+        assert_eq!(limits.get(Limit::Core), Some(pair(Finite(0), Unlimited)));
+        assert_eq!(limits.get(Limit::Cpu), Some(pair(Finite(60), Finite(120))));
+        assert_eq!(limits.get(Limit::Stack), None, "the rest stays PID 1's");
+        assert!(!limits.covers_all());
+        assert_eq!(
+            parse(&good()).unwrap().settings.limits,
+            LimitOverrides::default()
+        );
+
+        let every: String = Limit::ALL.iter().map(|l| format!("{l} = 7\n")).collect();
+        let all = parse(&(good() + "[settings.limits]\n" + &every)).unwrap();
+        assert!(all.settings.limits.covers_all());
+        for limit in Limit::ALL {
+            assert_eq!(Limit::from_name(limit.name()), Some(limit));
+        }
+    }
+
+    #[test]
+    fn bad_limits_are_refused_with_the_limit_named() {
+        for (limits, expect) in [
+            (
+                "nofiles = 10",
+                "unknown limit `nofiles`; the limits are cpu, fsize,",
+            ),
+            ("nofile = -1", "a non-negative integer or \"unlimited\""),
+            (
+                "nofile = \"lots\"",
+                "a non-negative integer or \"unlimited\"",
+            ),
+            ("fsize = 1.5", "invalid type"),
+            ("cpu = [1]", "invalid length"),
+            ("cpu = [1, 2, 3]", "invalid length"),
+            (
+                "cpu = [120, 60]",
+                "settings.limits.cpu: the soft limit 120 is above the hard limit 60",
+            ),
+            (
+                "core = [\"unlimited\", 0]",
+                "the soft limit unlimited is above the hard limit 0",
+            ),
+            ("nofile = \"unlimited\"", "nofile cannot be \"unlimited\""),
+            (
+                "nofile = [1024, \"unlimited\"]",
+                "nofile cannot be \"unlimited\"",
+            ),
+            ("cpu = { soft = 1 }", "invalid type"),
+        ] {
+            let err = parse(&format!("{}[settings.limits]\n{limits}\n", good())).unwrap_err();
+            assert!(err.contains(expect), "{limits}: {err}");
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
+        let err = parse(&format!("{}[settings]\nlimits = 5\n", good())).unwrap_err();
+        assert!(err.contains("a table of resource limits"), "{err}");
     }
 
     #[test]

@@ -1,15 +1,27 @@
-//! The audit log (SPEC §6): one JSON line per attempt, refused ones too, chained by `prev`
-//! (the SHA-256 of the previous line, 64 zeros for the first) so that editing, inserting or
-//! removing a line in the middle is detectable by `assent-elevate audit verify`.
+//! The audit log (SPEC §6, §13.4): one JSON line per attempt, refused ones too, chained by
+//! `prev` (the SHA-256 of the previous line, 64 zeros for the first) so that editing,
+//! inserting or removing a line before the last is detectable by `assent-elevate audit verify`.
+//! Lines cut from the end are not: the chain has nothing after them to break.
 //!
-//! Appending takes an exclusive `flock` (waiting at most [`crate::lock::LOCK_WAIT`]), reads the last line to chain to, writes the new line
-//! with `O_APPEND` and `fdatasync`s it before anything runs. A line cut short by a crash is
-//! left in place (verification names it) and the next line starts after a newline.
+//! Appending takes an exclusive `flock` (waiting at most [`crate::lock::LOCK_WAIT`]), reads the
+//! last line to chain to, writes the new line with `O_APPEND` and `fdatasync`s it before
+//! anything runs. An append is all or nothing: if the write or the sync fails, the file is
+//! truncated back to its size before, still under the lock, and the attempt is refused. (A line
+//! cut short by a crash is left in place — verification names it — and the next line starts
+//! after a newline.)
 //!
-//! `program` and `argv` are what the caller invoked (bounded, so a hostile caller cannot grow
-//! one line without limit); after check 9 they equal what was approved. The other request
-//! fields are as the signed request states them, once the token has opened.
+//! Every line is bounded, whatever the caller sends: at most [`MAX_STRANGER_LINE`] bytes for a
+//! caller that is not a listed requester, [`MAX_REQUESTER_LINE`] for a requester. Every field a
+//! caller controls is cut to fit, by its length as JSON (a control byte is six bytes there), and
+//! every argument costs at least its quotes and comma, so no number of empty arguments is free.
+//! `argc` and `argv_bytes` always say how many arguments there were and how long.
+//!
+//! `program` and the arguments in `argv` are what the caller invoked (after check 9 they
+//! equal what was approved). `argv[0]` is always the signed request's (`null` while no request
+//! has been read): the elevator's own command line has no argv[0] for the program. The other
+//! request fields are as the signed request states them, once the token has opened.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write as _};
 use std::os::unix::fs::FileExt as _;
@@ -22,84 +34,129 @@ use serde::Serialize;
 
 use crate::checks::Refusal;
 use crate::identity::Caller;
-use crate::trusted::{TrustedDir, Untrusted, split_file_path};
+use crate::trusted::{Policy, Untrusted, WalkedDir, split_file_path};
 
 /// `prev` of the first line.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// The longest line a caller that is not a listed requester can cause (SPEC §13.4).
+pub const MAX_STRANGER_LINE: usize = 4 * 1024;
+
+/// The longest line a listed requester can cause (SPEC §13.4).
+pub const MAX_REQUESTER_LINE: usize = 64 * 1024;
+
 /// The longest last line the appender will read back to chain to.
 const MAX_LINE_LEN: u64 = 8 * 1024 * 1024;
 
-/// How much of the invoked command line is logged, in bytes.
-const MAX_LOGGED_ARGV: usize = 64 * 1024;
+/// Room kept for the marker that says how many arguments were left out.
+const MARKER_ROOM: usize = 96;
 
-/// One audit line. Field order is the order written; unknown values are `null`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// How long each field a caller controls may be, as JSON, in a line of either kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Budget {
+    line: usize,
+    detail: usize,
+    program: usize,
+    /// `cwd`, all `env_keys` together, and each of the request's names.
+    field: usize,
+}
+
+const STRANGER: Budget = Budget {
+    line: MAX_STRANGER_LINE,
+    detail: 512,
+    program: 512,
+    field: 256,
+};
+
+const REQUESTER: Budget = Budget {
+    line: MAX_REQUESTER_LINE,
+    detail: 1024,
+    program: 4096,
+    field: 4096,
+};
+
+/// One attempt, as the elevator learns it. [`AuditLog::append`] turns it into one bounded line.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {
-    /// RFC 3339, UTC.
-    pub time: String,
     /// `exec` or `refused`.
     pub event: &'static str,
-    /// The check that refused, `null` for `exec`.
+    /// The check that refused, `None` for `exec`.
     pub check: Option<&'static str>,
     pub detail: Option<String>,
     /// This host's name.
-    pub host: Option<String>,
+    pub host: String,
     /// The caller (real uid) and its name.
     pub user: Option<String>,
-    pub uid: Option<u32>,
-    pub agent: Option<String>,
+    pub uid: u32,
+    /// PROGRAM as invoked.
+    pub program: Vec<u8>,
+    /// The arguments after PROGRAM, as invoked.
+    pub args: Vec<Vec<u8>>,
+    /// What the opened token says, once it has opened.
+    pub grant: Option<GrantFacts>,
+    budget: Budget,
+}
+
+/// The fields of an audit line that come from the grant token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantFacts {
+    pub agent: String,
     /// Fingerprint of the key that signed the request.
-    pub agent_key: Option<String>,
-    pub run_as: Option<String>,
-    pub program: Option<String>,
-    pub program_sha256: Option<String>,
-    pub argv: Option<Vec<String>>,
-    pub cwd: Option<String>,
-    pub env_keys: Option<Vec<String>>,
-    pub request_id: Option<String>,
-    pub decision_sha256: Option<String>,
-    pub approver: Option<String>,
+    pub agent_key: String,
+    pub run_as: String,
+    pub program_sha256: String,
+    pub argv0: String,
+    pub cwd: String,
+    pub env_keys: Vec<String>,
+    pub request_id: String,
+    pub decision_sha256: String,
+    pub approver: String,
     /// Fingerprint of the key that signed the decision.
-    pub approver_key: Option<String>,
-    pub grant: Option<String>,
-    /// SHA-256 (hex) of the previous line.
-    pub prev: String,
+    pub approver_key: String,
+    pub grant: String,
 }
 
 impl AuditRecord {
     /// What is known before the token is read: the caller, the host and the command line.
+    /// Until [`AuditRecord::from_requester`], its line is bounded as a stranger's.
     pub fn start(caller: &Caller, host: &str, program: &[u8], args: &[Vec<u8>]) -> AuditRecord {
-        let argv = std::iter::once(program).chain(args.iter().map(Vec::as_slice));
         AuditRecord {
-            host: Some(host.to_owned()),
+            event: "refused",
+            check: None,
+            detail: None,
+            host: host.to_owned(),
             user: caller.name.clone(),
-            uid: Some(caller.uid),
-            program: Some(bounded(program, MAX_LOGGED_ARGV)),
-            argv: Some(bounded_argv(argv)),
-            ..AuditRecord::default()
+            uid: caller.uid,
+            program: program.to_vec(),
+            args: args.to_vec(),
+            grant: None,
+            budget: STRANGER,
         }
+    }
+
+    /// The caller is a listed requester (check 2 passed): its lines may be longer.
+    pub fn from_requester(&mut self) {
+        self.budget = REQUESTER;
     }
 
     /// Add what the opened token says.
     pub fn add_grant(&mut self, grant: &OpenedGrant) {
         let request = &grant.request.payload;
         let decision = &grant.decision.payload;
-        self.agent = Some(request.agent.clone());
-        self.agent_key = Some(grant.request.signer.fingerprint().to_string());
-        self.run_as = Some(request.run_as.clone());
-        self.program_sha256 = Some(request.program_sha256.to_hex());
-        // argv[0] is not on the elevator's command line; the approved one is what runs.
-        if let (Some(argv), Some(first)) = (self.argv.as_mut(), request.argv.first()) {
-            argv[0] = first.clone();
-        }
-        self.cwd = Some(request.cwd.clone());
-        self.env_keys = Some(request.env.iter().map(|(k, _)| k.to_owned()).collect());
-        self.request_id = Some(request.id.to_hex());
-        self.decision_sha256 = Some(grant.decision.sha256.to_hex());
-        self.approver = Some(decision.approver.clone());
-        self.approver_key = Some(grant.decision.signer.fingerprint().to_string());
-        self.grant = Some(decision.grant.as_str().to_owned());
+        self.grant = Some(GrantFacts {
+            agent: request.agent.clone(),
+            agent_key: grant.request.signer.fingerprint().to_string(),
+            run_as: request.run_as.clone(),
+            program_sha256: request.program_sha256.to_hex(),
+            argv0: request.argv.first().cloned().unwrap_or_default(),
+            cwd: request.cwd.clone(),
+            env_keys: request.env.iter().map(|(k, _)| k.to_owned()).collect(),
+            request_id: request.id.to_hex(),
+            decision_sha256: grant.decision.sha256.to_hex(),
+            approver: decision.approver.clone(),
+            approver_key: grant.decision.signer.fingerprint().to_string(),
+            grant: decision.grant.as_str().to_owned(),
+        });
     }
 
     pub fn refused(&mut self, refusal: &Refusal) {
@@ -113,35 +170,160 @@ impl AuditRecord {
         self.check = None;
         self.detail = None;
     }
-}
 
-fn bounded(bytes: &[u8], max: usize) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    if text.len() <= max {
-        return text.into_owned();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!(
-        "{}…[{} more bytes not logged]",
-        &text[..end],
-        text.len() - end
-    )
-}
-
-fn bounded_argv<'a>(items: impl Iterator<Item = &'a [u8]>) -> Vec<String> {
-    let items: Vec<&[u8]> = items.collect();
-    let mut budget = MAX_LOGGED_ARGV;
-    let mut out = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        if item.len() > budget {
-            out.push(format!("…[{} more arguments not logged]", items.len() - i));
+    /// The line for this record at `time` chained to `prev`, without its newline, at most
+    /// as long as its budget allows. Field order is the order written; unknown values are
+    /// `null`.
+    pub fn line(&self, time: &str, prev: &str) -> Vec<u8> {
+        let b = self.budget;
+        let g = self.grant.as_ref();
+        fn field(text: &str, b: Budget) -> Cow<'_, str> {
+            fit(text, b.field)
+        }
+        let program = String::from_utf8_lossy(&self.program);
+        let mut line = Line {
+            time,
+            event: self.event,
+            check: self.check,
+            detail: self.detail.as_deref().map(|d| fit(d, b.detail)),
+            host: fit(&self.host, STRANGER.field),
+            user: self.user.as_deref().map(|u| fit(u, STRANGER.field)),
+            uid: self.uid,
+            agent: g.map(|g| field(&g.agent, b)),
+            agent_key: g.map(|g| g.agent_key.as_str()),
+            run_as: g.map(|g| field(&g.run_as, b)),
+            program: fit(&program, b.program),
+            program_sha256: g.map(|g| g.program_sha256.as_str()),
+            argv: vec![g.map(|g| field(&g.argv0, b))],
+            argc: self.args.len() + 1,
+            argv_bytes: self.args.iter().map(Vec::len).sum(),
+            cwd: g.map(|g| field(&g.cwd, b)),
+            env_keys: g.map(|g| fit_list(&g.env_keys, b.field)),
+            request_id: g.map(|g| g.request_id.as_str()),
+            decision_sha256: g.map(|g| g.decision_sha256.as_str()),
+            approver: g.map(|g| field(&g.approver, b)),
+            approver_key: g.map(|g| g.approver_key.as_str()),
+            grant: g.map(|g| g.grant.as_str()),
+            prev,
+        };
+        // What is left of the line's budget goes to the arguments, in order; each costs its
+        // length as JSON plus its quotes and comma.
+        let base = serialized(&line).len();
+        let mut room = b.line.saturating_sub(base + MARKER_ROOM);
+        let args: Vec<Cow<'_, str>> = self
+            .args
+            .iter()
+            .map(|a| String::from_utf8_lossy(a))
+            .collect();
+        for (i, arg) in args.iter().enumerate() {
+            let cost = json_len(arg) + 3;
+            if cost <= room {
+                room -= cost;
+                line.argv.push(Some(fit(arg, usize::MAX)));
+                continue;
+            }
+            // A prefix of the first argument that does not fit, if a useful one does.
+            if room > 64 {
+                line.argv.push(Some(fit(arg, room - 3)));
+            }
+            line.argv.push(Some(Cow::Owned(format!(
+                "…[{} more arguments not logged]",
+                args.len() - i - usize::from(room > 64)
+            ))));
             break;
         }
-        budget -= item.len();
-        out.push(String::from_utf8_lossy(item).into_owned());
+        let text = serialized(&line);
+        if text.len() <= b.line {
+            return text;
+        }
+        // Cannot happen with the budgets above; if it did, the arguments go, not the bound.
+        line.argv.truncate(1);
+        line.argv
+            .push(Some(Cow::Borrowed("…[arguments not logged]")));
+        serialized(&line)
+    }
+}
+
+/// The serialised form of one line; field order is the order written.
+#[derive(Serialize)]
+struct Line<'a> {
+    time: &'a str,
+    event: &'a str,
+    check: Option<&'a str>,
+    detail: Option<Cow<'a, str>>,
+    host: Cow<'a, str>,
+    user: Option<Cow<'a, str>>,
+    uid: u32,
+    agent: Option<Cow<'a, str>>,
+    agent_key: Option<&'a str>,
+    run_as: Option<Cow<'a, str>>,
+    program: Cow<'a, str>,
+    program_sha256: Option<&'a str>,
+    argv: Vec<Option<Cow<'a, str>>>,
+    argc: usize,
+    argv_bytes: usize,
+    cwd: Option<Cow<'a, str>>,
+    env_keys: Option<Vec<Cow<'a, str>>>,
+    request_id: Option<&'a str>,
+    decision_sha256: Option<&'a str>,
+    approver: Option<Cow<'a, str>>,
+    approver_key: Option<&'a str>,
+    grant: Option<&'a str>,
+    prev: &'a str,
+}
+
+fn serialized(line: &Line<'_>) -> Vec<u8> {
+    serde_json::to_vec(line).expect("an audit line serialises")
+}
+
+/// How long `text` is inside a JSON string: `"` and `\\` take two bytes, control characters
+/// two or six, everything else its UTF-8 length.
+fn json_len(text: &str) -> usize {
+    text.chars()
+        .map(|c| match c {
+            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+            c if (c as u32) < 0x20 => 6,
+            c => c.len_utf8(),
+        })
+        .sum()
+}
+
+/// `text`, or as much of its start as fits in `max` bytes of JSON with a note of what was
+/// left out.
+fn fit(text: &str, max: usize) -> Cow<'_, str> {
+    if json_len(text) <= max {
+        return Cow::Borrowed(text);
+    }
+    let note = |rest: usize| format!("…[{rest} more bytes not logged]");
+    let room = max.saturating_sub(json_len(&note(text.len())));
+    let mut used = 0;
+    let mut end = 0;
+    for (i, c) in text.char_indices() {
+        let cost = json_len(c.encode_utf8(&mut [0; 4]));
+        if used + cost > room {
+            break;
+        }
+        used += cost;
+        end = i + c.len_utf8();
+    }
+    Cow::Owned(format!("{}{}", &text[..end], note(text.len() - end)))
+}
+
+/// As many of `items` as fit in `max` bytes of JSON, then a note of how many were left out.
+fn fit_list(items: &[String], max: usize) -> Vec<Cow<'_, str>> {
+    let mut out = Vec::new();
+    let mut used = 0;
+    for (i, item) in items.iter().enumerate() {
+        let cost = json_len(item) + 3;
+        if used + cost > max {
+            out.push(Cow::Owned(format!(
+                "…[{} more not logged]",
+                items.len() - i
+            )));
+            break;
+        }
+        used += cost;
+        out.push(Cow::Borrowed(item.as_str()));
     }
     out
 }
@@ -163,7 +345,7 @@ impl AuditLog {
 
     pub fn open_from(anchor: &Path, path: &Path) -> Result<AuditLog, Untrusted> {
         let (dir, name) = split_file_path(path)?;
-        let dir = TrustedDir::open_from(anchor, dir, Some(Mode::S_IRWXU))?;
+        let dir = WalkedDir::open_from(anchor, dir, Some(Mode::S_IRWXU), Policy::RootOwned)?;
         let flags = OFlag::O_RDWR | OFlag::O_APPEND | OFlag::O_CREAT;
         let file = dir.open_trusted_file(name, flags, Mode::S_IRUSR | Mode::S_IWUSR)?;
         Ok(AuditLog {
@@ -190,16 +372,21 @@ impl AuditLog {
             None => (GENESIS.to_owned(), true),
             Some((line, terminated)) => (sha256(&line).to_hex(), terminated),
         };
-        record.time = crate::time::rfc3339_utc(now);
-        record.prev = prev;
         let mut line = Vec::with_capacity(1024);
         if !terminated {
             line.push(b'\n');
         }
-        serde_json::to_writer(&mut line, record).map_err(io::Error::other)?;
+        line.extend(record.line(&crate::time::rfc3339_utc(now), &prev));
         line.push(b'\n');
-        (&*file).write_all(&line)?;
-        file.sync_data()?;
+        let written = (&*file).write_all(&line).and_then(|()| file.sync_data());
+        if let Err(e) = written {
+            // All or nothing: take back whatever part of the line reached the file.
+            let undone = file.set_len(size).and_then(|()| file.sync_data());
+            return Err(match undone {
+                Ok(()) => e,
+                Err(u) => io::Error::other(format!("{e}, and taking the line back failed: {u}")),
+            });
+        }
         drop(lock);
         Ok(())
     }
@@ -310,7 +497,7 @@ pub fn verify(reader: impl io::Read) -> Result<usize, ChainBreak> {
 /// Open the log read-only (checked like for appending) and verify it under a shared lock.
 pub fn verify_file(path: &Path) -> Result<usize, String> {
     let (dir, name) = split_file_path(path).map_err(|e| e.0)?;
-    let dir = TrustedDir::open(dir).map_err(|e| e.0)?;
+    let dir = WalkedDir::open(dir, Policy::RootOwned).map_err(|e| e.0)?;
     let file = dir
         .open_trusted_file(name, OFlag::O_RDONLY, Mode::empty())
         .map_err(|e| e.0)?;
@@ -374,7 +561,16 @@ mod tests {
         assert_eq!(first["check"], serde_json::Value::Null);
         assert_eq!(first["uid"], 1001);
         assert_eq!(first["user"], "openclaw");
-        assert_eq!(first["argv"], serde_json::json!(["/usr/bin/true", "0"]));
+        assert_eq!(
+            first["argv"],
+            serde_json::json!([null, "0"]),
+            "no request was read: argv[0] is unknown"
+        );
+        assert_eq!(first["program"], "/usr/bin/true");
+        assert_eq!(
+            (first["argc"].as_u64(), first["argv_bytes"].as_u64()),
+            (Some(2), Some(1))
+        );
         assert_eq!(
             first["request_id"],
             serde_json::Value::Null,
@@ -427,6 +623,8 @@ mod tests {
             "program",
             "program_sha256",
             "argv",
+            "argc",
+            "argv_bytes",
             "cwd",
             "env_keys",
             "request_id",
@@ -549,34 +747,171 @@ mod tests {
 
     #[test]
     fn long_lines_are_read_back_across_chunks() {
+        // New lines are at most 64 KiB; a log written before that may hold longer ones.
         let tmp = TempDir::new();
         let mut log = log(&tmp);
-        let big = vec![b'x'; 60 * 1024];
+        let old = format!(
+            "{{\"event\":\"exec\",\"prev\":\"{GENESIS}\",\"argv\":[\"{}\"]}}",
+            "x".repeat(200 * 1024)
+        );
+        write_lines(&tmp, &[old]);
         for i in 0..3 {
-            let mut r =
-                AuditRecord::start(&caller(), "h", b"/bin/echo", &[big.clone(), big.clone()]);
+            let mut r = AuditRecord::start(&caller(), "h", b"/bin/echo", &[vec![b'x'; 60 * 1024]]);
+            r.from_requester();
             r.exec();
             log.append(&mut r, i).unwrap();
         }
-        assert_eq!(verify_tmp(&tmp), Ok(3));
+        assert_eq!(verify_tmp(&tmp), Ok(4));
+    }
+
+    fn line_of(record: &AuditRecord) -> (String, serde_json::Value) {
+        let line = String::from_utf8(record.line("2025-11-22T00:06:40Z", GENESIS)).unwrap();
+        let value = serde_json::from_str(&line).unwrap();
+        (line, value)
     }
 
     #[test]
-    fn hostile_command_lines_are_bounded() {
-        let huge = vec![vec![b'a'; 40 * 1024]; 5];
-        let r = AuditRecord::start(&caller(), "h", b"/bin/echo", &huge);
-        let argv = r.argv.unwrap();
+    fn a_strangers_line_is_bounded_and_counts_every_argument() {
+        let empty = vec![Vec::new(); 300_000];
+        let mut r = AuditRecord::start(&caller(), "h", b"/bin/true", &empty);
+        r.refused(&Refusal::new(Check::Requester, "not a requester"));
+        let (line, v) = line_of(&r);
+        assert!(line.len() <= MAX_STRANGER_LINE, "{}", line.len());
+        assert_eq!(v["argc"], 300_001);
+        assert_eq!(v["argv_bytes"], 0);
+        let argv = v["argv"].as_array().unwrap();
+        assert!(argv.len() > 100, "a prefix of the arguments is logged");
+        let last = argv.last().unwrap().as_str().unwrap();
+        assert!(last.ends_with("more arguments not logged]"), "{last}");
+        let logged = argv.len() - 2;
         assert_eq!(
-            argv.len(),
-            3,
-            "program + one argument fit the budget: {:?}",
-            argv.len()
+            last,
+            format!("…[{} more arguments not logged]", 300_000 - logged)
         );
-        assert_eq!(argv[2], "…[4 more arguments not logged]");
+
+        // Escaped bytes count as what they become: a control byte is six bytes of JSON.
+        let control = vec![vec![1u8; 100_000]; 3];
+        let huge = vec![b'/'; 128 * 1024];
+        let r = AuditRecord::start(&caller(), "h", &huge, &control);
+        let (line, v) = line_of(&r);
+        assert!(line.len() <= MAX_STRANGER_LINE, "{}", line.len());
         assert!(
-            bounded(&[b'a'; 70_000], MAX_LOGGED_ARGV).ends_with("…[4464 more bytes not logged]")
+            v["program"]
+                .as_str()
+                .unwrap()
+                .ends_with("more bytes not logged]")
         );
-        assert_eq!(bounded(b"caf\xc3\xa9 \xff", 100), "café \u{fffd}");
+        assert_eq!(v["argv_bytes"], 300_000);
+    }
+
+    #[test]
+    fn a_requesters_line_is_bounded_whatever_the_token_holds() {
+        let mut fx = fixture();
+        fx.request.cwd = format!("/{}", "\u{1}".repeat(5_000));
+        for i in 0..600 {
+            fx.request
+                .env
+                .0
+                .insert(format!("VARIABLE_{i:05}"), String::new());
+        }
+        fx.request.argv[0] = "a".repeat(2_000);
+        fx.bind();
+        let args = vec![vec![b'"'; 120 * 1024]; 20];
+        let mut r = AuditRecord::start(&caller(), "h", b"/usr/bin/apt-get", &args);
+        r.from_requester();
+        r.add_grant(&fx.opened());
+        r.refused(&Refusal::new(Check::Command, "x".repeat(100_000)));
+        let (line, v) = line_of(&r);
+        assert!(line.len() <= MAX_REQUESTER_LINE, "{}", line.len());
+        assert!(
+            line.len() > MAX_REQUESTER_LINE - 2 * MARKER_ROOM,
+            "the room is used"
+        );
+        assert!(
+            v["cwd"]
+                .as_str()
+                .unwrap()
+                .ends_with("more bytes not logged]")
+        );
+        assert!(
+            v["env_keys"]
+                .as_array()
+                .unwrap()
+                .last()
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .ends_with("more not logged]")
+        );
+        assert!(v["detail"].as_str().unwrap().len() <= REQUESTER.detail);
+        assert_eq!(v["argc"], 21);
+        assert_eq!(v["argv_bytes"], 20 * 120 * 1024);
+    }
+
+    #[test]
+    fn argv0_is_the_requests_in_every_line() {
+        let fx = fixture();
+        let mut r = AuditRecord::start(&caller(), "h", b"/usr/bin/apt-get", &[b"upgrade".to_vec()]);
+        assert_eq!(line_of(&r).1["argv"], serde_json::json!([null, "upgrade"]));
+        r.add_grant(&fx.opened());
+        r.refused(&Refusal::new(Check::Host, "x"));
+        assert_eq!(
+            line_of(&r).1["argv"],
+            serde_json::json!(["apt-get", "upgrade"])
+        );
+        r.exec();
+        assert_eq!(
+            line_of(&r).1["argv"],
+            serde_json::json!(["apt-get", "upgrade"])
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Whatever the arguments, program and detail, the line is JSON within its budget, and
+        /// says exactly how many arguments and bytes there were.
+        #[test]
+        fn every_line_is_bounded_json_that_counts_its_arguments(
+            args in proptest::collection::vec(
+                proptest::collection::vec(proptest::num::u8::ANY, 0..3000), 0..200),
+            program in proptest::collection::vec(proptest::num::u8::ANY, 0..6000),
+            detail in "\\PC{0,3000}",
+            requester in proptest::bool::ANY,
+        ) {
+            let mut r = AuditRecord::start(&caller(), "h", &program, &args);
+            if requester {
+                r.from_requester();
+                r.add_grant(&fixture().opened());
+            }
+            r.refused(&Refusal::new(Check::Command, detail));
+            let (line, v) = line_of(&r);
+            let max = if requester { MAX_REQUESTER_LINE } else { MAX_STRANGER_LINE };
+            proptest::prop_assert!(line.len() <= max, "{} > {max}", line.len());
+            proptest::prop_assert_eq!(v["argc"].as_u64(), Some(args.len() as u64 + 1));
+            let bytes: usize = args.iter().map(Vec::len).sum();
+            proptest::prop_assert_eq!(v["argv_bytes"].as_u64(), Some(bytes as u64));
+            proptest::prop_assert!(!line.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn fitting_keeps_whole_characters_and_says_what_was_cut() {
+        assert_eq!(fit("café", 10), "café");
+        let long = "é".repeat(100);
+        let cut = fit(&long, 60);
+        assert!(json_len(&cut) <= 60, "{cut}");
+        assert!(
+            cut.starts_with("éé") && cut.ends_with("more bytes not logged]"),
+            "{cut}"
+        );
+        assert_eq!(json_len("a\"\\\n\u{1}\u{7f}"), 1 + 2 + 2 + 2 + 6 + 1);
+        for text in ["\u{1}\u{2}\"x", "\n\t", "plain"] {
+            assert_eq!(
+                json_len(text) + 2,
+                serde_json::to_string(text).unwrap().len()
+            );
+        }
     }
 
     #[test]

@@ -10,6 +10,9 @@ use std::fmt;
 use std::os::unix::ffi::OsStrExt as _;
 use std::time::Duration;
 
+use nix::libc::{RLIM_INFINITY, rlim_t};
+
+use assent_common::elevator_config::Limit;
 use assent_protocol::{
     CommandLine, Decision, Envelope, Grant, GrantToken, OpenedGrant, Request, Status, Verdict,
     cmd_sha256,
@@ -18,9 +21,10 @@ use assent_protocol::{
 use crate::config::{Approver, Config, Requester, Settings};
 use crate::identity::{Caller, Target};
 use crate::ledger::{ClaimError, Ledger};
-use crate::program::ProgramFile;
+use crate::limits::{LimitPlan, Pair, Source, Wanted, shown};
+use crate::program::{OpenedProgram, ProgramFile};
 use crate::time::rfc3339_utc;
-use crate::trusted::Untrusted;
+use crate::trusted::{Policy, Untrusted, WalkedDir};
 
 /// The checks, by the names the refusal line and the audit log use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +40,8 @@ pub enum Check {
     RunAs,
     Command,
     Time,
+    Cwd,
+    Limits,
     SingleUse,
     Status,
     Program,
@@ -55,6 +61,8 @@ impl Check {
             Check::RunAs => "run-as",
             Check::Command => "command",
             Check::Time => "time",
+            Check::Cwd => "cwd",
+            Check::Limits => "limits",
             Check::SingleUse => "single-use",
             Check::Status => "status",
             Check::Program => "program",
@@ -75,12 +83,16 @@ pub struct Refusal {
     pub detail: String,
 }
 
+/// The longest refusal detail, in bytes: one line a person can read, however much of the
+/// caller's input it quotes.
+pub const MAX_DETAIL_LEN: usize = 1024;
+
 impl Refusal {
     /// Control characters in the detail (which may quote caller-controlled text) are escaped,
-    /// so the refusal is always exactly one line.
+    /// so the refusal is always exactly one line, and a long one is cut to [`MAX_DETAIL_LEN`].
     pub fn new(check: Check, detail: impl Into<String>) -> Refusal {
         let detail: String = detail.into();
-        let detail = if detail.chars().any(char::is_control) {
+        let mut detail = if detail.chars().any(char::is_control) {
             detail
                 .chars()
                 .map(|c| {
@@ -94,8 +106,35 @@ impl Refusal {
         } else {
             detail
         };
+        cut_to(&mut detail, MAX_DETAIL_LEN);
         Refusal { check, detail }
     }
+
+    /// The same refusal with `note` added at the end, kept whole: the detail gives way.
+    pub fn with_note(self, note: &str) -> Refusal {
+        let note = Refusal::new(self.check, format!(" (and {note})")).detail;
+        let mut detail = self.detail;
+        cut_to(&mut detail, MAX_DETAIL_LEN.saturating_sub(note.len()));
+        detail.push_str(&note);
+        Refusal {
+            check: self.check,
+            detail,
+        }
+    }
+}
+
+/// Cut `text` to at most `max` bytes, saying how much was left out.
+fn cut_to(text: &mut String, max: usize) {
+    if text.len() <= max {
+        return;
+    }
+    let mut end = max.saturating_sub(32);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = text.len() - end;
+    text.truncate(end);
+    text.push_str(&format!("…[{cut} more bytes]"));
 }
 
 impl fmt::Display for Refusal {
@@ -431,6 +470,92 @@ pub fn time(grant: &OpenedGrant, settings: &Settings, now: u64) -> Checked {
     Ok(())
 }
 
+// Before 11: what the command will use, opened now (SPEC §13.2) ----------------------------
+
+/// The approved `cwd` is a canonical absolute path, opened from `/` one component at a time
+/// without following a symbolic link, and the target user may search every directory on it
+/// (as `chdir` as that user would require). The command starts in the directory opened here,
+/// never in one looked up again by name. Runs before the grant is spent.
+pub fn cwd(grant: &OpenedGrant, target: &Target) -> Checked<WalkedDir> {
+    let cwd = std::path::Path::new(&grant.request.payload.cwd);
+    WalkedDir::open(cwd, Policy::SearchableBy(target))
+        .map_err(|why| Refusal::new(Check::Cwd, format!("the approved directory: {why}")))
+}
+
+/// The approved `program` is a canonical absolute path outside /proc, /dev and /sys, opened
+/// by a walk that follows no symbolic link, through directories the target may search, and is
+/// a regular file the target may execute. Its bytes are checked by [`program`] (check 12), on
+/// this same open file. Runs before the grant is spent.
+pub fn program_path(grant: &OpenedGrant, target: &Target) -> Checked<OpenedProgram> {
+    OpenedProgram::open(&grant.request.payload.program, target)
+        .map_err(|why| Refusal::new(Check::Program, why))
+}
+
+/// The command can get every limit it should (SPEC §13.3): PID 1's or the configured ones,
+/// never the caller's. A hard limit above the current one is raised now (`raise_hard`, which
+/// needs `CAP_SYS_RESOURCE`); where that is refused, the soft limit wanted must still fit
+/// under the caller's hard one, or the attempt is refused here, before the grant is spent.
+///
+/// A finite CPU limit counts the CPU time this process used before it became the elevator
+/// (`cpu_used_s`), so a caller that burnt it first would cut the command short: refused too.
+pub fn limits(
+    wanted: &[Wanted],
+    current: impl Fn(Limit) -> Pair,
+    mut raise_hard: impl FnMut(Limit, rlim_t) -> bool,
+    cpu_used_s: u64,
+) -> Checked<LimitPlan> {
+    let mut plan = Vec::with_capacity(wanted.len());
+    for w in wanted {
+        let now = current(w.limit);
+        let hard_now = now.1;
+        let from = match w.source {
+            Source::Pid1 => "PID 1's soft limit",
+            Source::Settings => "[settings.limits]",
+        };
+        let hard = if w.hard <= hard_now || raise_hard(w.limit, w.hard) {
+            w.hard
+        } else if w.soft <= hard_now {
+            hard_now
+        } else {
+            return refuse(
+                Check::Limits,
+                format!(
+                    "the caller's hard {limit} limit is {}, below the {} ({}) that commands get \
+                     here ({from}), and the elevator cannot raise it (it lacks \
+                     CAP_SYS_RESOURCE); call assent-elevate from a process whose hard {limit} \
+                     limit is {}, or set {limit} in [settings.limits] of {}",
+                    shown(hard_now),
+                    shown(w.soft),
+                    w.limit.unit(),
+                    if w.soft == RLIM_INFINITY {
+                        "unlimited".to_owned()
+                    } else {
+                        format!("at least {}", w.soft)
+                    },
+                    crate::paths::CONFIG_PATH,
+                    limit = w.limit,
+                ),
+            );
+        };
+        if w.limit == Limit::Cpu && w.soft != RLIM_INFINITY && cpu_used_s >= 1 {
+            return refuse(
+                Check::Limits,
+                format!(
+                    "this process has already used {cpu_used_s} s of CPU time, which counts \
+                     against the command's cpu limit of {} s; call assent-elevate from a fresh \
+                     process",
+                    w.soft
+                ),
+            );
+        }
+        // Only what differs needs setting (a raised hard limit differs from `now`).
+        if (w.soft, hard) != now {
+            plan.push((w.limit, (w.soft, hard)));
+        }
+    }
+    Ok(LimitPlan(plan))
+}
+
 // 11 --------------------------------------------------------------------------------------
 
 /// A once-grant was never used on this host; a reusable grant has a fresh, unrevoked status.
@@ -537,11 +662,11 @@ pub fn status(grant: &OpenedGrant, settings: &Settings, now: u64) -> Checked {
 
 // 12 --------------------------------------------------------------------------------------
 
-/// The bytes that will run hash to the approved `program_sha256`.
-/// `target` must be allowed to execute it.
-pub fn program(grant: &OpenedGrant, target: &Target) -> Checked<ProgramFile> {
-    let request = &grant.request.payload;
-    ProgramFile::open(&request.program, &request.program_sha256, target)
+/// The bytes that will run hash to the approved `program_sha256`, read from the file check
+/// `program` opened before the grant was spent (copied first if others than root can change
+/// it).
+pub fn program(opened: OpenedProgram, grant: &OpenedGrant) -> Checked<ProgramFile> {
+    ProgramFile::verify(opened, &grant.request.payload.program_sha256)
         .map_err(|why| Refusal::new(Check::Program, why))
 }
 
@@ -553,7 +678,7 @@ mod tests {
     use assent_protocol::{Envelope, Payload as _, PrivateKey, sha256};
 
     use super::*;
-    use crate::testutil::{NOW, TempDir, approver_key, caller, config, fixture};
+    use crate::testutil::{NOW, TempDir, approver_key, caller, config, fixture, stranger};
 
     fn args(items: &[&str]) -> Vec<OsString> {
         items.iter().map(OsString::from).collect()
@@ -561,6 +686,14 @@ mod tests {
 
     fn refs(v: &[OsString]) -> Vec<&OsStr> {
         v.iter().map(OsString::as_os_str).collect()
+    }
+
+    /// The fixture's grant with the request edited and the decision bound to it again.
+    fn bound(edit: impl FnOnce(&mut assent_protocol::Request)) -> OpenedGrant {
+        let mut fx = fixture();
+        edit(&mut fx.request);
+        fx.bind();
+        fx.opened()
     }
 
     fn refused<T: fmt::Debug>(result: Checked<T>, check: Check, needle: &str) {
@@ -584,6 +717,8 @@ mod tests {
             Check::RunAs,
             Check::Command,
             Check::Time,
+            Check::Cwd,
+            Check::Limits,
             Check::SingleUse,
             Check::Status,
             Check::Program,
@@ -605,6 +740,8 @@ mod tests {
                 "run-as",
                 "command",
                 "time",
+                "cwd",
+                "limits",
                 "single-use",
                 "status",
                 "program"
@@ -614,6 +751,29 @@ mod tests {
         assert_eq!(
             r.to_string(),
             "refused (verdict): denied by alice: not\\nnow"
+        );
+        let long = Refusal::new(
+            Check::Command,
+            format!("argument 1 is {:?}", "\u{1}é".repeat(50_000)),
+        );
+        assert!(long.detail.len() <= MAX_DETAIL_LEN, "{}", long.detail.len());
+        assert!(
+            long.detail.starts_with("argument 1 is \"\\u{1}é"),
+            "{}",
+            &long.detail[..40]
+        );
+        assert!(long.detail.ends_with("more bytes]"), "{long}");
+        let noted = long.with_note("cannot write the audit log: No space left on device");
+        assert!(
+            noted.detail.len() <= MAX_DETAIL_LEN,
+            "{}",
+            noted.detail.len()
+        );
+        assert!(
+            noted
+                .detail
+                .ends_with("more bytes] (and cannot write the audit log: No space left on device)"),
+            "{noted}"
         );
     }
 
@@ -952,6 +1112,169 @@ mod tests {
     }
 
     #[test]
+    fn check_cwd_before_11() {
+        use std::os::unix::fs::{PermissionsExt, symlink};
+        let tmp = TempDir::new();
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let real = tmp.path().join("proj");
+        std::fs::create_dir(&real).unwrap();
+        let with_cwd = |cwd: &str| bound(|r| r.cwd = cwd.into());
+        let root = Target::lookup("root").unwrap();
+        let opened = cwd(&with_cwd(real.to_str().unwrap()), &root).unwrap();
+        assert_eq!(opened.path(), real);
+
+        symlink(&real, tmp.path().join("link")).unwrap();
+        let link = tmp.path().join("link");
+        refused(
+            cwd(&with_cwd(link.to_str().unwrap()), &root),
+            Check::Cwd,
+            "is a symbolic link",
+        );
+        let dotted = format!("{}/../proj", real.display());
+        refused(cwd(&with_cwd(&dotted), &root), Check::Cwd, "not canonical");
+        refused(
+            cwd(&with_cwd(&format!("{}/missing", real.display())), &root),
+            Check::Cwd,
+            "cannot open",
+        );
+
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let stranger = stranger();
+        refused(
+            cwd(&with_cwd(real.to_str().unwrap()), &stranger),
+            Check::Cwd,
+            "cannot be entered by stranger",
+        );
+    }
+
+    #[test]
+    fn check_program_path_before_11() {
+        use std::os::unix::fs::{PermissionsExt, symlink};
+        let tmp = TempDir::new();
+        let real = tmp.path().join("tool");
+        std::fs::write(&real, b"#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o755)).unwrap();
+        symlink(&real, tmp.path().join("link")).unwrap();
+        let root = Target::lookup("root").unwrap();
+        let with_program = |path: &str| bound(|r| r.program = path.into());
+        program_path(&with_program(real.to_str().unwrap()), &root).unwrap();
+        let link = tmp.path().join("link");
+        refused(
+            program_path(&with_program(link.to_str().unwrap()), &root),
+            Check::Program,
+            "is a symbolic link",
+        );
+        for pseudo in [
+            "/dev/stdin",
+            "/proc/self/exe",
+            "/dev/fd/3",
+            "/sys/kernel/notes",
+        ] {
+            refused(
+                program_path(&with_program(pseudo), &root),
+                Check::Program,
+                "programs from /proc, /dev or /sys are refused",
+            );
+        }
+        let dotted = format!("{}/./tool", tmp.path().display());
+        refused(
+            program_path(&with_program(&dotted), &root),
+            Check::Program,
+            "not canonical",
+        );
+        refused(
+            program_path(&with_program("/"), &root),
+            Check::Program,
+            "not a path to a file",
+        );
+        refused(
+            program_path(&with_program(tmp.path().to_str().unwrap()), &root),
+            Check::Program,
+            "not a regular file",
+        );
+    }
+
+    #[test]
+    fn check_limits_before_11() {
+        use crate::limits::Source;
+        const INF: rlim_t = RLIM_INFINITY;
+        let want = |limit, soft, hard| Wanted {
+            limit,
+            soft,
+            hard,
+            source: Source::Pid1,
+        };
+        let wanted = [
+            want(Limit::Fsize, INF, INF),
+            want(Limit::Nofile, 1024, 4096),
+            want(Limit::Cpu, INF, INF),
+        ];
+        // The caller lowered soft limits only: everything is raised back.
+        let soft_only = |l| match l {
+            Limit::Fsize => (100, INF),
+            Limit::Nofile => (10, 4096),
+            _ => (5, INF),
+        };
+        let plan = limits(&wanted, soft_only, |_, _| panic!("no raise needed"), 0).unwrap();
+        assert_eq!(
+            plan.0,
+            [
+                (Limit::Fsize, (INF, INF)),
+                (Limit::Nofile, (1024, 4096)),
+                (Limit::Cpu, (INF, INF))
+            ]
+        );
+
+        // Hard limits lowered too: raised where the elevator may.
+        let hard_too = |l| match l {
+            Limit::Nofile => (10, 2048),
+            _ => (100, 100),
+        };
+        let plan = limits(&wanted, hard_too, |_, _| true, 0).unwrap();
+        assert_eq!(plan.0[0], (Limit::Fsize, (INF, INF)));
+        assert_eq!(plan.0[1], (Limit::Nofile, (1024, 4096)));
+
+        // Limits the process already has are left alone.
+        let as_wanted = |l| match l {
+            Limit::Nofile => (1024, 4096),
+            _ => (INF, INF),
+        };
+        let plan = limits(&wanted, as_wanted, |_, _| panic!("no raise needed"), 0).unwrap();
+        assert!(plan.0.is_empty(), "{plan:?}");
+
+        // Without CAP_SYS_RESOURCE: a soft limit that still fits under the caller's hard one
+        // is given with that hard one; one that does not is refused, naming it.
+        let plan = limits(&wanted[1..2], hard_too, |_, _| false, 0).unwrap();
+        assert_eq!(plan.0, [(Limit::Nofile, (1024, 2048))]);
+        refused(
+            limits(&wanted, hard_too, |_, _| false, 0),
+            Check::Limits,
+            "the caller's hard fsize limit is 100, below the unlimited (bytes) that commands \
+             get here (PID 1's soft limit), and the elevator cannot raise it",
+        );
+        let configured = [Wanted {
+            source: Source::Settings,
+            ..want(Limit::Nofile, 4096, 4096)
+        }];
+        refused(
+            limits(&configured, hard_too, |_, _| false, 0),
+            Check::Limits,
+            "hard nofile limit is 2048, below the 4096 (files) that commands get here \
+             ([settings.limits])",
+        );
+
+        // CPU time already used counts against a finite CPU limit, not against none.
+        let cpu = [want(Limit::Cpu, 60, 60)];
+        limits(&cpu, soft_only, |_, _| true, 0).unwrap();
+        refused(
+            limits(&cpu, soft_only, |_, _| true, 3),
+            Check::Limits,
+            "already used 3 s of CPU time",
+        );
+        limits(&wanted, soft_only, |_, _| true, 3).expect("no cpu limit: nothing to cut short");
+    }
+
+    #[test]
     fn check_11_single_use() {
         let tmp = TempDir::new();
         let ledger = Ledger::open_from(tmp.path(), &tmp.path().join("ledger")).unwrap();
@@ -1038,11 +1361,14 @@ mod tests {
         fx.request.program = path.to_str().unwrap().into();
         fx.request.program_sha256 = sha256(b"approved bytes");
         fx.bind();
-        let p = program(&fx.opened(), &Target::lookup("root").unwrap()).unwrap();
+        let root = Target::lookup("root").unwrap();
+        let grant = fx.opened();
+        let p = program(program_path(&grant, &root).unwrap(), &grant).unwrap();
         assert!(!p.copied);
+        let opened = program_path(&grant, &root).unwrap();
         std::fs::write(&path, b"swapped bytes").unwrap();
         refused(
-            program(&fx.opened(), &Target::lookup("root").unwrap()),
+            program(opened, &grant),
             Check::Program,
             "the program changed after approval",
         );

@@ -13,7 +13,7 @@ pub use assent_common::elevator_config::{
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
-use crate::trusted::{TrustedDir, Untrusted, split_file_path};
+use crate::trusted::{Policy, Untrusted, WalkedDir, split_file_path};
 
 /// What is wrong with the configuration, as one line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +41,8 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// As [`load`], trusting the walk only from `anchor` (which is checked too).
 pub fn load_from(anchor: &Path, path: &Path) -> Result<Config, ConfigError> {
     let (dir, name) = split_file_path(path).map_err(|e| ConfigError::File(e.0))?;
-    let dir = TrustedDir::open_from(anchor, dir, None).map_err(ConfigError::Directory)?;
+    let dir = WalkedDir::open_from(anchor, dir, None, Policy::RootOwned)
+        .map_err(ConfigError::Directory)?;
     let file = dir
         .open_trusted_file(name, OFlag::O_RDONLY, Mode::empty())
         .map_err(|e| ConfigError::File(e.0))?;

@@ -1,20 +1,25 @@
-//! After every check passed and the audit line is durable: become the target user completely,
-//! enter the approved directory as that user, build a fresh environment from an allow-list,
-//! drop every other descriptor, reset signals, umask and limits, and exec the verified
-//! program through its open descriptor. No fork: nothing of the elevator stays behind as root.
+//! After every check passed and the audit line is durable: set the command's resource limits
+//! (PID 1's, see [`crate::limits`]) while still root, become the target user completely, enter
+//! the approved directory (the one check `cwd` opened) as that user, build a fresh environment
+//! from an allow-list, drop every other descriptor, reset signals, timers, scheduling and
+//! umask, and exec the verified program through its open descriptor. No fork: nothing of the
+//! elevator stays behind as root.
 
 use std::collections::BTreeMap;
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt as _;
 
 use assent_protocol::OpenedGrant;
 use nix::unistd::{
-    Gid, Uid, chdir, fexecve, getresgid, getresuid, setgid, setgroups, setresgid, setresuid, setuid,
+    Gid, Uid, fchdir, fexecve, getresgid, getresuid, setgid, setgroups, setresgid, setresuid,
+    setuid,
 };
 
 use crate::identity::{Caller, Target};
-use crate::process::{CallerLimits, reset_signals_and_umask};
+use crate::limits::LimitPlan;
+use crate::process::reset_process_state;
 use crate::program::ProgramFile;
+use crate::trusted::WalkedDir;
 
 /// Locale variables passed through when their values are safe.
 pub const LOCALE_VARS: [&str; 14] = [
@@ -123,8 +128,11 @@ pub struct Launch {
     pub path: String,
     pub argv: Vec<CString>,
     pub env: Vec<CString>,
-    pub cwd: CString,
+    /// The approved directory, opened by check `cwd`.
+    pub cwd: WalkedDir,
     pub target: Target,
+    /// The command's resource limits, checked by check `limits`.
+    pub limits: LimitPlan,
 }
 
 impl Launch {
@@ -134,6 +142,8 @@ impl Launch {
         grant: &OpenedGrant,
         env: Vec<CString>,
         target: Target,
+        cwd: WalkedDir,
+        limits: LimitPlan,
     ) -> Launch {
         let request = &grant.request.payload;
         let c = |s: &str| CString::new(s).expect("the protocol refuses NUL bytes in argv and cwd");
@@ -142,24 +152,30 @@ impl Launch {
             path: request.program.clone(),
             argv: request.argv.iter().map(|a| c(a)).collect(),
             env,
-            cwd: c(&request.cwd),
+            cwd,
             target,
+            limits,
         }
     }
 
     /// Switch identity, reset the process and exec. Returns only on failure, with one line.
-    pub fn exec(self, limits: &CallerLimits) -> String {
-        let Err(why) = self.exec_inner(limits);
+    pub fn exec(self) -> String {
+        let Err(why) = self.exec_inner();
         why
     }
 
-    fn exec_inner(self, limits: &CallerLimits) -> Result<std::convert::Infallible, String> {
+    fn exec_inner(self) -> Result<std::convert::Infallible, String> {
         let t = &self.target;
+        // While still root: raising a hard limit needs CAP_SYS_RESOURCE, which the switch to
+        // another user drops. Nothing after this writes anything.
+        self.limits.apply()?;
         become_user(t)?;
-        chdir(self.cwd.as_c_str()).map_err(|e| {
+        // The directory check `cwd` opened, entered as the target: the kernel checks that
+        // this user may search it, and no name is looked up again.
+        fchdir(&self.cwd).map_err(|e| {
             format!(
                 "cannot enter the approved directory {} as {}: {}",
-                OsStr::from_bytes(self.cwd.as_bytes()).to_string_lossy(),
+                self.cwd.path().display(),
                 t.name,
                 e.desc()
             )
@@ -169,10 +185,7 @@ impl Launch {
             .map_err(|e| format!("cannot prepare the program descriptor: {}", e.desc()))?;
         crate::sys::close_descriptors_on_exec(self.program.raw_fd())
             .map_err(|e| format!("cannot close inherited descriptors: {e}"))?;
-        reset_signals_and_umask().map_err(|e| format!("cannot reset signal handling: {e}"))?;
-        limits
-            .restore()
-            .map_err(|e| format!("cannot restore the caller's resource limits: {}", e.desc()))?;
+        reset_process_state().map_err(|e| format!("cannot reset the process state: {e}"))?;
         let program = self.program;
         let Err(err) = fexecve(&program, &self.argv, &self.env);
         Err(format!("cannot execute {}: {}", self.path, err.desc()))

@@ -72,16 +72,33 @@ impl Target {
     /// POSIX ACL entries are not consulted, so a file that only an ACL makes executable for
     /// this user is refused: the safe direction.
     pub fn may_execute(&self, owner: u32, group: u32, mode: u32) -> bool {
+        // Root may execute a file only if someone may.
         let bits = if self.uid == 0 {
             0o111
-        } else if owner == self.uid {
-            0o100
-        } else if group == self.gid || self.groups.contains(&group) {
-            0o010
         } else {
-            0o001
+            self.class_bits(owner, group, 0o111)
         };
         mode & bits != 0
+    }
+
+    /// Whether the kernel would let this user search (enter, look up names in) a directory
+    /// with this owner, group and mode. Root may search any directory. As for
+    /// [`Target::may_execute`], the mode bits decide: where a POSIX ACL is set, the group bits
+    /// are its mask.
+    pub fn may_search(&self, owner: u32, group: u32, mode: u32) -> bool {
+        self.uid == 0 || mode & self.class_bits(owner, group, 0o111) != 0
+    }
+
+    /// Of the owner, group and other bits in `bits`, the ones that apply to this user: the
+    /// first class it belongs to decides, as in the kernel.
+    fn class_bits(&self, owner: u32, group: u32, bits: u32) -> u32 {
+        if owner == self.uid {
+            bits & 0o700
+        } else if group == self.gid || self.groups.contains(&group) {
+            bits & 0o070
+        } else {
+            bits & 0o007
+        }
     }
 }
 
@@ -100,16 +117,21 @@ mod tests {
         assert!(Target::lookup("").is_none());
     }
 
-    #[test]
-    fn execute_permission_follows_the_kernel_rules() {
-        let t = Target {
+    /// uid 1000, primary group 100, also in group 27.
+    fn bob() -> Target {
+        Target {
             name: "bob".into(),
             uid: 1000,
             gid: 100,
             home: "/home/bob".into(),
             shell: "/bin/sh".into(),
             groups: vec![100, 27],
-        };
+        }
+    }
+
+    #[test]
+    fn execute_permission_follows_the_kernel_rules() {
+        let t = bob();
         assert!(t.may_execute(1000, 0, 0o700), "owner");
         assert!(
             !t.may_execute(1000, 27, 0o070),
@@ -125,6 +147,25 @@ mod tests {
             !root.may_execute(1000, 5, 0o644),
             "not even root runs a file without x"
         );
+    }
+
+    #[test]
+    fn search_permission_follows_the_kernel_rules() {
+        let t = bob();
+        assert!(t.may_search(1000, 5, 0o700), "owner");
+        assert!(
+            !t.may_search(1000, 5, 0o077),
+            "the owner class decides for the owner"
+        );
+        assert!(t.may_search(0, 27, 0o710), "supplementary group");
+        assert!(
+            !t.may_search(0, 27, 0o701),
+            "the group class decides for members"
+        );
+        assert!(t.may_search(0, 5, 0o711), "others");
+        assert!(!t.may_search(0, 5, 0o750), "a private directory");
+        let root = Target { uid: 0, ..t };
+        assert!(root.may_search(1000, 5, 0o700), "root searches anything");
     }
 
     #[test]

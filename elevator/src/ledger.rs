@@ -27,7 +27,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::fsync;
 
 use crate::lock;
-use crate::trusted::{TrustedDir, Untrusted};
+use crate::trusted::{Policy, Untrusted, WalkedDir};
 
 /// Entries younger than this are never pruned, whatever the settings say.
 pub const MIN_PRUNE_AGE: Duration = Duration::from_secs(24 * 3600);
@@ -37,7 +37,7 @@ const MAX_NOTE_LEN: usize = 512;
 
 #[derive(Debug)]
 pub struct Ledger {
-    dir: TrustedDir,
+    dir: WalkedDir,
     wait: Duration,
 }
 
@@ -72,9 +72,11 @@ impl Ledger {
     }
 
     pub fn open_from(anchor: &Path, path: &Path) -> Result<Ledger, Untrusted> {
-        TrustedDir::open_from(anchor, path, Some(Mode::S_IRWXU)).map(|dir| Ledger {
-            dir,
-            wait: lock::LOCK_WAIT,
+        WalkedDir::open_from(anchor, path, Some(Mode::S_IRWXU), Policy::RootOwned).map(|dir| {
+            Ledger {
+                dir,
+                wait: lock::LOCK_WAIT,
+            }
         })
     }
 

@@ -12,6 +12,7 @@ pub mod config;
 pub mod exec;
 pub mod identity;
 pub mod ledger;
+pub mod limits;
 pub mod lock;
 pub mod paths;
 pub mod process;

@@ -153,7 +153,7 @@ fn main() {
         ));
         std::process::exit(EXIT_REFUSED);
     }));
-    let limits = process::harden_at_startup();
+    let own_limits = process::harden_at_startup();
 
     let command = match parse(std::env::args_os().skip(1).collect()) {
         Ok(command) => command,
@@ -206,7 +206,7 @@ fn main() {
                     program,
                     args,
                 },
-                &limits,
+                own_limits,
             );
             say(&failure.message());
             std::process::exit(failure.exit_code());

@@ -1,12 +1,13 @@
-//! The process state the caller hands us — file descriptors, signal mask and dispositions,
-//! resource limits, umask — made safe at startup and reset right before exec.
+//! The process state the caller hands us — file descriptors, signal mask, dispositions and
+//! pending signals, interval timers, resource limits, scheduling, personality, umask — made
+//! safe at startup and reset right before exec.
 //!
-//! The caller may start the elevator with stdio closed, any signal blocked or ignored, tiny
-//! or huge resource limits. Nothing of that may change what the elevator does or how the
-//! program starts.
+//! The caller may start the elevator with stdio closed, any signal blocked, ignored or
+//! pending, a timer armed, tiny or huge resource limits, the idle scheduling class. Nothing of
+//! that may change what the elevator does or how the program starts.
 
 use nix::fcntl::{OFlag, open};
-use nix::libc::rlim_t;
+use nix::libc::{RLIM_INFINITY, rlim_t};
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::sys::stat::{Mode, umask};
@@ -17,69 +18,85 @@ use std::os::fd::{AsRawFd as _, IntoRawFd as _};
 /// memory copy, token) with a wide margin.
 const MIN_NOFILE: rlim_t = 64;
 
-/// The caller's values of the limits we changed, to hand back to the program.
+/// What the startup hardening could not do.
 #[derive(Debug, Default)]
-pub struct CallerLimits {
-    saved: Vec<(Resource, rlim_t, rlim_t)>,
+pub struct OwnLimits {
+    /// A limit of the caller's that the elevator's own writes would run under, because it
+    /// cannot be lifted: the refusal, naming it. Nothing is written then.
+    pub unliftable: Option<String>,
 }
 
-/// Run first thing in `main`, before any check. Failures here are not fatal: an elevator
-/// that cannot raise a limit later fails closed at the step that needs it.
-pub fn harden_at_startup() -> CallerLimits {
+/// Run first thing in `main`, before any check. Nothing here fails the attempt by itself:
+/// a limit the elevator needs lifted and cannot is reported in [`OwnLimits::unliftable`] and
+/// refused right after check 1, before anything is written.
+pub fn harden_at_startup() -> OwnLimits {
     // Files the elevator creates (ledger entries, the audit log) are private whatever the
     // caller's umask; the program gets 022 back before exec.
     umask(Mode::from_bits_truncate(0o077));
     open_missing_stdio();
     // Non-dumpable: no core file, no ptrace by the caller, /proc/self/* owned by root.
     let _ = nix::sys::prctl::set_dumpable(false);
-    let mut limits = CallerLimits::default();
-    // No core dumps (soft limit only, so the program can get the caller's value back).
-    limits.set(Resource::RLIMIT_CORE, |_, hard| (0, hard));
-    // The audit line must not be cut short by a file size limit, the elevator must not be
-    // killed for CPU time mid-way, and it needs a few descriptors and some memory.
-    let inf = nix::libc::RLIM_INFINITY;
-    limits.set(Resource::RLIMIT_FSIZE, |_, _| (inf, inf));
-    limits.set(Resource::RLIMIT_CPU, |_, _| (inf, inf));
-    limits.set(Resource::RLIMIT_AS, |_, _| (inf, inf));
-    limits.set(Resource::RLIMIT_DATA, |_, _| (inf, inf));
-    limits.set(Resource::RLIMIT_NOFILE, |soft, hard| {
-        (soft.max(MIN_NOFILE), hard.max(MIN_NOFILE))
-    });
+    // Process state that survives exec and that the caller chose: its timers would fire in
+    // the elevator or the command, its scheduling would starve a lock holder, its personality
+    // flags change what the command sees. Failing to reset it here fails closed later: the
+    // same resets run again before exec, and an error there stops the exec.
+    let _ = crate::sys::disarm_interval_timers();
+    let _ = crate::sys::reset_scheduling();
+    let _ = crate::sys::reset_personality();
+    // No core dumps of the elevator; the command gets its own limits before exec.
+    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_CORE) {
+        let _ = setrlimit(Resource::RLIMIT_CORE, 0, hard);
+    }
+    // The ledger and audit writes must never be cut short by a file size limit, nor the
+    // elevator killed for CPU time part-way through one (a CPU limit counts the time the
+    // caller's process used before exec): both must be lifted, or nothing is written.
+    let mut own = OwnLimits::default();
+    for (resource, name, what) in [
+        (Resource::RLIMIT_FSIZE, "fsize", "file size"),
+        (Resource::RLIMIT_CPU, "cpu", "CPU time"),
+    ] {
+        if let Err(hard) = lift(resource) {
+            own.unliftable.get_or_insert_with(|| {
+                format!(
+                    "the caller's hard {what} limit ({name}) is {hard} and the elevator cannot \
+                     lift it (it lacks CAP_SYS_RESOURCE); it writes its ledger and audit log \
+                     only under no limit of the caller's, so nothing was written or run: call \
+                     assent-elevate from a process without a hard {name} limit"
+                )
+            });
+        }
+    }
+    // As much memory, stack and real-time CPU as may be had, and a few descriptors.
+    for resource in [
+        Resource::RLIMIT_AS,
+        Resource::RLIMIT_DATA,
+        Resource::RLIMIT_STACK,
+        Resource::RLIMIT_RTTIME,
+    ] {
+        let _ = lift(resource);
+    }
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < MIN_NOFILE {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, MIN_NOFILE, hard.max(MIN_NOFILE))
+                .or_else(|_| setrlimit(Resource::RLIMIT_NOFILE, hard.min(MIN_NOFILE), hard));
+        }
+    }
     // A write past a file size limit raises SIGXFSZ; it must never kill an audit write.
     let _ = crate::sys::ignore_signal(Signal::SIGXFSZ as i32);
-    limits
+    own
 }
 
-impl CallerLimits {
-    fn set(&mut self, resource: Resource, new: impl FnOnce(rlim_t, rlim_t) -> (rlim_t, rlim_t)) {
-        let Ok((soft, hard)) = getrlimit(resource) else {
-            return;
-        };
-        let (new_soft, new_hard) = new(soft, hard);
-        if (new_soft, new_hard) == (soft, hard) {
-            return;
-        }
-        // Raising a hard limit needs CAP_SYS_RESOURCE, which a restricted bounding set may
-        // withhold even from root; then go as far as the caller's hard limit allows.
-        let changed = setrlimit(resource, new_soft, new_hard).is_ok()
-            || (new_soft.min(hard) != soft
-                && setrlimit(resource, new_soft.min(hard), hard).is_ok());
-        if changed {
-            self.saved.push((resource, soft, hard));
-        }
+/// Remove `resource`'s limit for this process: both to unlimited, or (without
+/// `CAP_SYS_RESOURCE`) the soft one up to the hard one, which is then returned as the error.
+fn lift(resource: Resource) -> Result<(), u64> {
+    let (soft, hard) = getrlimit(resource).unwrap_or((0, 0));
+    if (soft, hard) == (RLIM_INFINITY, RLIM_INFINITY)
+        || setrlimit(resource, RLIM_INFINITY, RLIM_INFINITY).is_ok()
+    {
+        return Ok(());
     }
-
-    /// Give the caller's values back (only lowering, which any user may do).
-    pub fn restore(&self) -> nix::Result<()> {
-        for &(resource, soft, hard) in &self.saved {
-            setrlimit(resource, soft, hard)?;
-        }
-        Ok(())
-    }
-
-    pub fn changed(&self) -> usize {
-        self.saved.len()
-    }
+    let _ = setrlimit(resource, hard, hard);
+    Err(hard)
 }
 
 /// If the caller closed 0, 1 or 2, put /dev/null there, so that no file the elevator opens
@@ -123,12 +140,18 @@ pub fn shut_out_caller() {
     let root = Uid::from_raw(0);
     if geteuid().is_root() {
         let _ = setresuid(root, root, root);
+        // Until now the caller could renice this process or make it SCHED_IDLE (a user may
+        // do that to processes whose real uid is theirs): undo it before taking a lock.
+        let _ = crate::sys::reset_scheduling();
     }
 }
 
-/// Default dispositions for every signal and an empty mask, as a freshly started program
-/// expects; umask 022.
-pub fn reset_signals_and_umask() -> std::io::Result<()> {
+/// Default dispositions for every signal, none pending and an empty mask, as a freshly
+/// started program expects; no interval timer, default scheduling and personality; umask 022.
+pub fn reset_process_state() -> std::io::Result<()> {
+    crate::sys::disarm_interval_timers()?;
+    crate::sys::reset_scheduling()?;
+    crate::sys::reset_personality()?;
     crate::sys::reset_all_signal_dispositions()?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
     umask(Mode::from_bits_truncate(0o022));
@@ -140,14 +163,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn limits_are_recorded_and_restored() {
-        // Limits are process-wide: this only lowers the core limit and puts it back.
+    fn a_limit_is_lifted_as_far_as_the_hard_limit_allows() {
+        // Limits are process-wide: only lower the core limit's soft value and put it back.
         let (soft, hard) = getrlimit(Resource::RLIMIT_CORE).unwrap();
-        let mut limits = CallerLimits::default();
-        limits.set(Resource::RLIMIT_CORE, |_, hard| (0, hard));
-        assert_eq!(getrlimit(Resource::RLIMIT_CORE).unwrap(), (0, hard));
-        assert_eq!(limits.changed(), usize::from(soft != 0));
-        limits.restore().unwrap();
-        assert_eq!(getrlimit(Resource::RLIMIT_CORE).unwrap(), (soft, hard));
+        setrlimit(Resource::RLIMIT_CORE, 0, hard).unwrap();
+        let lifted = lift(Resource::RLIMIT_CORE);
+        let now = getrlimit(Resource::RLIMIT_CORE).unwrap();
+        match lifted {
+            Ok(()) => assert_eq!(now, (RLIM_INFINITY, RLIM_INFINITY)),
+            // No CAP_SYS_RESOURCE and a finite hard limit: the soft one goes that far.
+            Err(reported) => assert_eq!((reported, now), (hard, (hard, hard))),
+        }
+        setrlimit(Resource::RLIMIT_CORE, soft, now.1).unwrap();
     }
 }

@@ -1,5 +1,11 @@
-//! The program file (SPEC §6 check 12): opened once, hashed, and executed through that same
-//! descriptor, so no second path lookup can swap it.
+//! The program file (SPEC §6 check 12, §13.2): named by a canonical path, opened once by a walk
+//! that follows no symbolic link, hashed, and executed through that same descriptor, so no
+//! second path lookup can swap it.
+//!
+//! Opening is its own step, before the grant is spent: the path must be absolute and
+//! canonical, outside `/proc`, `/dev` and `/sys` (whose entries name whatever the caller has
+//! open, like `/dev/stdin` or `/proc/self/fd/N`), every directory on it searchable by the
+//! target, and the file a regular file the target may execute. Hashing is check 12.
 //!
 //! If anyone but root could change the file (owner not root, group or other write bit — which
 //! with POSIX ACLs also covers named users and groups, since the group bits hold the ACL mask —
@@ -10,19 +16,84 @@ use std::fs::File;
 use std::io::{self, Read as _};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileExt as _;
+use std::path::Path;
 
 use assent_protocol::Sha256Digest;
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, FdFlag, OFlag, SealFlag, fcntl, open};
+use nix::fcntl::{FcntlArg, FdFlag, OFlag, SealFlag, fcntl};
 use nix::sys::memfd::{MFdFlags, memfd_create};
-use nix::sys::stat::{Mode, SFlag, fstat};
-use nix::sys::statfs::{FUSE_SUPER_MAGIC, fstatfs};
+use nix::sys::stat::{FileStat, Mode, SFlag, fstat};
+use nix::sys::statfs::{FUSE_SUPER_MAGIC, PROC_SUPER_MAGIC, SYSFS_MAGIC, fstatfs};
 use sha2::Digest as _;
 
 use crate::identity::Target;
+use crate::trusted::{Policy, WalkedDir, canonical_components};
 
 /// Largest program copied into memory (only programs that others than root can write).
 pub const MAX_COPY_LEN: u64 = 1 << 30;
+
+/// Top-level directories no program is taken from: their entries are the kernel's views of
+/// processes, devices and descriptors, not files an approver can judge by name.
+pub const PSEUDO_ROOTS: [&str; 3] = ["proc", "dev", "sys"];
+
+/// A program file opened by its approved path and checked, not yet hashed.
+#[derive(Debug)]
+pub struct OpenedProgram {
+    file: File,
+    stat: FileStat,
+    path: String,
+}
+
+impl OpenedProgram {
+    /// Open the program at the approved `path` for `target`. Errors are one line for the
+    /// refusal.
+    ///
+    /// `target` must be allowed to reach and execute the file: every directory on the path
+    /// searchable, the file executable by its owner, group and mode — checked here because
+    /// a sealed copy would otherwise lift the file's own permissions.
+    pub fn open(path: &str, target: &Target) -> Result<OpenedProgram, String> {
+        let components = canonical_components(path).map_err(|e| format!("program {e}"))?;
+        let (Some(name), Some(top)) = (components.last(), components.first()) else {
+            return Err(format!("program {path:?} is not a path to a file"));
+        };
+        if PSEUDO_ROOTS.contains(top) {
+            return Err(format!(
+                "program {path:?} is under /{top}: programs from /proc, /dev or /sys are \
+                 refused; name the real file"
+            ));
+        }
+        let parent = Path::new(path).parent().unwrap_or(Path::new("/"));
+        let dir = WalkedDir::open(parent, Policy::SearchableBy(target))
+            .map_err(|e| format!("program: {e}"))?;
+        let flags = OFlag::O_RDONLY | OFlag::O_NOCTTY;
+        let file = dir.open_file(name, flags, Mode::empty()).map_err(|e| match e {
+            Errno::ELOOP => format!(
+                "program {path:?} is a symbolic link; the elevator follows none, use the real path"
+            ),
+            e => format!("cannot open {path:?}: {}", e.desc()),
+        })?;
+        let stat = fstat(&file).map_err(|e| format!("cannot inspect {path:?}: {}", e.desc()))?;
+        if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+            return Err(format!("{path:?} is not a regular file"));
+        }
+        // /proc or /sys mounted somewhere else: still not a program.
+        if fstatfs(&file)
+            .is_ok_and(|fs| [PROC_SUPER_MAGIC, SYSFS_MAGIC].contains(&fs.filesystem_type()))
+        {
+            return Err(format!(
+                "program {path:?} is on a proc or sysfs file system; name the real file"
+            ));
+        }
+        if !target.may_execute(stat.st_uid, stat.st_gid, stat.st_mode) {
+            return Err(format!("{path:?} is not executable by {}", target.name));
+        }
+        Ok(OpenedProgram {
+            file,
+            stat,
+            path: path.to_owned(),
+        })
+    }
+}
 
 /// An opened, hashed program ready to execute.
 #[derive(Debug)]
@@ -35,32 +106,16 @@ pub struct ProgramFile {
 }
 
 impl ProgramFile {
-    /// Open `path`, copy it if others than root can change it, and require that the SHA-256 of
-    /// the bytes that will run equals `expected`. Errors are one line for the refusal.
-    ///
-    /// `target` must be allowed to execute the file by its owner, group and mode — checked
-    /// here because a sealed copy would otherwise lift the file's own permissions.
-    pub fn open(
-        path: &str,
-        expected: &Sha256Digest,
-        target: &Target,
-    ) -> Result<ProgramFile, String> {
-        let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
-        let fd = open(path, flags, Mode::empty())
-            .map_err(|e| format!("cannot open {path:?}: {}", e.desc()))?;
-        let stat = fstat(&fd).map_err(|e| format!("cannot inspect {path:?}: {}", e.desc()))?;
-        if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
-            return Err(format!("{path:?} is not a regular file"));
-        }
-        if !target.may_execute(stat.st_uid, stat.st_gid, stat.st_mode) {
-            return Err(format!("{path:?} is not executable by {}", target.name));
-        }
-        let on_fuse = fstatfs(&fd).is_ok_and(|fs| fs.filesystem_type() == FUSE_SUPER_MAGIC);
+    /// Copy `opened` if others than root can change it, and require that the SHA-256 of the
+    /// bytes that will run equals `expected`. Errors are one line for the refusal.
+    pub fn verify(opened: OpenedProgram, expected: &Sha256Digest) -> Result<ProgramFile, String> {
+        let OpenedProgram { file, stat, path } = opened;
+        let on_fuse = fstatfs(&file).is_ok_and(|fs| fs.filesystem_type() == FUSE_SUPER_MAGIC);
         let changeable = stat.st_uid != 0 || stat.st_mode & 0o022 != 0 || on_fuse;
         let (fd, copied) = if changeable {
-            (copy_sealed(File::from(fd), path)?, true)
+            (copy_sealed(file, &path)?, true)
         } else {
-            (fd, false)
+            (OwnedFd::from(file), false)
         };
         let file = File::from(fd);
         let actual = hash(&file).map_err(|e| format!("cannot read {path:?}: {e}"))?;
@@ -152,13 +207,17 @@ mod tests {
     use assent_protocol::sha256;
 
     use super::*;
-    use crate::testutil::{TempDir, chown};
+    use crate::testutil::{TempDir, chown, stranger};
 
     fn program(tmp: &TempDir, name: &str, bytes: &[u8], mode: u32) -> String {
         let path = tmp.path().join(name);
         std::fs::write(&path, bytes).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
         path.to_str().unwrap().to_owned()
+    }
+
+    fn open(path: &str, expected: &Sha256Digest, target: &Target) -> Result<ProgramFile, String> {
+        ProgramFile::verify(OpenedProgram::open(path, target)?, expected)
     }
 
     fn root() -> Target {
@@ -173,7 +232,7 @@ mod tests {
     fn a_root_owned_program_with_the_approved_hash_is_used_in_place() {
         let tmp = TempDir::new();
         let path = program(&tmp, "tool", b"\x7fELF pretend", 0o755);
-        let p = ProgramFile::open(&path, &sha256(b"\x7fELF pretend"), &root()).unwrap();
+        let p = open(&path, &sha256(b"\x7fELF pretend"), &root()).unwrap();
         assert!(!p.copied && !p.script);
         let flags = FdFlag::from_bits_truncate(fcntl(&p, FcntlArg::F_GETFD).unwrap());
         assert!(flags.contains(FdFlag::FD_CLOEXEC));
@@ -189,7 +248,7 @@ mod tests {
     fn a_different_hash_is_refused() {
         let tmp = TempDir::new();
         let path = program(&tmp, "tool", b"replaced after approval", 0o755);
-        let err = ProgramFile::open(&path, &sha256(b"what was approved"), &root()).unwrap_err();
+        let err = open(&path, &sha256(b"what was approved"), &root()).unwrap_err();
         assert!(err.contains("the program changed after approval"), "{err}");
         assert!(
             err.contains(&sha256(b"replaced after approval").to_hex()),
@@ -202,25 +261,25 @@ mod tests {
         let tmp = TempDir::new();
         let path = program(&tmp, "data", b"x", 0o644);
         assert!(
-            ProgramFile::open(&path, &sha256(b"x"), &root())
+            open(&path, &sha256(b"x"), &root())
                 .unwrap_err()
                 .contains("not executable")
         );
         let dir = tmp.path().to_str().unwrap();
         assert!(
-            ProgramFile::open(dir, &sha256(b""), &root())
+            open(dir, &sha256(b""), &root())
                 .unwrap_err()
                 .contains("not a regular file")
         );
         let missing = format!("{dir}/missing");
         assert!(
-            ProgramFile::open(&missing, &sha256(b""), &root())
+            open(&missing, &sha256(b""), &root())
                 .unwrap_err()
                 .contains("cannot open")
         );
         let fifo = tmp.path().join("fifo");
         nix::unistd::mkfifo(&fifo, Mode::S_IRWXU).unwrap();
-        let err = ProgramFile::open(fifo.to_str().unwrap(), &sha256(b""), &root()).unwrap_err();
+        let err = open(fifo.to_str().unwrap(), &sha256(b""), &root()).unwrap_err();
         assert!(
             err.contains("not a regular file"),
             "a FIFO must not block the open: {err}"
@@ -234,7 +293,7 @@ mod tests {
         for (mode, owner) in [(0o775, 0), (0o757, 0), (0o755, 1000)] {
             let path = program(&tmp, "script", body, mode);
             chown(Path::new(&path), owner);
-            let p = ProgramFile::open(&path, &sha256(body), &root()).unwrap();
+            let p = open(&path, &sha256(body), &root()).unwrap();
             assert!(p.copied, "mode {mode:o} owner {owner}");
             assert!(p.script);
             let s = seals(&p);
@@ -265,19 +324,13 @@ mod tests {
         let body = b"#!/bin/sh\necho hi\n";
         let path = program(&tmp, "private", body, 0o700);
         chown(Path::new(&path), 1000);
-        let stranger = Target {
-            name: "stranger".into(),
-            uid: 4242,
-            gid: 4242,
-            home: "/".into(),
-            shell: "/bin/sh".into(),
-            groups: vec![4242],
-        };
-        let err = ProgramFile::open(&path, &sha256(body), &stranger).unwrap_err();
+        let stranger = stranger();
+        let err = open(&path, &sha256(body), &stranger).unwrap_err();
+        assert!(err.contains("cannot be entered by stranger"), "{err}");
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+        let err = open(&path, &sha256(body), &stranger).unwrap_err();
         assert!(err.contains("is not executable by stranger"), "{err}");
-        let p = ProgramFile::open(&path, &sha256(body), &root()).expect("root may run it");
+        let p = open(&path, &sha256(body), &root()).expect("root may run it");
         assert!(p.copied, "owned by uid 1000, so copied");
     }
-
-    use std::path::Path;
 }

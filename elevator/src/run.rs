@@ -16,8 +16,9 @@ use crate::config::{self, Config};
 use crate::exec::{Launch, environment, passthrough_vars};
 use crate::identity::{Caller, Target};
 use crate::ledger::Ledger;
+use crate::limits;
 use crate::paths::{AUDIT_LOG, CONFIG_PATH, LEDGER_DIR};
-use crate::process::{CallerLimits, shut_out_caller};
+use crate::process::{OwnLimits, shut_out_caller};
 use crate::time::now_unix;
 use crate::trusted::check_own_binary;
 
@@ -73,7 +74,7 @@ impl Failure {
 }
 
 /// Check everything and exec; returns only when nothing runs.
-pub fn elevate(invocation: Invocation, limits: &CallerLimits) -> Failure {
+pub fn elevate(invocation: Invocation, own_limits: OwnLimits) -> Failure {
     let caller = Caller::current();
     let hostname = gethostname()
         .map(|h| h.to_string_lossy().into_owned())
@@ -88,6 +89,10 @@ pub fn elevate(invocation: Invocation, limits: &CallerLimits) -> Failure {
     // 1: setuid root, own binary safe; then the audit log, then the configuration.
     if let Err(refusal) = checks::setup(geteuid().as_raw(), &check_own_binary()) {
         return Failure::Refused(refusal);
+    }
+    // Nothing is written under a limit the caller chose (SPEC §13.3): not even the refusal.
+    if let Some(why) = own_limits.unliftable {
+        return Failure::Refused(Refusal::new(Check::Limits, why));
     }
     // Files and directories the elevator creates belong to root's group, not the caller's.
     if let Err(e) = setegid(Gid::from_raw(0)) {
@@ -118,7 +123,7 @@ pub fn elevate(invocation: Invocation, limits: &CallerLimits) -> Failure {
             return Failure::Config(why);
         }
     };
-    let Err(failure) = attempt.checks(&config, &caller, &hostname, invocation, limits);
+    let Err(failure) = attempt.checks(&config, &caller, &hostname, invocation);
     failure
 }
 
@@ -138,10 +143,7 @@ impl Attempt<'_> {
     fn refuse(&mut self, refusal: Refusal) -> Failure {
         match self.log_refusal(&refusal) {
             None => Failure::Refused(refusal),
-            Some(why) => Failure::Refused(Refusal::new(
-                refusal.check,
-                format!("{} (and {why})", refusal.detail),
-            )),
+            Some(why) => Failure::Refused(refusal.with_note(&why)),
         }
     }
 
@@ -151,7 +153,6 @@ impl Attempt<'_> {
         caller: &Caller,
         hostname: &str,
         invocation: Invocation,
-        limits: &CallerLimits,
     ) -> Result<std::convert::Infallible, Failure> {
         macro_rules! check {
             ($e:expr) => {
@@ -165,6 +166,7 @@ impl Attempt<'_> {
         let settings = &config.settings;
         // 2: before anything the caller sent is parsed.
         let requester = check!(checks::requester(config, caller));
+        self.record.from_requester();
         // 3
         let text = check!(read_token(invocation.grant));
         let grant = check!(checks::token(&text));
@@ -179,6 +181,19 @@ impl Attempt<'_> {
         let args: Vec<&OsStr> = invocation.args.iter().map(OsString::as_os_str).collect();
         check!(checks::command(&grant, &invocation.program, &args));
         check!(checks::time(&grant, settings, now));
+        // Before 11, so that what cannot run does not spend a once-grant (SPEC §13.2).
+        let cwd = check!(checks::cwd(&grant, &target));
+        let opened = check!(checks::program_path(&grant, &target));
+        let wanted = check!(
+            limits::wanted(&settings.limits, limits::read_root_limits)
+                .map_err(|why| Refusal::new(Check::Limits, why))
+        );
+        let limits = check!(checks::limits(
+            &wanted,
+            limits::current,
+            limits::raise_hard,
+            limits::cpu_used_s()
+        ));
         // 11: from here a once-grant is spent; nothing the caller does may interrupt until exec.
         shut_out_caller();
         let ledger = check!(
@@ -186,7 +201,7 @@ impl Attempt<'_> {
         );
         check!(checks::single_use_or_status(&grant, settings, &ledger, now));
         // 12
-        let program = check!(checks::program(&grant, &target));
+        let program = check!(checks::program(opened, &grant));
 
         let env = environment(
             &target,
@@ -195,7 +210,7 @@ impl Attempt<'_> {
             caller,
             passthrough_vars(|name| std::env::var_os(name)),
         );
-        let launch = Launch::new(program, &grant, env, target);
+        let launch = Launch::new(program, &grant, env, target, cwd, limits);
         self.record.exec();
         if let Err(why) = self.audit.append(self.record, now_unix()) {
             return Err(Failure::Refused(Refusal::new(
@@ -203,7 +218,7 @@ impl Attempt<'_> {
                 format!("{why}; nothing runs unaudited"),
             )));
         }
-        Err(Failure::Exec(launch.exec(limits)))
+        Err(Failure::Exec(launch.exec()))
     }
 }
 
@@ -278,6 +293,21 @@ pub fn check_config() -> Result<String, Failure> {
          clock_skew_s={}\n",
         s.secure_path, s.once_window_s, s.max_ttl_s, s.status_max_age_s, s.clock_skew_s
     ));
+    let configured: Vec<String> = s
+        .limits
+        .0
+        .iter()
+        .map(|(limit, pair)| format!("{limit}={}:{}", pair.soft, pair.hard))
+        .collect();
+    out.push_str(&if configured.is_empty() {
+        format!("limits PID 1's (from {})\n", limits::ROOT_LIMITS)
+    } else {
+        format!(
+            "limits {}, the rest PID 1's (from {})\n",
+            configured.join(" "),
+            limits::ROOT_LIMITS
+        )
+    });
     Ok(out)
 }
 

@@ -132,7 +132,9 @@ const KERNEL_NSIG: libc::c_int = 64;
 const KERNEL_NSIG: libc::c_int = 128;
 
 /// Reset every signal's disposition to the default, so the program does not inherit the
-/// caller's (or `std`'s) ignored signals.
+/// caller's (or `std`'s) ignored signals. A signal still pending (pending signals survive
+/// exec, and the caller may have left some blocked for the command) is set to ignored first,
+/// which discards it.
 ///
 /// This uses the raw `rt_sigaction` system call: the C library's `sigaction` refuses the
 /// signals it reserves for itself (32 and 33 on glibc), yet a caller can leave those ignored
@@ -140,27 +142,112 @@ const KERNEL_NSIG: libc::c_int = 128;
 pub fn reset_all_signal_dispositions() -> io::Result<()> {
     // An all-zero kernel `struct sigaction` is SIG_DFL with no flags and an empty mask on
     // every architecture, whatever its field order; this buffer is larger than any of them.
-    let action = [0u64; 8];
+    let default = [0u64; 8];
+    // The handler is the first field of the kernel's struct sigaction on every architecture
+    // Linux supports except MIPS, where it follows the flags.
+    let mut ignore = [0u64; 8];
+    let handler_field = usize::from(cfg!(any(
+        target_arch = "mips",
+        target_arch = "mips32r6",
+        target_arch = "mips64",
+        target_arch = "mips64r6"
+    )));
+    ignore[handler_field] = libc::SIG_IGN as u64;
     let sigset_size = (KERNEL_NSIG / 8) as libc::size_t;
+    let mut pending = [0u64; 2];
+    // SAFETY: rt_sigpending writes `sigset_size` (8 or 16) bytes into `pending`, 16 bytes long.
+    let rc = unsafe { libc::syscall(libc::SYS_rt_sigpending, pending.as_mut_ptr(), sigset_size) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
     for signal in 1..=KERNEL_NSIG {
         if signal == libc::SIGKILL || signal == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: rt_sigaction reads one kernel sigaction from `action` (64 readable,
-        // zeroed bytes, more than the kernel's struct on any architecture) and writes nothing
-        // (old action pointer is null). SIG_DFL installs no code in this process.
+        let bit = (signal - 1) as usize;
+        let actions: &[&[u64; 8]] = if pending[bit / 64] >> (bit % 64) & 1 == 1 {
+            &[&ignore, &default]
+        } else {
+            &[&default]
+        };
+        for action in actions {
+            // SAFETY: rt_sigaction reads one kernel sigaction from `action` (64 readable
+            // bytes, more than the kernel's struct on any architecture, zero but for the
+            // handler) and writes nothing (old action pointer is null). SIG_IGN and SIG_DFL
+            // install no code in this process.
+            let rc = unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    signal,
+                    action.as_ptr(),
+                    std::ptr::null_mut::<libc::c_void>(),
+                    sigset_size,
+                )
+            };
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Disarm the three interval timers. They survive exec: one the caller armed would otherwise
+/// deliver SIGALRM, SIGVTALRM or SIGPROF to the elevator or, later, to the command.
+pub fn disarm_interval_timers() -> io::Result<()> {
+    for which in [libc::ITIMER_REAL, libc::ITIMER_VIRTUAL, libc::ITIMER_PROF] {
+        // SAFETY: an all-zero itimerval disarms the timer; setitimer reads it and, with a null
+        // old-value pointer, writes nothing.
         let rc = unsafe {
-            libc::syscall(
-                libc::SYS_rt_sigaction,
-                signal,
-                action.as_ptr(),
-                std::ptr::null_mut::<libc::c_void>(),
-                sigset_size,
-            )
+            let zero: libc::itimerval = std::mem::zeroed();
+            libc::setitimer(which, &zero, std::ptr::null_mut())
         };
         if rc != 0 {
             return Err(io::Error::last_os_error());
         }
+    }
+    Ok(())
+}
+
+/// The default scheduling a process gets from init: SCHED_OTHER, niceness 0, and the I/O
+/// class that follows from them. The caller's (SCHED_IDLE, nice 19, idle I/O) would let it
+/// starve the elevator while it holds a lock every elevation needs, and reach the command.
+pub fn reset_scheduling() -> io::Result<()> {
+    // SAFETY: sched_setscheduler reads one sched_param (priority 0, valid for SCHED_OTHER)
+    // for this process (pid 0).
+    let rc = unsafe {
+        let param = libc::sched_param { sched_priority: 0 };
+        libc::sched_setscheduler(0, libc::SCHED_OTHER, &param)
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: setpriority takes plain integers; PRIO_PROCESS with who 0 is this process.
+    if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // IOPRIO_WHO_PROCESS (1), this process (0), IOPRIO_CLASS_NONE (0): the I/O priority
+    // follows the niceness again.
+    // SAFETY: ioprio_set(2) takes plain integers and touches no memory of ours.
+    if unsafe { libc::syscall(libc::SYS_ioprio_set, 1, 0, 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Clear every personality flag (keeping the base personality, e.g. PER_LINUX32): exec of a
+/// setuid program clears only some of them, and the rest change what the command sees, like
+/// the kernel version uname(2) reports.
+pub fn reset_personality() -> io::Result<()> {
+    // SAFETY: personality(0xffffffff) only queries; the second call sets a plain value.
+    let current = unsafe { libc::personality(0xffff_ffff) };
+    if current == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    let base = (current as libc::c_ulong) & 0xff;
+    // SAFETY: as above.
+    if unsafe { libc::personality(base) } == -1 {
+        return Err(io::Error::last_os_error());
     }
     Ok(())
 }
@@ -198,14 +285,17 @@ mod tests {
         );
     }
 
+    /// A signal set of this thread from /proc (`SigIgn:`, `SigPnd:`…); bit n-1 is signal n.
+    fn signal_set(label: &str) -> u64 {
+        let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with(label)).unwrap();
+        u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    }
+
     #[test]
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     fn every_signal_including_the_c_librarys_own_is_reset() {
-        fn ignored() -> u64 {
-            let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
-            let line = status.lines().find(|l| l.starts_with("SigIgn:")).unwrap();
-            u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
-        }
+        let ignored = || signal_set("SigIgn:");
         // Ignore SIGURG and the C library's signal 32 the way a hostile caller could.
         ignore_signal(libc::SIGURG).unwrap();
         let action = [0u64; 8];
@@ -232,6 +322,51 @@ mod tests {
         );
         // Give the test process back the SIGPIPE handling `std` set up for it.
         ignore_signal(libc::SIGPIPE).unwrap();
+    }
+
+    #[test]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    fn a_pending_signal_is_discarded_with_the_reset() {
+        use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask, raise};
+        let pending = || signal_set("SigPnd:");
+        let usr2 = 1u64 << (libc::SIGUSR2 - 1);
+        let mut set = SigSet::empty();
+        set.add(Signal::SIGUSR2);
+        pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None).unwrap();
+        raise(Signal::SIGUSR2).unwrap();
+        assert_eq!(pending() & usr2, usr2);
+        reset_all_signal_dispositions().unwrap();
+        assert_eq!(pending() & usr2, 0, "SIGUSR2 is no longer pending");
+        pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None).unwrap();
+        ignore_signal(libc::SIGPIPE).unwrap();
+    }
+
+    #[test]
+    fn timers_scheduling_and_personality_are_reset() {
+        // SAFETY: getitimer writes one itimerval into `t`, a valid local.
+        let armed = |which| unsafe {
+            let mut t: libc::itimerval = std::mem::zeroed();
+            libc::getitimer(which, &mut t);
+            t.it_value.tv_sec > 0
+        };
+        // SAFETY: setitimer reads one itimerval (a local) and writes nothing; personality takes
+        // a plain value.
+        unsafe {
+            let mut t: libc::itimerval = std::mem::zeroed();
+            t.it_value.tv_sec = 600;
+            libc::setitimer(libc::ITIMER_PROF, &t, std::ptr::null_mut());
+            libc::personality(0x0020000); // UNAME26
+        }
+        assert!(armed(libc::ITIMER_PROF));
+        disarm_interval_timers().unwrap();
+        assert!(!armed(libc::ITIMER_PROF));
+        reset_personality().unwrap();
+        // SAFETY: these only query this process's personality and scheduling policy.
+        let (personality, policy) =
+            unsafe { (libc::personality(0xffff_ffff), libc::sched_getscheduler(0)) };
+        assert_eq!(personality & !0xff, 0);
+        reset_scheduling().unwrap();
+        assert_eq!(policy, libc::SCHED_OTHER);
     }
 
     #[test]

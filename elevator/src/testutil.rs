@@ -10,7 +10,7 @@ use assent_protocol::{
 };
 
 use crate::config::{Approver, Config, Requester, Settings};
-use crate::identity::Caller;
+use crate::identity::{Caller, Target};
 
 /// The fixed "now" of the test grants (unix seconds).
 pub const NOW: u64 = 1_763_770_010;
@@ -50,6 +50,18 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A target user with no name in the user database and no file of its own: uid and gid 4242.
+pub fn stranger() -> Target {
+    Target {
+        name: "stranger".into(),
+        uid: 4242,
+        gid: 4242,
+        home: "/".into(),
+        shell: "/bin/sh".into(),
+        groups: vec![4242],
     }
 }
 

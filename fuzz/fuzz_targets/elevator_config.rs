@@ -3,12 +3,13 @@
 //!
 //! Nothing may panic (a panic in the setuid elevator aborts it). An accepted configuration
 //! must hold what the parser promises (at least one approver and one requester, no duplicate
-//! names or keys, non-empty `run_as`, sane settings); a rejected one must give exactly one
+//! names or keys, non-empty `run_as`, sane settings and limits); a rejected one must give exactly one
 //! line naming the file.
 #![no_main]
 
 use std::path::Path;
 
+use assent_common::elevator_config::{Limit, LimitValue};
 use assent_elevate::config::{Config, MAX_CLOCK_SKEW_S};
 use libfuzzer_sys::fuzz_target;
 
@@ -62,6 +63,13 @@ fn accepted(config: &Config) {
     assert!(s.clock_skew_s <= MAX_CLOCK_SKEW_S);
     assert!(!s.secure_path.is_empty() && s.secure_path.len() <= 4096);
     assert!(s.secure_path.split(':').all(|d| d.starts_with('/')));
+    for (limit, pair) in &s.limits.0 {
+        assert!(pair.soft <= pair.hard, "{limit}: soft above hard accepted");
+        assert!(
+            *limit != Limit::Nofile || pair.hard != LimitValue::Unlimited,
+            "an unlimited nofile accepted"
+        );
+    }
 }
 
 fn valid_name(name: &str) -> bool {

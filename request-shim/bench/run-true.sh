@@ -17,6 +17,10 @@ if [ "${1:-}" = "--inside" ]; then
     mount --bind "$w/etc" /etc/assent
     mount --bind "$w/lib" /var/lib/assent
     mount --bind "$w/log" /var/log/assent
+    # PID 1's resource limits, which the elevator gives commands: this run's own, so that a
+    # container whose root lacks CAP_SYS_RESOURCE (and whose callers have lower hard limits
+    # than PID 1) can run it too.
+    mount --bind "$w/root-limits" /proc/1/limits
     as="setpriv --reuid=assent-agent --regid=assent-agent --init-groups -- env -i HOME=$w/agent XDG_CONFIG_HOME=$w/agent/config XDG_STATE_HOME=$w/agent/state PATH=$w/bin:/usr/bin:/bin ASSENT_RELAY=$RELAY"
     cd "$w/agent"
     $as "$w/bin/assent" keygen >/dev/null
@@ -80,6 +84,7 @@ url=$(sed -n 's/^assent-relay listening on //p' "$w/relay.out")
 pids+=($!)
 sleep 0.5
 
+cat /proc/self/limits >"$w/root-limits" && chmod 444 "$w/root-limits"
 RELAY=$url unshare --mount --propagation private -- "$0" --inside "$w" "$runs"
 python3 - "$w/result.json" <<'PY'
 import json, statistics, sys

@@ -5,7 +5,13 @@
 //!
 //! Every run is `unshare --mount --propagation private [--uts] -- /bin/sh -c SCRIPT sh ARGS…`:
 //! the script mounts, optionally sets the hostname, opens any extra fds, changes directory and
-//! execs `setpriv --reuid --regid --init-groups -- env -i VARS… PROGRAM ARGS…`. Every value
+//! execs `setpriv [--bounding-set …] --reuid --regid --init-groups -- env -i VARS… PROGRAM ARGS…`.
+//!
+//! PID 1's resource limits, which the elevator gives commands, are the sandbox's own: a file
+//! bind-mounted over `/proc/1/limits` (as lxcfs does for containers), holding this test
+//! process's limits unless a test sets others. So what the elevator restores is known to the
+//! test, and is within reach of a caller started from here, also where root lacks
+//! `CAP_SYS_RESOURCE`. Every value
 //! travels as a positional argument; none is pasted into the script. The process that runs
 //! the program is the one `unshare` started, so killing it on a timeout kills the program.
 //!
@@ -37,21 +43,27 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 const ELEVATOR: &str = "assent-elevate";
 
 /// The script run by `/bin/sh` inside the new namespaces. Positional arguments:
-/// 1 etc dir, 2 lib dir, 3 log dir, 4 hostname or "", 5 cwd, 6 uid, 7 gid, then (added per
-/// run) one path per extra fd, then `VAR=VALUE`… for `env -i`, then the program and its args.
+/// 1 etc dir, 2 lib dir, 3 log dir, 4 hostname or "", 5 cwd, 6 uid, 7 gid, 8 the file to
+/// mount over /proc/1/limits or "", 9 capabilities to drop from the bounding set (setpriv's
+/// `-cap,…`) or "", then (added per run) one path per extra fd, then `VAR=VALUE`… for
+/// `env -i`, then the program and its args.
 const SCRIPT_HEAD: &str = r#"set -eu
 mount --bind "$1" /etc/assent
 mount --bind "$2" /var/lib/assent
 mount --bind "$3" /var/log/assent
 if [ -n "$4" ]; then hostname "$4"; fi
+if [ -n "$8" ]; then mount --bind "$8" /proc/1/limits; fi
 cd "$5"
 uid=$6
 gid=$7
-shift 7
+bset=$9
+shift 9
 "#;
 
-const SCRIPT_TAIL: &str = r#"if [ "$uid" = 0 ]; then exec env -i -- "$@"; fi
-exec setpriv --reuid="$uid" --regid="$gid" --init-groups -- env -i -- "$@"
+const SCRIPT_TAIL: &str = r#"set -- env -i -- "$@"
+if [ -n "$bset" ]; then set -- setpriv --bounding-set="$bset" -- "$@"; fi
+if [ "$uid" = 0 ]; then exec "$@"; fi
+exec setpriv --reuid="$uid" --regid="$gid" --init-groups -- "$@"
 "#;
 
 /// The elevator's config (SPEC §5), written as TOML.
@@ -60,6 +72,7 @@ pub struct ElevatorConfig {
     approvers: Vec<(String, String)>,
     requesters: Vec<(String, Vec<String>)>,
     settings: Vec<(&'static str, String)>,
+    limits: Vec<(String, String)>,
 }
 
 impl ElevatorConfig {
@@ -103,6 +116,13 @@ impl ElevatorConfig {
         self.setting("clock_skew_s", s.to_string())
     }
 
+    /// A `[settings.limits]` entry, `value` written as TOML (e.g. `"1024"`, `"[0, \"unlimited\"]"`).
+    pub fn limit(mut self, name: &str, value: &str) -> Self {
+        self.limits.retain(|(n, _)| n != name);
+        self.limits.push((name.into(), value.into()));
+        self
+    }
+
     pub fn to_toml(&self) -> String {
         let mut out = String::new();
         for (name, key) in &self.approvers {
@@ -123,6 +143,12 @@ impl ElevatorConfig {
         if !self.settings.is_empty() {
             out += "[settings]\n";
             for (k, v) in &self.settings {
+                out += &format!("{k} = {v}\n");
+            }
+        }
+        if !self.limits.is_empty() {
+            out += "\n[settings.limits]\n";
+            for (k, v) in &self.limits {
                 out += &format!("{k} = {v}\n");
             }
         }
@@ -176,6 +202,9 @@ impl Sandbox {
         std::os::unix::fs::chown(&agent_dir, Some(agent.uid), Some(agent.gid))
             .unwrap_or_else(|e| panic!("cannot chown {}: {e}", agent_dir.display()));
         sandbox.install_bin(ELEVATOR, &elevator, 0o4755);
+        let limits = fs::read_to_string("/proc/self/limits")
+            .unwrap_or_else(|e| panic!("cannot read /proc/self/limits: {e}"));
+        sandbox.write_root_limits(&limits);
         sandbox
     }
 
@@ -226,6 +255,53 @@ impl Sandbox {
     /// root-only 0700: for key files.
     pub fn keys_dir(&self) -> PathBuf {
         self.dir.join("keys")
+    }
+
+    /// The file mounted over `/proc/1/limits` in every run: "PID 1's limits" for the elevator.
+    pub fn root_limits_path(&self) -> PathBuf {
+        self.dir.join("root-limits")
+    }
+
+    /// Replace the sandbox's PID 1 limits with `text` (the format of `/proc/PID/limits`),
+    /// root-owned 0444 like the kernel's.
+    pub fn write_root_limits(&self, text: &str) {
+        let path = self.root_limits_path();
+        let _ = fs::remove_file(&path);
+        fs::write(&path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o444))
+            .unwrap_or_else(|e| panic!("cannot chmod {}: {e}", path.display()));
+    }
+
+    /// Set one limit of the sandbox's PID 1, by its label in `/proc/PID/limits` (e.g.
+    /// `"Max open files"`); values are numbers or `unlimited`.
+    pub fn set_root_limit(&self, label: &str, soft: &str, hard: &str) {
+        let text = fs::read_to_string(self.root_limits_path()).expect("the root limits file");
+        let mut found = false;
+        let edited: String = text
+            .lines()
+            .map(|line| match line.strip_prefix(label) {
+                Some(rest) if rest.starts_with(' ') => {
+                    found = true;
+                    let unit = rest.split_whitespace().nth(2).unwrap_or("");
+                    format!("{label:<26}{soft:<21}{hard:<21}{unit:<10}\n")
+                }
+                _ => format!("{line}\n"),
+            })
+            .collect();
+        assert!(found, "no {label:?} line in the root limits");
+        self.write_root_limits(&edited);
+    }
+
+    /// One limit of the sandbox's PID 1 as (soft, hard) text.
+    pub fn root_limit(&self, label: &str) -> (String, String) {
+        let text = fs::read_to_string(self.root_limits_path()).expect("the root limits file");
+        text.lines()
+            .find_map(|line| {
+                let rest = line.strip_prefix(label).filter(|r| r.starts_with(' '))?;
+                let mut words = rest.split_whitespace();
+                Some((words.next()?.to_owned(), words.next()?.to_owned()))
+            })
+            .unwrap_or_else(|| panic!("no {label:?} line in the root limits"))
     }
 
     /// Write the elevator config: root-owned, 0644.
@@ -406,6 +482,8 @@ pub struct Run<'a> {
     fds: Vec<(u32, PathBuf)>,
     stdin: Option<Vec<u8>>,
     hostname: Option<String>,
+    root_limits: bool,
+    bounding_set: Option<String>,
     timeout: Duration,
 }
 
@@ -432,6 +510,8 @@ impl<'a> Run<'a> {
             fds: Vec::new(),
             stdin: None,
             hostname: None,
+            root_limits: true,
+            bounding_set: None,
             timeout: DEFAULT_TIMEOUT,
         }
     }
@@ -497,6 +577,19 @@ impl<'a> Run<'a> {
         self
     }
 
+    /// Let the elevator see this host's real `/proc/1/limits`, not the sandbox's.
+    pub fn host_root_limits(mut self) -> Self {
+        self.root_limits = false;
+        self
+    }
+
+    /// Drop `CAP_SYS_RESOURCE` from the bounding set before becoming the user, as container
+    /// runtimes do: the setuid elevator then cannot raise a hard resource limit.
+    pub fn without_cap_sys_resource(mut self) -> Self {
+        self.bounding_set = Some("-sys_resource".into());
+        self
+    }
+
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -522,7 +615,13 @@ impl<'a> Run<'a> {
             .arg(self.hostname.as_deref().unwrap_or(""))
             .arg(&self.cwd)
             .arg(self.user.uid.to_string())
-            .arg(self.user.gid.to_string());
+            .arg(self.user.gid.to_string())
+            .arg(if self.root_limits {
+                self.sandbox.root_limits_path().into_os_string()
+            } else {
+                OsString::new()
+            })
+            .arg(self.bounding_set.as_deref().unwrap_or(""));
         for (_, path) in &self.fds {
             cmd.arg(path);
         }

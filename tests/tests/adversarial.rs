@@ -519,6 +519,13 @@ fn mount(args: &[&str], target: &Path) {
     );
 }
 
+/// A private tmpfs of `size` (as `mount -o size=` takes it) over `dir`, until dropped.
+fn mount_tmpfs(dir: &Path, size: &str) -> Mounted {
+    let options = format!("size={size},mode=0700,uid=0,gid=0");
+    mount(&["-t", "tmpfs", "-o", &options, "tmpfs"], dir);
+    Mounted(dir.to_path_buf())
+}
+
 struct AuditFx {
     sb: Sandbox,
     alice: KeyPair,
@@ -545,15 +552,20 @@ impl AuditFx {
     /// Elevate a fresh once-grant for `touch MARKER`.
     fn touch(&self, marker: &Path) -> Outcome {
         let argv = ["touch", marker.to_str().unwrap()];
-        let request = RequestBuilder::new(real_path("/usr/bin/touch"), &argv)
+        let (program, token) = self.approved("/usr/bin/touch", &argv);
+        self.sb.elevate(&token, program, &argv[1..]).run()
+    }
+
+    /// A fresh once-grant for `program` (by its real path) with `argv`, in the work dir: the
+    /// program's real path and the token.
+    fn approved(&self, program: &str, argv: &[&str]) -> (String, String) {
+        let request = RequestBuilder::new(real_path(program), argv)
             .requester(&TestUser::agent())
             .cwd(self.sb.work_dir())
             .sign(&self.agent_key.private);
         let decision = DecisionBuilder::approve(&request).sign(&self.alice.private);
         let token = TokenBuilder::new(&request, &decision).encode();
-        self.sb
-            .elevate(&token, &request.payload.program, &argv[1..])
-            .run()
+        (request.payload.program, token)
     }
 }
 
@@ -561,17 +573,7 @@ impl AuditFx {
 fn a_full_audit_file_system_refuses_rather_than_running_unaudited() {
     let fx = audit_fx();
     let log = fx.sb.log_dir();
-    mount(
-        &[
-            "-t",
-            "tmpfs",
-            "-o",
-            "size=8k,mode=0700,uid=0,gid=0",
-            "tmpfs",
-        ],
-        &log,
-    );
-    let _mounted = Mounted(log.clone());
+    let _mounted = mount_tmpfs(&log, "8k");
 
     // Fill it to the last byte. (tmpfs counts whole pages, so a log file with room left in its
     // last page could still take a line: the log starts absent here.)
@@ -620,6 +622,56 @@ fn a_read_only_audit_directory_refuses_rather_than_running_unaudited() {
     assert!(detail.contains("unaudited"), "{out}");
     assert!(!marker.exists(), "the command ran unaudited");
     assert_eq!(fx.sb.audit_lines().len(), 1, "the audit log changed");
+}
+
+/// An append is all or nothing (SPEC §13.4): a line that does not fit on the file system is
+/// taken back, so the log still verifies, and nothing runs. v1 left the part that fitted.
+#[test]
+fn an_audit_line_that_does_not_fit_is_taken_back_and_nothing_runs() {
+    let fx = audit_fx();
+    let log = fx.sb.log_dir();
+    let _mounted = mount_tmpfs(&log, "64k");
+    let first = fx.sb.marker("fits");
+    fx.touch(&first).assert_success();
+    // Fill every free page; the log's last page keeps the room after its one short line.
+    let filler = log.join("filler");
+    let mut file = fs::File::create(&filler).unwrap();
+    while std::io::Write::write_all(&mut file, &[0u8; 512]).is_ok() {}
+    drop(file);
+    let before = fx.sb.audit_text();
+    assert_eq!(before.lines().count(), 1);
+
+    // A refusal whose line (with a 16 KiB argument) is longer than the room left.
+    let (program, token) = fx.approved("/usr/bin/touch", &["touch", "x"]);
+    let long = "y".repeat(16 * 1024);
+    let out = fx.sb.elevate(&token, &program, [long.as_str()]).run();
+    let detail = out.assert_refused("command");
+    assert!(detail.contains("cannot write the audit log"), "{out}");
+    assert_eq!(fx.sb.audit_text(), before, "a part of the line was left");
+
+    // The same for an exec line: it does not fit, nothing runs.
+    let marker = fx.sb.marker("does-not-fit");
+    let argv = [
+        "sh",
+        "-c",
+        &format!(": {long}; touch \"$0\""),
+        marker.to_str().unwrap(),
+    ];
+    let request = RequestBuilder::new(real_path("/bin/sh"), &argv)
+        .requester(&TestUser::agent())
+        .cwd(fx.sb.work_dir())
+        .sign(&fx.agent_key.private);
+    let decision = DecisionBuilder::approve(&request).sign(&fx.alice.private);
+    let token = TokenBuilder::new(&request, &decision).encode();
+    let out = fx
+        .sb
+        .elevate(&token, &request.payload.program, &argv[1..])
+        .run();
+    let detail = out.assert_refused("setup");
+    assert!(detail.contains("unaudited"), "{out}");
+    assert!(!marker.exists(), "the command ran unaudited");
+    assert_eq!(fx.sb.audit_text(), before, "a part of the line was left");
+    fx.sb.audit_verify().assert_success();
 }
 
 // ---------------------------------------------------------------------------------------------

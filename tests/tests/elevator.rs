@@ -930,6 +930,469 @@ fn requester_writable_program_changed_after_approval_is_refused() {
     fx.assert_refused(&fx.elevate(&token, &request).run(), "program", &marker);
 }
 
+// The program path (SPEC §13.2): absolute and canonical, no symbolic link anywhere, nothing
+// from /proc, /dev or /sys. The approver sees a path; no other file may run under it.
+
+/// The agent's own script, which touches `marker` when it runs (as root, in an attack).
+fn agents_script(fx: &Fx, marker: &Path) -> (PathBuf, assent_protocol::Sha256Digest) {
+    let script = fx.sb.agent_dir().join("payload.sh");
+    let body = format!("#!/bin/sh\ntouch '{}'\n", marker.display());
+    fs::write(&script, &body).unwrap();
+    std::os::unix::fs::chown(&script, Some(fx.agent.uid), Some(fx.agent.gid)).unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    (script, assent_protocol::sha256(body.as_bytes()))
+}
+
+/// `/dev/stdin`, `/dev/fd/N` and `/proc/self/fd/N` name whatever the caller opened there. With
+/// the agent's own script behind them, v1 ran that script as root.
+#[test]
+fn a_program_from_dev_or_proc_naming_the_callers_file_is_refused() {
+    let fx = fx();
+    let marker = fx.sb.marker("dev-stdin");
+    let (script, digest) = agents_script(&fx, &marker);
+    for program in ["/dev/stdin", "/dev/fd/5", "/proc/self/fd/5"] {
+        let request = fx
+            .request("/usr/bin/true", &["systemctl", "restart", "nginx"])
+            .program_path_only(program)
+            .program_sha256(digest);
+        let (request, _, token) = fx.approved(request);
+        let out = fx
+            .sb
+            .run_as_agent("/bin/sh")
+            .args(["-c", "exec \"$@\" < \"$0\"", script.to_str().unwrap()])
+            .arg(fx.sb.elevator_path())
+            .args(["--grant", &token, "--", program])
+            .args(&request.payload.argv[1..])
+            .fd(5, &script)
+            .run();
+        let detail = fx.assert_refused(&out, "program", &marker);
+        assert!(
+            detail.contains("/dev") || detail.contains("/proc"),
+            "{program}: {detail}"
+        );
+    }
+}
+
+/// A symbolic link as the program, or anywhere above it, is refused before the grant is
+/// spent: the approver saw the link's name, not what it points to now.
+#[test]
+fn a_program_reached_through_a_symlink_is_refused() {
+    let fx = fx();
+    let (request, marker) = fx.touch("program-link");
+    let touch = request.payload().program.clone();
+    let link = fx.sb.agent_dir().join("touch");
+    std::os::unix::fs::symlink(&touch, &link).unwrap();
+    let bin_link = fx.sb.agent_dir().join("bin");
+    std::os::unix::fs::symlink(Path::new(&touch).parent().unwrap(), &bin_link).unwrap();
+    for program in [link.clone(), bin_link.join("touch")] {
+        let request = request.clone().program(&program);
+        let (request, _, token) = fx.approved(request);
+        let detail = fx.assert_refused(&fx.elevate(&token, &request).run(), "program", &marker);
+        assert!(detail.contains("is a symbolic link"), "{detail}");
+    }
+    // Not spent: with a real file of the same bytes under that name, the same token runs.
+    let request = request.program(&link);
+    let (request, _, token) = fx.approved(request);
+    fx.assert_refused(&fx.elevate(&token, &request).run(), "program", &marker);
+    fs::remove_file(&link).unwrap();
+    copy_program(&touch, &link, &TestUser::root());
+    fx.assert_exec(&fx.elevate(&token, &request).run());
+    assert!(marker.exists());
+}
+
+#[test]
+fn a_program_path_that_is_not_canonical_is_refused() {
+    let fx = fx();
+    let (request, marker) = fx.touch("program-dots");
+    let touch = request.payload().program.clone();
+    let (dir, name) = touch.rsplit_once('/').unwrap();
+    for program in [
+        format!(
+            "{dir}/../{}/{name}",
+            Path::new(dir).file_name().unwrap().to_str().unwrap()
+        ),
+        format!("{dir}/./{name}"),
+        format!("{dir}//{name}"),
+    ] {
+        let request = request.clone().program_path_only(&program);
+        let (request, _, token) = fx.approved(request);
+        let detail = fx.assert_refused(&fx.elevate(&token, &request).run(), "program", &marker);
+        assert!(detail.contains("not canonical"), "{program}: {detail}");
+    }
+}
+
+/// The target must be able to reach the program: a file in a directory it cannot search does
+/// not run as that user, whatever the file's own mode says.
+#[test]
+fn a_program_in_a_directory_the_target_cannot_search_is_refused() {
+    let fx = fx();
+    fx.sb.write_config(
+        &ElevatorConfig::new()
+            .approver("alice", &fx.alice.public_line)
+            .requester(&fx.agent.name, &["root", "nobody"]),
+    );
+    let private = fx.sb.work_dir().join("private");
+    fs::create_dir(&private).unwrap();
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();
+    let program = private.join("id");
+    copy_program("/usr/bin/id", &program, &TestUser::root());
+    let request = fx
+        .request("/usr/bin/id", &["id", "-u"])
+        .program(&program)
+        .run_as("nobody")
+        .cwd("/");
+    let (request, _, token) = fx.approved(request);
+    let detail = fx.assert_refused(
+        &fx.elevate(&token, &request).run(),
+        "program",
+        &fx.sb.marker("unused"),
+    );
+    assert!(detail.contains("cannot be entered by nobody"), "{detail}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resource limits (SPEC §13.3): the command gets PID 1's (here the sandbox's), or the
+// configured ones, never the caller's.
+
+/// `(soft, hard)` by label from a `/proc/self/limits` printed by the command.
+fn printed_limit(out: &Outcome, label: &str) -> (String, String) {
+    out.stdout
+        .lines()
+        .find_map(|line| {
+            let rest = line.strip_prefix(label).filter(|r| r.starts_with(' '))?;
+            let mut words = rest.split_whitespace();
+            Some((words.next()?.to_owned(), words.next()?.to_owned()))
+        })
+        .unwrap_or_else(|| panic!("no {label:?} line in {out}"))
+}
+
+fn pair(soft: &str, hard: &str) -> (String, String) {
+    (soft.to_owned(), hard.to_owned())
+}
+
+/// Whether this test process may hand `CAP_SYS_RESOURCE` on (its bounding set has it), so a
+/// setuid elevator it starts can raise hard limits.
+fn host_has_cap_sys_resource() -> bool {
+    const CAP_SYS_RESOURCE: u32 = 24;
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .expect("a CapBnd line")
+        .trim();
+    u64::from_str_radix(hex, 16).unwrap() & (1 << CAP_SYS_RESOURCE) != 0
+}
+
+/// A root-owned file of `len` bytes and an approved `cp` of it, as root, into the work dir.
+fn approved_copy(fx: &Fx, len: usize) -> (SignedRequest, String, PathBuf, Vec<u8>) {
+    let source = fx.sb.work_dir().join("source.conf");
+    let bytes: Vec<u8> = (0..len).map(|i| b"root ALL=(ALL) ALL\n"[i % 19]).collect();
+    fs::write(&source, &bytes).unwrap();
+    let dest = fx.sb.work_dir().join("copy.conf");
+    let request = fx.request(
+        "/usr/bin/cp",
+        &["cp", source.to_str().unwrap(), dest.to_str().unwrap()],
+    );
+    let (request, _, token) = fx.approved(request);
+    (request, token, dest, bytes)
+}
+
+/// `prlimit LIMITS -- assent-elevate --grant TOKEN -- PROGRAM ARGS…` as the agent: the agent
+/// sets its own limits and calls the real setuid elevator under them.
+fn elevate_under<'a>(fx: &'a Fx, limits: &[&str], token: &str, request: &SignedRequest) -> Run<'a> {
+    fx.sb
+        .run_as_agent("prlimit")
+        .args(limits)
+        .arg("--")
+        .arg(fx.sb.elevator_path())
+        .args(["--grant", token, "--"])
+        .arg(&request.payload.program)
+        .args(&request.payload.argv[1..])
+}
+
+/// The attack: a file size limit the agent set made an approved root `cp` stop at a byte the
+/// agent chose, leaving a truncated root-owned file. The copy must complete.
+#[test]
+fn an_approved_copy_completes_whatever_file_size_limit_the_agent_set() {
+    let fx = fx();
+    let (request, token, dest, bytes) = approved_copy(&fx, 256 * 1024);
+    let out = elevate_under(&fx, &["--fsize=4096:unlimited"], &token, &request).run();
+    fx.assert_exec(&out);
+    assert_eq!(
+        fs::read(&dest).unwrap().len(),
+        bytes.len(),
+        "the copy was cut short"
+    );
+    assert_eq!(fs::read(&dest).unwrap(), bytes);
+}
+
+/// The same with the hard limit lowered too. With `CAP_SYS_RESOURCE` the elevator lifts it and
+/// the copy completes; without it, nothing is written or run and the grant is not spent.
+#[test]
+fn a_hard_file_size_limit_is_lifted_or_refused_before_the_grant_is_spent() {
+    let fx = fx();
+    let (request, token, dest, bytes) = approved_copy(&fx, 256 * 1024);
+    let hard = ["--fsize=4096:4096"];
+
+    let out = elevate_under(&fx, &hard, &token, &request)
+        .without_cap_sys_resource()
+        .run();
+    let detail = out.assert_refused("limits");
+    assert!(
+        detail.contains("hard file size limit (fsize) is 4096"),
+        "{detail}"
+    );
+    assert!(detail.contains("CAP_SYS_RESOURCE"), "{detail}");
+    assert!(!dest.exists(), "the copy ran");
+    assert!(
+        fx.sb.audit_text().is_empty(),
+        "nothing is written under the caller's limit"
+    );
+
+    // As this host is: the capability lifts the limit; without it, the same refusal.
+    let out = elevate_under(&fx, &hard, &token, &request).run();
+    if host_has_cap_sys_resource() {
+        fx.assert_exec(&out);
+        assert_eq!(fs::read(&dest).unwrap(), bytes);
+    } else {
+        out.assert_refused("limits");
+        // Not spent: without the limit, the same token runs.
+        fx.assert_exec(&fx.elevate(&token, &request).run());
+        assert_eq!(fs::read(&dest).unwrap(), bytes);
+    }
+    fx.sb.audit_verify().assert_success();
+}
+
+/// Open files and CPU time the same way: the command sees PID 1's limits, not the ones the
+/// caller lowered (soft limits here, which the elevator raises without any capability).
+#[test]
+fn the_command_gets_pid_1s_limits_not_the_callers() {
+    let fx = fx();
+    let (_, nofile_hard) = fx.sb.root_limit("Max open files");
+    fx.sb.set_root_limit("Max open files", "777", &nofile_hard);
+    fx.sb
+        .set_root_limit("Max cpu time", "unlimited", "unlimited");
+    fx.sb.set_root_limit("Max core file size", "0", "unlimited");
+    let (request, _, token) =
+        fx.approved(fx.request("/usr/bin/cat", &["cat", "/proc/self/limits"]));
+    let out = elevate_under(
+        &fx,
+        &[
+            "--nofile=100:",
+            "--cpu=50:",
+            "--core=4096:",
+            "--stack=1048576:",
+        ],
+        &token,
+        &request,
+    )
+    .run();
+    fx.assert_exec(&out);
+    assert_eq!(
+        printed_limit(&out, "Max open files"),
+        pair("777", &nofile_hard)
+    );
+    assert_eq!(
+        printed_limit(&out, "Max cpu time"),
+        pair("unlimited", "unlimited")
+    );
+    assert_eq!(
+        printed_limit(&out, "Max core file size"),
+        pair("0", "unlimited")
+    );
+    let (stack, stack_hard) = fx.sb.root_limit("Max stack size");
+    assert_eq!(printed_limit(&out, "Max stack size"), (stack, stack_hard));
+}
+
+/// Where the caller's hard limit is below the soft limit commands get and the elevator cannot
+/// raise it (no `CAP_SYS_RESOURCE`, as in containers), the attempt is refused before the grant
+/// is spent, naming the limit and the fix.
+#[test]
+fn a_hard_limit_below_pid_1s_is_refused_before_the_grant_is_spent() {
+    let fx = fx();
+    let (request, _, token) =
+        fx.approved(fx.request("/usr/bin/cat", &["cat", "/proc/self/limits"]));
+    let out = elevate_under(&fx, &["--nofile=100:100"], &token, &request)
+        .without_cap_sys_resource()
+        .run();
+    let detail = fx.assert_refused(&out, "limits", &fx.sb.marker("unused"));
+    let (soft, _) = fx.sb.root_limit("Max open files");
+    assert!(
+        detail.contains(&format!(
+            "the caller's hard nofile limit is 100, below the {soft} (files)"
+        )),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("[settings.limits]"),
+        "the fix is named: {detail}"
+    );
+    let out = fx.elevate(&token, &request).run();
+    fx.assert_exec(&out);
+    assert_eq!(printed_limit(&out, "Max open files").0, soft);
+}
+
+#[test]
+fn configured_limits_replace_pid_1s() {
+    let fx = fx_with(|config| {
+        config
+            .limit("nofile", "[1234, 2048]")
+            .limit("fsize", "1048576")
+            .limit("core", "[0, \"unlimited\"]")
+    });
+    let (request, _, token) =
+        fx.approved(fx.request("/usr/bin/cat", &["cat", "/proc/self/limits"]));
+    let out = elevate_under(&fx, &["--nofile=100:", "--core=0:0"], &token, &request).run();
+    fx.assert_exec(&out);
+    assert_eq!(printed_limit(&out, "Max open files"), pair("1234", "2048"));
+    assert_eq!(
+        printed_limit(&out, "Max file size"),
+        pair("1048576", "1048576")
+    );
+    // The caller lowered its hard core limit to 0. The configured soft limit, 0, still fits
+    // under it, so the command gets that, with the caller's hard limit where the elevator
+    // cannot raise it.
+    let hard = if host_has_cap_sys_resource() {
+        "unlimited"
+    } else {
+        "0"
+    };
+    assert_eq!(printed_limit(&out, "Max core file size"), pair("0", hard));
+    let (stack, stack_hard) = fx.sb.root_limit("Max stack size");
+    assert_eq!(
+        printed_limit(&out, "Max stack size"),
+        (stack, stack_hard),
+        "the rest: PID 1's"
+    );
+}
+
+/// A CPU limit counts the time the process used before it exec'd. Burning CPU first and then
+/// calling the elevator would cut a command with a finite CPU limit short: refused.
+#[test]
+fn cpu_time_burnt_before_the_elevator_does_not_count_against_the_command() {
+    let fx = fx_with(|config| config.limit("cpu", "60"));
+    let (request, _, token) =
+        fx.approved(fx.request("/usr/bin/cat", &["cat", "/proc/self/limits"]));
+    let out = fx
+        .sb
+        .run_as_agent("/usr/bin/perl")
+        .args([
+            "-e",
+            "1 while (times)[0] + (times)[1] < 1.2; exec @ARGV or die $!",
+        ])
+        .arg(fx.sb.elevator_path())
+        .args(["--grant", &token, "--"])
+        .arg(&request.payload.program)
+        .args(&request.payload.argv[1..])
+        .run();
+    let detail = fx.assert_refused(&out, "limits", &fx.sb.marker("unused"));
+    assert!(detail.contains("already used 1 s of CPU time"), "{detail}");
+    let out = fx.elevate(&token, &request).run();
+    fx.assert_exec(&out);
+    assert_eq!(printed_limit(&out, "Max cpu time"), pair("60", "60"));
+}
+
+#[test]
+fn unreadable_pid_1_limits_are_refused_unless_every_limit_is_configured() {
+    let fx = fx();
+    fx.sb
+        .write_root_limits("Limit Soft Hard Units\nMax cpu time lots\n");
+    let (request, marker) = fx.touch("damaged-root-limits");
+    let (request, _, token) = fx.approved(request);
+    let detail = fx.assert_refused(&fx.elevate(&token, &request).run(), "limits", &marker);
+    assert!(
+        detail.contains("cannot read PID 1's limits from /proc/1/limits"),
+        "{detail}"
+    );
+
+    // Every limit configured (as this process has them, which the agent inherits): PID 1's
+    // are not needed.
+    let names = [
+        ("cpu", "Max cpu time"),
+        ("fsize", "Max file size"),
+        ("data", "Max data size"),
+        ("stack", "Max stack size"),
+        ("core", "Max core file size"),
+        ("rss", "Max resident set"),
+        ("nproc", "Max processes"),
+        ("nofile", "Max open files"),
+        ("memlock", "Max locked memory"),
+        ("as", "Max address space"),
+        ("locks", "Max file locks"),
+        ("sigpending", "Max pending signals"),
+        ("msgqueue", "Max msgqueue size"),
+        ("nice", "Max nice priority"),
+        ("rtprio", "Max realtime priority"),
+        ("rttime", "Max realtime timeout"),
+    ];
+    let mine = fs::read_to_string("/proc/self/limits").unwrap();
+    let toml = |v: &str| {
+        if v == "unlimited" {
+            "\"unlimited\"".to_owned()
+        } else {
+            v.to_owned()
+        }
+    };
+    fx.reconfigure(|config| {
+        names.iter().fold(config, |config, (name, label)| {
+            let line = mine.lines().find(|l| l.starts_with(label)).unwrap();
+            let words: Vec<&str> = line[label.len()..].split_whitespace().collect();
+            config.limit(name, &format!("[{}, {}]", toml(words[0]), toml(words[1])))
+        })
+    });
+    fx.assert_exec(&fx.elevate(&token, &request).run());
+    assert!(marker.exists());
+}
+
+/// Against this host's real PID 1: where the agent's hard limits reach PID 1's soft ones, or
+/// the elevator may raise them, the command gets PID 1's; otherwise the first limit that
+/// cannot be had is named.
+#[test]
+fn this_hosts_pid_1_limits_are_given_or_the_shortfall_is_named() {
+    let fx = fx();
+    let (request, _, token) =
+        fx.approved(fx.request("/usr/bin/cat", &["cat", "/proc/self/limits"]));
+    let out = fx.elevate(&token, &request).host_root_limits().run();
+    let root = fs::read_to_string("/proc/1/limits").unwrap();
+    let mine = fs::read_to_string("/proc/self/limits").unwrap();
+    let value = |v: &str| {
+        if v == "unlimited" {
+            u64::MAX
+        } else {
+            v.parse().unwrap()
+        }
+    };
+    let labels: Vec<&str> = root.lines().skip(1).map(|l| l[..26].trim_end()).collect();
+    let field = |text: &str, label: &str, i: usize| {
+        text.lines()
+            .find(|l| l.starts_with(label) && l[label.len()..].starts_with(' '))
+            .and_then(|l| l[label.len()..].split_whitespace().nth(i))
+            .unwrap_or_else(|| panic!("no {label}"))
+            .to_owned()
+    };
+    let short = labels.iter().find(|label| {
+        !host_has_cap_sys_resource()
+            && value(&field(&mine, label, 1)) < value(&field(&root, label, 0))
+    });
+    match short {
+        None => {
+            fx.assert_exec(&out);
+            for label in labels {
+                assert_eq!(
+                    printed_limit(&out, label).0,
+                    field(&root, label, 0),
+                    "{label}: {out}"
+                );
+            }
+        }
+        Some(label) => {
+            let detail = fx.assert_refused(&out, "limits", &fx.sb.marker("unused"));
+            eprintln!("{label}: {detail}");
+            assert!(detail.contains("(PID 1's soft limit)"), "{detail}");
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Setup and configuration
 
@@ -1264,15 +1727,117 @@ fn process_state_is_reset_and_the_command_replaces_the_elevator() {
         format!("/proc/self/status:Pid: {pid}"),
         "{out}"
     );
-    // Whatever limits the elevator changed for itself are the caller's again.
-    for limit in ["core file size", "file size", "open files", "cpu time"] {
-        let prefix = format!("/proc/self/limits:Max {limit}");
+    // The command has PID 1's limits (the sandbox's), not the ones the caller lowered.
+    for label in [
+        "Max core file size",
+        "Max file size",
+        "Max open files",
+        "Max cpu time",
+    ] {
+        let prefix = format!("/proc/self/limits:{label}");
+        let line = state_line(&after, &prefix);
+        let (soft, hard) = fx.sb.root_limit(label);
+        let fields: Vec<&str> = line[prefix.len()..].split_whitespace().collect();
         assert_eq!(
-            state_line(&after, &prefix),
+            fields[..2],
+            [soft.as_str(), hard.as_str()],
+            "{label}: {out}"
+        );
+        assert_ne!(
             state_line(&before, &prefix),
-            "{out}"
+            line,
+            "the caller lowered its {label}: {baseline}"
         );
     }
+}
+
+/// Interval timers survive exec. A caller that armed one before calling the elevator could
+/// have the root command killed by SIGALRM, SIGVTALRM or SIGPROF at a moment of its choosing,
+/// like the file size limit did. The command starts with none armed.
+#[test]
+fn interval_timers_the_caller_armed_do_not_reach_the_command() {
+    let fx = fx();
+    let perl = real_path("/usr/bin/perl");
+    let report = "use Time::HiRes qw(getitimer ITIMER_REAL ITIMER_VIRTUAL ITIMER_PROF); \
+        print join(' ', map { (getitimer($_))[0] > 0 ? 1 : 0 } ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF)";
+    let (request, _, token) =
+        fx.approved(fx.request(perl.to_str().unwrap(), &["perl", "-e", report]));
+    let arm = "use Time::HiRes qw(setitimer ITIMER_REAL ITIMER_VIRTUAL ITIMER_PROF); \
+        setitimer($_, 600) for ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF; exec @ARGV or die $!";
+    let out = fx
+        .sb
+        .run_as_agent(&perl)
+        .args(["-e", arm])
+        .arg(fx.sb.elevator_path())
+        .args(["--grant", &token, "--"])
+        .arg(&request.payload.program)
+        .args(&request.payload.argv[1..])
+        .run();
+    fx.assert_exec(&out);
+    assert_eq!(out.stdout, "0 0 0", "timers armed in the command: {out}");
+}
+
+/// Pending signals survive exec too. v1 emptied the signal mask right before exec, so a
+/// SIGTERM the caller left blocked and pending killed the elevator after the grant was spent
+/// and the audit line said `exec`. Now it is discarded and the approved command runs.
+#[test]
+fn a_signal_the_caller_left_pending_does_not_stop_the_approved_command() {
+    let fx = fx();
+    let (request, marker) = fx.touch("pending-signal");
+    let (request, _, token) = fx.approved(request);
+    let out = fx
+        .sb
+        .run_as_agent(real_path("/usr/bin/perl"))
+        .args([
+            "-e",
+            "use POSIX; sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGTERM)); kill TERM => $$; \
+             exec @ARGV or die $!",
+        ])
+        .arg(fx.sb.elevator_path())
+        .args(["--grant", &token, "--"])
+        .arg(&request.payload.program)
+        .args(&request.payload.argv[1..])
+        .run();
+    fx.assert_exec(&out);
+    assert!(marker.exists(), "the approved command did not run: {out}");
+}
+
+/// The caller's scheduling class, niceness, I/O class and personality flags are its own to
+/// choose, not the root command's: a SCHED_IDLE elevator holding the ledger lock would stall
+/// every other elevation, and a personality flag changes what the command sees (here the
+/// kernel version uname(2) reports).
+#[test]
+fn the_callers_scheduling_and_personality_do_not_reach_the_command() {
+    let fx = fx();
+    let report = "uname -r; chrt -p $$; nice; ionice";
+    let (request, _, token) = fx.approved(fx.request("/bin/sh", &["sh", "-c", report]));
+    let out = fx
+        .sb
+        .run_as_agent("setarch")
+        .args([
+            "--uname-2.6",
+            "chrt",
+            "--idle",
+            "0",
+            "nice",
+            "-n",
+            "19",
+            "ionice",
+            "-c",
+            "3",
+        ])
+        .arg(fx.sb.elevator_path())
+        .args(["--grant", &token, "--"])
+        .arg(&request.payload.program)
+        .args(&request.payload.argv[1..])
+        .run();
+    fx.assert_exec(&out);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    assert_eq!(lines[0], release.trim_end(), "{out}");
+    assert!(lines[1].ends_with("SCHED_OTHER"), "{out}");
+    assert_eq!(lines[3], "0", "niceness: {out}");
+    assert!(!lines[4].starts_with("idle"), "I/O class: {out}");
 }
 
 #[test]
@@ -1363,6 +1928,139 @@ fn approved_cwd_is_applied() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The working directory (SPEC §13.2): opened component by component, never through a symbolic
+// link, and the command starts in the directory that was opened.
+
+fn owner_of(path: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    fs::symlink_metadata(path)
+        .unwrap_or_else(|e| panic!("cannot stat {}: {e}", path.display()))
+        .uid()
+}
+
+/// A root-owned directory holding a root-owned file: what a swapped cwd must never reach.
+fn root_owned_victim(dir: &Path) {
+    fs::create_dir_all(dir).unwrap();
+    fs::write(dir.join("sudoers"), "root ALL=(ALL) ALL\n").unwrap();
+}
+
+/// `chown -R assent-agent:assent-agent .`, approved in `cwd`.
+fn chown_here(fx: &Fx, cwd: &Path) -> (SignedRequest, String) {
+    let owner = format!("{0}:{0}", fx.agent.name);
+    let request = fx
+        .request("/usr/bin/chown", &["chown", "-R", &owner, "."])
+        .cwd(cwd);
+    let (request, _, token) = fx.approved(request);
+    (request, token)
+}
+
+#[test]
+fn a_chown_approved_in_the_agents_directory_runs_there() {
+    let fx = fx();
+    let proj = fx.sb.agent_dir().join("proj");
+    fs::create_dir(&proj).unwrap();
+    fs::write(proj.join("build.log"), "made by root").unwrap();
+    let (request, token) = chown_here(&fx, &proj);
+    fx.assert_exec(&fx.elevate(&token, &request).run());
+    assert_eq!(owner_of(&proj.join("build.log")), fx.agent.uid);
+}
+
+/// The attack: approved `chown -R agent:agent .` in the agent's `proj`; before the elevator
+/// runs, the agent replaces `proj` (or a directory above it) with a symbolic link to a
+/// root-owned directory. Refused, before the grant is spent, and the root-owned files stay
+/// root's.
+#[test]
+fn a_cwd_swapped_for_a_symlink_after_approval_is_refused() {
+    let fx = fx();
+    let root_side = fx.sb.work_dir().join("root-side");
+    root_owned_victim(&root_side.join("proj"));
+
+    // The approved directory itself becomes a link.
+    let proj = fx.sb.agent_dir().join("proj");
+    fs::create_dir(&proj).unwrap();
+    let (request, token) = chown_here(&fx, &proj);
+    fs::remove_dir(&proj).unwrap();
+    std::os::unix::fs::symlink(root_side.join("proj"), &proj).unwrap();
+    let detail = fx.assert_refused(
+        &fx.elevate(&token, &request).run(),
+        "cwd",
+        &fx.sb.marker("unused"),
+    );
+    assert!(detail.contains("is a symbolic link"), "{detail}");
+
+    // A directory above it becomes a link.
+    let up = fx.sb.agent_dir().join("up");
+    fs::create_dir_all(up.join("proj")).unwrap();
+    let (request2, token2) = chown_here(&fx, &up.join("proj"));
+    fs::rename(&up, fx.sb.agent_dir().join("up.old")).unwrap();
+    std::os::unix::fs::symlink(&root_side, &up).unwrap();
+    fx.assert_refused(
+        &fx.elevate(&token2, &request2).run(),
+        "cwd",
+        &fx.sb.marker("unused"),
+    );
+
+    for path in [root_side.join("proj"), root_side.join("proj/sudoers")] {
+        assert_eq!(owner_of(&path), 0, "{} was chowned", path.display());
+    }
+    // Refused before the single-use check: the grant is not spent. With the real directory
+    // back, the same token runs.
+    fs::remove_file(&proj).unwrap();
+    fs::create_dir(&proj).unwrap();
+    fx.assert_exec(&fx.elevate(&token, &request).run());
+}
+
+#[test]
+fn a_cwd_that_is_not_canonical_is_refused() {
+    let fx = fx();
+    let work = fx.sb.work_dir();
+    let work = work.to_str().unwrap();
+    for cwd in [
+        format!("{work}/"),
+        format!("{work}/./"),
+        format!("{work}/../work"),
+    ] {
+        let (request, marker) = fx.touch("noncanonical-cwd");
+        let request = request.cwd(&cwd);
+        let (request, _, token) = fx.approved(request);
+        let detail = fx.assert_refused(&fx.elevate(&token, &request).run(), "cwd", &marker);
+        assert!(detail.contains("not canonical"), "{cwd}: {detail}");
+    }
+}
+
+/// The target user must be allowed to enter the approved directory, as `chdir` as that user
+/// would require; when it cannot, the attempt is refused before the grant is spent.
+#[test]
+fn a_cwd_the_target_cannot_enter_is_refused_before_the_grant_is_spent() {
+    let nobody = TestUser::lookup("nobody").expect("this system has no user nobody");
+    let fx = fx();
+    fx.sb.write_config(
+        &ElevatorConfig::new()
+            .approver("alice", &fx.alice.public_line)
+            .requester(&fx.agent.name, &["root", "nobody"]),
+    );
+    let private = fx.sb.work_dir().join("private");
+    fs::create_dir(&private).unwrap();
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();
+    let (request, _, token) = fx.approved(
+        fx.request("/usr/bin/pwd", &["pwd"])
+            .run_as("nobody")
+            .cwd(&private),
+    );
+    let detail = fx.assert_refused(
+        &fx.elevate(&token, &request).run(),
+        "cwd",
+        &fx.sb.marker("unused"),
+    );
+    assert!(detail.contains("cannot be entered by nobody"), "{detail}");
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o711)).unwrap();
+    let out = fx.elevate(&token, &request).run();
+    fx.assert_exec(&out);
+    assert_eq!(out.stdout.trim_end(), private.to_str().unwrap(), "{out}");
+    assert_ne!(nobody.uid, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Audit log
 
 /// Three attempts: exec, refused (single-use), exec.
@@ -1447,6 +2145,157 @@ fn deleted_audit_line_fails_verification() {
         mentions_line(&out, &[2]),
         "verify must name the line: {out}"
     );
+}
+
+// The audit log under hostile callers (SPEC §13.4): bounded lines, every argument counted,
+// and a log that verifies after any attempt by any local user.
+
+/// `assent-elevate --grant not-a-token -- /usr/bin/true` plus `extra` empty arguments, built
+/// by perl on the caller's side (the harness would have to pass them through root's execs),
+/// with the stack limit that lets execve take that many.
+fn many_empty_arguments<'a>(fx: &'a Fx, user: &TestUser, extra: usize) -> Run<'a> {
+    fx.sb
+        .run_as(user, "/bin/sh")
+        .args([
+            "-c",
+            "ulimit -s unlimited; exec /usr/bin/perl -e 'my $n = shift; exec @ARGV, (q()) x $n or die $!' \"$@\"",
+            "sh",
+        ])
+        .arg(extra.to_string())
+        .arg(fx.sb.elevator_path())
+        .args(["--grant", "not-a-token", "--", "/usr/bin/true"])
+}
+
+/// The attack: a user that is not a requester added about 2 MB to the log per call with
+/// hundreds of thousands of empty arguments. Now its line is at most 4 KiB, and says how many
+/// arguments (and bytes) there were.
+#[test]
+fn a_strangers_hundreds_of_thousands_of_empty_arguments_make_one_short_line() {
+    let fx = fx();
+    let out = many_empty_arguments(&fx, &TestUser::other(), 300_000).run();
+    out.assert_refused("requester");
+    let line = fx.last_audit();
+    assert!(
+        line.raw.len() <= 4096,
+        "a {} byte line for a stranger",
+        line.raw.len()
+    );
+    assert_eq!(line.json["argc"], 300_001, "{}", line.raw);
+    assert_eq!(line.json["argv_bytes"], 0, "{}", line.raw);
+    let argv = line.json["argv"].as_array().expect("argv");
+    assert!(
+        argv[0].is_null(),
+        "argv[0] is the request's, unknown here: {}",
+        line.raw
+    );
+    assert!(
+        argv.last()
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .contains("more arguments not logged"),
+        "{}",
+        line.raw
+    );
+    fx.sb.audit_verify().assert_success();
+}
+
+/// A requester's line is at most 64 KiB, however long or however escaped (a control byte is
+/// six bytes of JSON) its arguments are, and the refusal's detail too.
+#[test]
+fn a_requesters_line_is_at_most_64_kib() {
+    let fx = fx();
+    let (request, marker) = fx.touch("long-args");
+    let (request, _, token) = fx.approved(request);
+    let control = "\u{1}".repeat(100 * 1024);
+    let out = fx
+        .sb
+        .run_as_agent("/bin/sh")
+        .args(["-c", "ulimit -s unlimited; exec \"$@\"", "sh"])
+        .arg(fx.sb.elevator_path())
+        .args(["--grant", &token, "--"])
+        .arg(&request.payload.program)
+        .args(std::iter::repeat_n(control.as_str(), 20))
+        .run();
+    fx.assert_refused(&out, "command", &marker);
+    let line = fx.last_audit();
+    assert!(
+        line.raw.len() <= 64 * 1024,
+        "a {} byte line",
+        line.raw.len()
+    );
+    assert_eq!(line.json["argc"], 21, "{}", line.raw);
+    assert_eq!(line.json["argv_bytes"], 20 * 100 * 1024, "{}", line.raw);
+    assert_eq!(
+        line.json["argv"][0], request.payload.argv[0],
+        "argv[0] is the signed request's: {}",
+        line.raw
+    );
+    assert!(
+        out.stderr.len() < 4096,
+        "the refusal is one short line: {}",
+        out.stderr.len()
+    );
+    fx.sb.audit_verify().assert_success();
+}
+
+/// Refused and exec lines record argv[0] the same way: the signed request's, or null when no
+/// request was read.
+#[test]
+fn argv0_is_recorded_the_same_way_in_every_line() {
+    let fx = fx();
+    let (request, _) = fx.touch("argv0");
+    let (request, _, token) = fx.approved(request.argv(&["my-touch", "x"]));
+    fx.elevate(&token, &request)
+        .arg("extra")
+        .run()
+        .assert_refused("command");
+    fx.assert_exec(&fx.elevate(&token, &request).run());
+    fx.sb
+        .elevate("garbage", &request.payload.program, ["x"])
+        .run()
+        .assert_refused("token");
+    let lines = fx.sb.audit_lines();
+    let argv: Vec<&serde_json::Value> = lines.iter().map(|l| &l.json["argv"]).collect();
+    assert_eq!(*argv[0], serde_json::json!(["my-touch", "x", "extra"]));
+    assert_eq!(*argv[1], serde_json::json!(["my-touch", "x"]));
+    assert_eq!(*argv[2], serde_json::json!([null, "x"]));
+    for line in &lines {
+        assert_eq!(
+            line.json["program"], request.payload.program,
+            "{}",
+            line.raw
+        );
+    }
+}
+
+/// Where root lacks CAP_SYS_RESOURCE, a tiny file size limit made v1 leave half a line in the
+/// log, and `audit verify` failed for good. Now nothing is written under the caller's limit.
+#[test]
+fn a_tiny_file_size_limit_never_leaves_half_a_line() {
+    let fx = fx();
+    let (request, marker) = fx.touch("fsize-audit");
+    let (request, _, token) = fx.approved(request);
+    // Some lines first, so that the limit is just above the log's size.
+    three_audited_attempts(&fx);
+    let size = fs::metadata(fx.sb.audit_path()).unwrap().len();
+    let limit = format!("--fsize={0}:{0}", size + 20);
+    for user in [TestUser::other(), TestUser::agent()] {
+        let out = fx
+            .sb
+            .run_as(&user, "prlimit")
+            .args([limit.as_str(), "--"])
+            .arg(fx.sb.elevator_path())
+            .args(["--grant", &token, "--"])
+            .arg(&request.payload.program)
+            .args(&request.payload.argv[1..])
+            .without_cap_sys_resource()
+            .run();
+        fx.sb.audit_verify().assert_success();
+        assert_eq!(fs::metadata(fx.sb.audit_path()).unwrap().len(), size);
+        out.assert_refused("limits");
+        assert_not_run(&marker);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
