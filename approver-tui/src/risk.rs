@@ -147,13 +147,19 @@ pub trait HostFacts {
     /// The first symlink on the way to `path` (never followed), if there is one.
     fn symlink_on_path(&self, path: &Path) -> Result<Option<PathBuf>, String>;
     /// What this host's secure path finds for `argv0` (a bare name, or a path in one of its
-    /// directories): the path found there and the canonical file it is.
-    fn secure_path_finds(&self, argv0: &str) -> Option<(PathBuf, PathBuf)>;
+    /// directories): the path found there and the canonical file it is. None: not known.
+    fn secure_path_finds(&self, _argv0: &str) -> Option<(PathBuf, PathBuf)> {
+        None
+    }
     /// The elevator's secure path on this host, when known.
-    fn secure_path(&self) -> Option<String>;
+    fn secure_path(&self) -> Option<String> {
+        None
+    }
     /// Why the elevator on this host would refuse the request before looking at its program:
-    /// its configuration (requester, run_as) and its users.
-    fn refusals(&self, request: &Request) -> Vec<String>;
+    /// its configuration (requester, run_as) and its users. Empty: nothing known against it.
+    fn refusals(&self, _request: &Request) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Facts that are never known, with the reason to show (a request for another host).
@@ -169,15 +175,6 @@ impl HostFacts for UnknownFacts {
     }
     fn symlink_on_path(&self, _: &Path) -> Result<Option<PathBuf>, String> {
         Err(self.0.clone())
-    }
-    fn secure_path_finds(&self, _: &str) -> Option<(PathBuf, PathBuf)> {
-        None
-    }
-    fn secure_path(&self) -> Option<String> {
-        None
-    }
-    fn refusals(&self, _: &Request) -> Vec<String> {
-        Vec::new()
     }
 }
 
@@ -843,15 +840,6 @@ mod tests {
             fn symlink_on_path(&self, p: &Path) -> Result<Option<PathBuf>, String> {
                 assert!(!is_pseudo_file(p), "walked {}", p.display());
                 Ok(None)
-            }
-            fn secure_path_finds(&self, _: &str) -> Option<(PathBuf, PathBuf)> {
-                None
-            }
-            fn secure_path(&self) -> Option<String> {
-                None
-            }
-            fn refusals(&self, _: &Request) -> Vec<String> {
-                Vec::new()
             }
         }
         for program in [

@@ -17,7 +17,7 @@ use crate::command::Summary;
 use crate::config::Fatal;
 use crate::escape::visible;
 use crate::host::HostView;
-use crate::log::{DecisionLog, Entry};
+use crate::log::{DecisionLog, Entry, Loaded};
 use crate::memory::{Memory, REF_LEN, Shown, ShownFile, reference};
 use crate::out;
 use crate::relay_link::request_event;
@@ -45,27 +45,34 @@ pub struct Common {
 }
 
 impl Common {
-    /// The decision log and the requests shown, folded into a memory; unreadable lines of the
-    /// log are skipped (they are reported by the console).
-    pub fn memory(&self) -> Result<Memory, Fatal> {
-        let fingerprint = self.key.public().fingerprint();
-        let mut memory = Memory::new(fingerprint.as_str());
-        let loaded = self.log.load().map_err(|e| {
+    /// Every entry of the decision log that verifies (and how many did not).
+    pub fn load_log(&self) -> Result<Loaded, Fatal> {
+        self.log.load().map_err(|e| {
             Fatal::other(format!(
                 "cannot read the decision log {}: {e}",
                 self.log.path().display()
             ))
-        })?;
-        for entry in &loaded.entries {
-            memory.learn(entry);
-        }
-        let shown = self.shown.load(now()).map_err(|e| {
+        })
+    }
+
+    /// The requests shown to this approver before, still remembered.
+    pub fn load_shown(&self) -> Result<Vec<Shown>, Fatal> {
+        self.shown.load(now()).map_err(|e| {
             Fatal::other(format!(
                 "cannot read the list of requests shown {}: {e}",
                 self.shown.path().display()
             ))
-        })?;
-        for s in shown {
+        })
+    }
+
+    /// The decision log and the requests shown, folded into a memory; unreadable lines of the
+    /// log are skipped (the console reports them).
+    pub fn memory(&self) -> Result<Memory, Fatal> {
+        let mut memory = Memory::new(self.key.public().fingerprint().as_str());
+        for entry in &self.load_log()?.entries {
+            memory.learn(entry);
+        }
+        for s in self.load_shown()? {
             memory.saw(s.id, s.sha256);
         }
         Ok(memory)

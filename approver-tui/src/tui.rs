@@ -56,12 +56,7 @@ pub async fn run(common: Common, listen: Option<SocketAddr>, notify: bool) -> Re
     let mut app = App::new(&common.name, &fingerprint, &url, now());
     app.once_window_s = common.once_window_s;
     app.color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let loaded = common.log.load().map_err(|e| {
-        Fatal::other(format!(
-            "cannot read the decision log {}: {e}",
-            common.log.path().display()
-        ))
-    })?;
+    let loaded = common.load_log()?;
     for entry in &loaded.entries {
         app.apply_entry(entry);
     }
@@ -71,12 +66,7 @@ pub async fn run(common: Common, listen: Option<SocketAddr>, notify: bool) -> Re
             loaded.skipped
         ));
     }
-    let shown = common.shown.load(now()).map_err(|e| {
-        Fatal::other(format!(
-            "cannot read the list of requests shown {}: {e}",
-            common.shown.path().display()
-        ))
-    })?;
+    let shown = common.load_shown()?;
     for s in shown {
         app.memory.saw(s.id, s.sha256);
     }

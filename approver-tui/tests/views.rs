@@ -189,15 +189,6 @@ fn risk_flags_come_from_assess() {
         fn symlink_on_path(&self, _: &Path) -> Result<Option<PathBuf>, String> {
             Ok(None)
         }
-        fn secure_path_finds(&self, _: &str) -> Option<(PathBuf, PathBuf)> {
-            None
-        }
-        fn secure_path(&self) -> Option<String> {
-            None
-        }
-        fn refusals(&self, _: &Request) -> Vec<String> {
-            Vec::new()
-        }
     }
     assert_eq!(
         assess(&testing::request("rm -rf /var/lib/docker", &[]), &NoFiles),

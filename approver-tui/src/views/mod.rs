@@ -186,13 +186,7 @@ pub fn wrap_words<'a>(words: impl IntoIterator<Item = &'a str>, width: usize) ->
                 used += 1 + w;
                 continue;
             }
-            lines.push(std::mem::replace(
-                &mut current,
-                Piece {
-                    text: String::new(),
-                    continued: false,
-                },
-            ));
+            new_line(&mut lines, &mut current, false);
             used = 0;
         }
         started = true;
@@ -204,13 +198,7 @@ pub fn wrap_words<'a>(words: impl IntoIterator<Item = &'a str>, width: usize) ->
         for c in word.chars() {
             let cw = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
             if used + cw > width && used > 0 {
-                lines.push(std::mem::replace(
-                    &mut current,
-                    Piece {
-                        text: String::new(),
-                        continued: true,
-                    },
-                ));
+                new_line(&mut lines, &mut current, true);
                 used = 0;
             }
             current.text.push(c);
@@ -219,6 +207,15 @@ pub fn wrap_words<'a>(words: impl IntoIterator<Item = &'a str>, width: usize) ->
     }
     lines.push(current);
     lines
+}
+
+/// End `current` and start an empty line, `continued` or not.
+fn new_line(lines: &mut Vec<Piece>, current: &mut Piece, continued: bool) {
+    let next = Piece {
+        text: String::new(),
+        continued,
+    };
+    lines.push(std::mem::replace(current, next));
 }
 
 /// The text that wrapped lines came from: a space before each line that is not `continued`.
