@@ -124,7 +124,7 @@ impl Scope {
             Scope::Global => "Everywhere",
             Scope::Pending => "Pending",
             Scope::Grants => "Grants",
-            Scope::FullView => "Full view (j k PgUp PgDn g G scroll)",
+            Scope::FullView => "Full view (the moving keys scroll it)",
             Scope::DenyPrompt => "Deny note prompt",
             Scope::ConfirmAlways => "Approve always",
         }

@@ -347,7 +347,11 @@ fn on_full_view_command(app: &mut App, mut full: FullView, command: Command) -> 
     match command {
         Command::Quit => return vec![Action::Quit],
         Command::Help => app.mode = Mode::Help,
-        Command::Close | Command::Full | Command::NextView => app.mode = Mode::Normal,
+        Command::Close | Command::Full => app.mode = Mode::Normal,
+        Command::NextView => {
+            app.mode = Mode::Normal;
+            app.view = app.view.next();
+        }
         Command::Up => app.mode = scroll(-1),
         Command::Down => app.mode = scroll(1),
         Command::PageUp => app.mode = scroll(-(page - 1).max(1)),
