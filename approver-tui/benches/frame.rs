@@ -21,6 +21,11 @@ const FRAMES: usize = 300;
 fn main() {
     let fp = testing::approver_key().public().fingerprint().to_string();
     let mut app = App::new("alice", &fp, "ws://127.0.0.1:7447", NOW);
+    // Some agent keys were approved before; the others are first-seen.
+    for key in [1u8, 3, 5] {
+        let fingerprint = testing::agent_key(key).public().fingerprint();
+        app.memory.approved("openclaw", fingerprint.as_str());
+    }
     let started = Instant::now();
     for i in 0..PENDING {
         let mut r = testing::request(&format!("systemctl restart unit-{i}"), &[]);
@@ -30,7 +35,6 @@ fn main() {
             &mut app,
             Event::Relay(RelayEvent::Request {
                 request: Box::new(signed),
-                first_seen: i % 3 == 0,
                 risks: vec![Risk::RunAsRoot],
             }),
         );

@@ -5,8 +5,9 @@ use std::collections::HashSet;
 
 use assent_protocol::{Grant, Request, RequestId, Sha256Digest, Signed, Verdict};
 
-use crate::escape;
+use crate::command::Summary;
 use crate::log::Entry;
+use crate::memory::{Memory, reference};
 use crate::risk::Risk;
 
 /// The timed-grant durations `+`/`-` step through.
@@ -21,6 +22,11 @@ pub const STATUS_EVERY_S: u64 = 30;
 pub const NOTICE_S: u64 = 15;
 /// Revoked timed grants stay in the status this long after they ended, to cover clock skew.
 pub const REVOKED_KEEP_S: u64 = 3600;
+/// A request that came under the cursor by itself cannot be approved or denied this soon.
+pub const GUARD_MS: u64 = 1000;
+/// The most requests kept pending; more are refused with a warning (the relay bounds them
+/// too, but a relay is not trusted to).
+pub const MAX_PENDING: usize = 20_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
@@ -54,6 +60,8 @@ impl View {
 pub enum Mode {
     Normal,
     Help,
+    /// Everything one request binds, scrollable.
+    Full(FullView),
     /// Typing an optional note for a denial.
     DenyNote {
         request_id: RequestId,
@@ -65,42 +73,87 @@ pub enum Mode {
     },
 }
 
+/// The full view of one request, and how far it has been read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FullView {
+    pub request_id: RequestId,
+    /// First line shown.
+    pub top: usize,
+    /// As the last frame drew it.
+    pub extent: Cell<Extent>,
+}
+
+/// The full view's size and progress, written by the view each frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Extent {
+    /// Lines in all.
+    pub total: usize,
+    /// Lines on one page.
+    pub page: usize,
+    /// Lines read from the top without a gap.
+    pub seen: usize,
+    /// The width they were wrapped to (a new width makes new lines: reading starts over).
+    pub width: usize,
+}
+
+impl FullView {
+    pub fn new(request_id: RequestId) -> FullView {
+        FullView {
+            request_id,
+            top: 0,
+            extent: Cell::new(Extent::default()),
+        }
+    }
+}
+
 /// A verified request waiting for a decision, with the approver's current choice.
 #[derive(Debug, Clone)]
 pub struct PendingItem {
     pub request: Signed<Request>,
     pub fingerprint: String,
-    pub first_seen: bool,
+    /// What the approver reads and types: the start of the request's SHA-256.
+    pub reference: String,
+    /// The one-line command, with the program when argv[0] does not name it.
+    pub summary: Summary,
     pub risks: Vec<Risk>,
     /// The grant type that approving would sign.
     pub grant: Grant,
     /// The duration for a timed grant.
     pub ttl_s: u64,
+    /// Set by the views once every field of the request has been on screen whole (in the
+    /// detail, or read to the end in the full view). Until then `a` opens the full view.
+    pub shown_in_full: Cell<bool>,
 }
 
 impl PendingItem {
-    pub fn new(request: Signed<Request>, first_seen: bool, mut risks: Vec<Risk>) -> PendingItem {
-        if first_seen && !risks.contains(&Risk::FirstSeenAgent) {
-            risks.insert(0, Risk::FirstSeenAgent);
-        }
+    /// `risks` from [`crate::risk::assess`], `agent_flags` from [`Memory::agent_flags`].
+    pub fn new(request: Signed<Request>, agent_flags: Vec<Risk>, risks: Vec<Risk>) -> PendingItem {
         let grant = request.payload.grant;
         let ttl_s = request
             .payload
             .ttl_s
             .unwrap_or(DEFAULT_TIMED_S)
             .clamp(1, DURATIONS_S[DURATIONS_S.len() - 1]);
+        let mut all = agent_flags;
+        all.extend(risks);
         PendingItem {
             fingerprint: request.signer.fingerprint().to_string(),
+            reference: reference(&request.sha256),
+            summary: Summary::of(&request.payload),
             request,
-            first_seen,
-            risks,
+            risks: all,
             grant,
             ttl_s,
+            shown_in_full: Cell::new(false),
         }
     }
 
     pub fn id(&self) -> RequestId {
         self.request.payload.id
+    }
+
+    pub fn first_seen(&self) -> bool {
+        self.risks.contains(&Risk::FirstSeenAgent)
     }
 }
 
@@ -146,11 +199,11 @@ pub struct Notice {
 pub struct HistoryRow {
     pub at: u64,
     pub request_id: RequestId,
+    pub reference: String,
     pub agent: String,
     pub host: String,
     pub run_as: String,
-    /// argv, shell-quoted and escaped for display.
-    pub command: String,
+    pub command: Summary,
     pub verdict: Verdict,
     pub grant: Grant,
     pub window_s: Option<u64>,
@@ -165,10 +218,11 @@ pub struct HistoryRow {
 pub struct GrantRow {
     pub decision_sha256: Sha256Digest,
     pub request_id: RequestId,
+    pub reference: String,
     pub agent: String,
     pub host: String,
     pub run_as: String,
-    pub command: String,
+    pub command: Summary,
     pub grant: Grant,
     pub decided_at: u64,
     pub not_after: Option<u64>,
@@ -186,22 +240,31 @@ impl GrantRow {
 #[derive(Debug)]
 pub struct App {
     pub now: u64,
+    /// A monotonic clock in milliseconds, for the guard on requests under the cursor.
+    pub clock_ms: u64,
     pub view: View,
     pub mode: Mode,
     pub approver_name: String,
     pub approver_fingerprint: String,
     pub once_window_s: u64,
+    /// In arrival order.
     pub pending: Vec<PendingItem>,
-    pub selected: usize,
+    /// The request under the cursor, by id: requests arriving or leaving never slide another
+    /// one under it.
+    pub selected: Option<RequestId>,
+    /// When the selected request came under the cursor without the approver moving it there
+    /// (it arrived in an empty list, or its neighbour left): `a` and `d` wait [`GUARD_MS`].
+    pub selected_by_itself_at: Option<u64>,
     /// Oldest first; shown newest first.
     pub history: Vec<HistoryRow>,
-    pub history_selected: usize,
+    /// Index into `history` (oldest first), so new entries do not move it.
+    pub history_selected: Option<usize>,
     /// Every reusable grant this approver key signed, oldest first.
     pub grants: Vec<GrantRow>,
-    /// Index into [`App::live_grants`].
-    pub grants_selected: usize,
-    /// Fingerprints of agent keys whose requests this approver has decided before.
-    pub known_agents: HashSet<String>,
+    /// The selected grant, by its decision's digest.
+    pub grants_selected: Option<Sha256Digest>,
+    /// Agent keys approved, and the bytes every id and reference named.
+    pub memory: Memory,
     /// Requests decided here (so a relay re-sending them after a reconnect changes nothing).
     pub decided: HashSet<RequestId>,
     pub relay: RelayState,
@@ -218,18 +281,20 @@ impl App {
     pub fn new(approver_name: &str, approver_fingerprint: &str, relay_url: &str, now: u64) -> App {
         App {
             now,
+            clock_ms: 0,
             view: View::Pending,
             mode: Mode::Normal,
             approver_name: approver_name.to_string(),
             approver_fingerprint: approver_fingerprint.to_string(),
             once_window_s: ONCE_WINDOW_S,
             pending: Vec::new(),
-            selected: 0,
+            selected: None,
+            selected_by_itself_at: None,
             history: Vec::new(),
-            history_selected: 0,
+            history_selected: None,
             grants: Vec::new(),
-            grants_selected: 0,
-            known_agents: HashSet::new(),
+            grants_selected: None,
+            memory: Memory::new(approver_fingerprint),
             decided: HashSet::new(),
             relay: RelayState::Connecting {
                 url: relay_url.to_string(),
@@ -243,21 +308,52 @@ impl App {
         }
     }
 
+    /// Position of the selected request in `pending`.
+    pub fn selected_index(&self) -> Option<usize> {
+        self.selected.and_then(|id| self.index_of(id))
+    }
+
     pub fn selected_item(&self) -> Option<&PendingItem> {
-        self.pending.get(self.selected)
+        self.selected_index().map(|i| &self.pending[i])
     }
 
     pub fn selected_item_mut(&mut self) -> Option<&mut PendingItem> {
-        self.pending.get_mut(self.selected)
+        self.selected_index().map(|i| &mut self.pending[i])
     }
 
     pub fn index_of(&self, id: RequestId) -> Option<usize> {
         self.pending.iter().position(|p| p.id() == id)
     }
 
+    pub fn item(&self, id: RequestId) -> Option<&PendingItem> {
+        self.index_of(id).map(|i| &self.pending[i])
+    }
+
+    /// Milliseconds left before `a` or `d` act on the selected request (0: they act now).
+    pub fn guard_left_ms(&self) -> u64 {
+        self.selected_by_itself_at
+            .map_or(0, |at| (at + GUARD_MS).saturating_sub(self.clock_ms))
+    }
+
     /// Grants still within their window (revoked ones included, marked), oldest first.
     pub fn live_grants(&self) -> impl Iterator<Item = &GrantRow> {
         self.grants.iter().filter(|g| g.is_live(self.now))
+    }
+
+    /// Position of the selected grant among the live ones (the first when none is chosen).
+    pub fn grants_selected_index(&self) -> Option<usize> {
+        let mut live = self.live_grants();
+        match self.grants_selected {
+            Some(sha) => live.position(|g| g.decision_sha256 == sha),
+            None => live.next().map(|_| 0),
+        }
+    }
+
+    /// Position in `history` (oldest first) of the selected row (the newest when none is).
+    pub fn history_selected_index(&self) -> Option<usize> {
+        self.history_selected
+            .filter(|&i| i < self.history.len())
+            .or_else(|| self.history.len().checked_sub(1))
     }
 
     /// What the status lists as revoked: every revoked grant that could still be presented.
@@ -293,22 +389,22 @@ impl App {
         });
     }
 
-    /// Fold one decision-log entry into History, Grants and the known agents.
+    /// Fold one decision-log entry into History, Grants and the memory of agents and ids.
     pub fn apply_entry(&mut self, entry: &Entry) {
+        self.memory.learn(entry);
         match entry {
             Entry::Decided { request, decision } => {
                 let r = &request.payload;
                 let d = &decision.payload;
-                self.known_agents
-                    .insert(request.signer.fingerprint().to_string());
                 self.decided.insert(r.id);
                 self.history.push(HistoryRow {
                     at: d.decided_at,
                     request_id: r.id,
+                    reference: reference(&request.sha256),
                     agent: r.agent.clone(),
                     host: r.host.clone(),
                     run_as: r.run_as.clone(),
-                    command: escape::shell_join(&r.argv),
+                    command: Summary::of(r),
                     verdict: d.verdict,
                     grant: d.grant,
                     window_s: d.window_s(),
@@ -317,14 +413,30 @@ impl App {
                     elsewhere: false,
                 });
                 let mine = decision.signer.fingerprint().as_str() == self.approver_fingerprint;
+                if mine && d.verdict == Verdict::Approve {
+                    // The key is known now: requests from it still waiting lose the flag.
+                    let fingerprint = request.signer.fingerprint();
+                    for item in self
+                        .pending
+                        .iter_mut()
+                        .filter(|p| p.fingerprint == fingerprint.as_str())
+                    {
+                        let flags = self.memory.agent_flags(&item.request);
+                        item.risks.retain(|k| {
+                            !matches!(k, Risk::FirstSeenAgent | Risk::NameNewKey(_))
+                                || flags.contains(k)
+                        });
+                    }
+                }
                 if mine && d.verdict == Verdict::Approve && d.grant.is_reusable() {
                     self.grants.push(GrantRow {
                         decision_sha256: decision.sha256,
                         request_id: r.id,
+                        reference: reference(&request.sha256),
                         agent: r.agent.clone(),
                         host: r.host.clone(),
                         run_as: r.run_as.clone(),
-                        command: escape::shell_join(&r.argv),
+                        command: Summary::of(r),
                         grant: d.grant,
                         decided_at: d.decided_at,
                         not_after: d.not_after,
@@ -342,10 +454,11 @@ impl App {
                 self.history.push(HistoryRow {
                     at: *at,
                     request_id: r.id,
+                    reference: reference(&request.sha256),
                     agent: r.agent.clone(),
                     host: r.host.clone(),
                     run_as: r.run_as.clone(),
-                    command: escape::shell_join(&r.argv),
+                    command: Summary::of(r),
                     verdict: *verdict,
                     grant: r.grant,
                     window_s: None,

@@ -36,7 +36,8 @@ pub struct Cli {
     /// with no key yet, the first-run prompt makes one and lists it.
     #[arg(long)]
     pub trust: bool,
-    /// For testing only: the elevator.toml that --trust edits.
+    /// For testing only: this host's elevator.toml (what --trust edits and the "will be
+    /// refused" flags read).
     #[arg(long, global = true, hide = true, value_name = "PATH")]
     pub elevator_config: Option<PathBuf>,
     #[command(flatten)]
@@ -57,18 +58,23 @@ pub enum Sub {
         #[arg(long)]
         trust: bool,
     },
-    /// Print the pending requests, one per line.
+    /// Print the pending requests, one per line, each with its reference (REF).
     List,
-    /// Approve a pending request (ID or a unique prefix of it).
+    /// Approve a pending request that `list` (or the console) showed you, by its REF.
+    ///
+    /// REF is the 12-digit reference `list` prints: the start of the SHA-256 of the signed
+    /// request, so it names those exact bytes (more digits of the SHA-256 work too).
     Approve {
-        id: String,
+        #[arg(value_name = "REF")]
+        reference: String,
         /// once, timed:DURATION (e.g. timed:15m), or always.
         #[arg(long, default_value = "once")]
         grant: String,
     },
-    /// Deny a pending request.
+    /// Deny a pending request, by its REF.
     Deny {
-        id: String,
+        #[arg(value_name = "REF")]
+        reference: String,
         /// Why, shown to the agent.
         #[arg(long)]
         note: Option<String>,

@@ -91,6 +91,9 @@ impl Dirs {
     pub fn decision_log(&self) -> PathBuf {
         self.state.join("decisions.jsonl")
     }
+    pub fn shown_requests(&self) -> PathBuf {
+        self.state.join("shown-requests")
+    }
 }
 
 impl ConsoleToml {

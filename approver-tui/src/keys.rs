@@ -19,6 +19,10 @@ pub enum Command {
     Shorter,
     NextView,
     Revoke,
+    /// Open (or, in it, close) the full view of the selected request.
+    Full,
+    /// Close the help or the full view.
+    Close,
     Help,
     Quit,
 }
@@ -58,6 +62,7 @@ pub enum Key {
 impl Key {
     pub fn label(self) -> String {
         match self {
+            Key::Char(' ') => "Space".into(),
             Key::Char(c) => c.to_string(),
             Key::Ctrl(c) => format!("Ctrl-{c}"),
             Key::Up => "↑".into(),
@@ -105,6 +110,8 @@ pub enum Scope {
     Pending,
     /// Grants view.
     Grants,
+    /// The full view of one request (movement keys scroll it).
+    FullView,
     /// The deny-note prompt.
     DenyPrompt,
     /// The `always` confirmation.
@@ -117,6 +124,7 @@ impl Scope {
             Scope::Global => "Everywhere",
             Scope::Pending => "Pending",
             Scope::Grants => "Grants",
+            Scope::FullView => "Full view (the moving keys scroll it)",
             Scope::DenyPrompt => "Deny note prompt",
             Scope::ConfirmAlways => "Approve always",
         }
@@ -163,7 +171,7 @@ pub static BINDINGS: &[Binding] = &[
     },
     Binding {
         scope: Scope::Global,
-        keys: &[Key::PageDown],
+        keys: &[Key::PageDown, Key::Char(' ')],
         does: Cmd(C::PageDown),
         help: "page down",
         hint: None,
@@ -225,11 +233,39 @@ pub static BINDINGS: &[Binding] = &[
         hint: None,
     },
     Binding {
+        scope: Scope::Pending,
+        keys: &[Key::Char('f'), Key::Enter],
+        does: Cmd(C::Full),
+        help: "full view: all of it",
+        hint: Some("full view"),
+    },
+    Binding {
         scope: Scope::Grants,
         keys: &[Key::Char('r')],
         does: Cmd(C::Revoke),
         help: "revoke, send status",
         hint: Some("revoke"),
+    },
+    Binding {
+        scope: Scope::FullView,
+        keys: &[Key::Char('a')],
+        does: Cmd(C::Approve),
+        help: "approve, once all was read",
+        hint: Some("approve"),
+    },
+    Binding {
+        scope: Scope::FullView,
+        keys: &[Key::Char('d')],
+        does: Cmd(C::Deny),
+        help: "deny (optional note)",
+        hint: Some("deny"),
+    },
+    Binding {
+        scope: Scope::FullView,
+        keys: &[Key::Char('f'), Key::Enter],
+        does: Cmd(C::Close),
+        help: "back to the list",
+        hint: Some("back"),
     },
     Binding {
         scope: Scope::Global,
@@ -240,9 +276,16 @@ pub static BINDINGS: &[Binding] = &[
     },
     Binding {
         scope: Scope::Global,
+        keys: &[Key::Esc],
+        does: Cmd(C::Close),
+        help: "close help or the full view",
+        hint: None,
+    },
+    Binding {
+        scope: Scope::Global,
         keys: &[Key::Char('?')],
         does: Cmd(C::Help),
-        help: "help (? or Esc closes)",
+        help: "help",
         hint: Some("help"),
     },
     Binding {
@@ -296,14 +339,35 @@ pub fn in_scope(scope: Scope) -> impl Iterator<Item = &'static Binding> {
 
 /// The normal-mode command for a key, if it is bound.
 pub fn command(ev: &KeyEvent) -> Option<Command> {
+    lookup(&[Scope::Global, Scope::Pending, Scope::Grants], ev)
+}
+
+/// The command for a key in the full view: its own bindings first, then the global ones
+/// (which scroll it) and the grant keys of Pending.
+pub fn full_view_command(ev: &KeyEvent) -> Option<Command> {
+    lookup(&[Scope::FullView], ev).or_else(|| command(ev))
+}
+
+fn lookup(scopes: &[Scope], ev: &KeyEvent) -> Option<Command> {
     BINDINGS
         .iter()
-        .filter(|b| matches!(b.scope, Scope::Global | Scope::Pending | Scope::Grants))
+        .filter(|b| scopes.contains(&b.scope))
         .find(|b| b.keys.iter().any(|k| k.matches(ev)))
         .and_then(|b| match b.does {
             Does::Command(c) => Some(c),
             Does::Prompt(_) => None,
         })
+}
+
+/// The keys bound to `command` in `scope`, as the help spells them: `t`, `+ = -`.
+pub fn keys_for(scope: Scope, commands: &[Command]) -> String {
+    BINDINGS
+        .iter()
+        .filter(|b| b.scope == scope)
+        .filter(|b| matches!(b.does, Does::Command(c) if commands.contains(&c)))
+        .map(keys_label)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The prompt command for a key in `scope`, if it is bound.
@@ -374,7 +438,40 @@ mod tests {
             "Ctrl-a is not a"
         );
         assert_eq!(command(&key(KeyCode::Char('x'))), None);
-        assert_eq!(command(&key(KeyCode::Enter)), None);
+        assert_eq!(command(&key(KeyCode::Char('f'))), Some(Command::Full));
+        assert_eq!(command(&key(KeyCode::Enter)), Some(Command::Full));
+        assert_eq!(command(&key(KeyCode::Esc)), Some(Command::Close));
+        assert_eq!(command(&key(KeyCode::Char(' '))), Some(Command::PageDown));
+    }
+
+    #[test]
+    fn the_full_view_has_its_own_keys_over_the_others() {
+        assert_eq!(
+            full_view_command(&key(KeyCode::Enter)),
+            Some(Command::Close)
+        );
+        assert_eq!(
+            full_view_command(&key(KeyCode::Char('f'))),
+            Some(Command::Close)
+        );
+        assert_eq!(full_view_command(&key(KeyCode::Esc)), Some(Command::Close));
+        assert_eq!(
+            full_view_command(&key(KeyCode::Char('a'))),
+            Some(Command::Approve)
+        );
+        assert_eq!(
+            full_view_command(&key(KeyCode::Char('j'))),
+            Some(Command::Down)
+        );
+        assert_eq!(
+            full_view_command(&key(KeyCode::Char('t'))),
+            Some(Command::CycleGrant)
+        );
+        assert_eq!(
+            keys_for(Scope::Pending, &[Command::Longer, Command::Shorter]),
+            "+ = -"
+        );
+        assert_eq!(keys_for(Scope::Global, &[Command::PageDown]), "PgDn Space");
     }
 
     #[test]

@@ -8,11 +8,14 @@
 
 pub mod app;
 pub mod cli;
+pub mod command;
 pub mod config;
 pub mod escape;
+pub mod host;
 pub mod keys;
 pub mod log;
 pub mod manual;
+pub mod memory;
 pub mod notify;
 pub mod out;
 pub mod relay_link;

@@ -90,6 +90,8 @@ fn run(cli: Cli) -> Result<(), Fatal> {
         key: std::sync::Arc::new(key),
         name,
         log: assent_console::log::DecisionLog::new(dirs.decision_log()),
+        shown: assent_console::memory::ShownFile::new(dirs.shown_requests()),
+        elevator_config: elevator.clone(),
         once_window_s: toml
             .once_window_s
             .unwrap_or(assent_console::app::ONCE_WINDOW_S),
@@ -108,11 +110,13 @@ fn run(cli: Cli) -> Result<(), Fatal> {
             runtime.block_on(tui::run(common, listen, notify))
         }
         Some(Sub::List) => runtime.block_on(scripted::list(&common)),
-        Some(Sub::Approve { id, grant }) => {
+        Some(Sub::Approve { reference, grant }) => {
             let (grant, ttl) = scripted::parse_grant(&grant)?;
-            runtime.block_on(scripted::approve(&common, &id, grant, ttl))
+            runtime.block_on(scripted::approve(&common, &reference, grant, ttl))
         }
-        Some(Sub::Deny { id, note }) => runtime.block_on(scripted::deny(&common, &id, note)),
+        Some(Sub::Deny { reference, note }) => {
+            runtime.block_on(scripted::deny(&common, &reference, note))
+        }
         Some(Sub::Keygen { .. }) => unreachable!("handled above"),
     };
     // Do not wait for stray tasks (a relay connection in backoff) at exit.

@@ -37,14 +37,25 @@ pub fn man_page(cmd: Command) -> String {
 /// More than `--help` says: what is shown, what is signed, the first run.
 fn description(page: &mut Roff) {
     page.control("PP", []).text([roman(
-        "For the selected request, Pending shows the agent's name and key fingerprint, \
-         user and run-as, host, program and argv, working directory, extra environment, \
-         reason, the requested and the chosen grant, the time left, and risk flags (a \
-         first-seen agent key, running as root, a program or argument the requester can \
-         write, inline scripts, destructive patterns, loader variables in the environment, \
-         a world-writable working directory). Every string from the agent is shown with \
-         control characters escaped. History lists decided requests from the decision \
-         log; Grants lists live timed and always grants, which can be revoked.",
+        "For the selected request, Pending shows its reference (the start of the SHA-256 \
+         of the signed request), the agent's name and key fingerprint, user and run-as, \
+         host, program and argv, working directory, extra environment, reason, the \
+         requested and the chosen grant, the time left, and risk flags (an agent key never \
+         approved, a known name with a new key, what the elevator here would refuse, an \
+         argv[0] that does not name the program, running as root, a program or argument \
+         the requester can write, inline scripts, destructive patterns, loader variables \
+         in the environment, a world-writable working directory). Every line that names a \
+         request shows the program first when argv[0] does not name it. Every string from \
+         the agent is shown with control, invisible and look-alike space characters \
+         escaped. History lists decided requests from the decision log; Grants lists live \
+         timed and always grants, which can be revoked.",
+    )]);
+    page.control("PP", []).text([roman(
+        "Program, run-as, working directory, environment, grant and expiry stay on the \
+         screen at every size from 80x24. A request that has not been on the screen whole \
+         is not approved by a: it opens the full view, where a approves once every line \
+         has been shown. For one second after a request comes under the cursor by itself, \
+         a and d do nothing.",
     )]);
     page.control("PP", []).text([roman(
         "Nothing is signed without an explicit keystroke, and quitting signs nothing. \

@@ -51,12 +51,40 @@ impl Notifier {
         }
     }
 
-    /// Queue a notification; never waits.
+    /// Queue a notification; never waits. The texts arrive escaped ([`crate::escape`]); the
+    /// body is also escaped as markup, which many notification servers interpret there.
     pub fn notify(&self, summary: &str, body: &str) {
         if let Some(tx) = &self.tx {
-            match tx.try_send((summary.to_string(), body.to_string())) {
+            match tx.try_send((summary.to_string(), markup_escaped(body))) {
                 Ok(()) | Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {}
             }
         }
+    }
+}
+
+/// `text` with the characters that notification body markup gives meaning to as entities.
+pub fn markup_escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_markup_is_escaped() {
+        assert_eq!(
+            markup_escaped("rm <b>x</b> & <a href=\"y\">"),
+            "rm &lt;b&gt;x&lt;/b&gt; &amp; &lt;a href=\"y\"&gt;"
+        );
     }
 }

@@ -2,7 +2,9 @@
 //! into verified [`update::Event`]s and sending what the console signed.
 //!
 //! Requests are opened here with [`Envelope::open`] (the only verifier) and dropped when they
-//! fail; their file-system risk flags are computed here too, so [`update::update`] stays pure.
+//! fail; the risk flags that need this host's files and elevator configuration are computed
+//! here too, so [`update::update`] stays pure. The relay's own `first_seen` hint is not used:
+//! whether an agent key is new is the decision log's to say ([`crate::memory`]).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use assent_relay_client::{Client, Event as RelayWire};
 use tokio::sync::mpsc;
 
 use crate::app::RelayState;
+use crate::host::HostView;
 use crate::risk;
 use crate::update::{Event, RelayEvent};
 
@@ -48,14 +51,13 @@ pub fn backoff(attempt: u32) -> Duration {
 }
 
 /// Verify a request and compute its risk flags; `Invalid` if it does not verify.
-pub fn request_event(envelope: &Envelope, first_seen: bool) -> RelayEvent {
+pub fn request_event(envelope: &Envelope, host: &mut HostView) -> RelayEvent {
     match envelope.open::<Request>() {
         Ok(request) => {
-            let facts = risk::facts_for(&request.payload);
+            let facts = host.facts_for(&request.payload);
             let risks = risk::assess(&request.payload, facts.as_ref());
             RelayEvent::Request {
                 request: Box::new(request),
-                first_seen,
                 risks,
             }
         }
@@ -66,12 +68,9 @@ pub fn request_event(envelope: &Envelope, first_seen: bool) -> RelayEvent {
 }
 
 /// Map one relay event to a console event; events meant for agents are ignored.
-fn translate(event: RelayWire) -> Option<RelayEvent> {
+fn translate(event: RelayWire, host: &mut HostView) -> Option<RelayEvent> {
     Some(match event {
-        RelayWire::Request {
-            envelope,
-            first_seen,
-        } => request_event(&envelope, first_seen),
+        RelayWire::Request { envelope, .. } => request_event(&envelope, host),
         RelayWire::Decided {
             request_id,
             approver,
@@ -94,10 +93,11 @@ pub fn spawn(
     url: String,
     embedded: bool,
     key: Arc<PrivateKey>,
+    host: HostView,
     events: mpsc::UnboundedSender<Event>,
 ) -> Link {
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(url, embedded, key, events, rx));
+    tokio::spawn(run(url, embedded, key, host, events, rx));
     Link { tx }
 }
 
@@ -134,6 +134,7 @@ async fn run(
     url: String,
     embedded: bool,
     key: Arc<PrivateKey>,
+    mut host: HostView,
     events: mpsc::UnboundedSender<Event>,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
 ) {
@@ -155,7 +156,7 @@ async fn run(
                     url: url.clone(),
                     embedded,
                 });
-                let error = serve(&mut client, &mut outbox, &events, &mut rx).await;
+                let error = serve(&mut client, &mut outbox, &mut host, &events, &mut rx).await;
                 match error {
                     None => {
                         client.close().await;
@@ -194,6 +195,7 @@ async fn run(
 async fn serve(
     client: &mut Client,
     outbox: &mut Outbox,
+    host: &mut HostView,
     events: &mpsc::UnboundedSender<Event>,
     rx: &mut mpsc::UnboundedReceiver<Outgoing>,
 ) -> Option<String> {
@@ -204,7 +206,7 @@ async fn serve(
         tokio::select! {
             ev = client.next_event() => match ev {
                 Ok(ev) => {
-                    if let Some(ev) = translate(ev) {
+                    if let Some(ev) = translate(ev, host) {
                         if events.send(Event::Relay(ev)).is_err() {
                             return None;
                         }
@@ -247,26 +249,24 @@ mod tests {
 
     #[test]
     fn invalid_requests_are_dropped() {
+        let mut host = HostView::new("/nonexistent/elevator.toml");
         let good = testing::signed(testing::request("ls", &[]), 1, 1);
         assert!(matches!(
-            request_event(&good.envelope, true),
-            RelayEvent::Request {
-                first_seen: true,
-                ..
-            }
+            request_event(&good.envelope, &mut host),
+            RelayEvent::Request { .. }
         ));
         let mut tampered = good.envelope.clone();
         let other = testing::signed(testing::request("rm -rf /", &[]), 1, 1);
         tampered.payload = other.envelope.payload.clone();
         assert!(matches!(
-            request_event(&tampered, false),
+            request_event(&tampered, &mut host),
             RelayEvent::Invalid { .. }
         ));
         // A decision envelope is not a request (wrong namespace).
         let d = crate::sign::decision(&good, &crate::sign::Choice::deny(None), "alice", 1, 120);
         let d = Envelope::seal(&testing::approver_key(), &d);
         assert!(matches!(
-            request_event(&d, false),
+            request_event(&d, &mut host),
             RelayEvent::Invalid { .. }
         ));
     }

@@ -1,27 +1,48 @@
 //! Risk flags: what about a request deserves a second look before approving it.
 //!
-//! The pattern checks are pure functions of the request. The file-system checks (can the
-//! requester write the program, an argument, the cwd?) need facts about the host the command
-//! will run on; they come through [`FileFacts`], which the console answers only when it runs on
-//! that same host (see [`LocalFacts`]), and which says "unknown" otherwise.
+//! The pattern checks are pure functions of the request. The checks that need the host the
+//! command will run on (can the requester write the program, an argument, the cwd? would the
+//! elevator there refuse it? what does its secure path find for `argv[0]`?) ask a
+//! [`HostFacts`], which the console answers only when the request is for its own host (see
+//! [`crate::host`]), and which says "unknown" otherwise.
+//!
+//! Nothing here follows a path the agent named into `/proc`, `/dev` or `/sys`: resolved in the
+//! console's own process, `/dev/stdin` or `/proc/self/fd/0` would describe the console's files,
+//! not the ones the command would get.
 
-use std::ffi::CString;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 use assent_protocol::{Env, Request};
 
+use crate::command::names_program;
+
+/// How many path arguments are checked for write access; the rest are counted, not walked.
+pub const MAX_PATH_ARGUMENTS: usize = 64;
+
 /// One reason for caution.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Risk {
-    /// The approver has never decided a request signed by this agent key.
+    /// This approver key has never approved a request signed by this agent key.
     FirstSeenAgent,
+    /// The agent name has been approved before, but with other keys.
+    NameNewKey(String),
+    /// The elevator on this host would refuse the request, for this reason.
+    WillBeRefused(String),
+    /// `argv[0]` does not name the program that runs.
+    Argv0Differs { argv0: String, program: String },
+    /// `argv[0]` is another name for the program: this host's secure path finds it there
+    /// through a symlink (`sh` → `/usr/bin/dash`).
+    Argv0Link { argv0: String, program: String },
+    /// The program is under `/proc`, `/dev` or `/sys`: not a file with fixed contents.
+    PseudoFileProgram,
     /// The command runs as root.
     RunAsRoot,
+    /// The program is not in a directory of the elevator's secure path.
+    OutsideSecurePath(String),
     /// The requester can write the program file (or replace it through a directory).
     WritableProgram,
-    /// The requester can write a file named in the arguments.
-    WritableArgument(String),
+    /// The requester can write the files these arguments name (as given).
+    WritableArguments(Vec<String>),
     /// Write access could not be checked (another host, unknown user, no permission to look).
     WriteAccessUnknown(String),
     /// An interpreter is handed a program inline, e.g. `sh -c`.
@@ -35,17 +56,50 @@ pub enum Risk {
 }
 
 impl Risk {
-    /// One line for the detail pane (the caller escapes nothing: the texts here are already
-    /// escaped where they quote the request).
+    /// One line for the detail pane; every piece of the request it quotes is escaped here.
     pub fn describe(&self) -> String {
-        use crate::escape::visible;
+        use crate::escape::{shell_quote, visible};
         match self {
-            Risk::FirstSeenAgent => "first-seen agent key: never decided a request from it".into(),
-            Risk::RunAsRoot => "runs as root".into(),
-            Risk::WritableProgram => "program is writable by the requester".into(),
-            Risk::WritableArgument(p) => {
-                format!("argument writable by the requester: {}", visible(p))
+            Risk::FirstSeenAgent => {
+                "first-seen agent key: you have never approved a request signed by it".into()
             }
+            Risk::NameNewKey(name) => format!(
+                "new key for a known name: {} has been approved with another key",
+                visible(name)
+            ),
+            Risk::WillBeRefused(why) => format!("will be refused here: {}", visible(why)),
+            Risk::Argv0Differs { argv0, program } => format!(
+                "argv0-differs: runs {}, which argv[0] {} does not name",
+                visible(program),
+                shell_quote(argv0)
+            ),
+            Risk::Argv0Link { argv0, program } => format!(
+                "argv[0] {} is {} on this host (a symlink in the secure path)",
+                shell_quote(argv0),
+                visible(program)
+            ),
+            Risk::PseudoFileProgram => {
+                "program is under /proc, /dev or /sys: not a real file, its contents can be anything"
+                    .into()
+            }
+            Risk::RunAsRoot => "runs as root".into(),
+            Risk::OutsideSecurePath(path) => format!(
+                "program is outside the elevator's secure path ({})",
+                visible(path)
+            ),
+            Risk::WritableProgram => "program is writable by the requester".into(),
+            Risk::WritableArguments(args) => format!(
+                "{} writable by the requester: {}",
+                if args.len() == 1 {
+                    "argument"
+                } else {
+                    "arguments"
+                },
+                args.iter()
+                    .map(|a| shell_quote(a))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
             Risk::WriteAccessUnknown(why) => format!("write access unknown: {}", visible(why)),
             Risk::InlineScript(what) => format!("inline script: {}", visible(what)),
             Risk::Destructive(what) => format!("destructive: {}", visible(what)),
@@ -60,9 +114,15 @@ impl Risk {
     pub fn tag(&self) -> &'static str {
         match self {
             Risk::FirstSeenAgent => "new-key",
+            Risk::NameNewKey(_) => "name-new-key",
+            Risk::WillBeRefused(_) => "refused",
+            Risk::Argv0Differs { .. } => "argv0-differs",
+            Risk::Argv0Link { .. } => "argv0-link",
+            Risk::PseudoFileProgram => "not-a-file",
             Risk::RunAsRoot => "root",
+            Risk::OutsideSecurePath(_) => "off-path",
             Risk::WritableProgram => "w-prog",
-            Risk::WritableArgument(_) => "w-arg",
+            Risk::WritableArguments(_) => "w-arg",
             Risk::WriteAccessUnknown(_) => "w-?",
             Risk::InlineScript(_) => "inline",
             Risk::Destructive(_) => "destroy",
@@ -73,23 +133,84 @@ impl Risk {
 
     /// Informational flags are shown but not highlighted as alarming.
     pub fn is_informational(&self) -> bool {
-        matches!(self, Risk::WriteAccessUnknown(_))
+        matches!(self, Risk::WriteAccessUnknown(_) | Risk::Argv0Link { .. })
     }
 }
 
-/// Facts about files on the host the command will run on, from the requester's point of view.
-pub trait FileFacts {
+/// Facts about the host the command will run on, seen from the requester's side.
+pub trait HostFacts {
     /// `Ok(true)` if the requester can change what `path` names (write it, or replace it through
     /// a directory on the way); `Err(why)` when that cannot be known.
     fn requester_can_write(&self, path: &Path) -> Result<bool, String>;
-    /// `Ok(true)` if `dir` is writable by everyone.
+    /// `Ok(true)` if `dir` is writable by everyone (never following a symlink).
     fn world_writable(&self, dir: &Path) -> Result<bool, String>;
+    /// The first symlink on the way to `path` (never followed), if there is one.
+    fn symlink_on_path(&self, path: &Path) -> Result<Option<PathBuf>, String>;
+    /// What this host's secure path finds for `argv0` (a bare name, or a path in one of its
+    /// directories): the path found there and the canonical file it is. None: not known.
+    fn secure_path_finds(&self, _argv0: &str) -> Option<(PathBuf, PathBuf)> {
+        None
+    }
+    /// The elevator's secure path on this host, when known.
+    fn secure_path(&self) -> Option<String> {
+        None
+    }
+    /// Why the elevator on this host would refuse the request before looking at its program:
+    /// its configuration (requester, run_as) and its users. Empty: nothing known against it.
+    fn refusals(&self, _request: &Request) -> Vec<String> {
+        Vec::new()
+    }
 }
 
-/// Every flag for `request`, except [`Risk::FirstSeenAgent`], which depends on the console's
-/// memory and is added by [`crate::update`].
-pub fn assess(request: &Request, facts: &dyn FileFacts) -> Vec<Risk> {
+/// Facts that are never known, with the reason to show (a request for another host).
+#[derive(Debug, Clone)]
+pub struct UnknownFacts(pub String);
+
+impl HostFacts for UnknownFacts {
+    fn requester_can_write(&self, _: &Path) -> Result<bool, String> {
+        Err(self.0.clone())
+    }
+    fn world_writable(&self, _: &Path) -> Result<bool, String> {
+        Err(self.0.clone())
+    }
+    fn symlink_on_path(&self, _: &Path) -> Result<Option<PathBuf>, String> {
+        Err(self.0.clone())
+    }
+}
+
+/// Every flag for `request`, except those about the agent key ([`Risk::FirstSeenAgent`],
+/// [`Risk::NameNewKey`]), which depend on the decision log and are added by
+/// [`crate::memory`].
+pub fn assess(request: &Request, facts: &dyn HostFacts) -> Vec<Risk> {
     let mut risks = Vec::new();
+    let program = Path::new(&request.program);
+    let pseudo = is_pseudo_file(program);
+    for why in facts.refusals(request) {
+        risks.push(Risk::WillBeRefused(why));
+    }
+    if !pseudo {
+        risks.extend(program_path_refusal(program, facts).map(Risk::WillBeRefused));
+    }
+    if let Some(why) = cwd_refusal(Path::new(&request.cwd), facts) {
+        risks.push(Risk::WillBeRefused(why));
+    }
+    let argv0 = request.argv.first().map(String::as_str).unwrap_or("");
+    if !names_program(&request.program, argv0) {
+        // Milder only when root's secure path leads there through a link the requester cannot
+        // change; the program path is shown either way.
+        let link = facts.secure_path_finds(argv0).is_some_and(|(found, file)| {
+            file == program && facts.requester_can_write(&found) == Ok(false)
+        });
+        let (argv0, program) = (argv0.to_string(), request.program.clone());
+        risks.push(if link {
+            Risk::Argv0Link { argv0, program }
+        } else {
+            Risk::Argv0Differs { argv0, program }
+        });
+    }
+    if pseudo {
+        risks.push(Risk::PseudoFileProgram);
+    }
     if run_as_root(request) {
         risks.push(Risk::RunAsRoot);
     }
@@ -103,7 +224,12 @@ pub fn assess(request: &Request, facts: &dyn FileFacts) -> Vec<Risk> {
     if !loader.is_empty() {
         risks.push(Risk::LoaderEnv(loader));
     }
-    risks.extend(write_access(request, facts));
+    risks.extend(write_access(request, facts, pseudo));
+    if let Some(secure_path) = facts.secure_path() {
+        if !pseudo && !in_secure_path(program, &secure_path) {
+            risks.push(Risk::OutsideSecurePath(secure_path));
+        }
+    }
     risks
 }
 
@@ -111,6 +237,63 @@ pub fn assess(request: &Request, facts: &dyn FileFacts) -> Vec<Risk> {
 /// elevator resolves names, so the name is what the approver sees.)
 pub fn run_as_root(request: &Request) -> bool {
     request.run_as == "root"
+}
+
+/// Whether `path`, read as the kernel would without following anything, lies in a virtual
+/// file system whose files are views of processes and devices.
+pub fn is_pseudo_file(path: &Path) -> bool {
+    let mut parts = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => parts.push(n),
+            Component::ParentDir => {
+                parts.pop();
+            }
+            _ => {}
+        }
+    }
+    matches!(parts.first(), Some(top) if *top == "proc" || *top == "dev" || *top == "sys")
+}
+
+/// A program path the elevator refuses before opening it: not canonical, or through a symlink.
+fn program_path_refusal(program: &Path, facts: &dyn HostFacts) -> Option<String> {
+    let text = program.to_string_lossy();
+    let canonical = text.starts_with('/')
+        && !text.ends_with('/')
+        && !text[1..]
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == "..");
+    if !canonical {
+        return Some(format!(
+            "program path {text} is not canonical (empty, . or .. components)"
+        ));
+    }
+    match facts.symlink_on_path(program) {
+        Ok(Some(link)) => Some(format!(
+            "program path {text} goes through the symlink {}",
+            link.display()
+        )),
+        _ => None,
+    }
+}
+
+/// A cwd the elevator refuses: it opens every component without following symlinks.
+fn cwd_refusal(cwd: &Path, facts: &dyn HostFacts) -> Option<String> {
+    match facts.symlink_on_path(cwd) {
+        Ok(Some(link)) => Some(format!(
+            "cwd {} goes through the symlink {}",
+            cwd.display(),
+            link.display()
+        )),
+        _ => None,
+    }
+}
+
+/// Whether the program's directory is one of the secure path's.
+fn in_secure_path(program: &Path, secure_path: &str) -> bool {
+    program
+        .parent()
+        .is_some_and(|dir| secure_path.split(':').any(|d| Path::new(d) == dir))
 }
 
 /// The file name of a path, with a trailing version (`python3.12` → `python`) removed.
@@ -320,50 +503,74 @@ pub fn loader_env(env: &Env) -> Vec<String> {
         .collect()
 }
 
-/// Arguments that name files: absolute paths, relative paths with a slash, `--opt=/path`.
-/// Bare words are not resolved against the cwd: too many false alarms for too little.
-pub fn path_arguments(request: &Request) -> Vec<PathBuf> {
-    let cwd = Path::new(&request.cwd);
-    let mut out = Vec::new();
-    for arg in request.argv.iter().skip(1) {
-        let value = match arg.split_once('=') {
-            Some((opt, v))
-                if opt.starts_with('-') || opt.starts_with("of") || opt.starts_with("if") =>
-            {
-                v
-            }
-            _ => arg.as_str(),
-        };
-        if value.starts_with('-') || !value.contains('/') || value.contains("://") {
-            continue;
-        }
-        let p = Path::new(value);
-        out.push(if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            cwd.join(p)
-        });
+/// An argument that names a file, with the path it names: absolute paths, `./` and `../`
+/// paths, other relative words with a slash and nothing a path rarely has (spaces, quotes,
+/// shell punctuation), and the value of `--opt=PATH`, `of=PATH`, `if=PATH`. Shell text such as
+/// `rm -rf /tmp/foo` (one argument of `sh -c`) is not a path.
+pub fn path_argument(arg: &str, cwd: &Path) -> Option<PathBuf> {
+    let value = match arg.split_once('=') {
+        Some((opt, v)) if opt.starts_with('-') || opt == "of" || opt == "if" => v,
+        _ => arg,
+    };
+    if value.starts_with('/') {
+        return Some(PathBuf::from(value));
     }
-    out
+    let plain =
+        |c: char| !c.is_whitespace() && !c.is_control() && !"'\"`$;&|<>(){}*?!#\\".contains(c);
+    let relative = value.starts_with("./")
+        || value.starts_with("../")
+        || (value.contains('/') && value.chars().all(plain));
+    if !relative || value.starts_with('-') || value.contains("://") {
+        return None;
+    }
+    Some(cwd.join(value))
+}
+
+/// The path arguments of a request, each with the argument as given.
+pub fn path_arguments(request: &Request) -> Vec<(&str, PathBuf)> {
+    let cwd = Path::new(&request.cwd);
+    request
+        .argv
+        .iter()
+        .skip(1)
+        .filter_map(|arg| path_argument(arg, cwd).map(|p| (arg.as_str(), p)))
+        .collect()
 }
 
 /// The write-access flags for program, arguments and cwd.
-fn write_access(request: &Request, facts: &dyn FileFacts) -> Vec<Risk> {
+fn write_access(request: &Request, facts: &dyn HostFacts, pseudo_program: bool) -> Vec<Risk> {
     let mut risks = Vec::new();
     let mut unknown: Option<String> = None;
-    match facts.requester_can_write(Path::new(&request.program)) {
-        Ok(true) => risks.push(Risk::WritableProgram),
-        Ok(false) => {}
-        Err(why) => unknown = Some(why),
+    if !pseudo_program {
+        match facts.requester_can_write(Path::new(&request.program)) {
+            Ok(true) => risks.push(Risk::WritableProgram),
+            Ok(false) => {}
+            Err(why) => unknown = Some(why),
+        }
     }
-    for path in path_arguments(request) {
-        match facts.requester_can_write(&path) {
-            Ok(true) => risks.push(Risk::WritableArgument(path.to_string_lossy().into_owned())),
+    let paths = path_arguments(request);
+    let mut writable = Vec::new();
+    for (arg, path) in paths.iter().take(MAX_PATH_ARGUMENTS) {
+        // /proc, /dev and /sys name things, not files; the console does not look at them.
+        if is_pseudo_file(path) {
+            continue;
+        }
+        match facts.requester_can_write(path) {
+            Ok(true) => writable.push(arg.to_string()),
             Ok(false) => {}
             Err(why) => {
                 unknown.get_or_insert(why);
             }
         }
+    }
+    if !writable.is_empty() {
+        risks.push(Risk::WritableArguments(writable));
+    }
+    if paths.len() > MAX_PATH_ARGUMENTS {
+        unknown.get_or_insert(format!(
+            "only the first {MAX_PATH_ARGUMENTS} of {} path arguments were checked",
+            paths.len()
+        ));
     }
     match facts.world_writable(Path::new(&request.cwd)) {
         Ok(true) => risks.push(Risk::WorldWritableCwd),
@@ -378,156 +585,9 @@ fn write_access(request: &Request, facts: &dyn FileFacts) -> Vec<Risk> {
     risks
 }
 
-/// File facts for a request that runs on the console's own host.
-///
-/// Best effort by design: the console runs as the approver, not root, so it may be unable to
-/// look into some directories (then it says "unknown"); it reasons from permission bits and
-/// ownership only (no ACLs, no capabilities); and what it sees is a snapshot — the elevator's
-/// own checks (program hash on the executed fd, sealed copy of writable programs) are what make
-/// approval safe. The flags only help the human judge.
-#[derive(Debug, Clone)]
-pub struct LocalFacts {
-    uid: u32,
-    gids: Vec<u32>,
-}
-
-/// Facts that are never known, with the reason to show.
-#[derive(Debug, Clone)]
-pub struct UnknownFacts(pub String);
-
-impl FileFacts for UnknownFacts {
-    fn requester_can_write(&self, _: &Path) -> Result<bool, String> {
-        Err(self.0.clone())
-    }
-    fn world_writable(&self, _: &Path) -> Result<bool, String> {
-        Err(self.0.clone())
-    }
-}
-
-/// Choose the facts for `request`: local when it targets this host and its user exists here
-/// with the same uid, unknown otherwise.
-pub fn facts_for(request: &Request) -> Box<dyn FileFacts + Send> {
-    let here = nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_default();
-    if request.host != here {
-        return Box::new(UnknownFacts(format!(
-            "request is for host {}",
-            request.host
-        )));
-    }
-    match LocalFacts::for_user(&request.user, request.uid) {
-        Some(facts) => Box::new(facts),
-        None => Box::new(UnknownFacts(format!(
-            "no local user {} with uid {}",
-            request.user, request.uid
-        ))),
-    }
-}
-
-impl LocalFacts {
-    /// The requester's uid and all its groups, if `user` exists here with `uid`.
-    pub fn for_user(user: &str, uid: u32) -> Option<LocalFacts> {
-        let entry = nix::unistd::User::from_name(user).ok()??;
-        if entry.uid.as_raw() != uid {
-            return None;
-        }
-        let name = CString::new(user).ok()?;
-        let mut gids: Vec<u32> = nix::unistd::getgrouplist(&name, entry.gid)
-            .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
-            .unwrap_or_default();
-        gids.push(entry.gid.as_raw());
-        Some(LocalFacts { uid, gids })
-    }
-
-    pub fn new(uid: u32, gids: Vec<u32>) -> LocalFacts {
-        LocalFacts { uid, gids }
-    }
-
-    fn may_write(&self, meta: &std::fs::Metadata) -> bool {
-        let mode = meta.mode();
-        if self.uid == 0 {
-            return true;
-        }
-        if meta.uid() == self.uid {
-            return mode & 0o200 != 0;
-        }
-        if self.gids.contains(&meta.gid()) {
-            return mode & 0o020 != 0;
-        }
-        mode & 0o002 != 0
-    }
-}
-
-impl FileFacts for LocalFacts {
-    fn requester_can_write(&self, path: &Path) -> Result<bool, String> {
-        let unknown = |p: &Path, e: std::io::Error| format!("cannot inspect {}: {e}", p.display());
-        // Walk from the root: a writable directory on the way lets the requester replace
-        // whatever follows, unless the sticky bit protects entries it does not own.
-        let mut current = PathBuf::from("/");
-        let mut parent_meta =
-            std::fs::symlink_metadata(&current).map_err(|e| unknown(&current, e))?;
-        let components: Vec<Component> = path.components().collect();
-        for component in components {
-            let name = match component {
-                Component::RootDir | Component::CurDir => continue,
-                Component::ParentDir => {
-                    current.pop();
-                    parent_meta =
-                        std::fs::symlink_metadata(&current).map_err(|e| unknown(&current, e))?;
-                    continue;
-                }
-                Component::Normal(n) => n,
-                Component::Prefix(_) => continue,
-            };
-            let child = current.join(name);
-            let dir_writable = self.may_write(&parent_meta);
-            match std::fs::symlink_metadata(&child) {
-                Ok(meta) => {
-                    let sticky = parent_meta.mode() & 0o1000 != 0;
-                    let protected =
-                        sticky && meta.uid() != self.uid && parent_meta.uid() != self.uid;
-                    if dir_writable && !protected {
-                        return Ok(true);
-                    }
-                    if meta.file_type().is_symlink() {
-                        if meta.uid() == self.uid {
-                            return Ok(true);
-                        }
-                        // Follow it: the target is what gets used.
-                        let target =
-                            std::fs::canonicalize(&child).map_err(|e| unknown(&child, e))?;
-                        let rest: PathBuf = path
-                            .strip_prefix(&child)
-                            .map(Path::to_path_buf)
-                            .unwrap_or_default();
-                        return self.requester_can_write(&target.join(rest));
-                    }
-                    current = child;
-                    parent_meta = meta;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    // It does not exist: whoever can write the directory can create it.
-                    return Ok(dir_writable);
-                }
-                Err(e) => return Err(unknown(&child, e)),
-            }
-        }
-        Ok(self.may_write(&parent_meta))
-    }
-
-    fn world_writable(&self, dir: &Path) -> Result<bool, String> {
-        let meta =
-            std::fs::metadata(dir).map_err(|e| format!("cannot inspect {}: {e}", dir.display()))?;
-        Ok(meta.mode() & 0o002 != 0)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::os::unix::fs::PermissionsExt;
 
     use super::*;
 
@@ -540,16 +600,40 @@ mod tests {
     }
 
     /// Facts from fixed answers, so the pure part of `assess` can be tested.
+    #[derive(Default)]
     struct Fixed {
         writable: Vec<&'static str>,
         world_cwd: bool,
+        symlinks: Vec<&'static str>,
+        secure_path: Option<&'static str>,
+        finds: Vec<(&'static str, &'static str, &'static str)>,
+        refusals: Vec<&'static str>,
     }
-    impl FileFacts for Fixed {
+    impl HostFacts for Fixed {
         fn requester_can_write(&self, p: &Path) -> Result<bool, String> {
             Ok(self.writable.iter().any(|w| Path::new(w) == p))
         }
         fn world_writable(&self, _: &Path) -> Result<bool, String> {
             Ok(self.world_cwd)
+        }
+        fn symlink_on_path(&self, p: &Path) -> Result<Option<PathBuf>, String> {
+            Ok(self
+                .symlinks
+                .iter()
+                .map(PathBuf::from)
+                .find(|link| p.starts_with(link)))
+        }
+        fn secure_path_finds(&self, argv0: &str) -> Option<(PathBuf, PathBuf)> {
+            self.finds
+                .iter()
+                .find(|(name, _, _)| *name == argv0)
+                .map(|(_, found, file)| (PathBuf::from(found), PathBuf::from(file)))
+        }
+        fn secure_path(&self) -> Option<String> {
+            self.secure_path.map(str::to_string)
+        }
+        fn refusals(&self, _: &Request) -> Vec<String> {
+            self.refusals.iter().map(|r| r.to_string()).collect()
         }
     }
 
@@ -669,25 +753,217 @@ mod tests {
 
     #[test]
     fn path_arguments_are_found() {
-        let mut r = request("cp ./a.txt /etc/b --target=/srv/x plain", &[]);
+        let mut r = request("cp ./a.txt /etc/b --target=/srv/x plain sub/dir", &[]);
         r.cwd = "/home/agent".into();
         assert_eq!(
             path_arguments(&r),
             vec![
-                PathBuf::from("/home/agent/./a.txt"),
-                PathBuf::from("/etc/b"),
-                PathBuf::from("/srv/x")
+                ("./a.txt", PathBuf::from("/home/agent/./a.txt")),
+                ("/etc/b", PathBuf::from("/etc/b")),
+                ("--target=/srv/x", PathBuf::from("/srv/x")),
+                ("sub/dir", PathBuf::from("/home/agent/sub/dir")),
             ]
         );
     }
 
     #[test]
-    fn assess_uses_file_facts() {
+    fn shell_text_is_not_a_path() {
+        let cwd = Path::new("/home/agent/work");
+        for text in [
+            "rm -rf /tmp/foo",
+            "cd /; ls",
+            "a/b;rm",
+            "$HOME/x",
+            "https://example.com/x",
+            "-I/usr/include",
+            "echo `id`/x",
+            "plain",
+        ] {
+            assert_eq!(path_argument(text, cwd), None, "{text:?}");
+        }
+        assert_eq!(
+            path_argument("/tmp/a b", cwd),
+            Some(PathBuf::from("/tmp/a b")),
+            "an absolute path may hold spaces"
+        );
+        assert_eq!(
+            path_argument("../x", cwd),
+            Some(PathBuf::from("/home/agent/work/../x"))
+        );
+    }
+
+    #[test]
+    fn the_writable_argument_flag_names_the_argument_as_given() {
+        let mut r = testing_request_sh_c();
+        r.cwd = "/home/agent/work".into();
+        // Before, this shell text was joined to the cwd and flagged as
+        // "/home/agent/work/rm -rf /tmp/foo".
+        let facts = Fixed {
+            writable: vec!["/home/agent/work/rm -rf /tmp/foo", "/home/agent/work/./out"],
+            ..Fixed::default()
+        };
+        let risks = assess(&r, &facts);
+        assert!(
+            !risks
+                .iter()
+                .any(|k| matches!(k, Risk::WritableArguments(_))),
+            "{risks:?}"
+        );
+        r.argv.push("./out".into());
+        let risks = assess(&r, &facts);
+        assert!(risks.contains(&Risk::WritableArguments(vec!["./out".into()])));
+        assert_eq!(
+            Risk::WritableArguments(vec!["./out".into(), "/tmp/a b".into()]).describe(),
+            "arguments writable by the requester: ./out '/tmp/a b'"
+        );
+    }
+
+    fn testing_request_sh_c() -> Request {
+        let mut r = request("sh", &[]);
+        r.argv = vec!["sh".into(), "-c".into(), "rm -rf /tmp/foo".into()];
+        r.program = "/usr/bin/sh".into();
+        r
+    }
+
+    #[test]
+    fn pseudo_files_are_never_looked_up() {
+        /// Facts that fail the test if asked about a path in /proc, /dev or /sys.
+        struct Refuse;
+        impl HostFacts for Refuse {
+            fn requester_can_write(&self, p: &Path) -> Result<bool, String> {
+                assert!(!is_pseudo_file(p), "looked up {}", p.display());
+                Ok(false)
+            }
+            fn world_writable(&self, _: &Path) -> Result<bool, String> {
+                Ok(false)
+            }
+            fn symlink_on_path(&self, p: &Path) -> Result<Option<PathBuf>, String> {
+                assert!(!is_pseudo_file(p), "walked {}", p.display());
+                Ok(None)
+            }
+        }
+        for program in [
+            "/dev/stdin",
+            "/dev/fd/3",
+            "/proc/self/fd/0",
+            "/proc/1234/exe",
+            "/sys/kernel/x",
+            "/usr/../proc/self/exe",
+        ] {
+            let mut r = request("x /dev/stdin /proc/self/environ", &[]);
+            r.program = program.into();
+            let risks = assess(&r, &Refuse);
+            assert!(
+                risks.contains(&Risk::PseudoFileProgram),
+                "{program}: {risks:?}"
+            );
+            assert!(!risks.contains(&Risk::WritableProgram));
+        }
+        assert!(!is_pseudo_file(Path::new("/usr/bin/proc")));
+        assert!(!is_pseudo_file(Path::new("/devices/x")));
+    }
+
+    #[test]
+    fn argv0_that_does_not_name_the_program_is_flagged() {
+        let mut r = request("systemctl restart nginx", &[]);
+        r.program = "/usr/bin/bash".into();
+        let risks = assess(&r, &Fixed::default());
+        assert!(risks.contains(&Risk::Argv0Differs {
+            argv0: "systemctl".into(),
+            program: "/usr/bin/bash".into()
+        }));
+        assert_eq!(
+            Risk::Argv0Differs {
+                argv0: "systemctl".into(),
+                program: "/usr/bin/bash".into()
+            }
+            .tag(),
+            "argv0-differs"
+        );
+        // The secure path finds `sh` as /usr/bin/dash through root's symlink: milder words,
+        // still shown.
+        let mut sh = request("sh -c true", &[]);
+        sh.program = "/usr/bin/dash".into();
+        let link = Fixed {
+            finds: vec![("sh", "/usr/bin/sh", "/usr/bin/dash")],
+            ..Fixed::default()
+        };
+        let risks = assess(&sh, &link);
+        let flag = Risk::Argv0Link {
+            argv0: "sh".into(),
+            program: "/usr/bin/dash".into(),
+        };
+        assert!(risks.contains(&flag), "{risks:?}");
+        assert!(flag.is_informational());
+        // A link the requester can change, or one to another file, is not that.
+        let writable = Fixed {
+            writable: vec!["/usr/bin/sh"],
+            ..link
+        };
+        assert!(
+            assess(&sh, &writable)
+                .iter()
+                .any(|k| matches!(k, Risk::Argv0Differs { .. }))
+        );
+        let elsewhere = Fixed {
+            finds: vec![("sh", "/usr/bin/sh", "/usr/bin/bash")],
+            ..Fixed::default()
+        };
+        assert!(
+            assess(&sh, &elsewhere)
+                .iter()
+                .any(|k| matches!(k, Risk::Argv0Differs { .. }))
+        );
+        // argv[0] that names the program: nothing.
+        assert!(
+            !assess(&request("ls", &[]), &Fixed::default())
+                .iter()
+                .any(|k| matches!(k, Risk::Argv0Differs { .. } | Risk::Argv0Link { .. }))
+        );
+    }
+
+    #[test]
+    fn refusals_symlinks_and_the_secure_path() {
+        let mut r = request("deploy", &[]);
+        r.program = "/opt/tools/deploy".into();
+        r.cwd = "/home/agent/proj".into();
+        let facts = Fixed {
+            symlinks: vec!["/home/agent/proj"],
+            secure_path: Some("/usr/sbin:/usr/bin"),
+            refusals: vec!["openclaw is not a [[requester]] in /etc/assent/elevator.toml"],
+            ..Fixed::default()
+        };
+        let risks = assess(&r, &facts);
+        assert_eq!(
+            risks[..2],
+            [
+                Risk::WillBeRefused(
+                    "openclaw is not a [[requester]] in /etc/assent/elevator.toml".into()
+                ),
+                Risk::WillBeRefused(
+                    "cwd /home/agent/proj goes through the symlink /home/agent/proj".into()
+                ),
+            ]
+        );
+        assert!(risks.contains(&Risk::OutsideSecurePath("/usr/sbin:/usr/bin".into())));
+        r.program = "/usr/bin/../bin/deploy".into();
+        let risks = assess(&r, &facts);
+        assert!(
+            risks
+                .iter()
+                .any(|k| matches!(k, Risk::WillBeRefused(w) if w.contains("is not canonical"))),
+            "{risks:?}"
+        );
+    }
+
+    #[test]
+    fn assess_uses_host_facts() {
         let mut r = request("cp /home/agent/x /etc/y", &[("LD_PRELOAD", "x")]);
         r.program = "/home/agent/bin/cp".into();
         let facts = Fixed {
             writable: vec!["/home/agent/bin/cp", "/home/agent/x"],
             world_cwd: true,
+            ..Fixed::default()
         };
         let risks = assess(&r, &facts);
         assert_eq!(
@@ -696,17 +972,13 @@ mod tests {
                 Risk::RunAsRoot,
                 Risk::LoaderEnv(vec!["LD_PRELOAD".into()]),
                 Risk::WritableProgram,
-                Risk::WritableArgument("/home/agent/x".into()),
+                Risk::WritableArguments(vec!["/home/agent/x".into()]),
                 Risk::WorldWritableCwd,
             ]
         );
-        let none = Fixed {
-            writable: vec![],
-            world_cwd: false,
-        };
         let mut plain = request("ls /", &[]);
         plain.run_as = "nobody".into();
-        assert!(assess(&plain, &none).is_empty());
+        assert!(assess(&plain, &Fixed::default()).is_empty());
         let unknown = assess(
             &plain,
             &UnknownFacts("request is for host elsewhere".into()),
@@ -720,79 +992,15 @@ mod tests {
     }
 
     #[test]
-    fn local_write_access_from_permission_bits() {
-        // Run as root in CI, so judge for an unprivileged uid that owns nothing here.
-        let dir = std::env::temp_dir().join(format!("assent-risk-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("locked")).unwrap();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::set_permissions(dir.join("locked"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
-        std::fs::write(dir.join("locked/prog"), b"x").unwrap();
-        std::fs::set_permissions(
-            dir.join("locked/prog"),
-            std::fs::Permissions::from_mode(0o755),
-        )
-        .unwrap();
-        std::fs::create_dir_all(dir.join("open")).unwrap();
-        std::fs::set_permissions(dir.join("open"), std::fs::Permissions::from_mode(0o777)).unwrap();
-        std::fs::write(dir.join("open/prog"), b"x").unwrap();
-        std::fs::create_dir_all(dir.join("sticky")).unwrap();
-        std::fs::set_permissions(dir.join("sticky"), std::fs::Permissions::from_mode(0o1777))
-            .unwrap();
-        std::fs::write(dir.join("sticky/prog"), b"x").unwrap();
-        std::fs::set_permissions(
-            dir.join("sticky/prog"),
-            std::fs::Permissions::from_mode(0o644),
-        )
-        .unwrap();
-        std::fs::write(dir.join("locked/world"), b"x").unwrap();
-        std::fs::set_permissions(
-            dir.join("locked/world"),
-            std::fs::Permissions::from_mode(0o646),
-        )
-        .unwrap();
-
-        let me = std::fs::metadata(&dir).unwrap();
-        // Only meaningful if the temp dir chain is not writable by our fake user; uid 54321
-        // owns nothing and belongs to no group that owns these files.
-        let facts = LocalFacts::new(54321, vec![54321]);
-        assert_eq!(
-            facts.requester_can_write(&dir.join("locked/prog")),
-            Ok(false)
+    fn many_path_arguments_are_counted_not_walked() {
+        let mut r = request("touch", &[]);
+        r.argv.extend((0..1000).map(|i| format!("/tmp/f{i}")));
+        let risks = assess(&r, &Fixed::default());
+        assert!(
+            risks.contains(&Risk::WriteAccessUnknown(
+                "only the first 64 of 1000 path arguments were checked".into()
+            )),
+            "{risks:?}"
         );
-        assert_eq!(
-            facts.requester_can_write(&dir.join("open/prog")),
-            Ok(true),
-            "replaceable via 0777 dir"
-        );
-        assert_eq!(
-            facts.requester_can_write(&dir.join("open/new")),
-            Ok(true),
-            "creatable"
-        );
-        assert_eq!(
-            facts.requester_can_write(&dir.join("sticky/prog")),
-            Ok(false),
-            "sticky protects"
-        );
-        assert_eq!(facts.requester_can_write(&dir.join("sticky/new")), Ok(true));
-        assert_eq!(
-            facts.requester_can_write(&dir.join("locked/world")),
-            Ok(true),
-            "o+w file"
-        );
-        assert_eq!(
-            facts.requester_can_write(&dir.join("locked/absent")),
-            Ok(false)
-        );
-        let owner = LocalFacts::new(me.uid(), vec![me.gid()]);
-        assert_eq!(
-            owner.requester_can_write(&dir.join("locked/prog")),
-            Ok(true)
-        );
-        assert_eq!(facts.world_writable(&dir.join("open")), Ok(true));
-        assert_eq!(facts.world_writable(&dir.join("locked")), Ok(false));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,5 +1,11 @@
-//! `assent-console list | approve ID | deny ID`: the same decisions without the screen, for
+//! `assent-console list | approve REF | deny REF`: the same decisions without the screen, for
 //! scripts. Each connects to the relay as the approver, acts, prints one line and exits.
+//!
+//! A REF is the start of the request's SHA-256 (what `list` prints), never the id the agent
+//! chose. `list` remembers what it printed ([`ShownFile`]), as the console does, and `approve`
+//! signs only a request this approver was shown, named by a reference that names nothing else
+//! the console has seen. So between `list` and `approve`, the request behind a reference cannot
+//! change.
 
 use std::time::Duration;
 
@@ -7,11 +13,15 @@ use assent_protocol::{Grant, PrivateKey, Request, Role, Signed};
 use assent_relay_client::{Client, Event as Wire};
 
 use crate::app::{format_countdown, parse_duration, unix_now as now};
+use crate::command::Summary;
 use crate::config::Fatal;
-use crate::escape::{shell_join, visible};
-use crate::log::{DecisionLog, Entry};
+use crate::escape::visible;
+use crate::host::HostView;
+use crate::log::{DecisionLog, Entry, Loaded};
+use crate::memory::{Memory, REF_LEN, Shown, ShownFile, reference};
 use crate::out;
 use crate::relay_link::request_event;
+use crate::risk::Risk;
 use crate::sign::{self, Choice};
 use crate::update::RelayEvent;
 
@@ -27,7 +37,46 @@ pub struct Common {
     pub key: std::sync::Arc<PrivateKey>,
     pub name: String,
     pub log: DecisionLog,
+    /// The requests shown to this approver.
+    pub shown: ShownFile,
+    /// This host's elevator.toml, for the "will be refused" flags.
+    pub elevator_config: std::path::PathBuf,
     pub once_window_s: u64,
+}
+
+impl Common {
+    /// Every entry of the decision log that verifies (and how many did not).
+    pub fn load_log(&self) -> Result<Loaded, Fatal> {
+        self.log.load().map_err(|e| {
+            Fatal::other(format!(
+                "cannot read the decision log {}: {e}",
+                self.log.path().display()
+            ))
+        })
+    }
+
+    /// The requests shown to this approver before, still remembered.
+    pub fn load_shown(&self) -> Result<Vec<Shown>, Fatal> {
+        self.shown.load(now()).map_err(|e| {
+            Fatal::other(format!(
+                "cannot read the list of requests shown {}: {e}",
+                self.shown.path().display()
+            ))
+        })
+    }
+
+    /// The decision log and the requests shown, folded into a memory; unreadable lines of the
+    /// log are skipped (the console reports them).
+    pub fn memory(&self) -> Result<Memory, Fatal> {
+        let mut memory = Memory::new(self.key.public().fingerprint().as_str());
+        for entry in &self.load_log()?.entries {
+            memory.learn(entry);
+        }
+        for s in self.load_shown()? {
+            memory.saw(s.id, s.sha256);
+        }
+        Ok(memory)
+    }
 }
 
 fn unreachable(e: impl std::fmt::Display) -> Fatal {
@@ -56,27 +105,36 @@ pub fn parse_grant(text: &str) -> Result<(Grant, Option<u64>), Fatal> {
     }
 }
 
+/// A pending request as the relay listed it, verified, with its flags.
+struct Listed {
+    request: Signed<Request>,
+    risks: Vec<Risk>,
+}
+
 /// Connect and collect every pending request. The relay sends its backlog right after the
 /// login, before it answers anything, so the answer to a status query marks its end.
-async fn pending(common: &Common) -> Result<(Client, Vec<(Signed<Request>, RelayEvent)>), Fatal> {
+async fn pending(common: &Common) -> Result<(Client, Vec<Listed>), Fatal> {
     let mut client = Client::connect(&common.url, &common.key, Role::Approver)
         .await
         .map_err(unreachable)?;
     client.request_statuses().await.map_err(unreachable)?;
+    let mut host = HostView::new(&common.elevator_config);
     let mut out = Vec::new();
     let collect = async {
         loop {
             match client.next_event().await? {
                 Wire::Statuses { .. } => return Ok::<_, assent_relay_client::ClientError>(()),
-                Wire::Request {
-                    envelope,
-                    first_seen,
-                } => {
-                    let ev = request_event(&envelope, first_seen);
-                    if let RelayEvent::Request { request, .. } = &ev {
-                        out.push(((**request).clone(), ev));
-                    }
-                }
+                Wire::Request { envelope, .. } => match request_event(&envelope, &mut host) {
+                    RelayEvent::Request { request, risks } => out.push(Listed {
+                        request: *request,
+                        risks,
+                    }),
+                    RelayEvent::Invalid { reason } => eprintln!(
+                        "assent-console: warning: dropped an invalid request: {}",
+                        visible(&reason)
+                    ),
+                    _ => {}
+                },
                 _ => {}
             }
         }
@@ -92,41 +150,67 @@ async fn pending(common: &Common) -> Result<(Client, Vec<(Signed<Request>, Relay
     }
 }
 
+/// Drop (with a warning on stderr) every request whose id or reference already named other
+/// bytes, remembering the others.
+fn admit(memory: &mut Memory, listed: Vec<Listed>) -> Vec<Listed> {
+    let mut kept = Vec::new();
+    for l in listed {
+        let r = &l.request;
+        if let Some(why) = memory.conflict(r.payload.id, &r.sha256) {
+            eprintln!(
+                "assent-console: warning: refused a request from {}: {why}",
+                visible(&r.payload.agent)
+            );
+            continue;
+        }
+        memory.saw(r.payload.id, r.sha256);
+        kept.push(l);
+    }
+    kept
+}
+
 /// One line per pending request.
 pub async fn list(common: &Common) -> Result<(), Fatal> {
+    let before = common.memory()?;
+    let mut memory = before.clone();
     let (client, pending) = pending(common).await?;
     client.close().await;
+    let pending = admit(&mut memory, pending);
     if pending.is_empty() {
         out::line("no pending requests");
         return Ok(());
     }
+    // Remember before printing: a reference on the screen must already be bound.
+    let shown: Vec<Shown> = pending
+        .iter()
+        .filter(|l| !before.shown(&l.request.sha256))
+        .map(|l| Shown::of(&l.request))
+        .collect();
+    if let Err(e) = common.shown.append(&shown) {
+        return Err(Fatal::other(format!(
+            "cannot record the requests listed in {}: {e}; nothing listed (approve needs it)",
+            common.shown.path().display()
+        )));
+    }
     let now = now();
-    for (request, ev) in &pending {
-        let r = &request.payload;
-        let mut tags: Vec<&str> = Vec::new();
-        if let RelayEvent::Request {
-            first_seen, risks, ..
-        } = ev
-        {
-            if *first_seen {
-                tags.push("new-key");
-            }
-            tags.extend(
-                risks
-                    .iter()
-                    .filter(|r| !r.is_informational())
-                    .map(|r| r.tag()),
-            );
-        }
+    for l in &pending {
+        let r = &l.request.payload;
+        let mut risks = memory.agent_flags(&l.request);
+        risks.extend(l.risks.iter().cloned());
+        let tags: Vec<&str> = risks
+            .iter()
+            .filter(|r| !r.is_informational())
+            .map(|r| r.tag())
+            .collect();
         let printed = out::line(format_args!(
             "{}  {}@{}  {} -> {}  {} left  {}{}",
-            r.id,
+            reference(&l.request.sha256),
             visible(&r.agent),
             visible(&r.host),
             visible(&r.user),
             visible(&r.run_as),
             format_countdown(r.expires_at.saturating_sub(now)),
-            shell_join(&r.argv),
+            Summary::of(r).full(),
             if tags.is_empty() {
                 String::new()
             } else {
@@ -140,42 +224,101 @@ pub async fn list(common: &Common) -> Result<(), Fatal> {
     Ok(())
 }
 
+/// The one request `reference` names, or why there is none.
+///
+/// `pending` is what the relay holds now; `memory` every request this approver was shown or
+/// decided, and those pending. A reference that starts more than one of them is ambiguous,
+/// even when only one is pending: the other is what the approver may have read. Approving
+/// also needs the request to be among those shown before (`shown_before`).
+fn resolve<'a>(
+    reference_text: &str,
+    pending: &'a [Listed],
+    memory: &Memory,
+    shown_before: Option<&Memory>,
+) -> Result<&'a Signed<Request>, Fatal> {
+    let prefix = reference_text.to_ascii_lowercase();
+    if prefix.len() < REF_LEN || prefix.len() > 64 || !prefix.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return Err(Fatal {
+            message: format!(
+                "{}: give the {REF_LEN}-digit reference that `assent-console list` prints (or more of the request's SHA-256)",
+                visible(reference_text)
+            ),
+            code: 64,
+        });
+    }
+    let matching: Vec<&Signed<Request>> = pending
+        .iter()
+        .map(|l| &l.request)
+        .filter(|r| r.sha256.to_hex().starts_with(&prefix))
+        .collect();
+    let mut candidates: Vec<String> = memory
+        .matching(&prefix)
+        .iter()
+        .map(|d| d.to_hex())
+        .chain(matching.iter().map(|r| r.sha256.to_hex()))
+        .collect();
+    candidates.sort();
+    candidates.dedup();
+    if candidates.len() > 1 {
+        let named: Vec<String> = candidates
+            .iter()
+            .map(|hex| {
+                let what = matching
+                    .iter()
+                    .find(|r| r.sha256.to_hex() == *hex)
+                    .map(|r| format!(" (pending: {})", Summary::of(&r.payload).fit(60)))
+                    .unwrap_or_else(|| " (shown before, no longer pending)".into());
+                format!("{}{what}", &hex[..24])
+            })
+            .collect();
+        return Err(Fatal::other(format!(
+            "reference {prefix} is ambiguous: it starts {}; nothing signed",
+            named.join(", ")
+        )));
+    }
+    let [request] = matching[..] else {
+        return Err(Fatal::other(format!(
+            "no pending request with reference {prefix}; see `assent-console list`"
+        )));
+    };
+    if shown_before.is_some_and(|before| !before.shown(&request.sha256)) {
+        return Err(Fatal::other(format!(
+            "request {prefix} was never shown to you; run `assent-console list`, read it, then approve it"
+        )));
+    }
+    Ok(request)
+}
+
 pub async fn approve(
     common: &Common,
-    id: &str,
+    reference: &str,
     grant: Grant,
     ttl_s: Option<u64>,
 ) -> Result<(), Fatal> {
-    decide(common, id, Choice::approve(grant, ttl_s)).await
+    decide(common, reference, Choice::approve(grant, ttl_s)).await
 }
 
-pub async fn deny(common: &Common, id: &str, note: Option<String>) -> Result<(), Fatal> {
-    decide(common, id, Choice::deny(note)).await
+pub async fn deny(common: &Common, reference: &str, note: Option<String>) -> Result<(), Fatal> {
+    decide(common, reference, Choice::deny(note)).await
 }
 
-async fn decide(common: &Common, id: &str, choice: Choice) -> Result<(), Fatal> {
+async fn decide(common: &Common, reference_text: &str, choice: Choice) -> Result<(), Fatal> {
+    let before = common.memory()?;
+    let mut memory = before.clone();
     let (mut client, pending) = pending(common).await?;
-    let matching: Vec<&Signed<Request>> = pending
-        .iter()
-        .map(|(r, _)| r)
-        .filter(|r| !id.is_empty() && r.payload.id.to_hex().starts_with(id))
-        .collect();
-    let request = match matching[..] {
-        [one] => one.clone(),
-        [] => {
+    let pending = admit(&mut memory, pending);
+    let approving = choice.verdict == assent_protocol::Verdict::Approve;
+    let request = match resolve(
+        reference_text,
+        &pending,
+        &memory,
+        approving.then_some(&before),
+    ) {
+        Ok(request) => request.clone(),
+        Err(fatal) => {
             client.close().await;
-            return Err(Fatal::other(format!(
-                "no pending request with id {}; see `assent-console list`",
-                visible(id)
-            )));
-        }
-        _ => {
-            client.close().await;
-            return Err(Fatal::other(format!(
-                "{} pending requests start with {}; give more of the id",
-                matching.len(),
-                visible(id)
-            )));
+            return Err(fatal);
         }
     };
     let decision = sign::decision(&request, &choice, &common.name, now(), common.once_window_s);
@@ -203,7 +346,8 @@ async fn decide(common: &Common, id: &str, choice: Choice) -> Result<(), Fatal> 
     };
     let outcome = tokio::time::timeout(WAIT, confirm).await;
     client.close().await;
-    let what = shell_join(&request.payload.argv);
+    let what = Summary::of(&request.payload).full();
+    let want_ref = reference(&request.sha256);
     match outcome {
         Ok(Ok(Ok((approver, verdict)))) if approver == common.name && verdict == choice.verdict => {
             let entry = Entry::Decided {
@@ -218,24 +362,22 @@ async fn decide(common: &Common, id: &str, choice: Choice) -> Result<(), Fatal> 
             }
             let done = choice.describe();
             out::line(format_args!(
-                "{done} {}: {} ({})",
-                want,
-                what,
+                "{done} {want_ref}: {what} ({})",
                 visible(&request.payload.agent)
             ));
             Ok(())
         }
         Ok(Ok(Ok((approver, _)))) => Err(Fatal::other(format!(
-            "request {want} was already decided by {}",
+            "request {want_ref} was already decided by {}",
             visible(&approver)
         ))),
         Ok(Ok(Err(reason))) => Err(Fatal::other(format!(
-            "the relay refused the decision for {want}: {}",
+            "the relay refused the decision for {want_ref}: {}",
             visible(&reason)
         ))),
         Ok(Err(e)) => Err(unreachable(e)),
         Err(_) => Err(Fatal::other(format!(
-            "decision for {want} sent, but the relay did not confirm it within {}s",
+            "decision for {want_ref} sent, but the relay did not confirm it within {}s",
             WAIT.as_secs()
         ))),
     }
@@ -244,6 +386,79 @@ async fn decide(common: &Common, id: &str, choice: Choice) -> Result<(), Fatal> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing;
+
+    fn listed(argv: &str, n: u32) -> Listed {
+        Listed {
+            request: testing::signed(testing::request(argv, &[]), n, 1),
+            risks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_reference_names_one_request_or_none() {
+        let pending = vec![listed("apt-get update", 1), listed("ls", 2)];
+        let mut before = Memory::new("SHA256:me");
+        before.saw(pending[0].request.payload.id, pending[0].request.sha256);
+        let mut memory = before.clone();
+        memory.saw(pending[1].request.payload.id, pending[1].request.sha256);
+        let first = pending[0].request.sha256.to_hex();
+
+        let found = resolve(&first[..12], &pending, &memory, Some(&before)).unwrap();
+        assert_eq!(found.sha256, pending[0].request.sha256);
+        let found = resolve(
+            &first.to_uppercase()[..20],
+            &pending,
+            &memory,
+            Some(&before),
+        );
+        assert!(found.is_ok(), "longer, any case");
+        // Not shown before: denying is fine, approving is not.
+        let second = pending[1].request.sha256.to_hex();
+        assert!(resolve(&second[..12], &pending, &memory, None).is_ok());
+        let err = resolve(&second[..12], &pending, &memory, Some(&before)).unwrap_err();
+        assert!(err.message.contains("never shown"), "{}", err.message);
+
+        for bad in ["", "abc", "xyzxyzxyzxyz", &"a".repeat(65)] {
+            let err = resolve(bad, &pending, &memory, None).unwrap_err();
+            assert_eq!(err.code, 64, "{bad:?}: {}", err.message);
+        }
+        let err = resolve("000000000000", &pending, &memory, None).unwrap_err();
+        assert!(
+            err.message.contains("no pending request"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn a_reference_that_starts_two_digests_is_ambiguous() {
+        let pending = vec![listed("bash -c evil", 1)];
+        let sha = pending[0].request.sha256;
+        // Another request shown before whose digest starts the same (made up here: a real
+        // pair takes a collision search over 48 bits).
+        let mut other = sha;
+        other.0[20] ^= 0xff;
+        let mut memory = Memory::new("SHA256:me");
+        memory.saw(assent_protocol::RequestId([3; 16]), other);
+        // `saw` keeps the first digest per reference; record the pending one by id only.
+        memory.saw(pending[0].request.payload.id, sha);
+        let err = resolve(&sha.to_hex()[..12], &pending, &memory, None).unwrap_err();
+        assert!(err.message.contains("is ambiguous"), "{}", err.message);
+        assert!(
+            err.message.contains("(pending: bash -c evil)"),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.message.contains("(shown before, no longer pending)"),
+            "{}",
+            err.message
+        );
+        // More digits tell them apart.
+        let found = resolve(&sha.to_hex()[..48], &pending, &memory, None).unwrap();
+        assert_eq!(found.sha256, sha);
+    }
 
     #[test]
     fn grant_argument() {

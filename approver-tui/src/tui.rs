@@ -10,7 +10,9 @@ use tokio::sync::mpsc;
 
 use crate::app::{App, NotifyState, unix_now as now};
 use crate::config::Fatal;
+use crate::host::HostView;
 use crate::log::{DecisionLog, Entry};
+use crate::memory::Shown;
 use crate::notify::Notifier;
 use crate::relay_link::{self, Link};
 use crate::scripted::Common;
@@ -54,12 +56,7 @@ pub async fn run(common: Common, listen: Option<SocketAddr>, notify: bool) -> Re
     let mut app = App::new(&common.name, &fingerprint, &url, now());
     app.once_window_s = common.once_window_s;
     app.color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let loaded = common.log.load().map_err(|e| {
-        Fatal::other(format!(
-            "cannot read the decision log {}: {e}",
-            common.log.path().display()
-        ))
-    })?;
+    let loaded = common.load_log()?;
     for entry in &loaded.entries {
         app.apply_entry(entry);
     }
@@ -68,6 +65,10 @@ pub async fn run(common: Common, listen: Option<SocketAddr>, notify: bool) -> Re
             "decision log: {} unreadable or unverifiable line(s) skipped",
             loaded.skipped
         ));
+    }
+    let shown = common.load_shown()?;
+    for s in shown {
+        app.memory.saw(s.id, s.sha256);
     }
 
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
@@ -83,7 +84,8 @@ pub async fn run(common: Common, listen: Option<SocketAddr>, notify: bool) -> Re
     spawn_input(tx.clone());
     spawn_ticks(tx.clone());
     spawn_signals(tx.clone());
-    let link = relay_link::spawn(url, relay.is_some(), key.clone(), tx.clone());
+    let host = HostView::new(&common.elevator_config);
+    let link = relay_link::spawn(url, relay.is_some(), key.clone(), host, tx.clone());
 
     let mut terminal = ratatui::try_init()
         .map_err(|e| Fatal::other(format!("cannot set up the terminal: {e}")))?;
@@ -96,6 +98,7 @@ pub async fn run(common: Common, listen: Option<SocketAddr>, notify: bool) -> Re
         log: &common.log,
     };
 
+    let started = std::time::Instant::now();
     let mut queue: Vec<Event> = Vec::new();
     'outer: loop {
         terminal
@@ -107,16 +110,30 @@ pub async fn run(common: Common, listen: Option<SocketAddr>, notify: bool) -> Re
             queue.push(more);
         }
         let mut bell = false;
+        let mut shown: Vec<Shown> = Vec::new();
+        // Dated when taken from the queue, after the frame that showed what came before.
+        let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        update(&mut app, Event::Clock { ms });
         while !queue.is_empty() {
             for event in std::mem::take(&mut queue) {
                 for action in update(&mut app, event) {
                     match action {
                         Action::Quit => break 'outer,
                         Action::Bell => bell = true,
+                        Action::RememberShown(s) => shown.push(s),
                         other => queue.extend(edge.carry_out(other, &app)),
                     }
                 }
             }
+        }
+        if let Err(e) = common.shown.append(&shown) {
+            update(
+                &mut app,
+                Event::Failure(format!(
+                    "could not record the requests shown in {}: {e}; `assent-console approve` will not accept their references",
+                    common.shown.path().display()
+                )),
+            );
         }
         if bell {
             // BEL makes tmux mark the window; one per batch however many requests arrived.
@@ -182,7 +199,7 @@ impl Edge<'_> {
                 self.notifier.notify(&summary, &body);
                 Vec::new()
             }
-            Action::Bell | Action::Quit => Vec::new(),
+            Action::Bell | Action::Quit | Action::RememberShown(_) => Vec::new(),
         }
     }
 

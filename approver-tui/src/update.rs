@@ -3,22 +3,29 @@
 //! No I/O happens here. Key presses, relay events, clock ticks and log entries come in as
 //! [`Event`]s; what must happen in the world (sign and send a decision, publish a status, ring
 //! the bell) goes out as [`Action`]s for the edge to carry out. Nothing is ever signed except as
-//! the direct result of an approving or denying keystroke.
+//! the direct result of an approving or denying keystroke, on the request that keystroke was
+//! about: the selection follows a request, never a position, and a request that came under
+//! the cursor by itself is not approved or denied by a key pressed within a second of it.
 
 use assent_protocol::{Grant, Request, RequestId, Sha256Digest, Signed, Verdict};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::app::{
-    App, DURATIONS_S, Mode, NOTICE_S, NotifyState, PendingItem, RelayState, STATUS_EVERY_S, View,
+    App, DURATIONS_S, FullView, MAX_PENDING, Mode, NOTICE_S, NotifyState, PendingItem, RelayState,
+    STATUS_EVERY_S, View,
 };
 use crate::escape;
 use crate::keys::{self, Command, PromptCommand, Scope};
 use crate::log::Entry;
+use crate::memory::Shown;
 use crate::risk::Risk;
 use crate::sign::Choice;
 
 /// The longest deny note, in characters.
 pub const MAX_NOTE: usize = 500;
+/// Cells of a command in a notice or a notification.
+const NOTICE_COMMAND: usize = 60;
+const NOTIFY_COMMAND: usize = 200;
 
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -26,6 +33,10 @@ pub enum Event {
     /// The clock, once a second.
     Tick {
         now: u64,
+    },
+    /// A monotonic clock in milliseconds, given before the events it dates.
+    Clock {
+        ms: u64,
     },
     Resize {
         width: u16,
@@ -45,10 +56,9 @@ pub enum Event {
 #[derive(Debug, Clone)]
 pub enum RelayEvent {
     State(RelayState),
-    /// A request whose signature verified, with the risk flags that need file-system facts.
+    /// A request whose signature verified, with the risk flags that need host facts.
     Request {
         request: Box<Signed<Request>>,
-        first_seen: bool,
         risks: Vec<Risk>,
     },
     /// A request that failed verification and was dropped.
@@ -86,6 +96,8 @@ pub enum Action {
         approver: String,
         verdict: Verdict,
     },
+    /// Remember that this request was shown, so its id and reference keep naming its bytes.
+    RememberShown(Shown),
     /// Sign and publish a status listing these revoked grants.
     PublishStatus {
         revoked: Vec<Sha256Digest>,
@@ -105,6 +117,10 @@ pub fn update(app: &mut App, event: Event) -> Vec<Action> {
         Event::Key(key) if key.kind == KeyEventKind::Press => on_key(app, key),
         Event::Key(_) => Vec::new(),
         Event::Tick { now } => on_tick(app, now),
+        Event::Clock { ms } => {
+            app.clock_ms = app.clock_ms.max(ms);
+            Vec::new()
+        }
         Event::Resize { .. } => Vec::new(),
         Event::Relay(ev) => on_relay(app, ev),
         Event::Logged(entry) => on_logged(app, *entry),
@@ -136,10 +152,7 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Action> {
             app.mode = Mode::Normal;
             match keys::prompt_command(Scope::ConfirmAlways, &key) {
                 Some(PromptCommand::Confirm) => match app.index_of(request_id) {
-                    Some(i) => {
-                        let item = remove(app, i);
-                        sign(app, item, Choice::approve(Grant::Always, None))
-                    }
+                    Some(i) => sign(app, i, Choice::approve(Grant::Always, None)),
                     None => Vec::new(),
                 },
                 _ => {
@@ -149,16 +162,16 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Action> {
             }
         }
         Mode::Help => match keys::command(&key) {
-            Some(Command::Help) => {
+            Some(Command::Help | Command::Close) => {
                 app.mode = Mode::Normal;
                 Vec::new()
             }
             Some(Command::Quit) => vec![Action::Quit],
-            _ if key.code == KeyCode::Esc => {
-                app.mode = Mode::Normal;
-                Vec::new()
-            }
             _ => Vec::new(),
+        },
+        Mode::Full(full) => match keys::full_view_command(&key) {
+            Some(command) => on_full_view_command(app, full, command),
+            None => Vec::new(),
         },
         Mode::Normal => match keys::command(&key) {
             Some(command) => on_command(app, command),
@@ -177,10 +190,7 @@ fn on_deny_prompt_key(
         Some(PromptCommand::Send) => {
             app.mode = Mode::Normal;
             match app.index_of(request_id) {
-                Some(i) => {
-                    let item = remove(app, i);
-                    sign(app, item, Choice::deny(Some(note)))
-                }
+                Some(i) => sign(app, i, Choice::deny(Some(note))),
                 None => Vec::new(),
             }
         }
@@ -216,6 +226,7 @@ fn on_command(app: &mut App, command: Command) -> Vec<Action> {
             app.mode = Mode::Help;
             Vec::new()
         }
+        Command::Close => Vec::new(),
         Command::NextView => {
             app.view = app.view.next();
             Vec::new()
@@ -231,55 +242,56 @@ fn on_command(app: &mut App, command: Command) -> Vec<Action> {
         | Command::CycleGrant
         | Command::Longer
         | Command::Shorter
+        | Command::Full
             if app.view != View::Pending =>
         {
+            Vec::new()
+        }
+        Command::Full => {
+            if let Some(id) = app.selected {
+                app.mode = Mode::Full(FullView::new(id));
+            }
             Vec::new()
         }
         Command::Approve => {
             let Some(item) = app.selected_item() else {
                 return Vec::new();
             };
-            match item.grant {
-                Grant::Always => {
-                    app.mode = Mode::ConfirmAlways {
-                        request_id: item.id(),
-                    };
-                    Vec::new()
-                }
-                grant => {
-                    let choice = Choice::approve(grant, Some(item.ttl_s));
-                    let item = remove(app, app.selected);
-                    sign(app, item, choice)
-                }
+            let id = item.id();
+            if guarded(app, "approve") {
+                return Vec::new();
             }
+            if !app.item(id).is_some_and(|i| i.shown_in_full.get()) {
+                // Not all of it has been on screen: show all of it first.
+                app.mode = Mode::Full(FullView::new(id));
+                app.set_warning(format!(
+                    "not all of this request fitted on the screen: here is all of it; {} approves once its end was shown",
+                    keys::keys_for(Scope::FullView, &[Command::Approve])
+                ));
+                return Vec::new();
+            }
+            approve(app, id)
         }
         Command::Deny => {
-            if let Some(item) = app.selected_item() {
-                app.mode = Mode::DenyNote {
-                    request_id: item.id(),
-                    note: String::new(),
-                };
+            if let Some(id) = app.selected {
+                if !guarded(app, "deny") {
+                    app.mode = Mode::DenyNote {
+                        request_id: id,
+                        note: String::new(),
+                    };
+                }
             }
             Vec::new()
         }
         Command::CycleGrant => {
-            if let Some(item) = app.selected_item_mut() {
-                item.grant = match item.grant {
-                    Grant::Once => Grant::Timed,
-                    Grant::Timed => Grant::Always,
-                    Grant::Always => Grant::Once,
-                };
+            if let Some(id) = app.selected {
+                cycle_grant(app, id);
             }
             Vec::new()
         }
         Command::Longer | Command::Shorter => {
-            let longer = command == Command::Longer;
-            if let Some(item) = app.selected_item_mut() {
-                if item.grant == Grant::Timed {
-                    item.ttl_s = step_duration(item.ttl_s, longer);
-                } else {
-                    app.set_notice("+/- set a timed grant's duration: press t for timed first");
-                }
+            if let Some(id) = app.selected {
+                step_grant(app, id, command == Command::Longer);
             }
             Vec::new()
         }
@@ -287,7 +299,10 @@ fn on_command(app: &mut App, command: Command) -> Vec<Action> {
             if app.view != View::Grants {
                 return Vec::new();
             }
-            let Some(grant) = app.live_grants().nth(app.grants_selected) else {
+            let Some(i) = app.grants_selected_index() else {
+                return Vec::new();
+            };
+            let Some(grant) = app.live_grants().nth(i) else {
                 return Vec::new();
             };
             if grant.revoked_at.is_some() {
@@ -298,6 +313,116 @@ fn on_command(app: &mut App, command: Command) -> Vec<Action> {
                 decision_sha256: grant.decision_sha256,
             }]
         }
+    }
+}
+
+/// Whether the selected request came under the cursor by itself too recently for `what`
+/// (and if so, say so).
+fn guarded(app: &mut App, what: &str) -> bool {
+    let left = app.guard_left_ms();
+    if left == 0 {
+        return false;
+    }
+    app.set_warning(format!(
+        "{what} ignored: this request came under the cursor {} ms ago — read it first",
+        crate::app::GUARD_MS - left
+    ));
+    true
+}
+
+fn on_full_view_command(app: &mut App, mut full: FullView, command: Command) -> Vec<Action> {
+    let id = full.request_id;
+    let Some(item) = app.item(id) else {
+        app.mode = Mode::Normal;
+        return Vec::new();
+    };
+    let extent = full.extent.get();
+    let (total, page) = (extent.total, extent.page);
+    let last_top = total.saturating_sub(page.max(1));
+    let mut scroll = |delta: isize| {
+        full.top = full.top.saturating_add_signed(delta).min(last_top);
+        Mode::Full(full.clone())
+    };
+    let page = page.max(1) as isize;
+    match command {
+        Command::Quit => return vec![Action::Quit],
+        Command::Help => app.mode = Mode::Help,
+        Command::Close | Command::Full => app.mode = Mode::Normal,
+        Command::NextView => {
+            app.mode = Mode::Normal;
+            app.view = app.view.next();
+        }
+        Command::Up => app.mode = scroll(-1),
+        Command::Down => app.mode = scroll(1),
+        Command::PageUp => app.mode = scroll(-(page - 1).max(1)),
+        Command::PageDown => app.mode = scroll((page - 1).max(1)),
+        Command::Top => app.mode = scroll(isize::MIN / 2),
+        Command::Bottom => app.mode = scroll(isize::MAX / 2),
+        Command::Approve => {
+            if !item.shown_in_full.get() {
+                app.set_warning(format!(
+                    "approve: not yet — {} of {total} lines read; read on to the end ({}) first",
+                    extent.seen,
+                    keys::keys_for(Scope::Global, &[Command::Down, Command::PageDown])
+                ));
+                return Vec::new();
+            }
+            app.mode = Mode::Normal;
+            return approve(app, id);
+        }
+        Command::Deny => {
+            app.mode = Mode::DenyNote {
+                request_id: id,
+                note: String::new(),
+            };
+        }
+        Command::CycleGrant => cycle_grant(app, id),
+        Command::Longer | Command::Shorter => step_grant(app, id, command == Command::Longer),
+        Command::Revoke => {}
+    }
+    Vec::new()
+}
+
+/// Approve request `id` with the grant chosen for it (`always` asks first).
+fn approve(app: &mut App, id: RequestId) -> Vec<Action> {
+    let Some(i) = app.index_of(id) else {
+        return Vec::new();
+    };
+    match app.pending[i].grant {
+        Grant::Always => {
+            app.mode = Mode::ConfirmAlways { request_id: id };
+            Vec::new()
+        }
+        grant => {
+            let choice = Choice::approve(grant, Some(app.pending[i].ttl_s));
+            sign(app, i, choice)
+        }
+    }
+}
+
+fn cycle_grant(app: &mut App, id: RequestId) {
+    if let Some(i) = app.index_of(id) {
+        let item = &mut app.pending[i];
+        item.grant = match item.grant {
+            Grant::Once => Grant::Timed,
+            Grant::Timed => Grant::Always,
+            Grant::Always => Grant::Once,
+        };
+    }
+}
+
+fn step_grant(app: &mut App, id: RequestId, longer: bool) {
+    let Some(i) = app.index_of(id) else {
+        return;
+    };
+    let item = &mut app.pending[i];
+    if item.grant == Grant::Timed {
+        item.ttl_s = step_duration(item.ttl_s, longer);
+    } else {
+        let keys = keys::keys_for(Scope::Pending, &[Command::CycleGrant]);
+        app.set_notice(format!(
+            "+/- set a timed grant's duration: press {keys} for timed first"
+        ));
     }
 }
 
@@ -319,43 +444,80 @@ pub fn step_duration(current: u64, longer: bool) -> u64 {
     }
 }
 
+fn step(index: Option<usize>, len: usize, delta: isize) -> Option<usize> {
+    if len == 0 {
+        return None;
+    }
+    let from = index.unwrap_or(if delta < 0 { len } else { 0 });
+    Some(from.saturating_add_signed(delta).min(len - 1))
+}
+
 fn move_by(app: &mut App, delta: isize) -> Vec<Action> {
-    let (len, selected) = match app.view {
-        View::Pending => (app.pending.len(), &mut app.selected),
-        View::History => (app.history.len(), &mut app.history_selected),
-        View::Grants => (app.live_grants().count(), &mut app.grants_selected),
-    };
-    *selected = if len == 0 {
-        0
-    } else {
-        selected.saturating_add_signed(delta).min(len - 1)
-    };
+    match app.view {
+        View::Pending => {
+            let to = step(app.selected_index(), app.pending.len(), delta);
+            // Moved by the approver: no guard.
+            app.selected = to.map(|i| app.pending[i].id());
+            app.selected_by_itself_at = None;
+        }
+        View::History => {
+            // Shown newest first: down is older.
+            let len = app.history.len();
+            let shown = app.history_selected_index().map(|i| len - 1 - i);
+            app.history_selected = step(shown, len, delta).map(|d| len - 1 - d);
+        }
+        View::Grants => {
+            let to = step(
+                app.grants_selected_index(),
+                app.live_grants().count(),
+                delta,
+            );
+            app.grants_selected =
+                to.and_then(|i| app.live_grants().nth(i).map(|g| g.decision_sha256));
+        }
+    }
     Vec::new()
 }
 
-/// Take a pending item out, keeping the selection on a neighbour.
-fn remove(app: &mut App, index: usize) -> PendingItem {
+/// Take a pending item out, with what a notice should add about the cursor. When it was the
+/// selected one, the cursor goes to its neighbour (the next, else the previous), guarded, and
+/// the notice names it.
+fn remove(app: &mut App, index: usize) -> (PendingItem, String) {
     let item = app.pending.remove(index);
-    if index < app.selected || app.selected >= app.pending.len() {
-        app.selected = app.selected.saturating_sub(1);
+    let mut moved = String::new();
+    if app.selected == Some(item.id()) {
+        let next = index.min(app.pending.len().saturating_sub(1));
+        app.selected = app.pending.get(next).map(PendingItem::id);
+        app.selected_by_itself_at = app.selected.map(|_| app.clock_ms);
+        if let Some(now) = app.selected_item() {
+            moved = format!(" · cursor now on {}", now.reference);
+        }
     }
-    // A prompt about a request that is gone closes; nothing is signed.
+    // A prompt or full view about a request that is gone closes; nothing is signed.
     let gone = item.id();
-    if matches!(&app.mode, Mode::DenyNote { request_id, .. } | Mode::ConfirmAlways { request_id } if *request_id == gone)
-    {
+    let about_it = match &app.mode {
+        Mode::DenyNote { request_id, .. } | Mode::ConfirmAlways { request_id } => {
+            *request_id == gone
+        }
+        Mode::Full(full) => full.request_id == gone,
+        Mode::Normal | Mode::Help => false,
+    };
+    if about_it {
         app.mode = Mode::Normal;
     }
-    item
+    (item, moved)
 }
 
-fn sign(app: &mut App, item: PendingItem, choice: Choice) -> Vec<Action> {
+/// Take request `index` out and sign `choice` for it.
+fn sign(app: &mut App, index: usize, choice: Choice) -> Vec<Action> {
+    let (item, moved) = remove(app, index);
     app.decided.insert(item.id());
     let what = choice.describe();
-    let command = escape::shell_join(&item.request.payload.argv);
     app.set_notice(format!(
-        "{what}: {} ({})",
-        escape::truncate(&command, 60),
-        item.request.payload.agent
+        "{what} {}: {} ({}){moved}",
+        item.reference,
+        item.summary.fit(NOTICE_COMMAND),
+        escape::visible(&item.request.payload.agent),
     ));
     vec![Action::SignDecision {
         request: Box::new(item.request),
@@ -396,11 +558,12 @@ fn publish_status(app: &mut App) -> Action {
 
 fn expire(app: &mut App, id: RequestId) {
     if let Some(i) = app.index_of(id) {
-        let item = remove(app, i);
+        let (item, moved) = remove(app, i);
         app.set_notice(format!(
-            "expired: {} ({})",
-            escape::truncate(&escape::shell_join(&item.request.payload.argv), 60),
-            item.request.payload.agent
+            "expired {}: {} ({}){moved}",
+            item.reference,
+            item.summary.fit(NOTICE_COMMAND),
+            escape::visible(&item.request.payload.agent)
         ));
     }
 }
@@ -417,30 +580,12 @@ fn on_relay(app: &mut App, event: RelayEvent) -> Vec<Action> {
                 Vec::new()
             }
         }
-        RelayEvent::Request {
-            request,
-            first_seen,
-            risks,
-        } => {
-            let id = request.payload.id;
-            if app.decided.contains(&id) || app.index_of(id).is_some() {
-                return Vec::new(); // re-sent after a reconnect
-            }
-            if request.payload.expires_at <= app.now {
-                return Vec::new();
-            }
-            let unknown_key = !app
-                .known_agents
-                .contains(request.signer.fingerprint().as_str());
-            let item = PendingItem::new(*request, first_seen || unknown_key, risks);
-            let r = &item.request.payload;
-            let summary = format!("assent: {} asks to run as {}", r.agent, r.run_as);
-            let body = escape::truncate(&escape::shell_join(&r.argv), 200).into_owned();
-            app.pending.push(item);
-            vec![Action::Bell, Action::Notify { summary, body }]
-        }
+        RelayEvent::Request { request, risks } => on_request(app, *request, risks),
         RelayEvent::Invalid { reason } => {
-            app.set_warning(format!("dropped an invalid request: {reason}"));
+            app.set_warning(format!(
+                "dropped an invalid request: {}",
+                escape::visible(&reason)
+            ));
             Vec::new()
         }
         RelayEvent::Decided {
@@ -454,8 +599,13 @@ fn on_relay(app: &mut App, event: RelayEvent) -> Vec<Action> {
             let Some(i) = app.index_of(request_id) else {
                 return Vec::new();
             };
-            let item = remove(app, i);
-            app.set_notice(format!("decided by {}", escape::visible(&approver)));
+            let (item, moved) = remove(app, i);
+            app.set_notice(format!(
+                "decided by {} {}: {}{moved}",
+                escape::visible(&approver),
+                item.reference,
+                item.summary.fit(NOTICE_COMMAND)
+            ));
             vec![Action::RecordDecidedElsewhere {
                 request: Box::new(item.request),
                 approver,
@@ -476,6 +626,52 @@ fn on_relay(app: &mut App, event: RelayEvent) -> Vec<Action> {
             Vec::new()
         }
     }
+}
+
+fn on_request(app: &mut App, request: Signed<Request>, risks: Vec<Risk>) -> Vec<Action> {
+    let id = request.payload.id;
+    // Every request pending or decided here was remembered when it arrived, so this also
+    // catches an id reused while the first request is still on screen.
+    if let Some(why) = app.memory.conflict(id, &request.sha256) {
+        app.set_warning(format!(
+            "refused a request from {}: {why}",
+            escape::visible(&request.payload.agent)
+        ));
+        return Vec::new();
+    }
+    if app.decided.contains(&id) || app.index_of(id).is_some() {
+        return Vec::new(); // the same bytes again: re-sent after a reconnect
+    }
+    if request.payload.expires_at <= app.now {
+        return Vec::new();
+    }
+    if app.pending.len() >= MAX_PENDING {
+        app.set_warning(format!(
+            "refused a request from {}: {MAX_PENDING} requests are already waiting",
+            escape::visible(&request.payload.agent)
+        ));
+        return Vec::new();
+    }
+    let remember = (!app.memory.shown(&request.sha256)).then(|| Shown::of(&request));
+    app.memory.saw(id, request.sha256);
+    let flags = app.memory.agent_flags(&request);
+    let item = PendingItem::new(request, flags, risks);
+    let r = &item.request.payload;
+    let summary = format!(
+        "assent: {} asks to run as {}",
+        escape::visible(&r.agent),
+        escape::visible(&r.run_as)
+    );
+    let body = format!("{} {}", item.reference, item.summary.fit(NOTIFY_COMMAND));
+    if app.selected.is_none() {
+        // Into an empty list: it came under the cursor by itself.
+        app.selected = Some(id);
+        app.selected_by_itself_at = Some(app.clock_ms);
+    }
+    app.pending.push(item);
+    let mut actions: Vec<Action> = remember.map(Action::RememberShown).into_iter().collect();
+    actions.extend([Action::Bell, Action::Notify { summary, body }]);
+    actions
 }
 
 fn on_logged(app: &mut App, entry: Entry) -> Vec<Action> {
@@ -502,20 +698,38 @@ mod tests {
         Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
     }
 
+    fn arrive(app: &mut App, request: Signed<Request>) -> Vec<Action> {
+        update(
+            app,
+            Event::Relay(RelayEvent::Request {
+                request: Box::new(request),
+                risks: vec![],
+            }),
+        )
+    }
+
+    /// `n` requests, a second later, each drawn whole on the screen.
     fn app_with(n: u32) -> App {
         let mut app = App::new("alice", "SHA256:me", "ws://127.0.0.1:7447", NOW);
         for i in 0..n {
             let req = testing::signed(testing::request(&format!("cmd{i} --flag"), &[]), i, 1);
-            update(
-                &mut app,
-                Event::Relay(RelayEvent::Request {
-                    request: Box::new(req),
-                    first_seen: false,
-                    risks: vec![],
-                }),
-            );
+            arrive(&mut app, req);
         }
+        settle(&mut app);
         app
+    }
+
+    /// Let the guard pass and mark every request as drawn whole (as the detail does).
+    fn settle(app: &mut App) {
+        let ms = app.clock_ms + crate::app::GUARD_MS;
+        update(app, Event::Clock { ms });
+        for item in &app.pending {
+            item.shown_in_full.set(true);
+        }
+    }
+
+    fn at(app: &App, i: usize) -> Option<RequestId> {
+        app.pending.get(i).map(PendingItem::id)
     }
 
     fn signs(actions: &[Action]) -> Vec<&Choice> {
@@ -536,11 +750,11 @@ mod tests {
             &mut app,
             Event::Relay(RelayEvent::Request {
                 request: Box::new(req.clone()),
-                first_seen: false,
                 risks: vec![Risk::RunAsRoot],
             }),
         );
         assert!(actions.contains(&Action::Bell));
+        assert!(actions.contains(&Action::RememberShown(Shown::of(&req))));
         assert!(actions.iter().any(|a| matches!(a, Action::Notify { .. })));
         assert_eq!(app.pending.len(), 1);
         assert_eq!(
@@ -548,52 +762,57 @@ mod tests {
             vec![Risk::FirstSeenAgent, Risk::RunAsRoot]
         );
         // The same request again (relay reconnect) changes nothing and does not ring.
-        let again = update(
-            &mut app,
-            Event::Relay(RelayEvent::Request {
-                request: Box::new(req),
-                first_seen: true,
-                risks: vec![],
-            }),
-        );
-        assert!(again.is_empty());
+        assert!(arrive(&mut app, req).is_empty());
         assert_eq!(app.pending.len(), 1);
     }
 
     #[test]
-    fn known_agents_are_not_first_seen() {
+    fn agents_approved_in_the_log_are_not_first_seen() {
         let mut app = app_with(0);
         let req = testing::signed(testing::request("ls", &[]), 1, 1);
-        app.known_agents
-            .insert(req.signer.fingerprint().to_string());
-        update(
-            &mut app,
-            Event::Relay(RelayEvent::Request {
-                request: Box::new(req),
-                first_seen: false,
-                risks: vec![],
-            }),
-        );
-        assert!(!app.pending[0].first_seen);
+        app.memory
+            .approved("openclaw", req.signer.fingerprint().as_str());
+        arrive(&mut app, req);
+        assert!(!app.pending[0].first_seen());
         assert!(app.pending[0].risks.is_empty());
+    }
+
+    #[test]
+    fn notifications_name_the_program_and_escape_the_agent() {
+        let mut app = app_with(0);
+        let mut r = testing::request("systemctl restart nginx", &[]);
+        r.program = "/usr/bin/bash".into();
+        r.agent = "open\u{202e}claw".into();
+        let actions = arrive(&mut app, testing::signed(r, 1, 1));
+        let Some(Action::Notify { summary, body }) =
+            actions.iter().find(|a| matches!(a, Action::Notify { .. }))
+        else {
+            panic!("{actions:?}")
+        };
+        assert_eq!(summary, "assent: open\\u{202e}claw asks to run as root");
+        assert!(
+            body.ends_with(" [/usr/bin/bash] systemctl restart nginx"),
+            "{body}"
+        );
+        assert!(body.starts_with(&app.pending[0].reference), "{body}");
     }
 
     #[test]
     fn j_k_and_arrows_move_within_bounds() {
         let mut app = app_with(3);
-        assert_eq!(app.selected, 0);
+        assert_eq!(app.selected, at(&app, 0));
         update(&mut app, key('k'));
-        assert_eq!(app.selected, 0);
+        assert_eq!(app.selected, at(&app, 0));
         update(&mut app, key('j'));
         update(&mut app, code(KeyCode::Down));
         update(&mut app, key('j'));
-        assert_eq!(app.selected, 2);
+        assert_eq!(app.selected, at(&app, 2));
         update(&mut app, code(KeyCode::Up));
-        assert_eq!(app.selected, 1);
+        assert_eq!(app.selected, at(&app, 1));
         update(&mut app, code(KeyCode::End));
-        assert_eq!(app.selected, 2);
+        assert_eq!(app.selected, at(&app, 2));
         update(&mut app, code(KeyCode::Home));
-        assert_eq!(app.selected, 0);
+        assert_eq!(app.selected, at(&app, 0));
     }
 
     #[test]
@@ -610,8 +829,202 @@ mod tests {
             other => panic!("expected one signature, got {other:?}"),
         }
         assert_eq!(app.pending.len(), 1);
-        assert_eq!(app.selected, 0);
+        assert_eq!(app.selected, at(&app, 0));
         assert!(app.decided.contains(&want.payload.id));
+    }
+
+    #[test]
+    fn the_selection_follows_its_request_not_a_position() {
+        let mut app = app_with(3);
+        update(&mut app, key('j'));
+        let chosen = app.selected;
+        assert_eq!(chosen, at(&app, 1));
+        // Requests arriving, expiring before it and being decided elsewhere leave it alone.
+        arrive(
+            &mut app,
+            testing::signed(testing::request("late", &[]), 9, 1),
+        );
+        let (before, after) = (at(&app, 0).unwrap(), at(&app, 2).unwrap());
+        update(
+            &mut app,
+            Event::Relay(RelayEvent::Expired { request_id: before }),
+        );
+        update(
+            &mut app,
+            Event::Relay(RelayEvent::Decided {
+                request_id: after,
+                approver: "bob".into(),
+                verdict: Verdict::Approve,
+            }),
+        );
+        assert_eq!(app.selected, chosen);
+        assert_eq!(app.selected_by_itself_at, None);
+        assert_eq!(app.guard_left_ms(), 0);
+    }
+
+    #[test]
+    fn a_request_that_slides_under_the_cursor_is_guarded() {
+        let mut app = app_with(2);
+        let second = at(&app, 1);
+        // The selected request expires; its neighbour comes under the cursor by itself.
+        let first = at(&app, 0).unwrap();
+        update(
+            &mut app,
+            Event::Relay(RelayEvent::Expired { request_id: first }),
+        );
+        assert_eq!(app.selected, second);
+        assert!(
+            app.notice.as_ref().unwrap().text.contains("cursor now on"),
+            "the move is said: {:?}",
+            app.notice
+        );
+        assert!(signs(&update(&mut app, key('a'))).is_empty());
+        assert!(
+            app.notice
+                .as_ref()
+                .unwrap()
+                .text
+                .contains("came under the cursor"),
+            "{:?}",
+            app.notice
+        );
+        assert!(update(&mut app, key('d')).is_empty());
+        assert_eq!(app.mode, Mode::Normal, "d waits too");
+        let ms = app.clock_ms + crate::app::GUARD_MS;
+        update(&mut app, Event::Clock { ms });
+        assert_eq!(signs(&update(&mut app, key('a'))).len(), 1);
+    }
+
+    #[test]
+    fn a_new_request_in_an_empty_list_is_not_approved_at_once() {
+        // The attack: the approver is about to press a on an expiring request; it expires,
+        // and the agent's next request (here: reusing the same id) lands in its place.
+        let mut app = app_with(1);
+        let before = app.pending[0].request.clone();
+        update(
+            &mut app,
+            Event::Tick {
+                now: before.payload.expires_at,
+            },
+        );
+        assert!(app.pending.is_empty());
+        let mut other = testing::request("bash -c evil", &[]);
+        other.expires_at = before.payload.expires_at + 300;
+        other.created_at = before.payload.expires_at;
+        arrive(&mut app, testing::signed(other, 0, 1));
+        assert!(app.pending.is_empty(), "a reused id is refused");
+        assert!(
+            app.notice.as_ref().unwrap().text.contains("already used"),
+            "{:?}",
+            app.notice
+        );
+        let mut fresh = testing::request("bash -c evil", &[]);
+        fresh.expires_at = before.payload.expires_at + 300;
+        arrive(&mut app, testing::signed(fresh, 7, 1));
+        app.pending[0].shown_in_full.set(true);
+        let actions = update(&mut app, key('a'));
+        assert!(
+            signs(&actions).is_empty(),
+            "pressed as it arrived: {actions:?}"
+        );
+        let ms = app.clock_ms + 999;
+        update(&mut app, Event::Clock { ms });
+        assert!(signs(&update(&mut app, key('a'))).is_empty(), "999 ms");
+        update(&mut app, Event::Clock { ms: ms + 1 });
+        assert_eq!(signs(&update(&mut app, key('a'))).len(), 1, "after 1 s");
+    }
+
+    #[test]
+    fn a_request_not_shown_whole_opens_the_full_view_first() {
+        let mut app = app_with(1);
+        app.pending[0].shown_in_full.set(false);
+        let id = app.pending[0].id();
+        assert!(signs(&update(&mut app, key('a'))).is_empty());
+        let Mode::Full(full) = &app.mode else {
+            panic!("{:?}", app.mode)
+        };
+        assert_eq!(full.request_id, id);
+        // The full view was drawn: 40 lines, 10 a page, 10 read.
+        let extent = crate::app::Extent {
+            total: 40,
+            page: 10,
+            seen: 10,
+            width: 80,
+        };
+        full.extent.set(extent);
+        assert!(
+            signs(&update(&mut app, key('a'))).is_empty(),
+            "not read yet"
+        );
+        assert!(matches!(app.mode, Mode::Full(_)));
+        assert!(app.notice.as_ref().unwrap().text.contains("10 of 40"));
+        update(&mut app, key('j'));
+        let Mode::Full(full) = &app.mode else {
+            panic!()
+        };
+        assert_eq!(full.top, 1, "j scrolls");
+        update(&mut app, key('G'));
+        let Mode::Full(full) = &app.mode else {
+            panic!()
+        };
+        assert_eq!(full.top, 30, "G goes to the last page");
+        // Once the view has shown every line, a approves.
+        app.pending[0].shown_in_full.set(true);
+        let actions = update(&mut app, key('a'));
+        assert_eq!(signs(&actions).len(), 1);
+        assert_eq!(app.mode, Mode::Normal);
+        assert!(app.pending.is_empty());
+    }
+
+    #[test]
+    fn the_full_view_closes_when_its_request_goes() {
+        let mut app = app_with(1);
+        update(&mut app, key('f'));
+        assert!(matches!(app.mode, Mode::Full(_)));
+        update(&mut app, code(KeyCode::Esc));
+        assert_eq!(app.mode, Mode::Normal);
+        update(&mut app, code(KeyCode::Enter));
+        let id = app.pending[0].id();
+        update(
+            &mut app,
+            Event::Relay(RelayEvent::Expired { request_id: id }),
+        );
+        assert_eq!(app.mode, Mode::Normal);
+    }
+
+    #[test]
+    fn a_reused_id_or_reference_is_refused_with_a_warning() {
+        let mut app = app_with(1);
+        let first = app.pending[0].request.clone();
+        let reused = testing::signed(testing::request("bash -c evil", &[]), 0, 1);
+        assert_eq!(reused.payload.id, first.payload.id);
+        assert!(arrive(&mut app, reused.clone()).is_empty());
+        assert_eq!(app.pending.len(), 1);
+        assert_eq!(app.pending[0].request, first);
+        assert!(app.notice.as_ref().unwrap().warn);
+        // Also once the first one is decided, and after a restart (from the log).
+        let mut restarted = App::new("alice", "SHA256:me", "ws://x", NOW);
+        restarted.memory.saw(first.payload.id, first.sha256);
+        assert!(arrive(&mut restarted, reused).is_empty());
+        assert!(restarted.pending.is_empty());
+    }
+
+    #[test]
+    fn the_pending_list_is_bounded() {
+        let mut app = app_with(0);
+        for i in 0..crate::app::MAX_PENDING as u32 + 3 {
+            let mut r = testing::request("true", &[]);
+            r.reason = format!("{i}");
+            arrive(&mut app, testing::signed(r, i, 1));
+        }
+        assert_eq!(app.pending.len(), crate::app::MAX_PENDING);
+        assert!(
+            app.notice
+                .as_ref()
+                .unwrap()
+                .text
+                .contains("already waiting")
+        );
     }
 
     #[test]
@@ -845,10 +1258,41 @@ mod tests {
     }
 
     #[test]
+    fn r_revokes_the_grant_under_the_cursor_even_when_another_ends() {
+        let mut app = app_with(0);
+        app.approver_fingerprint = testing::approver_key().public().fingerprint().to_string();
+        let approver = testing::approver_key();
+        let mut digests = Vec::new();
+        for (n, ttl) in [(1u32, 600u64), (2, 7200)] {
+            let request = testing::signed(testing::request(&format!("cmd{n}"), &[]), n, 1);
+            let choice = Choice::approve(Grant::Timed, Some(ttl));
+            let d = crate::sign::decision(&request, &choice, "alice", NOW, 120);
+            let d = Envelope::seal(&approver, &d).open().unwrap();
+            digests.push(d.sha256);
+            app.apply_entry(&Entry::Decided {
+                request,
+                decision: d,
+            });
+        }
+        app.view = View::Grants;
+        update(&mut app, code(KeyCode::Down));
+        assert_eq!(app.grants_selected, Some(digests[1]));
+        // The first grant ends; the selected one stays selected and is the one revoked.
+        update(&mut app, Event::Tick { now: NOW + 601 });
+        assert_eq!(
+            update(&mut app, key('r')),
+            vec![Action::Revoke {
+                decision_sha256: digests[1]
+            }]
+        );
+    }
+
+    #[test]
     fn decided_elsewhere_and_expired_remove_with_notice() {
         let mut app = app_with(3);
         let id0 = app.pending[0].id();
         let id1 = app.pending[1].id();
+        let id2 = app.pending[2].id();
         update(&mut app, key('j'));
         update(&mut app, key('j'));
         let actions = update(
@@ -862,8 +1306,20 @@ mod tests {
         assert!(
             matches!(&actions[..], [Action::RecordDecidedElsewhere { approver, .. }] if approver == "bob")
         );
-        assert_eq!(app.notice.as_ref().unwrap().text, "decided by bob");
-        assert_eq!(app.selected, 1, "selection stays on the same request");
+        assert!(
+            app.notice
+                .as_ref()
+                .unwrap()
+                .text
+                .starts_with("decided by bob "),
+            "{:?}",
+            app.notice
+        );
+        assert_eq!(
+            app.selected,
+            Some(id2),
+            "selection stays on the same request"
+        );
         update(
             &mut app,
             Event::Relay(RelayEvent::Expired { request_id: id1 }),

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use assent_console::testing;
-use assent_protocol::{Decision, Envelope, Grant, PrivateKey, Request, RequestId, Role, Verdict};
+use assent_protocol::{
+    Decision, Envelope, Grant, PrivateKey, Request, RequestId, Role, Signed, Verdict,
+};
 use assent_relay::RelayConfig;
 use assent_relay_client::{Client, Event};
 
@@ -91,32 +93,46 @@ async fn keygen_and_key_safety() {
     assert!(err.contains("assent-console keygen"), "{err}");
 }
 
-/// A relay with `approver` listed, an agent connected to it, and a request it submitted.
-async fn relay_with_request(
-    approver: &PrivateKey,
-    argv: &str,
-) -> (assent_relay::RelayHandle, Client, Request) {
+/// A relay with `approver` listed.
+async fn relay_for(approver: &PrivateKey) -> assent_relay::RelayHandle {
     let config = RelayConfig::default().with_approver("alice", approver.public());
-    let relay = assent_relay::start(config, "127.0.0.1:0".parse().unwrap(), None)
+    assent_relay::start(config, "127.0.0.1:0".parse().unwrap(), None)
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Connect as agent key 9 and submit `request`; wait until the relay queued it.
+async fn submit(relay: &assent_relay::RelayHandle, request: &Request) -> (Client, Signed<Request>) {
     let agent_key = testing::agent_key(9);
     let mut agent = Client::connect(&relay.url(), &agent_key, Role::Agent)
         .await
         .unwrap();
-    let mut request = testing::request(argv, &[]);
-    request.id = RequestId::random();
-    request.created_at = now();
-    request.expires_at = now() + 300;
-    agent
-        .submit(&Envelope::seal(&agent_key, &request))
-        .await
-        .unwrap();
+    let envelope = Envelope::seal(&agent_key, request);
+    agent.submit(&envelope).await.unwrap();
     loop {
         if let Event::Queued { .. } = agent.next_event().await.unwrap() {
             break;
         }
     }
+    (agent, envelope.open().unwrap())
+}
+
+/// A fresh request for `argv`, created now.
+fn fresh(argv: &str) -> Request {
+    let mut request = testing::request(argv, &[]);
+    request.id = RequestId::random();
+    request.created_at = now();
+    request.expires_at = now() + 300;
+    request
+}
+
+/// A relay with `approver` listed, an agent connected to it, and a request it submitted.
+async fn relay_with_request(
+    approver: &PrivateKey,
+    argv: &str,
+) -> (assent_relay::RelayHandle, Client, Signed<Request>) {
+    let relay = relay_for(approver).await;
+    let (agent, request) = submit(&relay, &fresh(argv)).await;
     (relay, agent, request)
 }
 
@@ -148,24 +164,34 @@ async fn scripted_list_and_approve() {
     let key = home.private_key();
     let (relay, mut agent, request) = relay_with_request(&key, "systemctl restart nginx").await;
     let url = relay.url();
-    let id = request.id.to_hex();
+    let reference = &request.sha256.to_hex()[..12];
+
+    let (code, _, err) = home.run(&["approve", reference, "--relay", &url]).await;
+    assert_eq!(code, 1, "never listed: {err}");
+    assert!(err.contains("was never shown to you"), "{err}");
 
     let (code, out, err) = home.run(&["list", "--relay", &url]).await;
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains(&id) && out.contains("systemctl restart nginx"),
-        "{out}"
+        out.starts_with(&format!("{reference}  openclaw@mini.local")),
+        "the reference leads: {out}"
     );
+    assert!(out.contains("systemctl restart nginx"), "{out}");
     assert!(out.contains("[new-key root]"), "{out}");
 
-    let (code, _, err) = home.run(&["approve", "ffff", "--relay", &url]).await;
+    // The id the agent chose is not a reference.
+    let id = request.payload.id.to_hex();
+    let (code, _, err) = home.run(&["approve", &id, "--relay", &url]).await;
     assert_eq!(code, 1);
-    assert!(err.contains("no pending request with id ffff"), "{err}");
+    assert!(err.contains("no pending request with reference"), "{err}");
+    let (code, _, err) = home.run(&["approve", "ffff", "--relay", &url]).await;
+    assert_eq!(code, 64, "too short: {err}");
+    assert!(err.contains("12-digit reference"), "{err}");
 
     let (code, out, err) = home
         .run(&[
             "approve",
-            &id[..10],
+            reference,
             "--grant",
             "timed:15m",
             "--relay",
@@ -177,7 +203,9 @@ async fn scripted_list_and_approve() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.lines().count(), 1, "one line: {out}");
     assert!(
-        out.starts_with(&format!("approved timed 15m {id}")),
+        out.starts_with(&format!(
+            "approved timed 15m {reference}: systemctl restart nginx"
+        )),
         "{out}"
     );
 
@@ -186,11 +214,88 @@ async fn scripted_list_and_approve() {
     let d = &decision.payload;
     assert_eq!((d.verdict, d.grant), (Verdict::Approve, Grant::Timed));
     assert_eq!(d.window_s(), Some(900));
-    assert_eq!(d.request_id, request.id);
-    assert_eq!(d.cmd_sha256, request.cmd_sha256());
+    assert_eq!(d.request_id, request.payload.id);
+    assert_eq!(d.request_sha256, request.sha256);
+    assert_eq!(d.cmd_sha256, request.payload.cmd_sha256());
     assert_eq!(d.approver, "alice");
     assert_eq!(log_lines(&home.0).len(), 1, "logged");
     relay.shutdown().await;
+}
+
+/// What `list` prints names what runs: the program when argv[0] does not name it, and the
+/// argv0-differs flag; agent text is escaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripted_list_names_the_program_and_escapes() {
+    let home = Home::new("list-program");
+    assert_eq!(home.run(&["keygen", "--name", "alice"]).await.0, 0);
+    let key = home.private_key();
+    let relay = relay_for(&key).await;
+    let mut request = fresh("systemctl restart nginx");
+    request.program = "/usr/bin/bash".into();
+    request.agent = "open\u{e0100}claw\u{a0}".into();
+    let (_agent, signed) = submit(&relay, &request).await;
+    let (code, out, err) = home.run(&["list", "--relay", &relay.url()]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("[/usr/bin/bash] systemctl restart nginx"),
+        "{out}"
+    );
+    assert!(out.contains("argv0-differs"), "{out}");
+    assert!(out.contains("open\\u{e0100}claw\\xa0@"), "{out}");
+    assert!(
+        !out.contains('\u{e0100}') && !out.contains('\u{a0}'),
+        "{out}"
+    );
+    assert!(out.starts_with(&signed.sha256.to_hex()[..12]), "{out}");
+    relay.shutdown().await;
+}
+
+/// The attack on v1: the approver lists `apt-get update`; that request goes away and the
+/// agent sends `bash -c …` under the same id. `approve` with what was listed must not sign it,
+/// and neither `list` nor `approve` accepts the reused id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_id_never_gets_the_listed_reference_signed() {
+    let home = Home::new("reuse");
+    assert_eq!(home.run(&["keygen", "--name", "alice"]).await.0, 0);
+    let key = home.private_key();
+    let first = relay_for(&key).await;
+    let listed = fresh("apt-get update");
+    let (agent, listed_signed) = submit(&first, &listed).await;
+    let (code, out, err) = home.run(&["list", "--relay", &first.url()]).await;
+    assert_eq!(code, 0, "{err}");
+    let reference = out.split_whitespace().next().unwrap().to_string();
+    assert_eq!(reference, listed_signed.sha256.to_hex()[..12]);
+    drop(agent);
+    first.shutdown().await;
+
+    // A relay that no longer holds it (restarted, or forgot the expired id) gets new content
+    // under the same id.
+    let second = relay_for(&key).await;
+    let mut evil = fresh("bash -c id");
+    evil.id = listed.id;
+    let (agent, _) = submit(&second, &evil).await;
+    let url = second.url();
+
+    for verb in ["approve", "deny"] {
+        let (code, out, err) = home.run(&[verb, &reference, "--relay", &url]).await;
+        assert_eq!(code, 1, "{verb}: {out}");
+        assert!(
+            err.contains("warning: refused a request from openclaw: its id"),
+            "{verb}: {err}"
+        );
+        assert!(
+            err.contains(&format!("no pending request with reference {reference}")),
+            "{verb}: {err}"
+        );
+    }
+    let (code, out, err) = home.run(&["list", "--relay", &url]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "no pending requests", "{out}");
+    assert!(err.contains("already used by another request"), "{err}");
+    // Nothing was signed: the decision log is empty.
+    assert!(log_lines(&home.0).is_empty());
+    drop(agent);
+    second.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,11 +305,11 @@ async fn scripted_deny_with_note() {
     let key = home.private_key();
     let (relay, mut agent, request) = relay_with_request(&key, "rm -rf /srv").await;
     let url = relay.url();
-    let id = request.id.to_hex();
+    let reference = &request.sha256.to_hex()[..12];
     let (code, out, err) = home
         .run(&[
             "deny",
-            &id,
+            reference,
             "--note",
             "not during the freeze",
             "--relay",
@@ -214,7 +319,7 @@ async fn scripted_deny_with_note() {
         ])
         .await;
     assert_eq!(code, 0, "{err}");
-    assert!(out.starts_with(&format!("denied {id}")), "{out}");
+    assert!(out.starts_with(&format!("denied {reference}")), "{out}");
     let decision = decision_for(&mut agent).await;
     assert_eq!(decision.payload.verdict, Verdict::Deny);
     assert_eq!(
@@ -223,7 +328,7 @@ async fn scripted_deny_with_note() {
     );
 
     // Decided: it is no longer pending.
-    let (code, _, err) = home.run(&["deny", &id, "--relay", &url]).await;
+    let (code, _, err) = home.run(&["deny", reference, "--relay", &url]).await;
     assert_eq!(code, 1, "{err}");
     relay.shutdown().await;
 }

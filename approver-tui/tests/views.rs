@@ -45,23 +45,32 @@ fn key(c: char) -> Event {
     Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
 }
 
+/// A request from agent key 1 arrives; unless `first_seen`, that key was approved before.
 fn add(app: &mut App, request: Request, n: u32, first_seen: bool, risks: Vec<Risk>) {
     let signed = testing::signed(request, n, 1);
+    if !first_seen {
+        app.memory
+            .approved("openclaw", signed.signer.fingerprint().as_str());
+    }
     update(
         app,
         Event::Relay(RelayEvent::Request {
             request: Box::new(signed),
-            first_seen,
             risks,
         }),
     );
+    later(app);
+}
+
+/// A second later: keys act on what arrived.
+fn later(app: &mut App) {
+    let ms = app.clock_ms + 1000;
+    update(app, Event::Clock { ms });
 }
 
 /// One ordinary request from an agent the approver has decided for before.
 fn one_request() -> App {
     let mut app = new_app();
-    app.known_agents
-        .insert(testing::agent_key(1).public().fingerprint().to_string());
     add(
         &mut app,
         testing::request(
@@ -122,7 +131,7 @@ fn each_risk_flag() {
             testing::request("cp /home/openclaw/x /etc/y", &[]),
             vec![
                 Risk::RunAsRoot,
-                Risk::WritableArgument("/home/openclaw/x".into()),
+                Risk::WritableArguments(vec!["/home/openclaw/x".into()]),
             ],
         ),
         (
@@ -159,11 +168,7 @@ fn each_risk_flag() {
     ];
     for (name, request, risks) in cases {
         let mut app = new_app();
-        if name != "first_seen" {
-            app.known_agents
-                .insert(testing::agent_key(1).public().fingerprint().to_string());
-        }
-        add(&mut app, request, 1, false, risks);
+        add(&mut app, request, 1, name == "first_seen", risks);
         insta::assert_snapshot!(format!("risk_{name}"), render(&app, 80, 24));
     }
 }
@@ -171,14 +176,18 @@ fn each_risk_flag() {
 #[test]
 fn risk_flags_come_from_assess() {
     // The flags above are the ones `assess` produces for such requests.
-    use assent_console::risk::{FileFacts, assess};
+    use assent_console::risk::{HostFacts, assess};
+    use std::path::{Path, PathBuf};
     struct NoFiles;
-    impl FileFacts for NoFiles {
-        fn requester_can_write(&self, _: &std::path::Path) -> Result<bool, String> {
+    impl HostFacts for NoFiles {
+        fn requester_can_write(&self, _: &Path) -> Result<bool, String> {
             Ok(false)
         }
-        fn world_writable(&self, _: &std::path::Path) -> Result<bool, String> {
+        fn world_writable(&self, _: &Path) -> Result<bool, String> {
             Ok(false)
+        }
+        fn symlink_on_path(&self, _: &Path) -> Result<Option<PathBuf>, String> {
+            Ok(None)
         }
     }
     assert_eq!(
@@ -228,6 +237,8 @@ fn always_confirmation() {
     let mut app = one_request();
     update(&mut app, key('t'));
     update(&mut app, key('t'));
+    render(&app, 80, 24); // the request was on the screen, whole
+    later(&mut app);
     update(&mut app, key('a'));
     assert!(matches!(app.mode, Mode::ConfirmAlways { .. }));
     snap("always_confirmation", &app);
@@ -376,7 +387,12 @@ fn hostile_strings_are_escaped() {
         "safe\u{202e}txt.exe".into(),
         "two\nlines".into(),
         "back\\slash".into(),
+        "vs\u{e0100}16".into(),
+        "no\u{a0}break".into(),
+        "tag\u{e0041}".into(),
     ];
+    r.agent = "open\u{2003}claw\u{200b}".into();
+    r.host = "mini\u{3000}local".into();
     r.program = "/usr/bin/ls".into();
     r.cwd = "/tmp/\x1b[31mred".into();
     r.reason = "please\x1b[1A\x1b[2Kapprove\u{200b}me\x7f".into();
@@ -386,35 +402,351 @@ fn hostile_strings_are_escaped() {
         for cell in backend.buffer().content() {
             let s = cell.symbol();
             assert!(
-                !s.chars()
-                    .any(|c| c.is_control() || c == '\u{202e}' || c == '\u{200b}'),
-                "raw control character reached the screen: {s:?}"
+                !s.chars().any(assent_console::escape::needs_escape),
+                "raw control or invisible character reached the screen: {s:?}"
             );
         }
         insta::assert_snapshot!(format!("hostile_strings_{w}x{h}"), backend);
     }
 }
 
-#[test]
-fn long_argv_end_is_never_hidden() {
-    let mut app = new_app();
-    let mut argv: Vec<String> = vec!["rsync".into(), "-a".into()];
-    argv.extend((0..200).map(|i| format!("/srv/data/part-{i:03}")));
-    argv.push("/mnt/backup/THE-END".into());
-    let mut r = testing::request("rsync", &[]);
+/// `tar` with about 20 KB of arguments, one of them an exec hidden in the middle.
+fn huge_argv_request() -> Request {
+    let mut argv: Vec<String> = vec!["tar".into(), "-cf".into(), "/var/backups/logs.tar".into()];
+    argv.extend((0..380).map(|i| format!("/var/log/app/service-{i:04}.log")));
+    argv.push("--checkpoint=1".into());
+    argv.push("--checkpoint-action=exec=sh /tmp/x".into());
+    argv.extend((380..760).map(|i| format!("/var/log/app/service-{i:04}.log")));
+    argv.push("/var/log/THE-END".into());
+    let mut r = testing::request("tar", &[("TAR_OPTIONS", "--numeric-owner")]);
     r.argv = argv;
+    r
+}
+
+fn text_of(backend: &TestBackend) -> String {
+    let buffer = backend.buffer();
+    let w = buffer.area.width as usize;
+    buffer
+        .content()
+        .chunks(w)
+        .map(|row| row.iter().map(|c| c.symbol()).collect::<String>() + "\n")
+        .collect()
+}
+
+/// Every view, prompt and notice that quotes a request escapes it.
+#[test]
+fn hostile_strings_are_escaped_in_every_view() {
+    let raw = |backend: &TestBackend| {
+        backend
+            .buffer()
+            .content()
+            .iter()
+            .flat_map(|c| c.symbol().chars().collect::<Vec<_>>())
+            .find(|c| assent_console::escape::needs_escape(*c))
+    };
+    let hostile = "x\u{e0100}\u{a0}\u{202e}\u{200b}\u{3164}\u{ad}\u{2028}\x1b[2J";
+    // Names may not hold control characters; everything else may.
+    let name = hostile.trim_end_matches("\x1b[2J");
+    let mut r = testing::request("ls", &[("K", hostile)]);
+    r.agent = format!("agent{name}");
+    r.host = format!("host{name}");
+    r.user = format!("user{name}");
+    r.run_as = format!("root{name}");
+    r.program = format!("/usr/bin/{hostile}");
+    r.argv = vec![hostile.into(), hostile.into()];
+    r.cwd = format!("/tmp/{hostile}");
+    r.reason = hostile.into();
+    r.grant = Grant::Timed;
+    r.ttl_s = Some(3600);
+    let mut app = new_app();
+    app.approver_fingerprint = testing::approver_key().public().fingerprint().to_string();
+    add(
+        &mut app,
+        r.clone(),
+        1,
+        true,
+        vec![
+            Risk::WillBeRefused(hostile.into()),
+            Risk::Destructive(hostile.into()),
+        ],
+    );
+    let mut screens = vec![render(&app, 80, 24), render(&app, 120, 40)];
+    update(&mut app, key('f'));
+    screens.push(render(&app, 80, 24));
+    update(
+        &mut app,
+        Event::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)),
+    );
+    update(&mut app, key('d'));
+    screens.push(render(&app, 80, 24));
+    update(
+        &mut app,
+        Event::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)),
+    );
+    update(&mut app, key('t')); // asked timed: now always
+    update(&mut app, key('a'));
+    assert!(
+        matches!(app.mode, Mode::ConfirmAlways { .. }),
+        "{:?}",
+        app.mode
+    );
+    screens.push(render(&app, 80, 24)); // the always confirmation
+    let actions = update(&mut app, key('y'));
+    screens.push(render(&app, 80, 24)); // the notice
+    let assent_console::update::Action::SignDecision { request, choice } = &actions[0] else {
+        panic!("{actions:?}")
+    };
+    let decision = sign::seal_decision(
+        &testing::approver_key(),
+        &sign::decision(request, choice, "alice", NOW, 120),
+    );
+    app.apply_entry(&Entry::Decided {
+        request: (**request).clone(),
+        decision,
+    });
+    app.view = View::History;
+    screens.push(render(&app, 80, 24));
+    screens.push(render(&app, 120, 40));
+    app.view = View::Grants;
+    screens.push(render(&app, 80, 24));
+    screens.push(render(&app, 120, 40));
+    for (i, screen) in screens.iter().enumerate() {
+        assert_eq!(raw(screen), None, "screen {i}:\n{}", text_of(screen));
+    }
+}
+
+#[test]
+fn a_huge_argv_keeps_the_pinned_fields_on_screen() {
+    let mut app = new_app();
+    let r = huge_argv_request();
+    let bytes: usize = r.argv.iter().map(|a| a.len() + 1).sum();
+    assert!(bytes > 20_000, "{bytes} bytes of argv");
     add(&mut app, r, 1, false, vec![Risk::RunAsRoot]);
-    let text = render(&app, 120, 40).to_string();
-    assert!(
-        text.contains("THE-END"),
-        "the end of argv must stay visible:\n{text}"
+    for (w, h) in [(80, 24), (60, 20)] {
+        let backend = render(&app, w, h);
+        let text = text_of(&backend);
+        for label in [
+            "Agent", "Key", "Run", "Program", "Cwd", "Env", "Grant", "Expires",
+        ] {
+            assert!(
+                text.lines().any(|l| l.starts_with(&format!("│{label}"))),
+                "{label} is not on screen at {w}x{h}:\n{text}"
+            );
+        }
+        assert!(text.contains("approve as once"), "{text}");
+        assert!(
+            text.contains("▼ f Enter: full view — not shown: "),
+            "the cut is said:\n{text}"
+        );
+        assert!(text.contains("Argv +"), "{text}");
+
+        // Argv wraps between arguments: every argument row starts a whole argument or is
+        // marked as carrying one on.
+        for line in text
+            .lines()
+            .filter(|l| l.contains("/var/log/app/") && !l.contains('▶'))
+        {
+            let value = line.chars().skip(10).collect::<String>();
+            let marked = line.chars().nth(8) == Some('↪');
+            assert!(
+                marked || value.starts_with("/var/log/app/service-") || value.starts_with("tar "),
+                "a row starts inside an argument without a mark: {line}"
+            );
+        }
+        insta::assert_snapshot!(format!("huge_argv_{w}x{h}"), backend);
+        assert!(
+            !app.pending[0].shown_in_full.get(),
+            "a cut detail does not count as shown"
+        );
+    }
+    // Every size below 80x24 that still draws keeps the pinned fields reachable: `f` shows
+    // them all (see the full view test); `a` goes there first.
+    later(&mut app);
+    update(&mut app, key('a'));
+    assert!(matches!(app.mode, Mode::Full(_)), "{:?}", app.mode);
+}
+
+#[test]
+fn the_full_view_scrolls_through_everything() {
+    let mut app = new_app();
+    add(
+        &mut app,
+        huge_argv_request(),
+        1,
+        false,
+        vec![Risk::RunAsRoot],
     );
+    later(&mut app);
+    update(&mut app, key('f'));
+    let top = render(&app, 80, 24);
+    let top_text = text_of(&top);
+    assert!(top_text.contains("full view, lines 1–"), "{top_text}");
     assert!(
-        text.contains("chars left out"),
-        "the elision must be said:\n{text}"
+        top_text.contains("Grant") && top_text.contains("Expires"),
+        "{top_text}"
     );
-    insta::assert_snapshot!("long_argv_120x40", text);
-    insta::assert_snapshot!("long_argv_80x24", render(&app, 80, 24));
+    insta::assert_snapshot!("full_view_top_80x24", top);
+    // The middle, read page by page: the hidden exec is there, whole or marked as cut.
+    let mut middle = String::new();
+    for _ in 0..200 {
+        update(
+            &mut app,
+            Event::Key(KeyEvent::new(KeyCode::PageDown, KeyModifiers::NONE)),
+        );
+        let backend = render(&app, 80, 24);
+        let text = text_of(&backend);
+        if text.contains("--checkpoint-action") && middle.is_empty() {
+            middle = text.clone();
+            insta::assert_snapshot!("full_view_middle_80x24", backend);
+        }
+        if text.contains("all ") && text.contains("lines shown") {
+            break;
+        }
+    }
+    assert!(
+        middle.contains("'--checkpoint-action=exec=sh /tmp/x'"),
+        "{middle}"
+    );
+    let end = render(&app, 80, 24);
+    let end_text = text_of(&end);
+    assert!(end_text.contains("/var/log/THE-END"), "{end_text}");
+    assert!(end_text.contains("Reason"), "{end_text}");
+    insta::assert_snapshot!("full_view_end_80x24", end);
+    assert!(app.pending[0].shown_in_full.get());
+    // Read to the end: a approves.
+    let actions = update(&mut app, key('a'));
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, assent_console::update::Action::SignDecision { .. })),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn jumping_to_the_end_is_not_reading_it() {
+    let mut app = new_app();
+    add(&mut app, huge_argv_request(), 1, false, vec![]);
+    later(&mut app);
+    update(&mut app, key('f'));
+    render(&app, 80, 24);
+    update(&mut app, key('G'));
+    let text = text_of(&render(&app, 80, 24));
+    assert!(text.contains("/var/log/THE-END"), "{text}");
+    assert!(
+        !app.pending[0].shown_in_full.get(),
+        "the middle was skipped"
+    );
+    assert!(update(&mut app, key('a')).is_empty());
+    assert!(matches!(app.mode, Mode::Full(_)));
+}
+
+#[test]
+fn argv0_that_does_not_name_the_program_shows_the_program() {
+    let mut app = new_app();
+    let mut r = testing::request("systemctl restart nginx", &[]);
+    r.program = "/usr/bin/bash".into();
+    add(
+        &mut app,
+        r,
+        1,
+        false,
+        vec![
+            Risk::Argv0Differs {
+                argv0: "systemctl".into(),
+                program: "/usr/bin/bash".into(),
+            },
+            Risk::RunAsRoot,
+        ],
+    );
+    let text = text_of(&render(&app, 80, 24));
+    let row = text.lines().find(|l| l.contains('▶')).unwrap();
+    assert!(row.contains("[/usr/bin/bash] systemctl"), "{row}");
+    assert!(row.contains("argv0-differs"), "{row}");
+    assert!(text.contains("│Program  /usr/bin/bash"), "{text}");
+    snap("argv0_differs", &app);
+}
+
+#[test]
+fn refusals_and_new_keys_for_known_names() {
+    let mut app = new_app();
+    add(
+        &mut app,
+        testing::request("apt-get update", &[]),
+        1,
+        true,
+        vec![
+            Risk::WillBeRefused(
+                "openclaw is not a [[requester]] in /etc/assent/elevator.toml".into(),
+            ),
+            Risk::RunAsRoot,
+        ],
+    );
+    let other = testing::agent_key(1).public().fingerprint().to_string();
+    app.memory.approved("openclaw", "SHA256:another-key");
+    let _ = other;
+    add(&mut app, testing::request("id", &[]), 2, true, vec![]);
+    update(&mut app, key('j'));
+    insta::assert_snapshot!("name_new_key_80x24", render(&app, 80, 24));
+    update(&mut app, key('k'));
+    insta::assert_snapshot!("will_be_refused_80x24", render(&app, 80, 24));
+}
+
+#[test]
+fn a_request_under_the_cursor_by_itself_says_keys_wait() {
+    let mut app = new_app();
+    let signed = testing::signed(testing::request("apt-get upgrade -y", &[]), 1, 1);
+    app.memory
+        .approved("openclaw", signed.signer.fingerprint().as_str());
+    update(
+        &mut app,
+        Event::Relay(RelayEvent::Request {
+            request: Box::new(signed),
+            risks: vec![Risk::RunAsRoot],
+        }),
+    );
+    let backend = render(&app, 80, 24);
+    assert!(
+        text_of(&backend).contains(assent_console::views::pending::GUARD_TITLE),
+        "{}",
+        text_of(&backend)
+    );
+    update(&mut app, key('a'));
+    insta::assert_snapshot!("guard_80x24", render(&app, 80, 24));
+    later(&mut app);
+    assert!(!text_of(&render(&app, 80, 24)).contains("wait 1 s"));
+}
+
+#[test]
+fn a_detail_under_the_help_or_a_prompt_is_not_shown() {
+    let mut app = one_request();
+    update(&mut app, key('?'));
+    render(&app, 120, 40);
+    assert!(!app.pending[0].shown_in_full.get(), "covered by the help");
+    update(&mut app, key('?'));
+    update(&mut app, key('d'));
+    render(&app, 120, 40);
+    assert!(!app.pending[0].shown_in_full.get(), "covered by the prompt");
+    update(
+        &mut app,
+        Event::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)),
+    );
+    render(&app, 120, 40);
+    assert!(app.pending[0].shown_in_full.get());
+}
+
+#[test]
+fn a_creation_time_in_the_future_is_said() {
+    let mut app = new_app();
+    let mut r = testing::request("ls", &[]);
+    r.created_at = NOW + 3600;
+    r.expires_at = NOW + 3900;
+    add(&mut app, r, 1, false, vec![]);
+    let text = text_of(&render(&app, 80, 24));
+    assert!(
+        text.contains("(created 1:00:00 in the future: check the clocks)"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -1,14 +1,22 @@
 //! The approver's console end to end: the real `assent-console` (hosting its relay on a free
 //! port) in a private tmux server, the real sandbox with the setuid elevator, and the real
-//! shim run as the unprivileged test user.
+//! shim run as the unprivileged test user — or, for requests no honest shim would send, an
+//! [`Agent`] that signs them itself and talks to the relay directly.
 
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 
+use assent_protocol::{Decision, Envelope, PrivateKey, RequestId, Role, Signed};
+use assent_relay_client::{Client, Event};
+
 use crate::sandbox::{ElevatorConfig, Running, Sandbox};
 use crate::scratch::ScratchDir;
-use crate::tmux::Tmux;
+use crate::tmux::{Tmux, WAIT};
+
+/// What the console's detail title says while `a` and `d` wait for a request that just
+/// came under the cursor.
+pub const GUARD_TITLE: &str = "just came under the cursor";
 
 /// A TCP port on loopback that was free a moment ago.
 pub fn free_port() -> u16 {
@@ -42,6 +50,11 @@ pub struct ConsoleWorld {
 
 impl ConsoleWorld {
     pub fn new() -> ConsoleWorld {
+        Self::with_size(crate::tmux::WIDTH, crate::tmux::HEIGHT)
+    }
+
+    /// As [`ConsoleWorld::new`], with the console's pane `width` × `height`.
+    pub fn with_size(width: u16, height: u16) -> ConsoleWorld {
         crate::require_root();
         let home = ScratchDir::new("console-home");
         let console = crate::built_binary("assent-console");
@@ -81,9 +94,12 @@ impl ConsoleWorld {
             "--no-notify".into(),
             "--name".into(),
             "alice".into(),
+            // The sandbox's elevator.toml, for the "will be refused" flags.
+            "--elevator-config".into(),
+            sandbox.config_path().display().to_string(),
         ]);
 
-        let tmux = Tmux::new(home.path());
+        let tmux = Tmux::with_size(home.path(), width, height);
         let world = ConsoleWorld {
             sandbox,
             tmux,
@@ -135,6 +151,113 @@ impl ConsoleWorld {
                 s.contains("Pending 1/1")
                     && s.lines().any(|l| l.contains("▶") && l.contains(command))
             })
+    }
+
+    /// As [`ConsoleWorld::wait_pending`], and until `a` and `d` act on it: the console holds
+    /// them for a second after a request comes under the cursor by itself, and says so.
+    pub fn wait_ready(&self, command: &str) -> String {
+        self.wait_pending(command);
+        self.tmux
+            .wait_for(&format!("{command:?} to take keys"), |s| {
+                s.contains("Pending 1/1")
+                    && s.lines().any(|l| l.contains("▶") && l.contains(command))
+                    && !s.contains(GUARD_TITLE)
+            })
+    }
+
+    /// An agent with key number `n` (the same `n`, the same key), connected to the console's
+    /// relay.
+    pub fn agent(&self, n: u8) -> Agent {
+        Agent::connect(
+            &self.relay,
+            PrivateKey::from_seed(&[n; 32], &format!("e2e-signed-{n}@test")),
+        )
+    }
+
+    /// Quit the console with `q` and start it again on the same files (its relay too, so
+    /// agents must connect again).
+    pub fn restart_console(&self) {
+        self.tmux.keys(&["q"]);
+        let deadline = std::time::Instant::now() + WAIT;
+        while !self.tmux.pane_dead() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the console did not quit on q"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        self.start_console();
+    }
+}
+
+/// An agent that signs its own requests (any content, honest or not) and submits them to a
+/// relay, as a hostile agent would without the shim.
+pub struct Agent {
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+    key: PrivateKey,
+}
+
+impl Agent {
+    pub fn connect(relay: &str, key: PrivateKey) -> Agent {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = runtime
+            .block_on(Client::connect(relay, &key, Role::Agent))
+            .unwrap_or_else(|e| panic!("cannot connect to {relay} as an agent: {e}"));
+        Agent {
+            runtime,
+            client,
+            key,
+        }
+    }
+
+    pub fn key(&self) -> &PrivateKey {
+        &self.key
+    }
+
+    /// Submit a signed request and wait until the relay queued it.
+    pub fn submit(&mut self, envelope: &Envelope) {
+        let id = envelope
+            .open::<assent_protocol::Request>()
+            .map(|r| r.payload.id)
+            .ok();
+        self.runtime.block_on(async {
+            self.client.submit(envelope).await.unwrap();
+            let wait = async {
+                loop {
+                    match self.client.next_event().await.unwrap() {
+                        Event::Queued { request_id } if Some(request_id) == id => return,
+                        Event::Refused { reason, .. } => panic!("the relay refused: {reason}"),
+                        _ => {}
+                    }
+                }
+            };
+            tokio::time::timeout(WAIT, wait)
+                .await
+                .expect("the relay did not queue the request");
+        });
+    }
+
+    /// The decision for request `id`, waiting up to [`WAIT`].
+    pub fn decision(&mut self, id: RequestId) -> Signed<Decision> {
+        self.runtime.block_on(async {
+            let wait = async {
+                loop {
+                    if let Event::Decision { envelope } = self.client.next_event().await.unwrap() {
+                        let decision = envelope.open::<Decision>().unwrap();
+                        if decision.payload.request_id == id {
+                            return decision;
+                        }
+                    }
+                }
+            };
+            tokio::time::timeout(WAIT, wait)
+                .await
+                .expect("no decision reached the agent")
+        })
     }
 }
 

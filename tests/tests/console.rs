@@ -17,7 +17,7 @@ fn console_drives_the_whole_flow() {
 
     // a → the command runs as root and its output reaches the agent.
     let run = world.request("e2e approve", "60s", &["id", "-u"]);
-    let screen = world.wait_pending("id -u");
+    let screen = world.wait_ready("id -u");
     eprintln!("--- Pending view with a real request ---\n{screen}");
     assert!(
         screen.contains("assent-agent (uid "),
@@ -38,7 +38,7 @@ fn console_drives_the_whole_flow() {
 
     // d + note → the agent sees who denied it and why, exit 77.
     let run = world.request("e2e deny", "60s", &["echo", "deny-me"]);
-    world.wait_pending("echo deny-me");
+    world.wait_ready("echo deny-me");
     tmux.keys(&["d"]);
     tmux.wait_for("the deny prompt", |s| s.contains("Note (optional):"));
     tmux.type_text("not now");
@@ -50,7 +50,7 @@ fn console_drives_the_whole_flow() {
 
     // t → timed 15m; a second identical run needs no prompt.
     let run = world.request("e2e timed", "60s", &["id", "-un"]);
-    world.wait_pending("id -un");
+    world.wait_ready("id -un");
     tmux.keys(&["t"]);
     tmux.wait_for("timed 15m to be chosen", |s| {
         s.contains("approve as timed 15m")
@@ -79,7 +79,7 @@ fn console_drives_the_whole_flow() {
     tmux.wait_for("the revocation", |s| s.contains("REVOKED"));
     tmux.keys(&["Tab"]);
     let run = world.request("e2e after revoke", "60s", &["id", "-un"]);
-    world.wait_pending("id -un");
+    world.wait_ready("id -un");
     tmux.keys(&["d"]);
     tmux.wait_for("the deny prompt", |s| s.contains("Note (optional):"));
     tmux.keys(&["Enter"]);

@@ -615,10 +615,13 @@ fn demo_goes_up_asks_as_the_agent_is_approved_in_tmux_and_goes_down() {
         assert!(again.stderr.contains(said), "{said:?} missing:\n{again}");
     }
 
-    // agent: the request appears in the console; `a` approves it; the agent sees 0.
+    // agent: the request appears in the console; `a` approves it (once the console takes
+    // keys for it: it holds them a second after a request lands); the agent sees 0.
     let asking = demo("agent").spawn();
     let screen = world.wait_for("the demo's request", |s| {
-        s.contains("Pending 1/1") && s.lines().any(|l| l.contains('▶') && l.contains("id -u"))
+        s.contains("Pending 1/1")
+            && s.lines().any(|l| l.contains('▶') && l.contains("id -u"))
+            && !s.contains(assent_tests::console::GUARD_TITLE)
     });
     assert!(
         screen.contains("assent demo: who am I as root?"),

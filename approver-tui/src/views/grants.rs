@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Paragraph};
 
 use super::{Theme, scroll_window};
 use crate::app::{App, GrantRow, format_countdown};
-use crate::escape::{truncate, width};
+use crate::escape::{truncate, visible, width};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let live: Vec<&GrantRow> = app.live_grants().collect();
@@ -32,12 +32,20 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         return;
     }
     let rows = inner.height as usize;
-    let selected = app.grants_selected.min(live.len() - 1);
-    let first = scroll_window(&app.scroll[2], selected, live.len(), rows);
+    let selected = app.grants_selected_index();
+    let first = scroll_window(&app.scroll[2], selected.unwrap_or(0), live.len(), rows);
     let lines: Vec<Line> = live[first..(first + rows).min(live.len())]
         .iter()
         .enumerate()
-        .map(|(i, g)| row(app, g, first + i == selected, inner.width as usize, theme))
+        .map(|(i, g)| {
+            row(
+                app,
+                g,
+                Some(first + i) == selected,
+                inner.width as usize,
+                theme,
+            )
+        })
         .collect();
     frame.render_widget(Paragraph::new(lines), inner);
 }
@@ -64,14 +72,19 @@ fn row(app: &App, g: &GrantRow, selected: bool, width_cells: usize, theme: Theme
         Some(_) => (" REVOKED".to_string(), theme.danger()),
         None => (String::new(), theme.ok()),
     };
+    let host = if width_cells >= 100 {
+        format!("@{}", truncate(&visible(&g.host), 16))
+    } else {
+        String::new()
+    };
     let head = format!(
-        "{kind} {until}{}@{} → {}  ",
-        truncate(&g.agent, 12),
-        truncate(&g.host, 16),
-        truncate(&g.run_as, 8)
+        "{kind} {until}{} {}{host} → {}  ",
+        g.reference,
+        truncate(&visible(&g.agent), 12),
+        truncate(&visible(&g.run_as), 8)
     );
     let room = width_cells.saturating_sub(width(&head) + width(&state));
-    let command = truncate(&g.command, room).into_owned();
+    let command = g.command.fit(room);
     let pad = room.saturating_sub(width(&command));
     Line::from(vec![
         Span::styled(head, base),

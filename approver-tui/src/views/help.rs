@@ -6,13 +6,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
 use super::{Theme, centered};
-use crate::keys::{self, Scope};
+use crate::keys::{self, Command, Scope};
 
 fn section(scope: Scope, theme: Theme) -> Vec<Line<'static>> {
     let mut lines = vec![Line::from(Span::styled(scope.title(), theme.accent()))];
     for b in keys::in_scope(scope) {
         lines.push(Line::from(vec![
-            Span::styled(format!("  {:<10}", keys::keys_label(b)), theme.label()),
+            Span::styled(format!("  {:<10} ", keys::keys_label(b)), theme.label()),
             Span::raw(b.help),
         ]));
     }
@@ -20,7 +20,7 @@ fn section(scope: Scope, theme: Theme) -> Vec<Line<'static>> {
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, theme: Theme) {
-    let left_scopes = [Scope::Global, Scope::Grants];
+    let left_scopes = [Scope::Global, Scope::Grants, Scope::FullView];
     let right_scopes = [Scope::Pending, Scope::DenyPrompt, Scope::ConfirmAlways];
     let left: Vec<Line> = left_scopes
         .iter()
@@ -30,7 +30,10 @@ pub fn draw(frame: &mut Frame, area: Rect, theme: Theme) {
         .iter()
         .flat_map(|s| section(*s, theme))
         .collect();
-    let block = Block::bordered().title(" Keys — ? or Esc closes ");
+    let block = Block::bordered().title(format!(
+        " Keys — {} closes ",
+        keys::keys_for(Scope::Global, &[Command::Help, Command::Close]).replace(' ', " or ")
+    ));
     // One column when it fits, else two side by side.
     if left.len() + right.len() + 2 <= area.height as usize {
         let height = (left.len() + right.len() + 2) as u16;

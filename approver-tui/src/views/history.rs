@@ -32,9 +32,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     }
     let rows = inner.height as usize;
     let len = app.history.len();
-    let selected = app.history_selected.min(len - 1);
+    // Display row i is history[len - 1 - i] (newest first).
+    let selected = len - 1 - app.history_selected_index().unwrap_or(len - 1);
     let first = scroll_window(&app.scroll[1], selected, len, rows);
-    // Newest first: display row i is history[len - 1 - i].
     let lines: Vec<Line> = (first..(first + rows).min(len))
         .map(|i| {
             row(
@@ -74,20 +74,31 @@ fn row(h: &HistoryRow, selected: bool, cells: usize, theme: Theme) -> Line<'stat
         .as_deref()
         .map(|n| format!(" — {}", visible(n)))
         .unwrap_or_default();
-    let head = format!("{} ", format_utc(h.at));
+    // Narrow: no year, no host; the command needs the room.
+    let wide = cells >= 100;
+    let date = format_utc(h.at);
+    let head = format!(
+        "{} {} ",
+        if wide { &date[..] } else { &date[5..] },
+        h.reference
+    );
+    let host = if wide {
+        format!("@{}", truncate(&visible(&h.host), 16))
+    } else {
+        String::new()
+    };
     let who = format!(
-        " {:<9} {}@{} → {}  ",
+        " {:<9} {}{host} → {}  ",
         grant,
-        truncate(&h.agent, 12),
-        truncate(&h.host, 16),
-        truncate(&h.run_as, 8)
+        truncate(&visible(&h.agent), 12),
+        truncate(&visible(&h.run_as), 8)
     );
     let tail = format!("{by}{note}");
     let used = width(&head) + width(verdict) + width(&who);
     let room = cells.saturating_sub(used);
     // The command keeps at least half the room; by/note take the rest.
     let tail = truncate(&tail, room / 2).into_owned();
-    let command = truncate(&h.command, room.saturating_sub(width(&tail))).into_owned();
+    let command = h.command.fit(room.saturating_sub(width(&tail)));
     let pad = room.saturating_sub(width(&command) + width(&tail));
     Line::from(vec![
         Span::styled(head, pick(theme.dim())),

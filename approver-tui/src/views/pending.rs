@@ -1,23 +1,28 @@
 //! Pending: the queue of requests (only the visible rows are formatted, so ten thousand
 //! waiting requests cost no more than ten) and the detail of the selected one.
 //!
+//! The detail never hides what a decision binds: Program, Run, Cwd, Env, Grant and Expires
+//! keep at least their first row at every size from 80×24 up (Agent and Key too); argv, risks
+//! and reason share what is left, and what does not fit is said on a last row that names the
+//! full view.
+//! Only a detail drawn whole marks its request as shown in full ([`PendingItem::shown_in_full`]).
+//!
 //! Every string from a request is attacker-controlled and goes through [`crate::escape`].
 
-use assent_protocol::Grant;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
-use super::{Theme, hard_wrap, scroll_window};
-use crate::app::{App, PendingItem, format_countdown, format_duration};
-use crate::escape::{self, elide_middle, shell_join, truncate, visible, width};
+use super::request::{Field, fields, render_row};
+use super::{Theme, scroll_window};
+use crate::app::{App, PendingItem, format_countdown};
+use crate::escape::{self, truncate, visible, width};
+use crate::keys::{self, Command, Scope};
 
-/// Longest value shown in full; longer ones keep their start and end.
-const MAX_VALUE_CHARS: usize = 600;
-const LABEL_WIDTH: usize = 9;
-
-pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+/// `uncovered`: nothing is drawn over the detail, so a detail drawn whole was seen whole.
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, uncovered: bool, theme: Theme) {
     if app.pending.is_empty() {
         let block = Block::bordered().title(" Pending ");
         let inner = block.inner(area);
@@ -38,29 +43,54 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         );
         return;
     }
-    let list_rows = (area.height as usize / 4).max(3).min(app.pending.len());
+    // The list gets a sixth of the height: the detail needs the rest.
+    let list_rows = (area.height as usize / 6).max(1).min(app.pending.len());
     let [list, detail] = Layout::vertical([
         Constraint::Length(list_rows as u16 + 2),
         Constraint::Fill(1),
     ])
     .areas(area);
-    draw_list(frame, list, app, theme);
-    if let Some(item) = app.selected_item() {
-        draw_detail(frame, detail, app, item, theme);
+    let selected = app.selected_index();
+    draw_list(frame, list, app, selected, theme);
+    match selected.map(|i| &app.pending[i]) {
+        Some(item) => draw_detail(frame, detail, app, item, uncovered, theme),
+        None => {
+            let block = Block::bordered().title(" No request selected ");
+            let inner = block.inner(detail);
+            frame.render_widget(block, detail);
+            frame.render_widget(
+                Paragraph::new(Span::styled(
+                    format!(
+                        "{} to select a request",
+                        keys::keys_for(Scope::Global, &[Command::Down, Command::Up])
+                    ),
+                    theme.dim(),
+                )),
+                inner,
+            );
+        }
     }
 }
 
-fn draw_list(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
-    let title = format!(" Pending {}/{} ", app.selected + 1, app.pending.len());
+fn draw_list(frame: &mut Frame, area: Rect, app: &App, selected: Option<usize>, theme: Theme) {
+    let title = match selected {
+        Some(i) => format!(" Pending {}/{} ", i + 1, app.pending.len()),
+        None => format!(" Pending {} ", app.pending.len()),
+    };
     let block = Block::bordered().title(title);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let rows = inner.height as usize;
-    let first = scroll_window(&app.scroll[0], app.selected, app.pending.len(), rows);
+    let first = scroll_window(
+        &app.scroll[0],
+        selected.unwrap_or(0),
+        app.pending.len(),
+        rows,
+    );
     let lines: Vec<Line> = app.pending[first..(first + rows).min(app.pending.len())]
         .iter()
         .enumerate()
-        .map(|(i, item)| list_row(app, item, first + i == app.selected, inner.width, theme))
+        .map(|(i, item)| list_row(app, item, Some(first + i) == selected, inner.width, theme))
         .collect();
     frame.render_widget(Paragraph::new(lines), inner);
 }
@@ -77,26 +107,31 @@ fn list_row(
     let left = r.expires_at.saturating_sub(app.now);
     let marker = if selected { "▶ " } else { "  " };
     let time = format!("{:>5} ", format_countdown(left));
-    let who = format!("{} → {} ", truncate(&r.agent, 12), truncate(&r.run_as, 8));
+    let who = format!(
+        "{} → {} ",
+        truncate(&visible(&r.agent), 12),
+        truncate(&visible(&r.run_as), 8)
+    );
     let tags: Vec<&str> = item
         .risks
         .iter()
         .filter(|r| !r.is_informational())
         .map(|r| r.tag())
         .collect();
+    let fixed = width_of(&[marker, &time, &who]);
+    // The command (and the program it names) comes first; the tags get at most a third.
     let tags = if tags.is_empty() {
         String::new()
     } else {
-        format!(" ⚠ {}", tags.join(" "))
+        truncate(&format!(" ⚠ {}", tags.join(" ")), width / 3).into_owned()
     };
-    let used = width_of(&[marker, &time, &who, &tags]);
-    let command = shell_join(&r.argv);
-    let command = truncate(&command, width.saturating_sub(used)).into_owned();
-    let pad = width.saturating_sub(used + escape::width(&command));
+    let room = width.saturating_sub(fixed + width_of(&[&tags]));
+    let command = item.summary.fit(room);
+    let pad = room.saturating_sub(escape::width(&command));
     let base = if selected {
         theme.selected()
     } else {
-        ratatui::style::Style::new()
+        Style::new()
     };
     let tag_style = if selected { base } else { theme.danger() };
     Line::from(vec![
@@ -113,154 +148,85 @@ fn width_of(parts: &[&str]) -> usize {
     parts.iter().map(|p| width(p)).sum()
 }
 
-/// One labelled field, its value hard-wrapped under the value column.
-fn field(
-    lines: &mut Vec<Line<'static>>,
-    label: &str,
-    value: &str,
-    style: ratatui::style::Style,
-    width: usize,
-    theme: Theme,
-) {
-    let value = elide_middle(value, MAX_VALUE_CHARS);
-    for (i, piece) in hard_wrap(&value, width.saturating_sub(LABEL_WIDTH))
-        .into_iter()
-        .enumerate()
-    {
-        let label = if i == 0 {
-            format!("{label:<LABEL_WIDTH$}")
-        } else {
-            " ".repeat(LABEL_WIDTH)
-        };
-        lines.push(Line::from(vec![
-            Span::styled(label, theme.label()),
-            Span::styled(piece, style),
-        ]));
+/// How many rows each field gets in `height` rows. Everything, when it fits. Otherwise one
+/// row is kept for the "more" line, every pinned field gets its first row, then the others
+/// theirs (Agent and Key first: they come first in the list), then every field that has more
+/// gets one more row in turn.
+pub fn allocate(fields: &[Field], height: usize) -> Vec<usize> {
+    let lens: Vec<usize> = fields.iter().map(|f| f.rows.len()).collect();
+    if lens.iter().sum::<usize>() <= height {
+        return lens;
     }
+    let mut budget = height.saturating_sub(1);
+    let mut shown = vec![0; lens.len()];
+    for pinned in [true, false] {
+        for (i, f) in fields.iter().enumerate() {
+            if f.pinned == pinned && lens[i] > 0 && budget > 0 {
+                shown[i] = 1;
+                budget -= 1;
+            }
+        }
+    }
+    while budget > 0 {
+        let mut gave = false;
+        for i in 0..lens.len() {
+            if budget > 0 && shown[i] < lens[i] {
+                shown[i] += 1;
+                budget -= 1;
+                gave = true;
+            }
+        }
+        if !gave {
+            break;
+        }
+    }
+    shown
 }
 
-fn draw_detail(frame: &mut Frame, area: Rect, app: &App, item: &PendingItem, theme: Theme) {
-    let r = &item.request.payload;
-    let block = Block::bordered().title(format!(" Request {} ", &r.id.to_hex()[..12]));
+/// Says, while it lasts, that keys wait because the request came under the cursor by itself.
+pub const GUARD_TITLE: &str = "just came under the cursor: a and d wait 1 s";
+
+fn draw_detail(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    item: &PendingItem,
+    uncovered: bool,
+    theme: Theme,
+) {
+    let mut title = vec![Span::raw(format!(" Request {} ", item.reference))];
+    if app.guard_left_ms() > 0 {
+        title.push(Span::styled(format!("· {GUARD_TITLE} "), theme.warn()));
+    }
+    let block = Block::bordered().title(Line::from(title));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let w = inner.width as usize;
-    let plain = ratatui::style::Style::new();
-    let mut lines: Vec<Line<'static>> = Vec::new();
-
-    field(&mut lines, "Agent", &visible(&r.agent), plain, w, theme);
-    let mut key = item.fingerprint.clone();
-    if item.first_seen {
-        key.push_str("  ★ first seen");
-    }
-    field(
-        &mut lines,
-        "Key",
-        &key,
-        if item.first_seen { theme.warn() } else { plain },
-        w,
-        theme,
-    );
-    let run = format!(
-        "{} (uid {}) → {}  on {}",
-        visible(&r.user),
-        r.uid,
-        visible(&r.run_as),
-        visible(&r.host)
-    );
-    field(
-        &mut lines,
-        "Run",
-        &run,
-        if r.run_as == "root" {
-            theme.accent()
-        } else {
-            plain
-        },
-        w,
-        theme,
-    );
-    field(&mut lines, "Program", &visible(&r.program), plain, w, theme);
-    field(
-        &mut lines,
-        "Argv",
-        &shell_join(&r.argv),
-        theme.accent(),
-        w,
-        theme,
-    );
-    if item.risks.is_empty() {
-        field(&mut lines, "Risks", "none flagged", theme.ok(), w, theme);
-    }
-    for (i, risk) in item.risks.iter().enumerate() {
-        let style = if risk.is_informational() {
-            theme.dim()
-        } else {
-            theme.danger()
-        };
-        let label = if i == 0 { "Risks" } else { "" };
-        field(
-            &mut lines,
-            label,
-            &format!("⚠ {}", risk.describe()),
-            style,
-            w,
-            theme,
-        );
-    }
-    field(&mut lines, "Cwd", &visible(&r.cwd), plain, w, theme);
-    if r.env.is_empty() {
-        field(&mut lines, "Env", "(none)", theme.dim(), w, theme);
-    } else {
-        let env = r
-            .env
-            .iter()
-            .map(|(k, v)| format!("{}={}", visible(k), escape::shell_quote(v)))
-            .collect::<Vec<_>>()
-            .join(" ");
-        field(&mut lines, "Env", &env, plain, w, theme);
-    }
-    field(&mut lines, "Reason", &visible(&r.reason), plain, w, theme);
-    let asked = match r.ttl_s {
-        Some(ttl) => format!("{} {}", r.grant, format_duration(ttl)),
-        None => r.grant.to_string(),
-    };
-    let chosen = match item.grant {
-        Grant::Timed => format!("timed {}", format_duration(item.ttl_s)),
-        Grant::Once => format!("once (use within {})", format_duration(app.once_window_s)),
-        Grant::Always => "always (until revoked)".into(),
-    };
-    let grant_style = if item.grant == Grant::Always {
-        theme.danger()
-    } else {
-        theme.ok()
-    };
-    lines.push(Line::from(vec![
-        Span::styled(format!("{:<LABEL_WIDTH$}", "Grant"), theme.label()),
-        Span::styled(format!("asked {asked} · approve as "), plain),
-        Span::styled(chosen, grant_style),
-        Span::styled("  [t] [+/-]", theme.dim()),
-    ]));
-    let left = r.expires_at.saturating_sub(app.now);
-    let time_style = if left < 60 { theme.danger() } else { plain };
-    lines.push(Line::from(vec![
-        Span::styled(format!("{:<LABEL_WIDTH$}", "Expires"), theme.label()),
-        Span::styled(format!("in {}", format_countdown(left)), time_style),
-        Span::styled(
-            format!(
-                "  (asked {} ago)",
-                format_countdown(app.now.saturating_sub(r.created_at))
-            ),
-            theme.dim(),
-        ),
-    ]));
-
+    let fields = fields(app, item, inner.width as usize, false, theme);
     let height = inner.height as usize;
-    if lines.len() > height && height > 0 {
-        let hidden = lines.len() - (height - 1);
+    let shown = allocate(&fields, height);
+    let mut lines: Vec<Line> = Vec::with_capacity(height);
+    let mut cut: Vec<String> = Vec::new();
+    for (field, &n) in fields.iter().zip(&shown) {
+        let more = field.rows.len() - n;
+        for i in 0..n {
+            lines.push(render_row(field, i, more > 0 && i + 1 == n, theme));
+        }
+        if more > 0 {
+            cut.push(format!("{} +{more}", field.label));
+        }
+    }
+    if cut.is_empty() {
+        if uncovered {
+            item.shown_in_full.set(true);
+        }
+    } else if height > 0 {
         lines.truncate(height - 1);
         lines.push(Line::from(Span::styled(
-            format!("▼ {hidden} more line(s) — enlarge the window to see them"),
+            format!(
+                "▼ {}: full view — not shown: {}",
+                keys::keys_for(Scope::Pending, &[Command::Full]),
+                cut.join(" · ")
+            ),
             theme.warn(),
         )));
     }

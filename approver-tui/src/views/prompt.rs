@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Clear, Paragraph};
 
 use super::{Theme, hard_wrap};
 use crate::app::App;
-use crate::escape::{self, shell_join, truncate};
+use crate::escape::{self, truncate};
 use crate::keys::{self, Scope};
 
 /// A box over the bottom of `area`, `height` rows tall including its border.
@@ -23,13 +23,13 @@ fn bottom_box(area: Rect, height: u16) -> Rect {
 }
 
 fn command_of(app: &App, id: RequestId, max: usize) -> String {
-    app.index_of(id)
-        .map(|i| {
-            let r = &app.pending[i].request.payload;
+    app.item(id)
+        .map(|item| {
             format!(
-                "{} ({})",
-                truncate(&shell_join(&r.argv), max),
-                escape::visible(&r.agent)
+                "{} {} ({})",
+                item.reference,
+                item.summary.fit(max.saturating_sub(13)),
+                truncate(&escape::visible(&item.request.payload.agent), 16)
             )
         })
         .unwrap_or_default()

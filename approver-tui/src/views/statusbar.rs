@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::Theme;
-use crate::app::{App, NotifyState, RelayState, View};
+use crate::app::{App, Mode, NotifyState, RelayState, View};
 use crate::escape::{truncate, width};
 use crate::keys::{self, Scope};
 
@@ -42,10 +42,11 @@ pub fn message(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             if n.warn { theme.warn() } else { theme.ok() },
         )),
         None => {
-            let scope = match app.view {
-                View::Pending => Scope::Pending,
-                View::Grants => Scope::Grants,
-                View::History => Scope::Global,
+            let scope = match (&app.mode, app.view) {
+                (Mode::Full(_), _) => Scope::FullView,
+                (_, View::Pending) => Scope::Pending,
+                (_, View::Grants) => Scope::Grants,
+                (_, View::History) => Scope::Global,
             };
             let hints = keys::hint_line(&[scope, Scope::Global]);
             Line::from(Span::styled(
