@@ -7,7 +7,7 @@ use assent_protocol::{Grant, Request, RequestId, Sha256Digest, Signed, Verdict};
 
 use crate::command::Summary;
 use crate::log::Entry;
-use crate::memory::{Memory, reference};
+use crate::memory::Memory;
 use crate::risk::Risk;
 
 /// The timed-grant durations `+`/`-` step through.
@@ -138,7 +138,7 @@ impl PendingItem {
         all.extend(risks);
         PendingItem {
             fingerprint: request.signer.fingerprint().to_string(),
-            reference: reference(&request.sha256),
+            reference: request.sha256.reference(),
             summary: Summary::of(&request.payload),
             request,
             risks: all,
@@ -400,7 +400,7 @@ impl App {
                 self.history.push(HistoryRow {
                     at: d.decided_at,
                     request_id: r.id,
-                    reference: reference(&request.sha256),
+                    reference: request.sha256.reference(),
                     agent: r.agent.clone(),
                     host: r.host.clone(),
                     run_as: r.run_as.clone(),
@@ -432,7 +432,7 @@ impl App {
                     self.grants.push(GrantRow {
                         decision_sha256: decision.sha256,
                         request_id: r.id,
-                        reference: reference(&request.sha256),
+                        reference: request.sha256.reference(),
                         agent: r.agent.clone(),
                         host: r.host.clone(),
                         run_as: r.run_as.clone(),
@@ -454,7 +454,7 @@ impl App {
                 self.history.push(HistoryRow {
                     at: *at,
                     request_id: r.id,
-                    reference: reference(&request.sha256),
+                    reference: request.sha256.reference(),
                     agent: r.agent.clone(),
                     host: r.host.clone(),
                     run_as: r.run_as.clone(),

@@ -19,16 +19,10 @@ use assent_protocol::{Request, RequestId, Sha256Digest, Signed, Verdict};
 use crate::log::Entry;
 use crate::risk::Risk;
 
-/// Hex digits of a reference: the start of the request's SHA-256 (48 bits). Two requests the
-/// console has seen never share one (the second is refused), so it names exactly one.
-pub const REF_LEN: usize = 12;
-
-/// The reference of a request: the first [`REF_LEN`] hex digits of its `request_sha256`.
-pub fn reference(sha256: &Sha256Digest) -> String {
-    let mut hex = sha256.to_hex();
-    hex.truncate(REF_LEN);
-    hex
-}
+// A reference is the start of the request's SHA-256 (48 bits,
+// `Sha256Digest::reference`). Two requests the console has seen never share one (the second
+// is refused), so it names exactly one.
+use assent_protocol::REFERENCE_LEN as REF_LEN;
 
 fn ref_key(sha256: &Sha256Digest) -> [u8; REF_LEN / 2] {
     let mut key = [0u8; REF_LEN / 2];
@@ -108,7 +102,7 @@ impl Memory {
         {
             return Some(format!(
                 "its reference {} already names another request",
-                reference(sha256)
+                sha256.reference()
             ));
         }
         None
@@ -336,8 +330,8 @@ mod tests {
         let mut lookalike = first.sha256;
         lookalike.0[31] ^= 1;
         let why = memory.conflict(RequestId([9; 16]), &lookalike).unwrap();
-        assert!(why.contains(&reference(&first.sha256)), "{why}");
-        assert_eq!(memory.matching(&reference(&first.sha256)), [first.sha256]);
+        assert!(why.contains(&first.sha256.reference()), "{why}");
+        assert_eq!(memory.matching(&first.sha256.reference()), [first.sha256]);
         assert!(memory.matching("zz").is_empty());
     }
 

@@ -18,7 +18,9 @@ use crate::config::Fatal;
 use crate::escape::visible;
 use crate::host::HostView;
 use crate::log::{DecisionLog, Entry, Loaded};
-use crate::memory::{Memory, REF_LEN, Shown, ShownFile, reference};
+use assent_protocol::REFERENCE_LEN as REF_LEN;
+
+use crate::memory::{Memory, Shown, ShownFile};
 use crate::out;
 use crate::relay_link::request_event;
 use crate::risk::Risk;
@@ -204,7 +206,7 @@ pub async fn list(common: &Common) -> Result<(), Fatal> {
             .collect();
         let printed = out::line(format_args!(
             "{}  {}@{}  {} -> {}  {} left  {}{}",
-            reference(&l.request.sha256),
+            l.request.sha256.reference(),
             visible(&r.agent),
             visible(&r.host),
             visible(&r.user),
@@ -347,7 +349,7 @@ async fn decide(common: &Common, reference_text: &str, choice: Choice) -> Result
     let outcome = tokio::time::timeout(WAIT, confirm).await;
     client.close().await;
     let what = Summary::of(&request.payload).full();
-    let want_ref = reference(&request.sha256);
+    let want_ref = request.sha256.reference();
     match outcome {
         Ok(Ok(Ok((approver, verdict)))) if approver == common.name && verdict == choice.verdict => {
             let entry = Entry::Decided {
