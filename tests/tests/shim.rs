@@ -62,8 +62,15 @@ impl ApproverExt for Approver {
                 v: Default::default(),
                 kind: Default::default(),
                 approver: "alice".into(),
+                console: assent_tests::grants::TEST_CONSOLE,
                 issued_at,
-                revoked,
+                revoked: revoked
+                    .into_iter()
+                    .map(|decision_sha256| assent_protocol::Revocation {
+                        decision_sha256,
+                        until: None,
+                    })
+                    .collect(),
             },
         );
         self.set_status(status.clone());
