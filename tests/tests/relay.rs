@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use assent_protocol::payload::{KindLogin, V1};
 use assent_protocol::{
-    Decision, Envelope, Login, PrivateKey, Role, Sha256Digest, Status, Verdict, sha256,
+    Decision, Envelope, Login, PrivateKey, Role, Sha256Digest, Status, Verdict, Withdraw, sha256,
 };
 use assent_relay_client::message::{ClientMessage, ServerMessage};
 use assent_relay_client::{Client, ClientError, ConnectOptions, Event, Fault};
@@ -341,6 +341,96 @@ async fn a_decision_waits_for_the_reconnecting_shim_and_duplicates_are_idempoten
     console.decide(&decision).await.unwrap();
     expect_delivered(&mut console, &req, &decision).await;
     assert_nothing_pending(&mut console).await;
+}
+
+/// A withdraw of `req`, signed by `key`.
+fn withdraw(req: &SignedRequest, key: &PrivateKey) -> Envelope {
+    let w = Withdraw {
+        v: V1,
+        kind: Default::default(),
+        request_id: req.payload.id,
+        request_sha256: req.sha256,
+        withdrawn_at: now(),
+    };
+    Envelope::seal(key, &w)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_withdraws_its_undecided_request_and_the_console_is_told() {
+    let alice = PrivateKey::generate("alice");
+    let relay = Relay::start(&config(&[("alice", &alice)], ""));
+    let url = relay.url();
+    let mut console = connect(&url, &alice, Role::Approver).await;
+    let agent_key = PrivateKey::generate("agent");
+    let mut agent = connect(&url, &agent_key, Role::Agent).await;
+    let req = request(&agent_key, 60);
+    agent.submit(&req.envelope).await.unwrap();
+    expect_queued(&mut agent, &req).await;
+    expect_request(&mut console, &req).await;
+
+    // Another agent cannot withdraw it, even with a withdraw of its own key.
+    let mallory_key = PrivateKey::generate("mallory");
+    let mut mallory = connect(&url, &mallory_key, Role::Agent).await;
+    mallory
+        .withdraw(&withdraw(&req, &mallory_key))
+        .await
+        .unwrap();
+    match event(&mut mallory).await {
+        Event::Refused { request_id, reason } => {
+            assert_eq!(request_id, Some(req.payload.id));
+            assert!(reason.contains("was not submitted by this key"), "{reason}");
+        }
+        other => panic!("expected refused, got {other:?}"),
+    }
+    assert_nothing_pending(&mut console).await;
+
+    // Its agent withdraws it: the agent and the console hear so, and it is gone.
+    agent.withdraw(&withdraw(&req, &agent_key)).await.unwrap();
+    for client in [&mut agent, &mut console] {
+        match event(client).await {
+            Event::Withdrawn { request_id } => assert_eq!(request_id, req.payload.id),
+            other => panic!("expected withdrawn, got {other:?}"),
+        }
+    }
+    console
+        .decide(&approve(&req, "alice", &alice))
+        .await
+        .unwrap();
+    match event(&mut console).await {
+        Event::Refused { reason, .. } => assert!(reason.contains("no request"), "{reason}"),
+        other => panic!("expected refused, got {other:?}"),
+    }
+    agent.submit(&req.envelope).await.unwrap();
+    match event(&mut agent).await {
+        Event::Withdrawn { request_id } => assert_eq!(request_id, req.payload.id),
+        other => panic!("expected withdrawn, got {other:?}"),
+    }
+    let mut late = connect(&url, &alice, Role::Approver).await;
+    assert_nothing_pending(&mut late).await;
+
+    // A decided request stays decided.
+    let decided = request(&agent_key, 60);
+    agent.submit(&decided.envelope).await.unwrap();
+    expect_queued(&mut agent, &decided).await;
+    expect_request(&mut console, &decided).await;
+    let d = approve(&decided, "alice", &alice);
+    console.decide(&d).await.unwrap();
+    expect_decision(&mut agent, &d).await;
+    agent
+        .withdraw(&withdraw(&decided, &agent_key))
+        .await
+        .unwrap();
+    match event(&mut agent).await {
+        Event::Refused { reason, .. } => {
+            assert!(reason.contains("already decided by alice"), "{reason}");
+        }
+        other => panic!("expected refused, got {other:?}"),
+    }
+
+    // A withdraw signed by another key than the connection's ends the connection.
+    agent.withdraw(&withdraw(&req, &mallory_key)).await.unwrap();
+    let why = closed(&mut agent).await;
+    assert!(why.contains("withdraw is signed by"), "{why}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
