@@ -62,4 +62,13 @@ mod tests {
         assert!(!dir.join("host-id.new").exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// The specification gives the same command, for the default path.
+    #[test]
+    fn the_protocol_document_gives_this_command() {
+        let doc = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/protocol.md");
+        let doc = std::fs::read_to_string(doc).unwrap();
+        let command = new_host_id_command().replace(HOST_ID, "/etc/assent/host-id");
+        assert!(doc.contains(&command), "{command}");
+    }
 }
