@@ -368,6 +368,16 @@ pub(crate) mod tests {
         command: &Command,
         grant: Grant,
     ) -> Signed<Request> {
+        signed_request_on(HOST_ID, agent, command, grant)
+    }
+
+    /// A request for the host mini.local with `host_id`.
+    fn signed_request_on(
+        host_id: HostId,
+        agent: &PrivateKey,
+        command: &Command,
+        grant: Grant,
+    ) -> Signed<Request> {
         let ask = Ask {
             agent: "openclaw".into(),
             reason: String::new(),
@@ -375,7 +385,7 @@ pub(crate) mod tests {
             ttl_s: (grant == Grant::Timed).then_some(3600),
             timeout_s: 300,
         };
-        let r = request::build(&requester(), HOST_ID, command, &ask, 1000);
+        let r = request::build(&requester(), host_id, command, &ask, 1000);
         Envelope::seal(agent, &r).open().unwrap()
     }
 
@@ -515,15 +525,7 @@ pub(crate) mod tests {
         let clone = HostId([0x77; 16]);
         let mut stored = Vec::new();
         for host_id in [HOST_ID, clone] {
-            let ask = Ask {
-                agent: "openclaw".into(),
-                reason: String::new(),
-                grant: Grant::Timed,
-                ttl_s: Some(3600),
-                timeout_s: 300,
-            };
-            let r = request::build(&requester(), host_id, &cmd, &ask, 1000);
-            let req = Envelope::seal(&f.agent, &r).open().unwrap();
+            let req = signed_request_on(host_id, &f.agent, &cmd, Grant::Timed);
             let dec = decide(
                 &f.approver,
                 &req,
