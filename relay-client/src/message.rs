@@ -98,9 +98,10 @@ impl ServerMessage {
         let envelope = |e: &Envelope| e.payload.len() + e.sig.len() + 32;
         128 + match self {
             ServerMessage::Request { request, .. } => envelope(request),
-            ServerMessage::Decision { decision } | ServerMessage::Decided { decision, .. } => {
-                envelope(decision)
-            }
+            ServerMessage::Decision { decision } => envelope(decision),
+            ServerMessage::Decided {
+                decision, approver, ..
+            } => envelope(decision) + approver.len(),
             ServerMessage::Statuses { statuses } => statuses.iter().map(envelope).sum(),
             ServerMessage::Refused { reason, .. } | ServerMessage::Error { reason } => reason.len(),
             _ => 0,
