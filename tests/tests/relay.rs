@@ -945,6 +945,7 @@ async fn bad_clients_are_cut_off_while_a_legitimate_flow_completes() {
                                 }
                                 ServerMessage::Request { .. }
                                 | ServerMessage::Decided { .. }
+                                | ServerMessage::Delivered { .. }
                                 | ServerMessage::Expired { .. } => continue,
                                 other => panic!("expected refused, got {other:?}"),
                             }
