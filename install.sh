@@ -10,9 +10,14 @@
 #   sudo ./install.sh --relay              also install a commented /etc/assent/relay.toml for
 #                                          the standalone relay's systemd unit
 #   sudo ./install.sh --uninstall          remove what install put in place; keep config and logs
+#   sudo ./install.sh --new-host-id        give this machine a new host id, and nothing else: the
+#                                          step after cloning a machine's image (with --destdir,
+#                                          the staged tree's)
 #
 # Safe to run again: it says what it changed and what it left alone, and it never overwrites
-# an existing /etc/assent/elevator.toml or /etc/assent/relay.toml.
+# an existing /etc/assent/elevator.toml, /etc/assent/relay.toml or /etc/assent/host-id (the
+# install's host id, made when missing: 128 random bits that tell this machine from clones
+# that share its hostname).
 set -euo pipefail
 umask 022
 
@@ -46,6 +51,7 @@ while [ $# -gt 0 ]; do
         --no-build) build=0; shift ;;
         --relay) relay=1; shift ;;
         --uninstall) action=uninstall; shift ;;
+        --new-host-id) action=new-host-id; shift ;;
         -h|--help) usage; exit 0 ;;
         *) die 64 "unknown option $1; see ./install.sh --help" ;;
     esac
@@ -204,8 +210,70 @@ uninstall() {
     echo "Remove them by hand once you no longer need the audit trail."
 }
 
+# The host id file: one line of 32 lowercase hex digits (see docs/protocol.md).
+hostid=$etcdir/host-id
+host_id_re=$'^[0-9a-f]{32}\n?$'
+
+# Write a fresh host id to $hostid, root:root 0644, replacing any: a temporary file beside it,
+# renamed into place, so that a reader never sees half of one. Prints the id.
+write_host_id() {
+    local id tmp
+    id=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+    [[ $id =~ ^[0-9a-f]{32}$ ]] || die 70 "could not read 16 random bytes from /dev/urandom"
+    mkdir -p "$etcdir"
+    tmp=$hostid.new.$$
+    printf '%s\n' "$id" >"$tmp"
+    chown root:root "$tmp"
+    chmod 644 "$tmp"
+    mv -f "$tmp" "$hostid"
+    printf '%s\n' "$id"
+}
+
+# Make the host id when there is none; keep one that exists, and say when it is unusable.
+host_id() {
+    local content id
+    if [ ! -e "$hostid" ] && [ ! -L "$hostid" ]; then
+        id=$(write_host_id)
+        say created "$hostid ($id)"
+        changed=$((changed + 1))
+        return
+    fi
+    content=$(cat "$hostid" 2>/dev/null; printf x) || true
+    content=${content%x}
+    if [ -L "$hostid" ] || [ ! -f "$hostid" ] || ! [[ $content =~ $host_id_re ]]; then
+        say kept "$hostid (not a host id; never overwritten)"
+        echo "install.sh: warning: $hostid must be one line of 32 lowercase hex digits, or every" \
+            "request is refused; make a new one: sudo $0 --new-host-id" >&2
+    else
+        say unchanged "$hostid"
+        perms=$(stat -c '%U %a' "$hostid")
+        if [ "${perms% *}" != root ] || [ $((8#${perms#* } & 8#022)) -ne 0 ] ||
+            [ $((8#${perms#* } & 8#044)) -ne $((8#044)) ]; then
+            echo "install.sh: warning: $hostid must be owned by root, readable by all and" \
+                "writable by root only, or the elevator refuses every request; run:" \
+                "chown root:root $hostid && chmod 644 $hostid" >&2
+        fi
+    fi
+    unchanged=$((unchanged + 1))
+}
+
 if [ "$action" = uninstall ]; then
     uninstall
+    exit 0
+fi
+if [ "$action" = new-host-id ]; then
+    old=
+    if [ -f "$hostid" ] && [ ! -L "$hostid" ]; then
+        old=$(head -c 64 "$hostid" | tr -d '\n')
+    fi
+    id=$(write_host_id)
+    if [ -n "$old" ]; then
+        say replaced "$hostid ($id; was $old)"
+    else
+        say created "$hostid ($id)"
+    fi
+    echo "Grants approved for the old host id no longer run here; this machine's requests now" \
+        "name the new one."
     exit 0
 fi
 
@@ -265,6 +333,7 @@ if [ -z "$destdir" ] && ! unit_dir_searched "$unitdir"; then
 fi
 
 directory "$etcdir" 755
+host_id
 config=$etcdir/elevator.toml
 if [ -e "$config" ] || [ -L "$config" ]; then
     if cmp -s packaging/elevator.toml "$config"; then

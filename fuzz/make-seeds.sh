@@ -58,16 +58,22 @@ cmd_sha=$({
 	item noninteractive
 } | sha)
 
+host_id=f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2
+console=$(head -c16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+
 request() { # GRANT TTL
-	printf '{"v":1,"kind":"request","id":"%s","agent":"openclaw","host":"fuzz-host","user":"agent","uid":1000,"run_as":"root","program":"%s","program_sha256":"%s","argv":["apt-get","upgrade"],"cwd":"/home/agent","env":{"DEBIAN_FRONTEND":"noninteractive"},"reason":"security patch","grant":"%s","ttl_s":%s,"created_at":1763770000,"expires_at":1763770300}' \
+	printf '{"v":1,"kind":"request","id":"%s","agent":"openclaw","host":"fuzz-host","host_id":"'"$host_id"'","user":"agent","uid":1000,"run_as":"root","program":"%s","program_sha256":"%s","argv":["apt-get","upgrade"],"cwd":"/home/agent","env":{"DEBIAN_FRONTEND":"noninteractive"},"reason":"security patch","grant":"%s","ttl_s":%s,"created_at":1763770000,"expires_at":1763770300}' \
 		"$id" "$program" "$program_sha" "$1" "$2"
 }
 decision() { # REQUEST_SHA CMD_SHA VERDICT GRANT NOT_AFTER NOTE
-	printf '{"v":1,"kind":"decision","request_id":"%s","request_sha256":"%s","verdict":"%s","grant":"%s","not_before":1763770010,"not_after":%s,"cmd_sha256":"%s","approver":"alice","decided_at":1763770010,"note":%s}' \
+	printf '{"v":1,"kind":"decision","request_id":"%s","request_sha256":"%s","verdict":"%s","grant":"%s","not_before":1763770010,"not_after":%s,"cmd_sha256":"%s","approver":"alice","console":"'"$console"'","decided_at":1763770010,"note":%s}' \
 		"$id" "$1" "$3" "$4" "$5" "$2" "$6"
 }
-status() {
-	printf '{"v":1,"kind":"status","approver":"alice","issued_at":1763770500,"revoked":["%s"]}' "$1"
+status() { # DECISION_SHA
+	printf '{"v":1,"kind":"status","approver":"alice","console":"%s","issued_at":1763770500,"revoked":[{"decision_sha256":"%s","until":null}]}' "$console" "$1"
+}
+withdraw() { # REQUEST_SHA
+	printf '{"v":1,"kind":"withdraw","request_id":"%s","request_sha256":"%s","withdrawn_at":1763770042}' "$id" "$1"
 }
 login() {
 	printf '{"v":1,"kind":"login","nonce":"%s","role":"%s"}' "$NONCE" "$1"
@@ -78,6 +84,7 @@ req_sha=$(sha <"$work/request.json")
 decision "$req_sha" "$cmd_sha" approve once 1763770130 null >"$work/decision.json"
 status "$(printf 'some other decision' | sha)" >"$work/status.json"
 login agent >"$work/login.json"
+withdraw "$req_sha" >"$work/withdraw.json"
 request timed 3600 >"$work/request-timed.json"
 decision "$(sha <"$work/request-timed.json")" "$cmd_sha" approve timed 1763773610 null >"$work/decision-timed.json"
 
@@ -85,6 +92,7 @@ env_request=$(envelope agent request@assent "$work/request.json")
 env_decision=$(envelope alice decision@assent "$work/decision.json")
 env_status=$(envelope alice status@assent "$work/status.json")
 env_login=$(envelope agent relay-auth@assent "$work/login.json")
+env_withdraw=$(envelope agent withdraw@assent "$work/withdraw.json")
 env_request_timed=$(envelope agent request@assent "$work/request-timed.json")
 env_decision_timed=$(envelope alice decision@assent "$work/decision-timed.json")
 
@@ -93,7 +101,7 @@ token_timed_json=$(printf '{"request":%s,"decision":%s,"status":%s}' \
 	"$env_request_timed" "$env_decision_timed" "$env_status")
 
 # Check the signatures with ssh-keygen before trusting them as seeds.
-for pair in request:agent decision:alice status:alice login:agent; do
+for pair in request:agent decision:alice status:alice login:agent withdraw:agent; do
 	what=${pair%%:*} key=${pair##*:}
 	ns=$what@assent
 	[ "$what" = login ] && ns=relay-auth@assent
@@ -104,13 +112,15 @@ done
 
 # envelope_payloads: payload bytes, envelopes, a token, a request id.
 d=$seeds/envelope_payloads
-for what in request decision status login request-timed decision-timed; do
+for what in request decision status login withdraw request-timed decision-timed; do
 	cp "$work/$what.json" "$d/payload-$what.json"
 done
 printf '%s' "$env_request" >"$d/envelope-request.json"
 printf '%s' "$env_decision" >"$d/envelope-decision.json"
 printf '%s' "$env_status" >"$d/envelope-status.json"
 printf '%s' "$env_login" >"$d/envelope-login.json"
+printf '%s' "$env_withdraw" >"$d/envelope-withdraw.json"
+printf '%s\n' "$host_id" >"$d/host-id"
 printf '%s' "$token_timed_json" | b64 >"$d/token.txt"
 printf '%s' "$id" >"$d/request-id.txt"
 
@@ -192,11 +202,13 @@ printf '{"type":"submit","request":%s}' "$env_request" >"$d/submit.json"
 printf '{"type":"decide","decision":%s}' "$env_decision" >"$d/decide.json"
 printf '{"type":"publish_status","status":%s}' "$env_status" >"$d/publish-status.json"
 printf '{"type":"get_statuses"}' >"$d/get-statuses.json"
+printf '{"type":"withdraw","withdraw":%s}' "$env_withdraw" >"$d/withdraw.json"
 { printf 'login%s' "$SEP"; login approver; } >"$d/sealed-login-approver"
 { printf 'login%s' "$SEP"; login agent; } >"$d/sealed-login-agent"
 { printf 'submit%s' "$SEP"; cat "$work/request.json"; } >"$d/sealed-submit"
 { printf 'decide%s' "$SEP"; cat "$work/decision.json"; } >"$d/sealed-decide"
 { printf 'publish_status%s' "$SEP"; cat "$work/status.json"; } >"$d/sealed-publish-status"
+{ printf 'withdraw%s' "$SEP"; cat "$work/withdraw.json"; } >"$d/sealed-withdraw"
 
 # relay_config: a full relay config.
 d=$seeds/relay_config

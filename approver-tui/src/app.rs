@@ -3,7 +3,9 @@
 use std::cell::Cell;
 use std::collections::HashSet;
 
-use assent_protocol::{Grant, Request, RequestId, Sha256Digest, Signed, Verdict};
+use assent_protocol::{
+    Grant, Request, RequestId, Revocation, Revocations, Sha256Digest, Signed, Verdict,
+};
 
 use crate::command::Summary;
 use crate::log::Entry;
@@ -356,21 +358,21 @@ impl App {
             .or_else(|| self.history.len().checked_sub(1))
     }
 
-    /// What the status lists as revoked: every revoked grant that could still be presented.
-    pub fn revoked_digests(&self) -> Vec<Sha256Digest> {
-        let mut out: Vec<Sha256Digest> = self
-            .grants
+    /// What the status lists as revoked: every revoked grant that could still be presented,
+    /// each until its own end (`not_after`; for ever for an always grant).
+    pub fn revocations(&self) -> Revocations {
+        self.grants
             .iter()
             .filter(|g| g.revoked_at.is_some())
             .filter(|g| {
                 g.not_after
                     .is_none_or(|end| end.saturating_add(REVOKED_KEEP_S) > self.now)
             })
-            .map(|g| g.decision_sha256)
-            .collect();
-        out.sort();
-        out.dedup();
-        out
+            .map(|g| Revocation {
+                decision_sha256: g.decision_sha256,
+                until: g.not_after,
+            })
+            .collect()
     }
 
     pub fn set_notice(&mut self, text: impl Into<String>) {

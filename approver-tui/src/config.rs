@@ -12,11 +12,8 @@ use serde::Deserialize;
 /// Exit status for bad or unsafe configuration (shared with the shim and the elevator).
 pub const EXIT_CONFIG: i32 = 78;
 
-/// The elevator's configuration on this host, fixed at build time as the elevator's is.
-pub const ELEVATOR_CONFIG: &str = match option_env!("ASSENT_ELEVATOR_CONFIG") {
-    Some(path) => path,
-    None => "/etc/assent/elevator.toml",
-};
+/// The elevator's configuration on this host, at the path the elevator was built with.
+pub use assent_common::paths::ELEVATOR_CONFIG;
 
 /// The default relay address, hosted by the console itself unless `--relay` is given.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7447";
@@ -93,6 +90,9 @@ impl Dirs {
     }
     pub fn shown_requests(&self) -> PathBuf {
         self.state.join("shown-requests")
+    }
+    pub fn console_id(&self) -> PathBuf {
+        self.state.join("console-id")
     }
 }
 

@@ -10,6 +10,7 @@ pub mod app;
 pub mod cli;
 pub mod command;
 pub mod config;
+pub mod console_id;
 pub mod escape;
 pub mod host;
 pub mod keys;

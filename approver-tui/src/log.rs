@@ -203,7 +203,14 @@ mod tests {
         let key = testing::approver_key();
         let request = testing::signed(testing::request("true", &[]), 1, 1);
         let choice = Choice::approve(assent_protocol::Grant::Timed, Some(900));
-        let decision = sign::decision(&request, &choice, "alice", testing::NOW, 120);
+        let decision = sign::decision(
+            &request,
+            &choice,
+            "alice",
+            testing::CONSOLE,
+            testing::NOW,
+            120,
+        );
         let decision = assent_protocol::Envelope::seal(&key, &decision)
             .open()
             .unwrap();

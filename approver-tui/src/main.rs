@@ -85,10 +85,12 @@ fn run(cli: Cli) -> Result<(), Fatal> {
         .build()
         .map_err(|e| Fatal::other(format!("cannot start the async runtime: {e}")))?;
 
+    let console = assent_console::console_id::load_or_create(&dirs.console_id())?;
     let common = scripted::Common {
         url: relay.clone().unwrap_or_else(|| format!("ws://{listen}")),
         key: std::sync::Arc::new(key),
         name,
+        console,
         log: assent_console::log::DecisionLog::new(dirs.decision_log()),
         shown: assent_console::memory::ShownFile::new(dirs.shown_requests()),
         elevator_config: elevator.clone(),

@@ -269,7 +269,7 @@ mod tests {
         } else {
             testing::agent_key(key)
         };
-        let decision = sign::decision(request, &choice, "alice", NOW, 120);
+        let decision = sign::decision(request, &choice, "alice", crate::testing::CONSOLE, NOW, 120);
         Entry::Decided {
             request: request.clone(),
             decision: sign::seal_decision(&signer, &decision),

@@ -75,6 +75,7 @@ fn translate(event: RelayWire, host: &mut HostView) -> Option<RelayEvent> {
             request_id,
             approver,
             verdict,
+            ..
         } => RelayEvent::Decided {
             request_id,
             approver,
@@ -82,7 +83,11 @@ fn translate(event: RelayWire, host: &mut HostView) -> Option<RelayEvent> {
         },
         RelayWire::Expired { request_id } => RelayEvent::Expired { request_id },
         RelayWire::Refused { request_id, reason } => RelayEvent::Refused { request_id, reason },
-        RelayWire::Queued { .. } | RelayWire::Decision { .. } | RelayWire::Statuses { .. } => {
+        RelayWire::Queued { .. }
+        | RelayWire::Decision { .. }
+        | RelayWire::Statuses { .. }
+        | RelayWire::Delivered { .. }
+        | RelayWire::Withdrawn { .. } => {
             return None;
         }
     })
@@ -263,7 +268,14 @@ mod tests {
             RelayEvent::Invalid { .. }
         ));
         // A decision envelope is not a request (wrong namespace).
-        let d = crate::sign::decision(&good, &crate::sign::Choice::deny(None), "alice", 1, 120);
+        let d = crate::sign::decision(
+            &good,
+            &crate::sign::Choice::deny(None),
+            "alice",
+            crate::testing::CONSOLE,
+            1,
+            120,
+        );
         let d = Envelope::seal(&testing::approver_key(), &d);
         assert!(matches!(
             request_event(&d, &mut host),

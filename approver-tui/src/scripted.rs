@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use assent_protocol::{Grant, PrivateKey, Request, Role, Signed};
+use assent_protocol::{ConsoleId, Grant, PrivateKey, Request, Role, Signed};
 use assent_relay_client::{Client, Event as Wire};
 
 use crate::app::{format_countdown, parse_duration, unix_now as now};
@@ -38,6 +38,8 @@ pub struct Common {
     pub url: String,
     pub key: std::sync::Arc<PrivateKey>,
     pub name: String,
+    /// This console's id, put in every decision it signs.
+    pub console: ConsoleId,
     pub log: DecisionLog,
     /// The requests shown to this approver.
     pub shown: ShownFile,
@@ -323,7 +325,14 @@ async fn decide(common: &Common, reference_text: &str, choice: Choice) -> Result
             return Err(fatal);
         }
     };
-    let decision = sign::decision(&request, &choice, &common.name, now(), common.once_window_s);
+    let decision = sign::decision(
+        &request,
+        &choice,
+        &common.name,
+        common.console,
+        now(),
+        common.once_window_s,
+    );
     let signed = sign::seal_decision(&common.key, &decision);
     client.decide(&signed.envelope).await.map_err(unreachable)?;
 
@@ -336,6 +345,7 @@ async fn decide(common: &Common, reference_text: &str, choice: Choice) -> Result
                     request_id,
                     approver,
                     verdict,
+                    ..
                 } if request_id == want => {
                     return Ok::<_, assent_relay_client::ClientError>(Ok((approver, verdict)));
                 }

@@ -1,11 +1,12 @@
-//! Building the approver's signed messages: decisions (SPEC §4.5) and statuses (§4.6).
+//! Building the approver's signed messages: decisions and statuses (`docs/protocol.md`), each
+//! carrying this console's id.
 //!
 //! Everything cryptographic is [`assent_protocol`]'s; this module only fills in the fields.
 //! The clock is a parameter so that what gets signed is testable.
 
 use assent_protocol::payload::{KindDecision, KindStatus, V1};
 use assent_protocol::{
-    Decision, Envelope, Grant, PrivateKey, Request, Sha256Digest, Signed, Status, Verdict,
+    ConsoleId, Decision, Envelope, Grant, PrivateKey, Request, Revocations, Signed, Status, Verdict,
 };
 
 /// What the approver chose for one request.
@@ -50,12 +51,14 @@ impl Choice {
     }
 }
 
-/// The decision payload for `request`: valid from `now` for the once window, the chosen
-/// duration, or until revoked; bound to the exact request bytes and the command hash.
+/// The decision payload for `request`, signed on `console`: valid from `now` for the once
+/// window, the chosen duration, or until revoked; bound to the exact request bytes and the
+/// command hash.
 pub fn decision(
     request: &Signed<Request>,
     choice: &Choice,
     approver: &str,
+    console: ConsoleId,
     now: u64,
     once_window_s: u64,
 ) -> Decision {
@@ -75,6 +78,7 @@ pub fn decision(
         not_after,
         cmd_sha256: request.payload.cmd_sha256(),
         approver: approver.to_string(),
+        console,
         decided_at: now,
         note: choice.note.clone(),
     }
@@ -87,12 +91,13 @@ pub fn seal_decision(key: &PrivateKey, decision: &Decision) -> Signed<Decision> 
         .expect("a decision this console just signed verifies")
 }
 
-/// The status payload listing `revoked` decision hashes.
-pub fn status(approver: &str, now: u64, revoked: Vec<Sha256Digest>) -> Status {
+/// The status payload of `console` listing `revoked` grants.
+pub fn status(approver: &str, console: ConsoleId, now: u64, revoked: Revocations) -> Status {
     Status {
         v: V1,
         kind: KindStatus,
         approver: approver.to_string(),
+        console,
         issued_at: now,
         revoked,
     }
@@ -116,6 +121,7 @@ mod tests {
             &r,
             &Choice::approve(Grant::Once, Some(900)),
             "alice",
+            testing::CONSOLE,
             1000,
             120,
         );
@@ -124,6 +130,7 @@ mod tests {
             &r,
             &Choice::approve(Grant::Timed, Some(900)),
             "alice",
+            testing::CONSOLE,
             1000,
             120,
         );
@@ -132,6 +139,7 @@ mod tests {
             &r,
             &Choice::approve(Grant::Always, Some(900)),
             "alice",
+            testing::CONSOLE,
             1000,
             120,
         );
@@ -143,11 +151,13 @@ mod tests {
             assert_eq!(d.verdict, Verdict::Approve);
             assert_eq!(d.decided_at, 1000);
             assert_eq!(d.approver, "alice");
+            assert_eq!(d.console, testing::CONSOLE);
         }
         let deny = decision(
             &r,
             &Choice::deny(Some("not now".into())),
             "alice",
+            testing::CONSOLE,
             1000,
             120,
         );
@@ -167,6 +177,7 @@ mod tests {
             &request(),
             &Choice::approve(Grant::Once, None),
             "alice",
+            testing::CONSOLE,
             1000,
             120,
         );
@@ -177,11 +188,19 @@ mod tests {
             signed.envelope.open::<Status>().is_err(),
             "namespaces differ"
         );
-        let s = Envelope::seal(&key, &status("alice", 1000, vec![signed.sha256]));
-        assert_eq!(
-            s.open::<Status>().unwrap().payload.revoked,
-            vec![signed.sha256]
+        let revoked: Revocations = [assent_protocol::Revocation {
+            decision_sha256: signed.sha256,
+            until: None,
+        }]
+        .into_iter()
+        .collect();
+        let s = Envelope::seal(
+            &key,
+            &status("alice", testing::CONSOLE, 1000, revoked.clone()),
         );
+        let opened = s.open::<Status>().unwrap().payload;
+        assert_eq!(opened.revoked, revoked);
+        assert_eq!(opened.console, testing::CONSOLE);
     }
 
     /// The console's decision signatures verify with OpenSSH's own tool.
@@ -195,6 +214,7 @@ mod tests {
             &request(),
             &Choice::approve(Grant::Timed, Some(3600)),
             "alice",
+            testing::CONSOLE,
             1000,
             120,
         );

@@ -4,10 +4,18 @@
 use std::collections::BTreeMap;
 
 use assent_protocol::payload::{KindRequest, V1};
-use assent_protocol::{Env, Envelope, Grant, PrivateKey, Request, RequestId, Sha256Digest, Signed};
+use assent_protocol::{
+    ConsoleId, Env, Envelope, Grant, HostId, PrivateKey, Request, RequestId, Sha256Digest, Signed,
+};
 
 /// The fixed "now" of every snapshot: 2025-11-22 00:06:40 UTC.
 pub const NOW: u64 = 1_763_770_000;
+
+/// The host id of mini.local, the host the test requests are for.
+pub const HOST_ID: HostId = HostId([0x3f; 16]);
+
+/// The console of the approver in tests.
+pub const CONSOLE: ConsoleId = ConsoleId([0xc0; 16]);
 
 pub fn agent_key(n: u8) -> PrivateKey {
     PrivateKey::from_seed(&[n; 32], &format!("agent{n}@test"))
@@ -26,6 +34,7 @@ pub fn request(argv: &str, env: &[(&str, &str)]) -> Request {
         id: RequestId([7; 16]),
         agent: "openclaw".into(),
         host: "mini.local".into(),
+        host_id: HOST_ID,
         user: "openclaw".into(),
         uid: 1001,
         run_as: "root".into(),

@@ -166,6 +166,7 @@ impl Edge<'_> {
                     &request,
                     &choice,
                     &self.common.name,
+                    self.common.console,
                     now(),
                     app.once_window_s,
                 );
@@ -191,7 +192,7 @@ impl Edge<'_> {
                 verdict,
             }),
             Action::PublishStatus { revoked } => {
-                let status = sign::status(&self.common.name, now(), revoked);
+                let status = sign::status(&self.common.name, self.common.console, now(), revoked);
                 self.link.publish_status(Envelope::seal(self.key, &status));
                 Vec::new()
             }

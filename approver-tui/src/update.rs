@@ -7,7 +7,7 @@
 //! about: the selection follows a request, never a position, and a request that came under
 //! the cursor by itself is not approved or denied by a key pressed within a second of it.
 
-use assent_protocol::{Grant, Request, RequestId, Sha256Digest, Signed, Verdict};
+use assent_protocol::{Grant, Request, RequestId, Revocations, Sha256Digest, Signed, Verdict};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::app::{
@@ -100,7 +100,7 @@ pub enum Action {
     RememberShown(Shown),
     /// Sign and publish a status listing these revoked grants.
     PublishStatus {
-        revoked: Vec<Sha256Digest>,
+        revoked: Revocations,
     },
     /// Ring the terminal bell.
     Bell,
@@ -552,7 +552,7 @@ fn on_tick(app: &mut App, now: u64) -> Vec<Action> {
 fn publish_status(app: &mut App) -> Action {
     app.last_status_at = Some(app.now);
     Action::PublishStatus {
-        revoked: app.revoked_digests(),
+        revoked: app.revocations(),
     }
 }
 
@@ -1212,7 +1212,14 @@ mod tests {
             panic!()
         };
         let key = testing::approver_key();
-        let d = crate::sign::decision(request, choice, "alice", app.now, 120);
+        let d = crate::sign::decision(
+            request,
+            choice,
+            "alice",
+            crate::testing::CONSOLE,
+            app.now,
+            120,
+        );
         let d = Envelope::seal(&key, &d).open().unwrap();
         update(
             app,
@@ -1251,7 +1258,12 @@ mod tests {
         assert_eq!(
             actions,
             vec![Action::PublishStatus {
-                revoked: vec![d.sha256]
+                revoked: [assent_protocol::Revocation {
+                    decision_sha256: d.sha256,
+                    until: d.payload.not_after,
+                }]
+                .into_iter()
+                .collect()
             }]
         );
         assert!(update(&mut app, key('r')).is_empty(), "already revoked");
@@ -1266,7 +1278,14 @@ mod tests {
         for (n, ttl) in [(1u32, 600u64), (2, 7200)] {
             let request = testing::signed(testing::request(&format!("cmd{n}"), &[]), n, 1);
             let choice = Choice::approve(Grant::Timed, Some(ttl));
-            let d = crate::sign::decision(&request, &choice, "alice", NOW, 120);
+            let d = crate::sign::decision(
+                &request,
+                &choice,
+                "alice",
+                crate::testing::CONSOLE,
+                NOW,
+                120,
+            );
             let d = Envelope::seal(&approver, &d).open().unwrap();
             digests.push(d.sha256);
             app.apply_entry(&Entry::Decided {
@@ -1355,11 +1374,14 @@ mod tests {
                 embedded: true,
             })),
         );
-        assert_eq!(actions, vec![Action::PublishStatus { revoked: vec![] }]);
+        let nothing = || Action::PublishStatus {
+            revoked: Revocations::new(),
+        };
+        assert_eq!(actions, vec![nothing()]);
         assert!(update(&mut app, Event::Tick { now: NOW + 29 }).is_empty());
         assert_eq!(
             update(&mut app, Event::Tick { now: NOW + 30 }),
-            vec![Action::PublishStatus { revoked: vec![] }]
+            vec![nothing()]
         );
         let expires = app.pending[0].request.payload.expires_at;
         update(&mut app, Event::Tick { now: expires });

@@ -251,8 +251,10 @@ fn with_history() -> App {
     let key = testing::approver_key();
     let mut decide = |n: u32, argv: &str, choice: Choice, at: u64| {
         let request = testing::signed(testing::request(argv, &[]), n, 1);
-        let decision =
-            sign::seal_decision(&key, &sign::decision(&request, &choice, "alice", at, 120));
+        let decision = sign::seal_decision(
+            &key,
+            &sign::decision(&request, &choice, "alice", testing::CONSOLE, at, 120),
+        );
         let entry = Entry::Decided {
             request,
             decision: decision.clone(),
@@ -498,7 +500,7 @@ fn hostile_strings_are_escaped_in_every_view() {
     };
     let decision = sign::seal_decision(
         &testing::approver_key(),
-        &sign::decision(request, choice, "alice", NOW, 120),
+        &sign::decision(request, choice, "alice", testing::CONSOLE, NOW, 120),
     );
     app.apply_entry(&Entry::Decided {
         request: (**request).clone(),

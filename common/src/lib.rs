@@ -4,8 +4,11 @@
 //!   The elevator loads the file through its own trusted walk; the shim's pre-flight and the
 //!   console's "would be refused" flags parse the same text with the same code, so what they
 //!   say is what the elevator will do.
+//! - [`paths`]: the fixed paths of an install (elevator config, host id, ledger, audit log),
+//!   fixed at build time, so every binary reads and names the same files.
 //!
 //! It does no I/O and links nothing a setuid binary should not carry.
 #![forbid(unsafe_code)]
 
 pub mod elevator_config;
+pub mod paths;

@@ -13,9 +13,10 @@ use std::time::Duration;
 use nix::libc::{RLIM_INFINITY, rlim_t};
 
 use assent_common::elevator_config::Limit;
+use assent_common::paths::{ELEVATOR_CONFIG, HOST_ID};
 use assent_protocol::{
-    CommandLine, Decision, Envelope, Grant, GrantToken, OpenedGrant, Request, Status, Verdict,
-    cmd_sha256,
+    CommandLine, Decision, Envelope, Grant, GrantToken, HostId, OpenedGrant, Request, Status,
+    Verdict, cmd_sha256,
 };
 
 use crate::config::{Approver, Config, Requester, Settings};
@@ -182,8 +183,7 @@ pub fn requester<'c>(config: &'c Config, caller: &Caller) -> Checked<&'c Request
                 Check::Requester,
                 format!(
                     "user {name} (uid {}) is not a [[requester]] in {}",
-                    caller.uid,
-                    crate::paths::CONFIG_PATH
+                    caller.uid, ELEVATOR_CONFIG
                 ),
             )
         },
@@ -232,7 +232,7 @@ pub fn approver<'c>(config: &'c Config, grant: &OpenedGrant) -> Checked<&'c Appr
             format!(
                 "the decision is signed by {}, which is not an [[approver]] in {}",
                 signer.fingerprint(),
-                crate::paths::CONFIG_PATH
+                ELEVATOR_CONFIG
             ),
         );
     };
@@ -291,16 +291,27 @@ pub fn binding(grant: &OpenedGrant) -> Checked {
 
 // 6 ---------------------------------------------------------------------------------------
 
-/// The request is for this host.
-pub fn host(grant: &OpenedGrant, hostname: &str) -> Checked {
-    let wanted = &grant.request.payload.host;
-    if wanted == hostname {
-        return Ok(());
+/// The request is for this host: its hostname and this install's host id. The hostname alone
+/// is not enough: a cloned image or a container may share it.
+pub fn host(grant: &OpenedGrant, hostname: &str, host_id: &HostId) -> Checked {
+    let request = &grant.request.payload;
+    let wanted = &request.host;
+    if wanted != hostname {
+        return refuse(
+            Check::Host,
+            format!("the request is for host {wanted:?}; this is {hostname:?}"),
+        );
     }
-    refuse(
-        Check::Host,
-        format!("the request is for host {wanted:?}; this is {hostname:?}"),
-    )
+    if request.host_id != *host_id {
+        return refuse(
+            Check::Host,
+            format!(
+                "the request is for host {wanted:?} with host id {}; this is {hostname:?} with host id {host_id} ({HOST_ID})",
+                request.host_id
+            ),
+        );
+    }
+    Ok(())
 }
 
 // 7 ---------------------------------------------------------------------------------------
@@ -532,7 +543,7 @@ pub fn limits(
                     } else {
                         format!("at least {}", w.soft)
                     },
-                    crate::paths::CONFIG_PATH,
+                    ELEVATOR_CONFIG,
                     limit = w.limit,
                 ),
             );
@@ -617,6 +628,15 @@ pub fn status(grant: &OpenedGrant, settings: &Settings, now: u64) -> Checked {
             ),
         );
     }
+    if status.payload.console != decision.console {
+        return refuse(
+            Check::Status,
+            format!(
+                "the status is from console {}, not from console {} that approved this grant; only that console's statuses vouch for it",
+                status.payload.console, decision.console
+            ),
+        );
+    }
     if status.payload.approver != decision.approver {
         return refuse(
             Check::Status,
@@ -675,10 +695,12 @@ mod tests {
     use std::ffi::OsString;
     use std::os::unix::ffi::OsStringExt as _;
 
-    use assent_protocol::{Envelope, Payload as _, PrivateKey, sha256};
+    use assent_protocol::{ConsoleId, Envelope, Payload as _, PrivateKey, Revocation, sha256};
 
     use super::*;
-    use crate::testutil::{NOW, TempDir, approver_key, caller, config, fixture, stranger};
+    use crate::testutil::{
+        CONSOLE_HERE, HOST_ID_HERE, NOW, TempDir, approver_key, caller, config, fixture, stranger,
+    };
 
     fn args(items: &[&str]) -> Vec<OsString> {
         items.iter().map(OsString::from).collect()
@@ -922,13 +944,38 @@ mod tests {
     #[test]
     fn check_6_host() {
         let grant = fixture().opened();
-        host(&grant, "mini.local").unwrap();
+        host(&grant, "mini.local", &HOST_ID_HERE).unwrap();
         refused(
-            host(&grant, "prod-db"),
+            host(&grant, "prod-db", &HOST_ID_HERE),
             Check::Host,
             "the request is for host \"mini.local\"; this is \"prod-db\"",
         );
-        refused(host(&grant, "mini.local."), Check::Host, "this is");
+        refused(
+            host(&grant, "mini.local.", &HOST_ID_HERE),
+            Check::Host,
+            "this is",
+        );
+    }
+
+    #[test]
+    fn check_6_host_id() {
+        // A clone: the same hostname, another install.
+        let grant = fixture().opened();
+        let clone = HostId([0x77; 16]);
+        refused(
+            host(&grant, "mini.local", &clone),
+            Check::Host,
+            &format!(
+                "the request is for host \"mini.local\" with host id {HOST_ID_HERE}; this is \"mini.local\" with host id {clone} ({HOST_ID})"
+            ),
+        );
+        let other = bound(|r| r.host_id = clone);
+        host(&other, "mini.local", &clone).unwrap();
+        refused(
+            host(&other, "mini.local", &HOST_ID_HERE),
+            Check::Host,
+            "with host id",
+        );
     }
 
     #[test]
@@ -1316,6 +1363,19 @@ mod tests {
                 "not by the decision's key",
             );
 
+            // Same key, another console: it never saw this grant, so cannot vouch for it.
+            let mut elsewhere = fixture().reusable(kind);
+            elsewhere.status.as_mut().unwrap().console = ConsoleId([0x99; 16]);
+            refused(
+                status(&elsewhere.opened(), &settings, NOW),
+                Check::Status,
+                &format!(
+                    "the status is from console {}, not from console {} that approved this grant",
+                    ConsoleId([0x99; 16]),
+                    CONSOLE_HERE
+                ),
+            );
+
             let mut renamed = fixture().reusable(kind);
             renamed.status.as_mut().unwrap().approver = "bob".into();
             refused(
@@ -1340,8 +1400,18 @@ mod tests {
 
             let mut revoked = fixture().reusable(kind);
             let decision_sha = revoked.opened().decision.sha256;
-            revoked.status.as_mut().unwrap().revoked =
-                vec![sha256(b"something else"), decision_sha];
+            revoked.status.as_mut().unwrap().revoked = [
+                Revocation {
+                    decision_sha256: sha256(b"something else"),
+                    until: None,
+                },
+                Revocation {
+                    decision_sha256: decision_sha,
+                    until: revoked.decision.not_after,
+                },
+            ]
+            .into_iter()
+            .collect();
             refused(
                 status(&revoked.opened(), &settings, NOW),
                 Check::Status,

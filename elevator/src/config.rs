@@ -1,7 +1,8 @@
-//! Loading the elevator's configuration (SPEC §5) without trusting any path: the file and
-//! every directory above it are opened with `O_NOFOLLOW` and checked on the open descriptor
-//! (root-owned, not writable by group or others) before the text is parsed by the one parser
-//! in [`assent_common::elevator_config`].
+//! Loading the elevator's configuration (SPEC §5) and this install's host id without trusting
+//! any path: the file and every directory above it are opened with `O_NOFOLLOW` and checked on
+//! the open descriptor (root-owned, not writable by group or others) before the text is parsed:
+//! the configuration by the one parser in [`assent_common::elevator_config`], the host id by
+//! [`HostId::from_file`].
 
 use std::fmt;
 use std::io::Read as _;
@@ -10,6 +11,8 @@ use std::path::Path;
 pub use assent_common::elevator_config::{
     Approver, Config, MAX_CLOCK_SKEW_S, MAX_CONFIG_LEN, Requester, Settings,
 };
+use assent_common::paths::new_host_id_command;
+use assent_protocol::HostId;
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
@@ -40,23 +43,62 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// As [`load`], trusting the walk only from `anchor` (which is checked too).
 pub fn load_from(anchor: &Path, path: &Path) -> Result<Config, ConfigError> {
+    let bytes = read_trusted(anchor, path, MAX_CONFIG_LEN)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| ConfigError::File(format!("{}: not UTF-8 text", path.display())))?;
+    Config::parse(&text, path).map_err(ConfigError::File)
+}
+
+/// Open, check and parse the host id file at the absolute `path`.
+pub fn load_host_id(path: &Path) -> Result<HostId, ConfigError> {
+    load_host_id_from(Path::new("/"), path)
+}
+
+/// As [`load_host_id`], trusting the walk only from `anchor`.
+pub fn load_host_id_from(anchor: &Path, path: &Path) -> Result<HostId, ConfigError> {
+    // A line and a bit: anything longer is not a host id, and need not be read to say so.
+    let bytes = read_trusted(anchor, path, 64).map_err(|e| {
+        // Only the wording depends on this look-up; what was read was checked on its fd.
+        match std::fs::symlink_metadata(path) {
+            Err(missing) if missing.kind() == std::io::ErrorKind::NotFound => {
+                ConfigError::File(format!(
+                    "{} does not exist, so this install has no host id; make one as root: {}",
+                    path.display(),
+                    new_host_id_command()
+                ))
+            }
+            _ => e,
+        }
+    })?;
+    HostId::from_file(&bytes).ok_or_else(|| {
+        ConfigError::File(format!(
+            "{} does not hold a host id (one line of 32 lowercase hex digits); make a new one as root: {}",
+            path.display(),
+            new_host_id_command()
+        ))
+    })
+}
+
+/// The bytes of the root-owned file at `path`, reached by the trusted walk from `anchor`;
+/// more than `max` bytes is an error.
+fn read_trusted(anchor: &Path, path: &Path, max: u64) -> Result<Vec<u8>, ConfigError> {
     let (dir, name) = split_file_path(path).map_err(|e| ConfigError::File(e.0))?;
     let dir = WalkedDir::open_from(anchor, dir, None, Policy::RootOwned)
         .map_err(ConfigError::Directory)?;
     let file = dir
         .open_trusted_file(name, OFlag::O_RDONLY, Mode::empty())
         .map_err(|e| ConfigError::File(e.0))?;
-    let mut text = String::new();
-    file.take(MAX_CONFIG_LEN + 1)
-        .read_to_string(&mut text)
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
         .map_err(|e| ConfigError::File(format!("{}: cannot read: {e}", path.display())))?;
-    if text.len() as u64 > MAX_CONFIG_LEN {
+    if bytes.len() as u64 > max {
         return Err(ConfigError::File(format!(
-            "{}: larger than {MAX_CONFIG_LEN} bytes",
+            "{}: larger than {max} bytes",
             path.display()
         )));
     }
-    Config::parse(&text, path).map_err(ConfigError::File)
+    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -114,5 +156,66 @@ mod tests {
 
         std::fs::write(&path, "#".repeat(MAX_CONFIG_LEN as usize + 1)).unwrap();
         assert!(load().unwrap_err().to_string().contains("larger than"));
+    }
+
+    #[test]
+    fn the_host_id_is_read_through_the_trusted_walk() {
+        use std::os::unix::fs::symlink;
+        let tmp = TempDir::new();
+        let dir = tmp.path().join("etc/assent");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("host-id");
+        let load = || load_host_id_from(tmp.path(), &path);
+        let id = HostId([0x3f; 16]);
+
+        let err = load().unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "does not exist, so this install has no host id; make one as root: (umask 022;"
+            ),
+            "{err}"
+        );
+
+        std::fs::write(&path, id.to_file()).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(load().unwrap(), id);
+
+        for bad in ["", "3F3F\n", "not a host id\n"] {
+            std::fs::write(&path, bad).unwrap();
+            let err = load().unwrap_err().to_string();
+            assert!(
+                err.contains("does not hold a host id (one line of 32 lowercase hex digits); make a new one as root: "),
+                "{bad:?}: {err}"
+            );
+        }
+        std::fs::write(&path, "0".repeat(4096)).unwrap();
+        assert!(
+            load()
+                .unwrap_err()
+                .to_string()
+                .contains("larger than 64 bytes")
+        );
+
+        std::fs::write(&path, id.to_file()).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let err = load().unwrap_err().to_string();
+        assert!(err.contains("writable by group or others"), "{err}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        chown(&path, 65534);
+        assert!(load().unwrap_err().to_string().contains("not root"));
+        chown(&path, 0);
+
+        let real = dir.join("real-id");
+        std::fs::rename(&path, &real).unwrap();
+        symlink(&real, &path).unwrap();
+        let err = load().unwrap_err().to_string();
+        assert!(err.contains("is a symbolic link"), "{err}");
+        std::fs::remove_file(&path).unwrap();
+        std::fs::rename(&real, &path).unwrap();
+
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(matches!(load().unwrap_err(), ConfigError::Directory(_)));
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(load().unwrap(), id);
     }
 }

@@ -14,7 +14,6 @@ pub mod identity;
 pub mod ledger;
 pub mod limits;
 pub mod lock;
-pub mod paths;
 pub mod process;
 pub mod program;
 pub mod run;

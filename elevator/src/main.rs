@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::io::Write as _;
 
-use assent_elevate::paths::{AUDIT_LOG, CONFIG_PATH, LEDGER_DIR};
+use assent_common::paths::{AUDIT_LOG, ELEVATOR_CONFIG, HOST_ID, LEDGER_DIR};
 use assent_elevate::run::{self, GrantSource, Invocation};
 use assent_elevate::{EXIT_REFUSED, EXIT_USAGE, process, sys};
 
@@ -45,7 +45,8 @@ exactly the approved arguments. --grant-fd reads the token from descriptor N (0,
 above, e.g. a pipe) and closes it, so the token never shows in ps.
 
 Files (fixed when the elevator was built):
-  {CONFIG_PATH}    configuration: approvers, requesters, settings
+  {ELEVATOR_CONFIG}    configuration: approvers, requesters, settings
+  {HOST_ID}          this install's host id (a request must name it)
   {LEDGER_DIR}              ledger of used once-grants
   {AUDIT_LOG}  audit log, one hash-chained JSON line per attempt
 

@@ -7,7 +7,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::Path;
 
-use assent_protocol::MAX_TOKEN_LEN;
+use assent_protocol::{HostId, MAX_TOKEN_LEN};
 use nix::unistd::{Gid, geteuid, gethostname, getuid, setegid};
 
 use crate::audit::{AuditLog, AuditRecord};
@@ -17,10 +17,10 @@ use crate::exec::{Launch, environment, passthrough_vars};
 use crate::identity::{Caller, Target};
 use crate::ledger::Ledger;
 use crate::limits;
-use crate::paths::{AUDIT_LOG, CONFIG_PATH, LEDGER_DIR};
 use crate::process::{OwnLimits, shut_out_caller};
 use crate::time::now_unix;
 use crate::trusted::check_own_binary;
+use assent_common::paths::{AUDIT_LOG, ELEVATOR_CONFIG, HOST_ID, LEDGER_DIR};
 
 /// Where the grant token comes from.
 #[derive(Debug)]
@@ -114,7 +114,7 @@ pub fn elevate(invocation: Invocation, own_limits: OwnLimits) -> Failure {
         audit: &mut audit,
         record: &mut record,
     };
-    let config = match config::load(Path::new(CONFIG_PATH)) {
+    let config = match config::load(Path::new(ELEVATOR_CONFIG)) {
         Ok(config) => config,
         // SPEC §6.1: a bad or unsafe configuration, its directories included, is exit 78.
         Err(why) => {
@@ -123,8 +123,27 @@ pub fn elevate(invocation: Invocation, own_limits: OwnLimits) -> Failure {
             return Failure::Config(why);
         }
     };
-    let Err(failure) = attempt.checks(&config, &caller, &hostname, invocation);
+    // Read with the configuration: like it, a missing or unsafe one is the set-up's fault.
+    let host_id = match config::load_host_id(Path::new(HOST_ID)) {
+        Ok(id) => id,
+        Err(why) => {
+            let why = why.to_string();
+            attempt.log_refusal(&Refusal::new(Check::Setup, format!("host id: {why}")));
+            return Failure::Config(why);
+        }
+    };
+    let here = Here {
+        hostname: &hostname,
+        host_id,
+    };
+    let Err(failure) = attempt.checks(&config, &caller, &here, invocation);
     failure
+}
+
+/// This host as check 6 sees it.
+struct Here<'a> {
+    hostname: &'a str,
+    host_id: HostId,
 }
 
 struct Attempt<'a> {
@@ -151,7 +170,7 @@ impl Attempt<'_> {
         &mut self,
         config: &Config,
         caller: &Caller,
-        hostname: &str,
+        here: &Here<'_>,
         invocation: Invocation,
     ) -> Result<std::convert::Infallible, Failure> {
         macro_rules! check {
@@ -175,7 +194,7 @@ impl Attempt<'_> {
         check!(checks::approver(config, &grant));
         check!(checks::verdict(&grant));
         check!(checks::binding(&grant));
-        check!(checks::host(&grant, hostname));
+        check!(checks::host(&grant, here.hostname, &here.host_id));
         check!(checks::user(&grant, caller));
         let target = check!(checks::run_as(&grant, requester, Target::lookup));
         let args: Vec<&OsStr> = invocation.args.iter().map(OsString::as_os_str).collect();
@@ -275,8 +294,10 @@ pub fn check_config() -> Result<String, Failure> {
     checks::setup(geteuid().as_raw(), &check_own_binary())
         .map_err(|refusal| Failure::Config(refusal.detail))?;
     let config =
-        config::load(Path::new(CONFIG_PATH)).map_err(|e| Failure::Config(e.to_string()))?;
-    let mut out = format!("{CONFIG_PATH}: ok\n");
+        config::load(Path::new(ELEVATOR_CONFIG)).map_err(|e| Failure::Config(e.to_string()))?;
+    let host_id =
+        config::load_host_id(Path::new(HOST_ID)).map_err(|e| Failure::Config(e.to_string()))?;
+    let mut out = format!("{ELEVATOR_CONFIG}: ok\nhost id {host_id} ({HOST_ID})\n");
     for a in &config.approvers {
         out.push_str(&format!("approver {} {}\n", a.name, a.key.fingerprint()));
     }

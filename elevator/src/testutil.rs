@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use assent_protocol::payload::{KindDecision, KindRequest, KindStatus, V1};
 use assent_protocol::{
-    Decision, Env, Envelope, Grant, GrantToken, OpenedGrant, Payload as _, PrivateKey, Request,
-    RequestId, Status, Verdict, sha256,
+    ConsoleId, Decision, Env, Envelope, Grant, GrantToken, HostId, OpenedGrant, Payload as _,
+    PrivateKey, Request, RequestId, Revocations, Status, Verdict, sha256,
 };
 
 use crate::config::{Approver, Config, Requester, Settings};
@@ -14,6 +14,12 @@ use crate::identity::{Caller, Target};
 
 /// The fixed "now" of the test grants (unix seconds).
 pub const NOW: u64 = 1_763_770_010;
+
+/// The host id of mini.local, the host the test requests are for.
+pub const HOST_ID_HERE: HostId = HostId([0x3f; 16]);
+
+/// The console alice approves from.
+pub const CONSOLE_HERE: ConsoleId = ConsoleId([0xc0; 16]);
 
 /// Panic (never skip) when a test that needs root runs as someone else.
 pub fn require_root() {
@@ -124,6 +130,7 @@ pub fn fixture() -> Fixture {
         id: RequestId([0x11; 16]),
         agent: "openclaw".into(),
         host: "mini.local".into(),
+        host_id: HOST_ID_HERE,
         user: "openclaw".into(),
         uid: 1001,
         run_as: "root".into(),
@@ -149,6 +156,7 @@ pub fn fixture() -> Fixture {
         not_after: Some(NOW + 120),
         cmd_sha256: request.cmd_sha256(),
         approver: "alice".into(),
+        console: CONSOLE_HERE,
         decided_at: NOW,
         note: None,
     };
@@ -181,8 +189,9 @@ impl Fixture {
             v: V1,
             kind: KindStatus,
             approver: "alice".into(),
+            console: CONSOLE_HERE,
             issued_at: NOW,
-            revoked: vec![],
+            revoked: Revocations::new(),
         });
         self
     }

@@ -1,4 +1,5 @@
-//! Envelopes and payloads (SPEC §4.3–§4.6, §4.8).
+//! Envelopes and payloads (docs/protocol.md: envelope, request, decision, status, withdraw,
+//! login, grant token).
 //!
 //! Every input is tried as: the payload bytes of each kind (`Payload::from_bytes`), envelope
 //! JSON (`Envelope::from_json` then `open::<T>` for each kind), grant-token text and a request
@@ -14,8 +15,8 @@ use std::fmt::Debug;
 
 use assent_fuzz::{approver_key, other_namespace, payload_round_trip, seal};
 use assent_protocol::{
-    Decision, Envelope, Error, GrantToken, Login, MAX_PAYLOAD_LEN, Payload, Request, RequestId,
-    Status, sha256, sshsig,
+    ConsoleId, Decision, Envelope, Error, GrantToken, HostId, Login, MAX_PAYLOAD_LEN, Payload,
+    Request, RequestId, Status, Withdraw, sha256, sshsig,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -24,6 +25,7 @@ fuzz_target!(|data: &[u8]| {
     payload_round_trip::<Decision>(data);
     payload_round_trip::<Status>(data);
     payload_round_trip::<Login>(data);
+    payload_round_trip::<Withdraw>(data);
 
     if let Ok(text) = std::str::from_utf8(data) {
         envelope_text(text);
@@ -32,12 +34,20 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(id.to_hex(), text, "request ids are lowercase hex only");
         }
     }
+    // Host and console id files: what parses is exactly one written line, or the bare id.
+    if let Some(id) = HostId::from_file(data) {
+        assert!(data == id.to_file().as_bytes() || data == id.to_hex().as_bytes());
+    }
+    if let Some(id) = ConsoleId::from_file(data) {
+        assert!(data == id.to_file().as_bytes() || data == id.to_hex().as_bytes());
+    }
 
     // One namespace per input keeps the signing cost to one signature per run.
-    match data.len() % 4 {
+    match data.len() % 5 {
         0 => sealed::<Request>(data),
         1 => sealed::<Decision>(data),
         2 => sealed::<Status>(data),
+        3 => sealed::<Withdraw>(data),
         _ => sealed::<Login>(data),
     }
 });
@@ -53,6 +63,7 @@ fn envelope_text(text: &str) {
     open_checked::<Decision>(&envelope);
     open_checked::<Status>(&envelope);
     open_checked::<Login>(&envelope);
+    open_checked::<Withdraw>(&envelope);
     if let Ok(armored) = envelope.armored_signature() {
         let blob = sshsig::dearmor(&armored)
             .unwrap_or_else(|e| panic!("armor() output does not dearmor: {e}"));

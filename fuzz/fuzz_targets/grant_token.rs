@@ -22,8 +22,8 @@ use assent_elevate::checks::{self, Refusal};
 use assent_elevate::config::Config;
 use assent_elevate::identity::Caller;
 use assent_fuzz::{
-    CALLER_NAME, CALLER_UID, CMD_SHA256_MARK, DECISION_SHA256_MARK, HOST, REQUEST_SHA256_MARK,
-    agent_key, approver_key, replace, seal, sealed_parts,
+    CALLER_NAME, CALLER_UID, CMD_SHA256_MARK, DECISION_SHA256_MARK, HOST, HOST_ID,
+    REQUEST_SHA256_MARK, agent_key, approver_key, replace, seal, sealed_parts,
 };
 use assent_protocol::{
     Decision, GrantToken, MAX_PAYLOAD_LEN, OpenedGrant, Payload, Request, Status, sha256,
@@ -90,7 +90,7 @@ fn later_checks(grant: &OpenedGrant) {
     check(checks::approver(config, grant));
     check(checks::verdict(grant));
     check(checks::binding(grant));
-    check(checks::host(grant, HOST));
+    check(checks::host(grant, HOST, &HOST_ID));
     check(checks::user(grant, &caller));
     check(checks::run_as(grant, &config.requesters[0], |_| None));
 

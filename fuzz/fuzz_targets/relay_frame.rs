@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 
 use assent_fuzz::{APPROVER_NAME, NONCE, agent_key, approver_key, seal, sealed_parts};
-use assent_protocol::{Decision, Login, Payload, Request, Role, Status};
+use assent_protocol::{Decision, Login, Payload, Request, Role, Status, Withdraw};
 use assent_relay::RelayConfig;
 use assent_relay::auth::{self, Identity};
 use assent_relay_client::message::ClientMessage;
@@ -66,6 +66,7 @@ fn frame(text: &str) -> Option<bool> {
         ClientMessage::Submit { request } => auth::check_request(request, &agent()).is_ok(),
         ClientMessage::Decide { decision } => auth::check_decision(decision, config).is_ok(),
         ClientMessage::PublishStatus { status } => auth::check_status(status, config).is_ok(),
+        ClientMessage::Withdraw { withdraw } => auth::check_withdraw(withdraw, &agent()).is_ok(),
         ClientMessage::GetStatuses {} => true,
     })
 }
@@ -103,6 +104,12 @@ fn sealed(kind: &[u8], payload: &[u8]) {
                 status: seal::<Status>(approver_key(), payload),
             },
             Status::from_bytes(payload).is_ok_and(|s| s.approver == APPROVER_NAME),
+        ),
+        b"withdraw" => (
+            ClientMessage::Withdraw {
+                withdraw: seal::<Withdraw>(agent_key(), payload),
+            },
+            Withdraw::from_bytes(payload).is_ok(),
         ),
         _ => return,
     };

@@ -28,6 +28,8 @@ pub const NONCE: &str = "00112233445566778899aabbccddeeff00112233445566778899aab
 
 /// The host name the elevator target pretends to run on.
 pub const HOST: &str = "fuzz-host";
+/// The host id of that host (the seeds' requests name it).
+pub const HOST_ID: assent_protocol::HostId = assent_protocol::HostId([0xf2; 16]);
 /// The calling user the elevator target pretends to be.
 pub const CALLER_UID: u32 = 1000;
 pub const CALLER_NAME: &str = "agent";

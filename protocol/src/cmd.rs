@@ -1,8 +1,6 @@
 //! The command hash (SPEC §4.7): what a decision binds a command to.
 
-use sha2::Digest as _;
-
-use crate::{Env, Request, Sha256Digest};
+use crate::{Env, ItemHasher, Request, Sha256Digest};
 
 /// The parts of a command that an approval covers.
 #[derive(Debug, Clone, Copy)]
@@ -19,27 +17,21 @@ pub struct CommandLine<'a> {
 /// `program`, `program_sha256` (hex), the argv count (decimal), each argv item, `cwd`, the env
 /// count (decimal), then each env key and value sorted by key.
 pub fn cmd_sha256(cmd: &CommandLine<'_>) -> Sha256Digest {
-    let mut h = sha2::Sha256::new();
-    let mut item = |bytes: &[u8]| {
-        let len = u32::try_from(bytes.len()).expect("items are bounded by the payload size");
-        h.update(len.to_be_bytes());
-        h.update(bytes);
-    };
-    item(cmd.run_as.as_bytes());
-    item(cmd.program.as_bytes());
-    item(cmd.program_sha256.to_hex().as_bytes());
-    item(cmd.argv.len().to_string().as_bytes());
+    let mut h = ItemHasher::new();
+    h.item(cmd.run_as.as_bytes())
+        .item(cmd.program.as_bytes())
+        .item(cmd.program_sha256.to_hex().as_bytes())
+        .item(cmd.argv.len().to_string().as_bytes());
     for arg in cmd.argv {
-        item(arg.as_bytes());
+        h.item(arg.as_bytes());
     }
-    item(cmd.cwd.as_bytes());
-    item(cmd.env.len().to_string().as_bytes());
+    h.item(cmd.cwd.as_bytes())
+        .item(cmd.env.len().to_string().as_bytes());
     // Env is a BTreeMap, so iteration is already sorted by key (bytewise).
     for (k, v) in cmd.env.iter() {
-        item(k.as_bytes());
-        item(v.as_bytes());
+        h.item(k.as_bytes()).item(v.as_bytes());
     }
-    Sha256Digest(h.finalize().into())
+    h.finish()
 }
 
 impl Request {

@@ -14,6 +14,33 @@ pub fn sha256(bytes: &[u8]) -> Sha256Digest {
     Sha256Digest(sha2::Sha256::digest(bytes).into())
 }
 
+/// SHA-256 over a list of items, each written as its length (4 bytes, big-endian) followed by
+/// its bytes, so that no two different lists feed the hash the same bytes. The command hash is
+/// made this way (`cmd_sha256`), and so may other keys built from several strings.
+#[derive(Debug, Clone, Default)]
+pub struct ItemHasher(sha2::Sha256);
+
+impl ItemHasher {
+    pub fn new() -> ItemHasher {
+        ItemHasher::default()
+    }
+
+    /// Add one item.
+    ///
+    /// # Panics
+    /// For an item of 4 GiB or more, which no payload can hold.
+    pub fn item(&mut self, bytes: &[u8]) -> &mut Self {
+        let len = u32::try_from(bytes.len()).expect("items are shorter than 4 GiB");
+        self.0.update(len.to_be_bytes());
+        self.0.update(bytes);
+        self
+    }
+
+    pub fn finish(self) -> Sha256Digest {
+        Sha256Digest(self.0.finalize().into())
+    }
+}
+
 /// How many hex digits of a request's SHA-256 name it for people (SPEC §13.1).
 pub const REFERENCE_LEN: usize = 12;
 

@@ -1,6 +1,6 @@
-//! assent protocol v1 (SPEC §4): OpenSSH Ed25519 keys, SSHSIG signatures under one namespace
-//! per purpose, the signed envelope, the request / decision / status / login payloads, the
-//! command hash and the grant token.
+//! assent protocol v1.1 (`docs/protocol.md`): OpenSSH Ed25519 keys, SSHSIG signatures under
+//! one namespace per purpose, the signed envelope, the request / decision / status / withdraw /
+//! login payloads, the ids they carry, the command hash and the grant token.
 //!
 //! This crate does no I/O beyond drawing randomness for new keys and ids, and holds no policy:
 //! whether a correctly signed decision may be used is the elevator's question. The one place
@@ -15,6 +15,7 @@ mod digest;
 mod envelope;
 mod error;
 mod hex;
+mod id;
 pub mod key;
 pub mod payload;
 pub mod sshsig;
@@ -22,12 +23,14 @@ mod token;
 mod wire;
 
 pub use cmd::{CommandLine, cmd_sha256};
-pub use digest::{REFERENCE_LEN, Sha256Digest, sha256};
+pub use digest::{ItemHasher, REFERENCE_LEN, Sha256Digest, sha256};
 pub use envelope::{Claimed, Envelope, MAX_PAYLOAD_LEN, Signed};
 pub use error::Error;
+pub use id::{ConsoleId, HostId, RequestId};
 pub use key::{ClaimedKey, Fingerprint, PrivateKey, PublicKey};
 pub use payload::{
-    Decision, Env, Grant, Login, Payload, Request, RequestId, Role, Status, Verdict,
+    Decision, Env, Grant, Login, Payload, Request, Revocation, Revocations, Role, Status, Verdict,
+    Withdraw,
 };
 pub use sshsig::Namespace;
 pub use token::{GrantToken, MAX_TOKEN_LEN, OpenedGrant};

@@ -1,9 +1,11 @@
-//! The signed payloads of protocol v1 (SPEC §4.4–§4.6) plus the relay login.
+//! The signed payloads of protocol v1.1 (`docs/protocol.md`): request, decision, status,
+//! withdraw, and the relay login.
 //!
-//! Parsing is strict: unknown fields, duplicate fields or env keys, a `"v"` other than 1, a
-//! `"kind"` other than the expected one, malformed ids or digests, NUL bytes and inconsistent
-//! grant fields are all refused. What parses is structurally valid; whether it may be *used*
-//! (time, host, user, policy) is for the caller to decide.
+//! Parsing is strict: unknown, missing or duplicate fields (a field that may be null must
+//! still be there), duplicate env keys, a `"v"` other than 1, a `"kind"` other than the
+//! expected one, malformed ids or digests, NUL bytes, inconsistent grant fields and
+//! revocations that are not sorted or not unique are all refused. What parses is structurally
+//! valid; whether it may be *used* (time, host, user, policy) is for the caller to decide.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -11,7 +13,7 @@ use std::fmt;
 use serde::de::{self, DeserializeOwned, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::{Error, Namespace, Sha256Digest, hex};
+use crate::{ConsoleId, Error, HostId, Namespace, RequestId, Sha256Digest};
 
 /// A payload type: its namespace and the checks serde cannot express.
 pub trait Payload: Serialize + DeserializeOwned {
@@ -75,50 +77,12 @@ exact_value!(KindRequest, "request", serialize_str, "kind \"request\"", visit_st
 exact_value!(KindDecision, "decision", serialize_str, "kind \"decision\"", visit_str: &str);
 exact_value!(KindStatus, "status", serialize_str, "kind \"status\"", visit_str: &str);
 exact_value!(KindLogin, "login", serialize_str, "kind \"login\"", visit_str: &str);
+exact_value!(KindWithdraw, "withdraw", serialize_str, "kind \"withdraw\"", visit_str: &str);
 
-/// A request id: 16 random bytes, written as 32 lowercase hex digits.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RequestId(pub [u8; 16]);
-
-impl RequestId {
-    pub fn random() -> Self {
-        let mut id = [0u8; 16];
-        crate::random_bytes(&mut id);
-        Self(id)
-    }
-
-    pub fn from_hex(s: &str) -> Option<Self> {
-        hex::decode::<16>(s).map(Self)
-    }
-
-    pub fn to_hex(&self) -> String {
-        hex::encode(&self.0)
-    }
-}
-
-impl fmt::Display for RequestId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl fmt::Debug for RequestId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RequestId({})", self.to_hex())
-    }
-}
-
-impl Serialize for RequestId {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_hex())
-    }
-}
-
-impl<'de> Deserialize<'de> for RequestId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Self::from_hex(&s).ok_or_else(|| de::Error::custom("expected 32 lowercase hex digits"))
-    }
+/// For a field that may be null but must be present: serde would otherwise read a missing
+/// `Option` field as `None`, and a payload would have two spellings.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    Option::<T>::deserialize(d)
 }
 
 /// How long an approval lasts.
@@ -213,6 +177,8 @@ pub struct Request {
     pub agent: String,
     /// `gethostname()` of the target host.
     pub host: String,
+    /// The target host's id (its `/etc/assent/host-id`): the hostname alone may be shared.
+    pub host_id: HostId,
     /// The requesting OS user.
     pub user: String,
     pub uid: u32,
@@ -227,6 +193,7 @@ pub struct Request {
     pub reason: String,
     pub grant: Grant,
     /// Requested lifetime, only for timed grants.
+    #[serde(deserialize_with = "present")]
     pub ttl_s: Option<u64>,
     pub created_at: u64,
     /// The deadline for an answer.
@@ -246,23 +213,157 @@ pub struct Decision {
     pub grant: Grant,
     pub not_before: u64,
     /// `None` only for `always`.
+    #[serde(deserialize_with = "present")]
     pub not_after: Option<u64>,
     pub cmd_sha256: Sha256Digest,
     pub approver: String,
+    /// The console that signed it: only that console's statuses vouch for a reusable grant.
+    pub console: ConsoleId,
     pub decided_at: u64,
+    #[serde(deserialize_with = "present")]
     pub note: Option<String>,
 }
 
-/// An approver's list of revoked grants (SPEC §4.6), signed under `status@assent`.
+/// One console's list of revoked grants (SPEC §4.6, §13.7), signed by the approver's key
+/// under `status@assent`. It vouches only for reusable grants whose decision names the same
+/// key and the same console.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Status {
     pub v: V1,
     pub kind: KindStatus,
     pub approver: String,
+    /// The console that signed it.
+    pub console: ConsoleId,
     pub issued_at: u64,
-    /// `decision_sha256` of each revoked grant.
-    pub revoked: Vec<Sha256Digest>,
+    pub revoked: Revocations,
+}
+
+/// A revoked grant, as a status lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revocation {
+    /// SHA-256 of the revoked decision's payload bytes.
+    pub decision_sha256: Sha256Digest,
+    /// The revoked grant's `not_after`; `None` (null) for an `always` grant. Until then (and a
+    /// grace period), statuses of that console keep listing the revocation.
+    #[serde(deserialize_with = "present")]
+    pub until: Option<u64>,
+}
+
+/// The revocations of a status, always in the one canonical order: sorted by
+/// `decision_sha256` (by its bytes, which is the order of its hex), each digest once.
+///
+/// Parsing refuses a list that is not in that order or names a digest twice, so a set of
+/// revocations has exactly one encoding. Building one with [`Revocations::insert`] or
+/// [`FromIterator`] sorts and merges; nothing can make an unordered one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Revocations(Vec<Revocation>);
+
+impl Revocations {
+    pub fn new() -> Revocations {
+        Revocations::default()
+    }
+
+    /// Add a revocation. One for a digest already listed keeps the later `until` (null, for
+    /// ever, is the latest).
+    pub fn insert(&mut self, revocation: Revocation) {
+        match self.position(&revocation.decision_sha256) {
+            Ok(i) => {
+                let held = &mut self.0[i].until;
+                *held = match (*held, revocation.until) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    _ => None,
+                };
+            }
+            Err(i) => self.0.insert(i, revocation),
+        }
+    }
+
+    /// The revocation of this decision, if listed.
+    pub fn get(&self, decision_sha256: &Sha256Digest) -> Option<&Revocation> {
+        self.position(decision_sha256).ok().map(|i| &self.0[i])
+    }
+
+    pub fn contains(&self, decision_sha256: &Sha256Digest) -> bool {
+        self.get(decision_sha256).is_some()
+    }
+
+    /// Keep only the revocations for which `keep` holds.
+    pub fn retain(&mut self, keep: impl FnMut(&Revocation) -> bool) {
+        self.0.retain(keep);
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Revocation> {
+        self.0.iter()
+    }
+
+    pub fn as_slice(&self) -> &[Revocation] {
+        &self.0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn position(&self, digest: &Sha256Digest) -> Result<usize, usize> {
+        self.0.binary_search_by(|r| r.decision_sha256.cmp(digest))
+    }
+}
+
+impl FromIterator<Revocation> for Revocations {
+    fn from_iter<I: IntoIterator<Item = Revocation>>(items: I) -> Revocations {
+        let mut out = Revocations::new();
+        for r in items {
+            out.insert(r);
+        }
+        out
+    }
+}
+
+impl<'a> IntoIterator for &'a Revocations {
+    type Item = &'a Revocation;
+    type IntoIter = std::slice::Iter<'a, Revocation>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl<'de> Deserialize<'de> for Revocations {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let list = Vec::<Revocation>::deserialize(d)?;
+        for pair in list.windows(2) {
+            let (a, b) = (&pair[0].decision_sha256, &pair[1].decision_sha256);
+            if a == b {
+                return Err(de::Error::custom(format!(
+                    "revoked lists decision_sha256 {a} twice"
+                )));
+            }
+            if a > b {
+                return Err(de::Error::custom(format!(
+                    "revoked must be sorted by decision_sha256: {b} comes after {a}"
+                )));
+            }
+        }
+        Ok(Revocations(list))
+    }
+}
+
+/// An agent taking back a request it no longer waits for (SPEC §13.5), signed by the key that
+/// signed the request, under `withdraw@assent`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Withdraw {
+    pub v: V1,
+    pub kind: KindWithdraw,
+    pub request_id: RequestId,
+    /// SHA-256 of the withdrawn request's payload bytes.
+    pub request_sha256: Sha256Digest,
+    pub withdrawn_at: u64,
 }
 
 /// Which side of the relay a connection is.
@@ -395,6 +496,15 @@ impl Payload for Status {
 
     fn validate(&self) -> Result<(), Error> {
         check_name("approver", &self.approver)
+    }
+}
+
+impl Payload for Withdraw {
+    const NAMESPACE: Namespace = Namespace::Withdraw;
+    const KIND: &'static str = "withdraw";
+
+    fn validate(&self) -> Result<(), Error> {
+        Ok(())
     }
 }
 

@@ -22,14 +22,16 @@ pub enum Namespace {
     Decision,
     Status,
     RelayAuth,
+    Withdraw,
 }
 
 impl Namespace {
-    pub const ALL: [Namespace; 4] = [
+    pub const ALL: [Namespace; 5] = [
         Namespace::Request,
         Namespace::Decision,
         Namespace::Status,
         Namespace::RelayAuth,
+        Namespace::Withdraw,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -38,6 +40,7 @@ impl Namespace {
             Namespace::Decision => "decision@assent",
             Namespace::Status => "status@assent",
             Namespace::RelayAuth => "relay-auth@assent",
+            Namespace::Withdraw => "withdraw@assent",
         }
     }
 }

@@ -20,6 +20,7 @@ fn request() -> Request {
         id: RequestId([0xab; 16]),
         agent: "openclaw".into(),
         host: "mini.local".into(),
+        host_id: HostId([0x3f; 16]),
         user: "openclaw".into(),
         uid: 1001,
         run_as: "root".into(),
@@ -113,8 +114,9 @@ fn another_namespace_is_refused() {
         v: V1,
         kind: KindStatus,
         approver: "alice".into(),
+        console: ConsoleId([0xc0; 16]),
         issued_at: 1,
-        revoked: vec![],
+        revoked: Revocations::new(),
     };
     let env = Envelope::seal(&agent_key(), &status);
     assert!(matches!(

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use assent_protocol::payload::{KindDecision, V1};
+use assent_protocol::payload::{KindDecision, KindStatus, KindWithdraw, V1};
 use assent_protocol::*;
 
 fn ssh_keygen(args: &[&str], stdin: Option<&Path>) -> Output {
@@ -74,6 +74,7 @@ fn decision() -> Decision {
         not_after: Some(220),
         cmd_sha256: Sha256Digest([7; 32]),
         approver: "alice".into(),
+        console: ConsoleId([0xc0; 16]),
         decided_at: 100,
         note: None,
     }
@@ -120,12 +121,15 @@ fn keys_we_write_load_in_ssh_keygen() {
     assert_eq!(back.comment(), "agent@host");
 }
 
-#[test]
-fn a_decision_signed_by_ssh_keygen_verifies() {
-    let dir = Scratch::new("sign");
-    let key_path = keygen(&dir, "alice");
-    let payload_path = dir.path("decision.json");
-    std::fs::write(&payload_path, decision().to_bytes()).unwrap();
+/// Sign `payload` with `ssh-keygen -Y sign -n NAMESPACE` and wrap the result in an envelope.
+fn signed_by_ssh_keygen(
+    dir: &Scratch,
+    key_path: &Path,
+    namespace: &str,
+    payload: &[u8],
+) -> Envelope {
+    let payload_path = dir.path(&format!("{namespace}.payload"));
+    std::fs::write(&payload_path, payload).unwrap();
     let out = ssh_keygen(
         &[
             "-Y",
@@ -133,7 +137,7 @@ fn a_decision_signed_by_ssh_keygen_verifies() {
             "-f",
             key_path.to_str().unwrap(),
             "-n",
-            "decision@assent",
+            namespace,
             payload_path.to_str().unwrap(),
         ],
         None,
@@ -143,16 +147,49 @@ fn a_decision_signed_by_ssh_keygen_verifies() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let armored = std::fs::read_to_string(dir.path("decision.json.sig")).unwrap();
+    let armored = std::fs::read_to_string(payload_path.with_extension("payload.sig")).unwrap();
     let blob = sshsig::dearmor(&armored).unwrap();
-    let env = Envelope::from_signature(&decision().to_bytes(), &blob);
+    Envelope::from_signature(payload, &blob)
+}
 
+/// Whether `ssh-keygen -Y verify -n NAMESPACE` accepts the envelope's signature by `key`.
+fn ssh_keygen_verifies(dir: &Scratch, key: &PublicKey, env: &Envelope, namespace: &str) -> bool {
+    let payload = dir.path("verify.payload");
+    std::fs::write(&payload, env.payload_bytes_unverified().unwrap()).unwrap();
+    let sig = dir.path("verify.payload.sig");
+    std::fs::write(&sig, env.armored_signature().unwrap()).unwrap();
+    let allowed = dir.path("allowed_signers");
+    std::fs::write(&allowed, format!("signer {key}\n")).unwrap();
+    let out = ssh_keygen(
+        &[
+            "-Y",
+            "verify",
+            "-f",
+            allowed.to_str().unwrap(),
+            "-I",
+            "signer",
+            "-n",
+            namespace,
+            "-s",
+            sig.to_str().unwrap(),
+        ],
+        Some(&payload),
+    );
+    out.status.success()
+}
+
+fn public_of(key_path: &Path) -> PublicKey {
+    PublicKey::parse(&std::fs::read_to_string(key_path.with_extension("pub")).unwrap()).unwrap()
+}
+
+#[test]
+fn a_decision_signed_by_ssh_keygen_verifies() {
+    let dir = Scratch::new("sign");
+    let key_path = keygen(&dir, "alice");
+    let env = signed_by_ssh_keygen(&dir, &key_path, "decision@assent", &decision().to_bytes());
     let opened = env.open::<Decision>().unwrap();
     assert_eq!(opened.payload, decision());
-    let public =
-        PublicKey::parse(&std::fs::read_to_string(key_path.with_extension("pub")).unwrap())
-            .unwrap();
-    assert_eq!(opened.signer, public);
+    assert_eq!(opened.signer, public_of(&key_path));
     // The same signature is not a status.
     assert!(matches!(
         env.open::<Status>(),
@@ -165,38 +202,102 @@ fn our_signatures_pass_ssh_keygen_verify() {
     let dir = Scratch::new("verify");
     let key = PrivateKey::generate("alice@laptop");
     let env = Envelope::seal(&key, &decision());
-    let payload = dir.path("payload");
-    std::fs::write(&payload, env.payload_bytes_unverified().unwrap()).unwrap();
-    let sig = dir.path("payload.sig");
-    std::fs::write(&sig, env.armored_signature().unwrap()).unwrap();
-    let allowed = dir.path("allowed_signers");
-    std::fs::write(&allowed, format!("alice {}\n", key.public())).unwrap();
-
-    let verify = |namespace: &str| {
-        ssh_keygen(
-            &[
-                "-Y",
-                "verify",
-                "-f",
-                allowed.to_str().unwrap(),
-                "-I",
-                "alice",
-                "-n",
-                namespace,
-                "-s",
-                sig.to_str().unwrap(),
-            ],
-            Some(&payload),
-        )
-    };
-    let good = verify("decision@assent");
+    assert!(ssh_keygen_verifies(
+        &dir,
+        &key.public(),
+        &env,
+        "decision@assent"
+    ));
     assert!(
-        good.status.success(),
-        "{}",
-        String::from_utf8_lossy(&good.stderr)
-    );
-    assert!(
-        !verify("request@assent").status.success(),
+        !ssh_keygen_verifies(&dir, &key.public(), &env, "request@assent"),
         "another namespace must not verify"
     );
+}
+
+fn withdraw() -> Withdraw {
+    Withdraw {
+        v: V1,
+        kind: KindWithdraw,
+        request_id: RequestId([5; 16]),
+        request_sha256: Sha256Digest([6; 32]),
+        withdrawn_at: 150,
+    }
+}
+
+#[test]
+fn withdraws_interoperate_under_their_namespace() {
+    let dir = Scratch::new("withdraw");
+    let key_path = keygen(&dir, "agent");
+    let theirs = signed_by_ssh_keygen(&dir, &key_path, "withdraw@assent", &withdraw().to_bytes());
+    let opened = theirs.open::<Withdraw>().unwrap();
+    assert_eq!(opened.payload, withdraw());
+    assert_eq!(opened.signer, public_of(&key_path));
+    assert!(matches!(
+        theirs.open::<Request>(),
+        Err(Error::WrongNamespace { .. })
+    ));
+
+    let key = PrivateKey::generate("agent@host");
+    let ours = Envelope::seal(&key, &withdraw());
+    assert!(ssh_keygen_verifies(
+        &dir,
+        &key.public(),
+        &ours,
+        "withdraw@assent"
+    ));
+    assert!(!ssh_keygen_verifies(
+        &dir,
+        &key.public(),
+        &ours,
+        "request@assent"
+    ));
+}
+
+#[test]
+fn a_status_with_revocations_signed_by_ssh_keygen_verifies() {
+    let dir = Scratch::new("status");
+    let key_path = keygen(&dir, "alice");
+    let status = Status {
+        v: V1,
+        kind: KindStatus,
+        approver: "alice".into(),
+        console: ConsoleId([0xc0; 16]),
+        issued_at: 300,
+        revoked: [Revocation {
+            decision_sha256: Sha256Digest([8; 32]),
+            until: Some(4000),
+        }]
+        .into_iter()
+        .collect(),
+    };
+    let env = signed_by_ssh_keygen(&dir, &key_path, "status@assent", &status.to_bytes());
+    assert_eq!(env.open::<Status>().unwrap().payload, status);
+}
+
+/// The fuzz seeds are written by `fuzz/make-seeds.sh` with `printf`, `sha256sum` and
+/// `ssh-keygen -Y sign` only: an implementation of the formats from standard tools. Each of
+/// its envelopes opens here under its own namespace, and its host id file reads.
+#[test]
+fn payloads_made_with_standard_tools_open() {
+    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/envelope_payloads");
+    let envelope = |name: &str| {
+        Envelope::from_json(&std::fs::read_to_string(seeds.join(name)).unwrap()).unwrap()
+    };
+    let request = envelope("envelope-request.json").open::<Request>().unwrap();
+    let decision = envelope("envelope-decision.json")
+        .open::<Decision>()
+        .unwrap();
+    assert_eq!(decision.payload.request_sha256, request.sha256);
+    assert_eq!(decision.payload.cmd_sha256, request.payload.cmd_sha256());
+    let status = envelope("envelope-status.json").open::<Status>().unwrap();
+    assert_eq!(status.payload.console, decision.payload.console);
+    assert_eq!(status.payload.revoked.len(), 1);
+    let withdraw = envelope("envelope-withdraw.json")
+        .open::<Withdraw>()
+        .unwrap();
+    assert_eq!(withdraw.payload.request_sha256, request.sha256);
+    assert_eq!(withdraw.signer, request.signer);
+    envelope("envelope-login.json").open::<Login>().unwrap();
+    let host_id = HostId::from_file(&std::fs::read(seeds.join("host-id")).unwrap()).unwrap();
+    assert_eq!(request.payload.host_id, host_id);
 }

@@ -26,6 +26,7 @@ fn decision() -> Decision {
         not_after: Some(1_763_770_300),
         cmd_sha256: Sha256Digest([3; 32]),
         approver: "alice".into(),
+        console: ConsoleId([0xc0; 16]),
         decided_at: 1_763_770_010,
         note: None,
     }
@@ -107,8 +108,9 @@ fn form_and_namespace_are_checked_before_the_lookup() {
         v: V1,
         kind: payload::KindStatus,
         approver: "alice".into(),
+        console: ConsoleId([0xc0; 16]),
         issued_at: 1,
-        revoked: vec![],
+        revoked: Revocations::new(),
     };
     let env = Envelope::seal(&alice(), &status);
     let asked = std::cell::Cell::new(false);

@@ -1,6 +1,6 @@
 //! Strict parsing, round trips and tamper detection for every payload and the envelope.
 
-use assent_protocol::payload::{KindDecision, KindRequest, KindStatus, V1};
+use assent_protocol::payload::{self, KindDecision, KindRequest, KindStatus, V1};
 use assent_protocol::*;
 use proptest::prelude::*;
 
@@ -19,6 +19,7 @@ fn request() -> Request {
         id: RequestId([0xab; 16]),
         agent: "openclaw".into(),
         host: "mini.local".into(),
+        host_id: HostId([0x3f; 16]),
         user: "openclaw".into(),
         uid: 1001,
         run_as: "root".into(),
@@ -47,6 +48,7 @@ fn decision(req: &Signed<Request>) -> Decision {
         not_after: Some(1_763_770_130),
         cmd_sha256: req.payload.cmd_sha256(),
         approver: "alice".into(),
+        console: ConsoleId([0xc0; 16]),
         decided_at: 1_763_770_010,
         note: None,
     }
@@ -57,8 +59,20 @@ fn status() -> Status {
         v: V1,
         kind: KindStatus,
         approver: "alice".into(),
+        console: ConsoleId([0xc0; 16]),
         issued_at: 1_763_770_500,
-        revoked: vec![Sha256Digest([9; 32])],
+        revoked: [
+            Revocation {
+                decision_sha256: Sha256Digest([9; 32]),
+                until: Some(1_763_773_610),
+            },
+            Revocation {
+                decision_sha256: Sha256Digest([4; 32]),
+                until: None,
+            },
+        ]
+        .into_iter()
+        .collect(),
     }
 }
 
@@ -73,7 +87,8 @@ fn with_field<T: Payload>(payload: &T, field: &str, value: serde_json::Value) ->
 fn the_spec_example_request_parses() {
     let text = r#"{"v":1, "kind":"request",
      "id":"0123456789abcdef0123456789abcdef",
-     "agent":"openclaw", "host":"mini.local", "user":"openclaw", "uid":1001,
+     "agent":"openclaw", "host":"mini.local", "host_id":"3f2a9c1b0d4e5f60718293a4b5c6d7e8",
+     "user":"openclaw", "uid":1001,
      "run_as":"root", "program":"/usr/bin/apt-get",
      "program_sha256":"0000000000000000000000000000000000000000000000000000000000000000",
      "argv":["apt-get","upgrade"], "cwd":"/home/openclaw/work",
@@ -353,5 +368,247 @@ fn error_messages_are_one_printable_line_whatever_the_sender_chose() {
         assert!(!err.chars().any(char::is_control), "{err:?}");
         let env = Envelope::from_json(std::str::from_utf8(bytes).unwrap()).unwrap_err();
         assert!(!env.to_string().chars().any(char::is_control), "{env:?}");
+    }
+}
+
+#[test]
+fn the_new_fields_sit_where_the_spec_puts_them() {
+    let req = String::from_utf8(request().to_bytes()).unwrap();
+    assert!(
+        req.contains(&format!(
+            r#""host":"mini.local","host_id":"{}","user""#,
+            "3f".repeat(16)
+        )),
+        "{req}"
+    );
+    let signed = Envelope::seal(&agent_key(), &request())
+        .open::<Request>()
+        .unwrap();
+    let dec = String::from_utf8(decision(&signed).to_bytes()).unwrap();
+    assert!(
+        dec.contains(&format!(
+            r#""approver":"alice","console":"{}","decided_at""#,
+            "c0".repeat(16)
+        )),
+        "{dec}"
+    );
+    let st = String::from_utf8(status().to_bytes()).unwrap();
+    assert_eq!(
+        st,
+        format!(
+            r#"{{"v":1,"kind":"status","approver":"alice","console":"{}","issued_at":1763770500,"revoked":[{{"decision_sha256":"{}","until":null}},{{"decision_sha256":"{}","until":1763773610}}]}}"#,
+            "c0".repeat(16),
+            "04".repeat(32),
+            "09".repeat(32)
+        )
+    );
+}
+
+#[test]
+fn fields_that_may_be_null_must_be_present() {
+    fn without<T: Payload>(payload: &T, field: &str) -> Result<T, Error> {
+        let mut json: serde_json::Value = serde_json::from_slice(&payload.to_bytes()).unwrap();
+        json.as_object_mut().unwrap().remove(field).unwrap();
+        T::from_bytes(serde_json::to_string(&json).unwrap().as_bytes())
+    }
+    let err = without(&request(), "ttl_s").unwrap_err().to_string();
+    assert!(err.contains("missing field `ttl_s`"), "{err}");
+    assert!(without(&request(), "host_id").is_err());
+    let signed = Envelope::seal(&agent_key(), &request())
+        .open::<Request>()
+        .unwrap();
+    for field in ["not_after", "note", "console"] {
+        let err = without(&decision(&signed), field).unwrap_err().to_string();
+        assert!(err.contains(&format!("missing field `{field}`")), "{err}");
+    }
+    assert!(without(&status(), "console").is_err());
+    let no_until = serde_json::json!([{ "decision_sha256": "09".repeat(32) }]);
+    let err = with_field(&status(), "revoked", no_until)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("missing field `until`"), "{err}");
+}
+
+#[test]
+fn revocations_are_sorted_unique_and_strict() {
+    let digest = |b: u8| "0".repeat(62) + &format!("{b:02x}");
+    let entry = |b: u8, until: serde_json::Value| serde_json::json!({ "decision_sha256": digest(b), "until": until });
+    let ok = with_field(
+        &status(),
+        "revoked",
+        serde_json::json!([entry(1, 5.into()), entry(2, serde_json::Value::Null)]),
+    )
+    .unwrap();
+    assert_eq!(ok.revoked.len(), 2);
+    assert_eq!(
+        ok.revoked
+            .get(&Sha256Digest::from_hex(&digest(1)).unwrap())
+            .unwrap()
+            .until,
+        Some(5)
+    );
+    assert!(
+        !ok.revoked
+            .contains(&Sha256Digest::from_hex(&digest(3)).unwrap())
+    );
+
+    let refused = |list: serde_json::Value| {
+        with_field(&status(), "revoked", list)
+            .unwrap_err()
+            .to_string()
+    };
+    let err = refused(serde_json::json!([entry(2, 1.into()), entry(1, 1.into())]));
+    assert!(err.contains("must be sorted by decision_sha256"), "{err}");
+    let err = refused(serde_json::json!([entry(1, 1.into()), entry(1, 2.into())]));
+    assert!(err.contains("twice"), "{err}");
+    let err = refused(serde_json::json!([{"decision_sha256": digest(1), "until": 1, "why": "x"}]));
+    assert!(err.contains("unknown field"), "{err}");
+    assert!(
+        !refused(serde_json::json!([digest(1)])).is_empty(),
+        "v1 plain digests"
+    );
+    assert!(!refused(serde_json::json!([entry(1, (-1).into())])).is_empty());
+    assert!(!refused(serde_json::json!([entry(1, "soon".into())])).is_empty());
+    assert!(!refused(serde_json::json!({})).is_empty());
+}
+
+#[test]
+fn building_revocations_sorts_and_keeps_the_later_end() {
+    let r = |b: u8, until: Option<u64>| Revocation {
+        decision_sha256: Sha256Digest([b; 32]),
+        until,
+    };
+    let list: Revocations = [r(3, Some(10)), r(1, Some(5)), r(3, Some(7)), r(2, None)]
+        .into_iter()
+        .collect();
+    assert_eq!(list.as_slice(), [r(1, Some(5)), r(2, None), r(3, Some(10))]);
+    let mut list = list;
+    list.insert(r(1, None));
+    list.insert(r(2, Some(99)));
+    assert_eq!(list.as_slice(), [r(1, None), r(2, None), r(3, Some(10))]);
+    list.retain(|x| x.until.is_none());
+    assert_eq!(list.iter().count(), 2);
+}
+
+fn withdraw(req: &Signed<Request>) -> Withdraw {
+    Withdraw {
+        v: V1,
+        kind: payload::KindWithdraw,
+        request_id: req.payload.id,
+        request_sha256: req.sha256,
+        withdrawn_at: 1_763_770_042,
+    }
+}
+
+#[test]
+fn a_withdraw_round_trips_under_its_own_namespace() {
+    let req = Envelope::seal(&agent_key(), &request())
+        .open::<Request>()
+        .unwrap();
+    let env = Envelope::seal(&agent_key(), &withdraw(&req));
+    let opened = env.open::<Withdraw>().unwrap();
+    assert_eq!(opened.payload, withdraw(&req));
+    assert_eq!(opened.signer, agent_key().public());
+    assert_eq!(
+        String::from_utf8(opened.bytes).unwrap(),
+        format!(
+            r#"{{"v":1,"kind":"withdraw","request_id":"{}","request_sha256":"{}","withdrawn_at":1763770042}}"#,
+            req.payload.id, req.sha256
+        )
+    );
+    // Not a request, and a request is not a withdraw, whatever the bytes say.
+    assert!(matches!(
+        env.open::<Request>(),
+        Err(Error::WrongNamespace { .. })
+    ));
+    let as_request =
+        Envelope::seal_bytes(&agent_key(), Namespace::Request, &withdraw(&req).to_bytes());
+    assert!(matches!(
+        as_request.open::<Withdraw>(),
+        Err(Error::WrongNamespace { .. })
+    ));
+    assert!(with_field(&withdraw(&req), "kind", "request".into()).is_err());
+    assert!(with_field(&withdraw(&req), "extra", 1.into()).is_err());
+    assert!(with_field(&withdraw(&req), "withdrawn_at", "now".into()).is_err());
+    assert_eq!(Namespace::Withdraw.as_str(), "withdraw@assent");
+}
+
+fn any_revocation() -> impl Strategy<Value = Revocation> {
+    (any::<[u8; 32]>(), proptest::option::of(any::<u64>())).prop_map(|(d, until)| Revocation {
+        decision_sha256: Sha256Digest(d),
+        until,
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Statuses with any revocations, in any order given, encode in the canonical order and
+    /// read back equal; the encoding lists each digest once, sorted.
+    #[test]
+    fn statuses_round_trip_canonically(
+        given in proptest::collection::vec(any_revocation(), 0..24),
+        console: [u8; 16],
+        issued_at: u64,
+    ) {
+        let mut st = status();
+        st.console = ConsoleId(console);
+        st.issued_at = issued_at;
+        st.revoked = given.iter().copied().collect();
+        let opened = Envelope::seal(&approver_key(), &st).open::<Status>().unwrap();
+        prop_assert_eq!(&opened.payload, &st);
+        let digests: Vec<Sha256Digest> = opened.payload.revoked.iter().map(|r| r.decision_sha256).collect();
+        let mut sorted = digests.clone();
+        sorted.sort();
+        sorted.dedup();
+        prop_assert_eq!(&digests, &sorted);
+        for r in &given {
+            prop_assert!(opened.payload.revoked.contains(&r.decision_sha256));
+        }
+    }
+
+    /// A revoked list out of order, or with a digest twice, never parses.
+    #[test]
+    fn unsorted_or_repeated_revocations_are_refused(
+        given in proptest::collection::vec(any_revocation(), 2..12),
+        swap in any::<proptest::sample::Index>(),
+        repeat: bool,
+    ) {
+        let canonical: Revocations = given.into_iter().collect();
+        prop_assume!(canonical.len() >= 2);
+        let mut list: Vec<Revocation> = canonical.as_slice().to_vec();
+        let i = swap.index(list.len() - 1);
+        if repeat {
+            list[i + 1].decision_sha256 = list[i].decision_sha256;
+        } else {
+            list.swap(i, i + 1);
+        }
+        let json = serde_json::to_value(&list).unwrap();
+        prop_assert!(with_field(&status(), "revoked", json).is_err());
+    }
+
+    /// Requests with any host id, decisions with any console id, and withdraws round-trip.
+    #[test]
+    fn ids_round_trip_in_every_payload(host_id: [u8; 16], console: [u8; 16], at: u64) {
+        let mut req = request();
+        req.host_id = HostId(host_id);
+        let signed = Envelope::seal(&agent_key(), &req).open::<Request>().unwrap();
+        prop_assert_eq!(&signed.payload, &req);
+        let mut dec = decision(&signed);
+        dec.console = ConsoleId(console);
+        prop_assert_eq!(Envelope::seal(&approver_key(), &dec).open::<Decision>().unwrap().payload, dec);
+        let mut w = withdraw(&signed);
+        w.withdrawn_at = at;
+        prop_assert_eq!(Envelope::seal(&agent_key(), &w).open::<Withdraw>().unwrap().payload, w);
+    }
+
+    /// Any id field that is not exactly 32 lowercase hex digits is refused.
+    #[test]
+    fn malformed_ids_are_refused(text in "[0-9a-fA-F ]{0,40}") {
+        prop_assume!(HostId::from_hex(&text).is_none());
+        prop_assert!(with_field(&request(), "host_id", text.clone().into()).is_err());
+        let signed = Envelope::seal(&agent_key(), &request()).open::<Request>().unwrap();
+        prop_assert!(with_field(&decision(&signed), "console", text.clone().into()).is_err());
+        prop_assert!(with_field(&status(), "console", text.into()).is_err());
     }
 }

@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use assent_protocol::{Envelope, Login, PrivateKey, RequestId, Role, Verdict};
+use assent_protocol::{Envelope, Login, PrivateKey, RequestId, Role, Sha256Digest, Verdict};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -108,12 +108,22 @@ pub enum Event {
     },
     /// Agent: the decision for a request this connection submitted.
     Decision { envelope: Envelope },
-    /// Approver: someone (possibly this connection) decided the request.
+    /// Approver: someone (possibly this connection) decided the request; `envelope` is the
+    /// winning decision (verified by the relay, which is not the authority: open it).
     Decided {
         request_id: RequestId,
         approver: String,
         verdict: Verdict,
+        envelope: Envelope,
     },
+    /// Approver: the decision with this `decision_sha256` reached an agent connection that
+    /// submitted the request.
+    Delivered {
+        request_id: RequestId,
+        decision_sha256: Sha256Digest,
+    },
+    /// The request's agent withdrew it; it is gone.
+    Withdrawn { request_id: RequestId },
     /// The request expired undecided and was dropped.
     Expired { request_id: RequestId },
     /// The latest status per approver key.
@@ -322,6 +332,15 @@ impl Client {
         .await
     }
 
+    /// Agent: withdraw a request this key submitted (a signed `Withdraw` payload). The relay
+    /// answers [`Event::Withdrawn`], or [`Event::Refused`] when it was already decided.
+    pub async fn withdraw(&mut self, withdraw: &Envelope) -> Result<(), ClientError> {
+        self.send(ClientMessage::Withdraw {
+            withdraw: withdraw.clone(),
+        })
+        .await
+    }
+
     /// Ask for the latest statuses; they arrive as [`Event::Statuses`].
     pub async fn request_statuses(&mut self) -> Result<(), ClientError> {
         self.send(ClientMessage::GetStatuses {}).await
@@ -343,11 +362,21 @@ impl Client {
                 request_id,
                 approver,
                 verdict,
+                decision,
             } => Event::Decided {
                 request_id,
                 approver,
                 verdict,
+                envelope: decision,
             },
+            ServerMessage::Delivered {
+                request_id,
+                decision_sha256,
+            } => Event::Delivered {
+                request_id,
+                decision_sha256,
+            },
+            ServerMessage::Withdrawn { request_id } => Event::Withdrawn { request_id },
             ServerMessage::Expired { request_id } => Event::Expired { request_id },
             ServerMessage::Statuses { statuses } => Event::Statuses { statuses },
             ServerMessage::Refused { request_id, reason } => Event::Refused {
@@ -446,6 +475,8 @@ fn kind(message: &ServerMessage) -> &'static str {
         ServerMessage::Request { .. } => "request",
         ServerMessage::Decision { .. } => "decision",
         ServerMessage::Decided { .. } => "decided",
+        ServerMessage::Delivered { .. } => "delivered",
+        ServerMessage::Withdrawn { .. } => "withdrawn",
         ServerMessage::Expired { .. } => "expired",
         ServerMessage::Statuses { .. } => "statuses",
         ServerMessage::Refused { .. } => "refused",

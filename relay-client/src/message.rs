@@ -1,10 +1,10 @@
-//! The relay's wire messages, version 1 (docs/relay-protocol.md): one JSON object per
-//! WebSocket text frame, tagged by `"type"`.
+//! The relay's wire messages, version 1 with the v1.1 additions (docs/relay-protocol.md): one
+//! JSON object per WebSocket text frame, tagged by `"type"`.
 //!
 //! Messages from clients are parsed strictly (unknown types or fields close the connection);
 //! signed content travels as protocol envelopes, unchanged, so every party verifies it itself.
 
-use assent_protocol::{Envelope, RequestId, Role, Verdict};
+use assent_protocol::{Envelope, RequestId, Role, Sha256Digest, Verdict};
 use serde::{Deserialize, Serialize};
 
 /// The relay protocol version announced in `hello`.
@@ -22,6 +22,9 @@ pub enum ClientMessage {
     Decide { decision: Envelope },
     /// Approver: a signed status (revocation list).
     PublishStatus { status: Envelope },
+    /// Agent: take back a request it no longer waits for (a `Withdraw` payload signed under
+    /// `withdraw@assent` by the key that signed the request).
+    Withdraw { withdraw: Envelope },
     /// Anyone: ask for the latest status of every approver.
     GetStatuses {},
 }
@@ -53,12 +56,21 @@ pub enum ServerMessage {
     Request { request: Envelope, first_seen: bool },
     /// Agent: the decision for a request this connection submitted.
     Decision { decision: Envelope },
-    /// Approver: a request was decided (by anyone, including this connection).
+    /// Approver: a request was decided (by anyone, including this connection), and the
+    /// winning decision, as the relay verified it.
     Decided {
         request_id: RequestId,
         approver: String,
         verdict: Verdict,
+        decision: Envelope,
     },
+    /// Approver: the decision was handed to an agent connection that submitted the request.
+    Delivered {
+        request_id: RequestId,
+        decision_sha256: Sha256Digest,
+    },
+    /// Agent and approver: the request was withdrawn by its agent and is gone.
+    Withdrawn { request_id: RequestId },
     /// A request reached its deadline undecided and was dropped.
     Expired { request_id: RequestId },
     /// The latest status of each approver that published one.
@@ -87,6 +99,9 @@ impl ServerMessage {
         128 + match self {
             ServerMessage::Request { request, .. } => envelope(request),
             ServerMessage::Decision { decision } => envelope(decision),
+            ServerMessage::Decided {
+                decision, approver, ..
+            } => envelope(decision) + approver.len(),
             ServerMessage::Statuses { statuses } => statuses.iter().map(envelope).sum(),
             ServerMessage::Refused { reason, .. } | ServerMessage::Error { reason } => reason.len(),
             _ => 0,
@@ -139,6 +154,12 @@ mod tests {
             ServerMessage::Statuses {
                 statuses: vec![envelope.clone(), envelope.clone()],
             },
+            ServerMessage::Decided {
+                request_id: RequestId([1; 16]),
+                approver: "a".repeat(256),
+                verdict: Verdict::Approve,
+                decision: envelope.clone(),
+            },
         ] {
             assert!(m.to_json().len() <= m.json_size_hint(), "{m:?}");
             assert_eq!(
@@ -168,16 +189,54 @@ mod tests {
             request_id: id,
             approver: "alice".into(),
             verdict: Verdict::Deny,
+            decision: Envelope {
+                payload: "ZA==".into(),
+                sig: "cw==".into(),
+            },
         };
         assert_eq!(
             s.to_json(),
             format!(
-                r#"{{"type":"decided","request_id":"{id}","approver":"alice","verdict":"deny"}}"#
+                r#"{{"type":"decided","request_id":"{id}","approver":"alice","verdict":"deny","decision":{{"payload":"ZA==","sig":"cw=="}}}}"#
             )
         );
+        let digest = Sha256Digest([9; 32]);
+        for (m, json) in [
+            (s.clone(), s.to_json()),
+            (
+                ServerMessage::Delivered {
+                    request_id: id,
+                    decision_sha256: digest,
+                },
+                format!(
+                    r#"{{"type":"delivered","request_id":"{id}","decision_sha256":"{digest}"}}"#
+                ),
+            ),
+            (
+                ServerMessage::Withdrawn { request_id: id },
+                format!(r#"{{"type":"withdrawn","request_id":"{id}"}}"#),
+            ),
+        ] {
+            assert_eq!(m.to_json(), json);
+            assert_eq!(serde_json::from_str::<ServerMessage>(&json).unwrap(), m);
+        }
+        let w = ClientMessage::Withdraw {
+            withdraw: Envelope {
+                payload: "dw==".into(),
+                sig: "cw==".into(),
+            },
+        };
         assert_eq!(
-            serde_json::from_str::<ServerMessage>(&s.to_json()).unwrap(),
-            s
+            w.to_json(),
+            r#"{"type":"withdraw","withdraw":{"payload":"dw==","sig":"cw=="}}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<ClientMessage>(&w.to_json()).unwrap(),
+            w
+        );
+        assert!(
+            serde_json::from_str::<ClientMessage>(r#"{"type":"withdraw","request_id":"x"}"#)
+                .is_err()
         );
     }
 }

@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 
 use assent_protocol::payload::{KindDecision, KindRequest, V1};
 use assent_protocol::{
-    Decision, Env, Envelope, Grant, Login, PrivateKey, Request, RequestId, Role, Verdict, sha256,
+    ConsoleId, Decision, Env, Envelope, Grant, HostId, Login, PrivateKey, Request, RequestId, Role,
+    Verdict, sha256,
 };
 use assent_relay_client::message::{ClientMessage, ServerMessage};
 use assent_relay_client::{Client, Event};
@@ -303,6 +304,7 @@ fn signed_request(agent: &PrivateKey, n: usize) -> (Envelope, Request) {
         id: RequestId::random(),
         agent: "bench".into(),
         host: "bench-host".into(),
+        host_id: HostId([0x3f; 16]),
         user: "agent".into(),
         uid: 1001,
         run_as: "root".into(),
@@ -334,6 +336,7 @@ fn signed_decision(alice: &PrivateKey, envelope: &Envelope, request: &Request) -
         not_after: Some(now + 60),
         cmd_sha256: request.cmd_sha256(),
         approver: "alice".into(),
+        console: ConsoleId([0xc0; 16]),
         decided_at: now,
         note: None,
     };
@@ -451,7 +454,9 @@ async fn spawn_approver(
                     if ws.feed(Message::Text(decide.clone())).await.is_err() {
                         return;
                     }
-                } else if !text.starts_with(r#"{"type":"decided""#) {
+                } else if !text.starts_with(r#"{"type":"decided""#)
+                    && !text.starts_with(r#"{"type":"delivered""#)
+                {
                     panic!("approver: unexpected {text}");
                 }
                 // Whatever else has already arrived, without waiting.

@@ -8,15 +8,16 @@
 //! The relay is never the authority: the console verifies every request and the elevator
 //! verifies everything again. So requests are only *claimed* here — parsed strictly, with a
 //! well-formed SSHSIG that names the connection's own (logged-in) key — and their signatures
-//! are left to the console. Decisions, statuses and logins are fully verified (defence in
-//! depth: a forged decision never reaches a shim); decisions and statuses with the listed
-//! approver's key as decoded from the config, found by the key their signature names.
+//! are left to the console. Decisions, statuses, withdraws and logins are fully verified
+//! (defence in depth: a forged decision never reaches a shim, a forged withdraw never drops a
+//! request); decisions and statuses with the listed approver's key as decoded from the config,
+//! found by the key their signature names, withdraws with the connection's own key.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use assent_protocol::{
-    Claimed, Decision, Envelope, Login, Payload, PublicKey, Request, Role, Signed, Status,
+    Claimed, Decision, Envelope, Login, Payload, PublicKey, Request, Role, Signed, Status, Withdraw,
 };
 
 use crate::config::{AgentPolicy, RelayConfig};
@@ -95,6 +96,25 @@ pub fn check_request(request: &Envelope, who: &Identity) -> Result<Claimed<Reque
         ));
     }
     Ok(claimed)
+}
+
+/// A withdraw must verify as signed by this connection's own key (the relay then checks that
+/// the request it names was signed by that key too).
+pub fn check_withdraw(withdraw: &Envelope, who: &Identity) -> Result<Signed<Withdraw>, String> {
+    let mut named = None;
+    let opened = withdraw
+        .open_trusted::<Withdraw>(|claimed| {
+            named = Some(claimed.fingerprint());
+            claimed.is(&who.key).then_some(&who.key)
+        })
+        .map_err(|e| format!("withdraw does not verify: {e}"))?;
+    opened.ok_or_else(|| {
+        format!(
+            "withdraw is signed by {}, not by this connection's key {}",
+            named.map_or_else(|| "another key".into(), |f| f.to_string()),
+            who.key.fingerprint()
+        )
+    })
 }
 
 /// A decision must verify and be signed by a listed approver whose name it carries.
@@ -275,7 +295,8 @@ mod tests {
     fn request(key: &PrivateKey) -> Envelope {
         let r: Request = serde_json::from_value(serde_json::json!({
             "v": 1, "kind": "request", "id": "ab".repeat(16),
-            "agent": "openclaw", "host": "mini", "user": "openclaw", "uid": 1001,
+            "agent": "openclaw", "host": "mini", "host_id": "3f".repeat(16),
+            "user": "openclaw", "uid": 1001,
             "run_as": "root", "program": "/usr/bin/true", "program_sha256": "ab".repeat(32),
             "argv": ["true"], "cwd": "/tmp", "env": {}, "reason": "test",
             "grant": "once", "ttl_s": null, "created_at": 1, "expires_at": 2,
@@ -334,12 +355,46 @@ mod tests {
     }
 
     #[test]
+    fn withdraws_must_verify_as_the_connections_key() {
+        let me = key(5);
+        let w = |k: &PrivateKey| {
+            let w: Withdraw = serde_json::from_value(serde_json::json!({
+                "v": 1, "kind": "withdraw", "request_id": "ab".repeat(16),
+                "request_sha256": "cd".repeat(32), "withdrawn_at": 3,
+            }))
+            .unwrap();
+            Envelope::seal(k, &w)
+        };
+        let ok = check_withdraw(&w(&me), &agent(&me)).unwrap();
+        assert_eq!(ok.signer, me.public());
+        let e = check_withdraw(&w(&key(6)), &agent(&me)).unwrap_err();
+        assert!(
+            e.contains(&format!(
+                "withdraw is signed by {}, not by this connection's key",
+                key(6).public().fingerprint()
+            )),
+            "{e}"
+        );
+        // My key named, but the signature is not mine: refused, unlike a request.
+        let mut blob =
+            assent_protocol::sshsig::dearmor(&w(&me).armored_signature().unwrap()).unwrap();
+        *blob.last_mut().unwrap() ^= 1;
+        let forged = Envelope::from_signature(&w(&me).payload_bytes_unverified().unwrap(), &blob);
+        let e = check_withdraw(&forged, &agent(&me)).unwrap_err();
+        assert!(e.contains("withdraw does not verify"), "{e}");
+        // A request is not a withdraw.
+        let e = check_withdraw(&request(&me), &agent(&me)).unwrap_err();
+        assert!(e.contains("namespace"), "{e}");
+    }
+
+    #[test]
     fn statuses_need_a_listed_approver_with_its_own_name() {
         let alice = key(1);
         let config = RelayConfig::default().with_approver("alice", alice.public());
         let status = |k: &PrivateKey, name: &str| {
             let s: Status = serde_json::from_value(serde_json::json!({
-                "v": 1, "kind": "status", "approver": name, "issued_at": 1, "revoked": [],
+                "v": 1, "kind": "status", "approver": name, "console": "c0".repeat(16),
+                "issued_at": 1, "revoked": [],
             }))
             .unwrap();
             Envelope::seal(k, &s)

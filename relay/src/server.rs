@@ -553,7 +553,7 @@ impl Handler {
                     decision.payload.approver.clone(),
                     decision.payload.verdict,
                 );
-                shared.store.decide(decision, now_unix())?;
+                shared.store.decide(conn, decision, now_unix())?;
                 tracing::info!(conn, %request, %approver, ?verdict, "decided");
                 Ok(None)
             }
@@ -568,6 +568,23 @@ impl Handler {
                     .map_err(|e| Refusal::fatal(None, e))?;
                 tracing::debug!(conn, approver = %status.payload.approver, "status");
                 shared.store.publish_status(status)?;
+                Ok(None)
+            }
+            ClientMessage::Withdraw { withdraw } => {
+                if who.role != Role::Agent {
+                    return Err(Refusal::fatal(
+                        None,
+                        "only agent connections withdraw requests",
+                    ));
+                }
+                let withdraw =
+                    auth::check_withdraw(&withdraw, who).map_err(|e| Refusal::fatal(None, e))?;
+                let (request, id) = (
+                    withdraw.payload.request_sha256.reference(),
+                    withdraw.payload.request_id,
+                );
+                shared.store.withdraw(conn, withdraw, now_unix())?;
+                tracing::info!(conn, %request, %id, "withdrawn");
                 Ok(None)
             }
             ClientMessage::GetStatuses {} => Ok(Some(ServerMessage::Statuses {

@@ -1,7 +1,8 @@
-//! The relay's memory: pending requests until their deadline, the decision kept for each until
-//! then (so a shim that reconnects and re-submits gets it), the ids of dropped requests for a
-//! while longer (so no other request can take an id an approver may still have in mind), and
-//! each approver's latest status.
+//! The relay's memory: pending requests until their deadline (or until their agent withdraws
+//! them), the decision kept for each until then (so a shim that reconnects and re-submits gets
+//! it, and the approvers hear that it was delivered), the ids of dropped requests for a while
+//! longer (so no other request can take an id an approver may still have in mind), and each
+//! approver's latest status.
 //!
 //! [`Store`] is plain data driven by explicit times; each operation returns the messages it
 //! causes as [`Delivery`]s, so the routing rules are unit-tested without sockets.
@@ -15,6 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use assent_protocol::{
     Claimed, Decision, Envelope, PublicKey, Request, RequestId, Sha256Digest, Signed, Status,
+    Withdraw,
 };
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -72,6 +74,8 @@ struct Decided {
     envelope: Envelope,
     sha256: Sha256Digest,
     approver: String,
+    /// Handed to at least one agent connection that submitted the request.
+    delivered: bool,
 }
 
 /// An agent key as its 32 raw bytes: a compact map key (a parsed `PublicKey` is six times
@@ -96,11 +100,13 @@ struct Entry {
 }
 
 /// What is kept of a dropped request: enough to tell the same request (same bytes, same
-/// signer) from another one under its id.
+/// signer) from another one under its id, and how it ended.
 #[derive(Debug)]
 struct Dropped {
     sha256: Sha256Digest,
     agent: AgentKey,
+    /// Its agent withdrew it (else it reached its deadline).
+    withdrawn: bool,
 }
 
 /// Pending requests, kept decisions, remembered ids and statuses. Times are unix seconds.
@@ -247,13 +253,24 @@ impl Store {
                 conn,
                 ServerMessage::Queued { request_id: id },
             )];
-            if let Some(decided) = &entry.decision {
+            if let Some(decided) = &mut entry.decision {
                 out.push(Delivery::one(
                     conn,
                     ServerMessage::Decision {
                         decision: decided.envelope.clone(),
                     },
                 ));
+                // Approvers hear it once: that it was delivered, not how often.
+                if !decided.delivered {
+                    decided.delivered = true;
+                    out.push(Delivery {
+                        to: self.approvers.iter().copied().collect(),
+                        message: ServerMessage::Delivered {
+                            request_id: id,
+                            decision_sha256: decided.sha256,
+                        },
+                    });
+                }
             }
             return Ok(out);
         }
@@ -263,10 +280,12 @@ impl Store {
             if dropped.sha256 != request.sha256 || dropped.agent != agent {
                 return Err(reused(&dropped.sha256));
             }
-            return Ok(vec![Delivery::one(
-                conn,
-                ServerMessage::Expired { request_id: id },
-            )]);
+            let ended = if dropped.withdrawn {
+                ServerMessage::Withdrawn { request_id: id }
+            } else {
+                ServerMessage::Expired { request_id: id }
+            };
+            return Ok(vec![Delivery::one(conn, ended)]);
         }
         if request.payload.expires_at <= now {
             // Never held, never shown: nothing to remember.
@@ -356,10 +375,11 @@ impl Store {
         }
     }
 
-    /// A verified decision, signed by a listed approver whose name it carries.
-    /// The first one that binds to a pending request wins.
+    /// A verified decision, signed by a listed approver whose name it carries, sent by
+    /// approver connection `conn`. The first one that binds to a pending request wins.
     pub fn decide(
         &mut self,
+        conn: ConnId,
         decision: Signed<Decision>,
         now: u64,
     ) -> Result<Vec<Delivery>, Refusal> {
@@ -400,7 +420,18 @@ impl Store {
         }
         if let Some(prev) = &entry.decision {
             if prev.sha256 == decision.sha256 {
-                return Ok(Vec::new());
+                // Sent again (a console that reconnected): tell it what it may have missed.
+                return Ok(if prev.delivered {
+                    vec![Delivery::one(
+                        conn,
+                        ServerMessage::Delivered {
+                            request_id: id,
+                            decision_sha256: prev.sha256,
+                        },
+                    )]
+                } else {
+                    Vec::new()
+                });
             }
             return Err(Refusal::new(
                 Some(id),
@@ -413,30 +444,102 @@ impl Store {
         let verdict = d.verdict;
         let approver = d.approver.clone();
         let agent = entry.agent;
+        let waiters = entry.waiters.clone();
+        let delivered = !waiters.is_empty();
         entry.decision = Some(Decided {
             envelope: decision.envelope.clone(),
             sha256: decision.sha256,
             approver: approver.clone(),
+            delivered,
         });
-        let waiters = entry.waiters.clone();
         self.uncount(&agent);
         self.decided_agents.insert(agent);
-        Ok(vec![
+        let approvers: Vec<ConnId> = self.approvers.iter().copied().collect();
+        let mut out = vec![
             Delivery {
                 to: waiters,
                 message: ServerMessage::Decision {
-                    decision: decision.envelope,
+                    decision: decision.envelope.clone(),
                 },
             },
             Delivery {
-                to: self.approvers.iter().copied().collect(),
+                to: approvers.clone(),
                 message: ServerMessage::Decided {
                     request_id: id,
                     approver,
                     verdict,
+                    decision: decision.envelope,
                 },
             },
-        ])
+        ];
+        if delivered {
+            out.push(Delivery {
+                to: approvers,
+                message: ServerMessage::Delivered {
+                    request_id: id,
+                    decision_sha256: decision.sha256,
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    /// A verified withdraw, signed by the key of agent connection `conn`. An undecided request
+    /// of that key with those bytes is dropped, and its approvers, its waiting connections and
+    /// `conn` hear `withdrawn`. An id the relay holds nothing under is answered `withdrawn`
+    /// too: withdrawing is idempotent.
+    pub fn withdraw(
+        &mut self,
+        conn: ConnId,
+        withdraw: Signed<Withdraw>,
+        now: u64,
+    ) -> Result<Vec<Delivery>, Refusal> {
+        let w = &withdraw.payload;
+        let id = w.request_id;
+        let gone = || Delivery::one(conn, ServerMessage::Withdrawn { request_id: id });
+        let Some(entry) = self.requests.get(&id) else {
+            return Ok(vec![gone()]);
+        };
+        let reference = entry.sha256.reference();
+        if entry.agent != *withdraw.signer.as_bytes() {
+            return Err(Refusal::new(
+                Some(id),
+                format!(
+                    "request {reference} was not submitted by this key; only its agent can withdraw it"
+                ),
+            ));
+        }
+        if entry.sha256 != w.request_sha256 {
+            return Err(Refusal::new(
+                Some(id),
+                format!(
+                    "the withdraw names request {}, but the request held under id {id} is {reference}",
+                    w.request_sha256.reference()
+                ),
+            ));
+        }
+        if let Some(decided) = &entry.decision {
+            return Err(Refusal::new(
+                Some(id),
+                format!(
+                    "request {reference} was already decided by {}; it cannot be withdrawn",
+                    decided.approver
+                ),
+            ));
+        }
+        let ended = now.min(entry.deadline);
+        let Some(entry) = self.drop_request(id, ended, true) else {
+            return Ok(vec![gone()]);
+        };
+        let mut to = entry.waiters;
+        to.extend(self.approvers.iter().copied());
+        if !to.contains(&conn) {
+            to.push(conn);
+        }
+        Ok(vec![Delivery {
+            to,
+            message: ServerMessage::Withdrawn { request_id: id },
+        }])
     }
 
     fn uncount(&mut self, agent: &AgentKey) {
@@ -472,6 +575,37 @@ impl Store {
         held.into_iter().map(|s| s.envelope.clone()).collect()
     }
 
+    /// Stop holding request `id`, which ended at `ended` (its deadline, or when it was
+    /// withdrawn): remember its id, bytes and signer until `remember_ids_s` after that, and stop
+    /// counting it against its agent. Returns what was held.
+    fn drop_request(&mut self, id: RequestId, ended: u64, withdrawn: bool) -> Option<Entry> {
+        let entry = self.requests.remove(&id)?;
+        self.deadlines.remove(&(entry.deadline, id));
+        // Requests end in time order; the max keeps the queue sorted even when the clock
+        // stepped back or the retention was shortened, by keeping an id longer, never less.
+        let forget_at = ended
+            .saturating_add(self.limits.remember_ids_s)
+            .max(self.forget.back().map_or(0, |(at, _)| *at));
+        self.forget.push_back((forget_at, id));
+        self.dropped.insert(
+            id,
+            Dropped {
+                sha256: entry.sha256,
+                agent: entry.agent,
+                withdrawn,
+            },
+        );
+        for waiter in &entry.waiters {
+            if let Some(ids) = self.agents.get_mut(waiter) {
+                ids.retain(|i| *i != id);
+            }
+        }
+        if entry.decision.is_none() {
+            self.uncount(&entry.agent);
+        }
+        Some(entry)
+    }
+
     /// The earliest deadline held, if any.
     pub fn next_deadline(&self) -> Option<u64> {
         self.deadlines.first().map(|(deadline, _)| *deadline)
@@ -486,30 +620,11 @@ impl Store {
             if deadline > now {
                 break;
             }
-            self.deadlines.pop_first();
-            let Some(entry) = self.requests.remove(&id) else {
+            let Some(entry) = self.drop_request(id, deadline, false) else {
+                self.deadlines.pop_first();
                 continue;
             };
-            // Deadlines come out in order; the max keeps the queue sorted even when the clock
-            // stepped back or the retention was shortened, by keeping an id longer, never less.
-            let forget_at = deadline
-                .saturating_add(self.limits.remember_ids_s)
-                .max(self.forget.back().map_or(0, |(at, _)| *at));
-            self.forget.push_back((forget_at, id));
-            self.dropped.insert(
-                id,
-                Dropped {
-                    sha256: entry.sha256,
-                    agent: entry.agent,
-                },
-            );
-            for waiter in &entry.waiters {
-                if let Some(ids) = self.agents.get_mut(waiter) {
-                    ids.retain(|i| *i != id);
-                }
-            }
             if entry.decision.is_none() {
-                self.uncount(&entry.agent);
                 let mut to = entry.waiters;
                 to.extend(self.approvers.iter().copied());
                 out.push(Delivery {
@@ -656,9 +771,26 @@ impl SharedStore {
         Ok(())
     }
 
-    pub fn decide(&self, decision: Signed<Decision>, now: u64) -> Result<(), Refusal> {
+    pub fn decide(
+        &self,
+        conn: ConnId,
+        decision: Signed<Decision>,
+        now: u64,
+    ) -> Result<(), Refusal> {
         let mut state = self.lock();
-        let deliveries = state.store.decide(decision, now)?;
+        let deliveries = state.store.decide(conn, decision, now)?;
+        state.dispatch(deliveries);
+        Ok(())
+    }
+
+    pub fn withdraw(
+        &self,
+        conn: ConnId,
+        withdraw: Signed<Withdraw>,
+        now: u64,
+    ) -> Result<(), Refusal> {
+        let mut state = self.lock();
+        let deliveries = state.store.withdraw(conn, withdraw, now)?;
         state.dispatch(deliveries);
         Ok(())
     }
@@ -722,7 +854,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use assent_protocol::{Grant, PrivateKey, Status, Verdict};
+    use assent_protocol::{Grant, PrivateKey, Status, Verdict, Withdraw};
 
     const NOW: u64 = 1_763_770_000;
 
@@ -733,7 +865,8 @@ mod tests {
     fn request_payload(id: u8, expires_at: u64) -> Request {
         let json = serde_json::json!({
             "v": 1, "kind": "request", "id": RequestId([id; 16]).to_hex(),
-            "agent": "openclaw", "host": "mini", "user": "openclaw", "uid": 1001,
+            "agent": "openclaw", "host": "mini", "host_id": "3f".repeat(16),
+            "user": "openclaw", "uid": 1001,
             "run_as": "root", "program": "/usr/bin/true", "program_sha256": "ab".repeat(32),
             "argv": ["true"], "cwd": "/tmp", "env": {}, "reason": "test",
             "grant": "once", "ttl_s": null, "created_at": NOW - 1, "expires_at": expires_at,
@@ -758,7 +891,7 @@ mod tests {
             "request_sha256": req.sha256, "verdict": verdict, "grant": "once",
             "not_before": NOW, "not_after": NOW + 120,
             "cmd_sha256": req.payload.cmd_sha256(), "approver": name,
-            "decided_at": NOW, "note": null,
+            "console": "c0".repeat(16), "decided_at": NOW, "note": null,
         });
         let d: Decision = serde_json::from_value(json).unwrap();
         assert_eq!(d.grant, Grant::Once);
@@ -767,7 +900,8 @@ mod tests {
 
     fn status(approver: &PrivateKey, name: &str, issued_at: u64) -> Signed<Status> {
         let s: Status = serde_json::from_value(serde_json::json!({
-            "v": 1, "kind": "status", "approver": name, "issued_at": issued_at, "revoked": [],
+            "v": 1, "kind": "status", "approver": name, "console": "c0".repeat(16),
+            "issued_at": issued_at, "revoked": [],
         }))
         .unwrap();
         Envelope::seal(approver, &s).open().unwrap()
@@ -787,6 +921,8 @@ mod tests {
                     ServerMessage::Decision { .. } => "decision",
                     ServerMessage::Decided { .. } => "decided",
                     ServerMessage::Expired { .. } => "expired",
+                    ServerMessage::Delivered { .. } => "delivered",
+                    ServerMessage::Withdrawn { .. } => "withdrawn",
                     _ => "other",
                 };
                 let mut to = d.to.clone();
@@ -838,26 +974,39 @@ mod tests {
         s.submit(1, req.clone(), NOW).unwrap();
 
         let first = decision(&alice, "alice", &req, Verdict::Approve);
-        let out = s.decide(first.clone(), NOW + 1).unwrap();
+        let out = s.decide(10, first.clone(), NOW + 1).unwrap();
         assert_eq!(
             types(&out),
-            [(vec![1], "decision"), (vec![10, 11], "decided")]
+            [
+                (vec![1], "decision"),
+                (vec![10, 11], "decided"),
+                (vec![10, 11], "delivered")
+            ]
         );
         assert_eq!(out[0].message_envelope(), first.envelope);
         assert!(matches!(
             &out[1].message,
-            ServerMessage::Decided { approver, verdict: Verdict::Approve, .. } if approver == "alice"
+            ServerMessage::Decided { approver, verdict: Verdict::Approve, decision, .. }
+                if approver == "alice" && *decision == first.envelope
         ));
+        assert_eq!(
+            out[2].message,
+            ServerMessage::Delivered {
+                request_id: req.payload.id,
+                decision_sha256: first.sha256
+            }
+        );
 
         let second = decision(&bob, "bob", &req, Verdict::Deny);
-        let refused = s.decide(second, NOW + 2).unwrap_err();
+        let refused = s.decide(99, second, NOW + 2).unwrap_err();
         assert!(
             refused.reason.contains("already decided by alice"),
             "{refused:?}"
         );
         assert!(!refused.fatal);
-        // The same decision again is idempotent and says nothing new.
-        assert!(s.decide(first, NOW + 3).unwrap().is_empty());
+        // The same decision again is idempotent; its sender hears that it was delivered.
+        let again = s.decide(11, first, NOW + 3).unwrap();
+        assert_eq!(types(&again), [(vec![11], "delivered")]);
         // A decided request is no longer shown to consoles that connect later.
         assert!(s.connect_approver(12, NOW + 3).is_empty());
     }
@@ -869,20 +1018,145 @@ mod tests {
         let req = request(&agent, 1, NOW + 60);
         s.submit(1, req.clone(), NOW).unwrap();
         s.disconnect(1);
+        s.connect_approver(10, NOW);
         let d = decision(&key(20), "alice", &req, Verdict::Approve);
-        let out = s.decide(d.clone(), NOW + 5).unwrap();
-        assert!(out[0].to.is_empty(), "nobody is waiting right now");
+        let out = s.decide(10, d.clone(), NOW + 5).unwrap();
+        assert_eq!(
+            types(&out),
+            [(vec![], "decision"), (vec![10], "decided")],
+            "nobody is waiting right now, so nothing is delivered"
+        );
+        // Sent again (a console that reconnected): still not delivered, nothing to say.
+        assert!(s.decide(10, d.clone(), NOW + 6).unwrap().is_empty());
 
         // The shim comes back on a new connection and re-submits the same signed request.
         let out = s.submit(2, req.clone(), NOW + 10).unwrap();
-        assert_eq!(types(&out), [(vec![2], "queued"), (vec![2], "decision")]);
+        assert_eq!(
+            types(&out),
+            [
+                (vec![2], "queued"),
+                (vec![2], "decision"),
+                (vec![10], "delivered")
+            ]
+        );
         assert_eq!(out[1].message_envelope(), d.envelope);
+        // Handed over again: approvers were told already.
+        let out = s.submit(3, req.clone(), NOW + 11).unwrap();
+        assert_eq!(types(&out), [(vec![3], "queued"), (vec![3], "decision")]);
+        assert_eq!(
+            s.decide(10, d.clone(), NOW + 11).unwrap()[0].message,
+            ServerMessage::Delivered {
+                request_id: req.payload.id,
+                decision_sha256: d.sha256
+            }
+        );
 
         // After the deadline the decision is gone quietly and a re-submission hears "expired".
         assert!(s.expire(NOW + 60).is_empty());
         assert!(s.is_empty());
         let out = s.submit(3, req, NOW + 61).unwrap();
         assert_eq!(types(&out), [(vec![3], "expired")]);
+    }
+
+    fn withdraw_of(agent: &PrivateKey, req: &Claimed<Request>) -> Signed<Withdraw> {
+        let w = Withdraw {
+            v: Default::default(),
+            kind: Default::default(),
+            request_id: req.payload.id,
+            request_sha256: req.sha256,
+            withdrawn_at: NOW,
+        };
+        Envelope::seal(agent, &w).open().unwrap()
+    }
+
+    #[test]
+    fn a_withdrawn_request_is_dropped_and_everyone_is_told() {
+        let limits = Limits {
+            max_pending_per_agent: 1,
+            ..Limits::default()
+        };
+        let mut s = Store::new(limits, []);
+        s.connect_approver(10, NOW);
+        let agent = key(1);
+        let req = request(&agent, 1, NOW + 60);
+        s.submit(1, req.clone(), NOW).unwrap();
+        s.submit(2, req.clone(), NOW).unwrap();
+        let out = s.withdraw(3, withdraw_of(&agent, &req), NOW + 1).unwrap();
+        assert_eq!(types(&out), [(vec![1, 2, 3, 10], "withdrawn")]);
+        assert!(s.is_empty());
+        assert_eq!(s.next_deadline(), None);
+        assert!(
+            s.connect_approver(11, NOW + 2).is_empty(),
+            "not shown any more"
+        );
+        // Its slot is free again; its id stays taken, and says how it ended.
+        s.submit(1, request(&agent, 2, NOW + 60), NOW + 2).unwrap();
+        let again = s.submit(4, req.clone(), NOW + 3).unwrap();
+        assert_eq!(types(&again), [(vec![4], "withdrawn")]);
+        let r = s
+            .submit(
+                4,
+                request_running(&agent, 1, "/usr/bin/bash", NOW + 60),
+                NOW + 3,
+            )
+            .unwrap_err();
+        assert!(r.reason.contains("already used by request"), "{r:?}");
+        // Withdrawing again, or an id never held, is answered the same, to the sender only.
+        let out = s.withdraw(3, withdraw_of(&agent, &req), NOW + 4).unwrap();
+        assert_eq!(types(&out), [(vec![3], "withdrawn")]);
+        let never = request(&agent, 9, NOW + 60);
+        let out = s.withdraw(3, withdraw_of(&agent, &never), NOW + 4).unwrap();
+        assert_eq!(types(&out), [(vec![3], "withdrawn")]);
+        // Remembered as long as an expired id.
+        let limit = Limits::default().remember_ids_s;
+        assert!(
+            s.submit(
+                4,
+                request_running(&agent, 1, "/x", NOW + 9_999_999),
+                NOW + limit
+            )
+            .is_err()
+        );
+        s.expire(NOW + 1 + limit);
+        assert!(
+            s.submit(
+                4,
+                request_running(&agent, 1, "/x", NOW + 9_999_999),
+                NOW + 1 + limit
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn only_its_agent_withdraws_an_undecided_request() {
+        let mut s = store();
+        s.connect_approver(10, NOW);
+        let agent = key(1);
+        let req = request(&agent, 1, NOW + 60);
+        s.submit(1, req.clone(), NOW).unwrap();
+
+        let r = s.withdraw(5, withdraw_of(&key(2), &req), NOW).unwrap_err();
+        assert!(r.reason.contains("was not submitted by this key"), "{r:?}");
+        assert!(!r.fatal);
+
+        let other = request(&agent, 2, NOW + 60);
+        let mut w = withdraw_of(&agent, &req).payload;
+        w.request_sha256 = other.sha256;
+        let r = s
+            .withdraw(1, Envelope::seal(&agent, &w).open().unwrap(), NOW)
+            .unwrap_err();
+        assert!(r.reason.contains("the withdraw names request"), "{r:?}");
+
+        s.decide(10, decision(&key(20), "alice", &req, Verdict::Approve), NOW)
+            .unwrap();
+        let r = s.withdraw(1, withdraw_of(&agent, &req), NOW).unwrap_err();
+        assert!(
+            r.reason
+                .contains("already decided by alice; it cannot be withdrawn"),
+            "{r:?}"
+        );
+        assert_eq!(s.len(), 1, "the decided request is still held");
     }
 
     #[test]
@@ -949,6 +1223,7 @@ mod tests {
         let decided = request_running(&agent, 2, "/usr/bin/true", NOW + 20);
         s.submit(1, decided.clone(), NOW + 10).unwrap();
         s.decide(
+            99,
             decision(&key(20), "alice", &decided, Verdict::Approve),
             NOW + 11,
         )
@@ -1092,23 +1367,28 @@ mod tests {
         let mut payload = decision(&key(20), "alice", &req, Verdict::Approve).payload;
         payload.request_sha256 = other.sha256;
         let r = s
-            .decide(Envelope::seal(&key(20), &payload).open().unwrap(), NOW)
+            .decide(99, Envelope::seal(&key(20), &payload).open().unwrap(), NOW)
             .unwrap_err();
         assert!(r.reason.contains("request_sha256"), "{r:?}");
         let mut payload = decision(&key(20), "alice", &req, Verdict::Approve).payload;
         payload.cmd_sha256 = other.sha256;
         let r = s
-            .decide(Envelope::seal(&key(20), &payload).open().unwrap(), NOW)
+            .decide(99, Envelope::seal(&key(20), &payload).open().unwrap(), NOW)
             .unwrap_err();
         assert!(r.reason.contains("cmd_sha256"), "{r:?}");
         // For a request the relay does not hold.
         let r = s
-            .decide(decision(&key(20), "alice", &other, Verdict::Approve), NOW)
+            .decide(
+                99,
+                decision(&key(20), "alice", &other, Verdict::Approve),
+                NOW,
+            )
             .unwrap_err();
         assert!(r.reason.contains("no request"), "{r:?}");
         // Past the deadline, even before the expiry sweep ran.
         let r = s
             .decide(
+                99,
                 decision(&key(20), "alice", &req, Verdict::Approve),
                 NOW + 60,
             )
@@ -1133,7 +1413,7 @@ mod tests {
         // A duplicate of a held request is still fine at the limit.
         s.submit(1, r1.clone(), NOW).unwrap();
         // Deciding one frees a slot for that agent.
-        s.decide(decision(&key(20), "alice", &r1, Verdict::Deny), NOW)
+        s.decide(99, decision(&key(20), "alice", &r1, Verdict::Deny), NOW)
             .unwrap();
         s.submit(1, request(&a, 3, NOW + 60), NOW).unwrap();
         // But the decided one is still held, so the relay as a whole is full.
@@ -1169,7 +1449,7 @@ mod tests {
         assert!(first_seen(
             &s.submit(1, request(&agent, 2, NOW + 60), NOW).unwrap()
         ));
-        s.decide(decision(&key(20), "alice", &r1, Verdict::Approve), NOW)
+        s.decide(99, decision(&key(20), "alice", &r1, Verdict::Approve), NOW)
             .unwrap();
         assert!(!first_seen(
             &s.submit(1, request(&agent, 3, NOW + 60), NOW).unwrap()

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use assent_protocol::payload::{KindRequest, V1};
 use assent_protocol::{
-    Env, Envelope, Error, Grant, PrivateKey, Request, RequestId, Role, sha256, sshsig,
+    Env, Envelope, Error, Grant, HostId, PrivateKey, Request, RequestId, Role, sha256, sshsig,
 };
 use assent_relay::RelayConfig;
 use assent_relay_client::{Client, ClientError, Event};
@@ -21,6 +21,7 @@ fn request() -> Request {
         id: RequestId::random(),
         agent: "openclaw".into(),
         host: "mini".into(),
+        host_id: HostId([0x3f; 16]),
         user: "openclaw".into(),
         uid: 1001,
         run_as: "root".into(),

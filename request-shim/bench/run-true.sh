@@ -70,6 +70,8 @@ install -o root -g root -m 755 "$release/assent" "$w/bin/assent"
 alice=$(cat "$w/keys/alice.pub")
 printf '[[approver]]\nname = "alice"\nkey = "%s"\n\n[[requester]]\nuser = "assent-agent"\nrun_as = ["root"]\n' \
     "$alice" >"$w/etc/elevator.toml"
+# This "host"'s id, which every request names.
+printf '%s\n' "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" >"$w/etc/host-id"
 # The relay's per-agent rate limit would otherwise throttle a benchmark's burst of requests.
 printf '[[approver]]\nname = "alice"\nkey = "%s"\n\n[limits]\nrequests_per_agent_per_minute = 1000000\n' \
     "$alice" >"$w/relay.toml"

@@ -1,10 +1,12 @@
 //! The grant cache: approved timed and always grants, kept so the same command can run again
 //! without a new prompt while its window lasts and the approver has not revoked it.
 //!
-//! One file per command in `$XDG_STATE_HOME/assent/grants/` (directory 0700, files 0600),
-//! named by the command's `cmd_sha256` in hex, holding `{"request": envelope, "decision":
-//! envelope}`. Everything read back is verified again; the cache is a convenience, never an
-//! authority — the elevator checks every use, including a fresh status from the approver.
+//! One file per command and host in `$XDG_STATE_HOME/assent/grants/` (directory 0700, files
+//! 0600), named by its [cache key](cache_key) in hex, holding `{"request": envelope,
+//! "decision": envelope}`. The key covers the host name and host id as well as the command, so
+//! that hosts sharing a home directory (NFS) keep their grants apart. Everything read back is
+//! verified again; the cache is a convenience, never an authority — the elevator checks every
+//! use, including a fresh status from the console that approved it.
 
 use std::fmt;
 use std::fs;
@@ -12,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use assent_common::elevator_config::Approver;
 use assent_protocol::{
-    Decision, Envelope, GrantToken, OpenedGrant, PublicKey, Request, Sha256Digest, Signed, Status,
-    Verdict,
+    Decision, Envelope, GrantToken, HostId, ItemHasher, OpenedGrant, PublicKey, Request,
+    Sha256Digest, Signed, Status, Verdict,
 };
 use serde::{Deserialize, Serialize};
 
@@ -69,7 +71,7 @@ impl fmt::Display for Unusable {
             Unusable::Revoked { by } => write!(f, "revoked by {by}"),
             Unusable::NoStatus { approver } => write!(
                 f,
-                "the relay has no status from {approver}'s key, which a reusable grant needs"
+                "the relay has no status from the console of {approver} that approved it, which a reusable grant needs"
             ),
             Unusable::StaleStatus {
                 approver,
@@ -132,7 +134,9 @@ pub fn check_window(decision: &Decision, now: u64) -> Result<(), Unusable> {
     }
 }
 
-/// The newest status signed by the decision's key, if it is fresh and does not revoke it.
+/// The newest status signed by the decision's key on the decision's console, if it is fresh
+/// and does not revoke it. Statuses of the same key from another console never vouch for a
+/// grant they did not approve (the elevator refuses them too).
 pub fn fresh_status(
     decision: &Signed<Decision>,
     statuses: &[Envelope],
@@ -143,7 +147,7 @@ pub fn fresh_status(
     let status = statuses
         .iter()
         .filter_map(|e| e.open::<Status>().ok())
-        .filter(|s| s.signer == decision.signer)
+        .filter(|s| s.signer == decision.signer && s.payload.console == decision.payload.console)
         .max_by_key(|s| s.payload.issued_at)
         .ok_or_else(|| Unusable::NoStatus {
             approver: approver.clone(),
@@ -179,8 +183,8 @@ impl GrantCache {
         &self.dir
     }
 
-    fn path_for(&self, cmd: &Sha256Digest) -> PathBuf {
-        self.dir.join(cmd.to_hex())
+    fn path_for(&self, host: &str, host_id: &HostId, cmd: &Sha256Digest) -> PathBuf {
+        self.dir.join(cache_key(host, host_id, cmd).to_hex())
     }
 
     /// Keep an approved reusable grant, replacing any older one for the same command.
@@ -194,14 +198,15 @@ impl GrantCache {
             request: request.envelope.clone(),
             decision: decision.envelope.clone(),
         };
-        let path = self.path_for(&decision.payload.cmd_sha256);
+        let r = &request.payload;
+        let path = self.path_for(&r.host, &r.host_id, &decision.payload.cmd_sha256);
         let json = serde_json::to_vec(&entry).expect("entries always serialise");
         keys::replace(&path, &json, 0o600)?;
         Ok(path)
     }
 
     /// Read and verify one file: both signatures, the binding, an approved reusable grant for
-    /// the command its name says, requested with `agent`'s key.
+    /// the host and command its name says, requested with `agent`'s key.
     pub fn load(path: &Path, agent: &PublicKey) -> Result<CachedGrant, String> {
         let text = fs::read(path).map_err(|e| e.to_string())?;
         let entry: Entry = serde_json::from_slice(&text).map_err(|e| e.to_string())?;
@@ -224,8 +229,9 @@ impl GrantCache {
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
-        if name != decision.payload.cmd_sha256.to_hex() {
-            return Err("the file name is not the grant's command hash".into());
+        let r = &request.payload;
+        if name != cache_key(&r.host, &r.host_id, &decision.payload.cmd_sha256).to_hex() {
+            return Err("the file name is not the grant's cache key (host and command)".into());
         }
         Ok(CachedGrant {
             request,
@@ -234,20 +240,21 @@ impl GrantCache {
         })
     }
 
-    /// The cached grant for exactly this command by this requester, if there is a valid one.
-    /// A file that fails verification is removed.
+    /// The cached grant for exactly this command by this requester on this host, if there is
+    /// a valid one. A file that fails verification is removed.
     pub fn find(
         &self,
         command: &Command,
         requester: &Requester,
+        host_id: &HostId,
         agent: &PublicKey,
     ) -> Option<CachedGrant> {
-        let path = self.path_for(&command.cmd_sha256());
+        let path = self.path_for(&requester.host, host_id, &command.cmd_sha256());
         if !path.exists() {
             return None;
         }
         match Self::load(&path, agent) {
-            Ok(grant) if same_requester(&grant.request.payload, requester) => Some(grant),
+            Ok(grant) if same_requester(&grant.request.payload, requester, host_id) => Some(grant),
             Ok(_) => None,
             Err(_) => {
                 self.remove(&path);
@@ -261,12 +268,13 @@ impl GrantCache {
         &self,
         command: &Command,
         requester: &Requester,
+        host_id: &HostId,
         agent: &PublicKey,
     ) -> Option<CachedGrant> {
         self.entries(agent).into_iter().find_map(|(_, grant)| {
             let grant = grant.ok()?;
             let r = &grant.request.payload;
-            (same_requester(r, requester)
+            (same_requester(r, requester, host_id)
                 && r.run_as == command.run_as
                 && r.program == command.program
                 && r.argv == command.argv
@@ -304,18 +312,37 @@ impl GrantCache {
     }
 }
 
-fn same_requester(request: &Request, requester: &Requester) -> bool {
-    request.host == requester.host && request.uid == requester.uid && request.user == requester.user
+fn same_requester(request: &Request, requester: &Requester, host_id: &HostId) -> bool {
+    request.host == requester.host
+        && request.host_id == *host_id
+        && request.uid == requester.uid
+        && request.user == requester.user
+}
+
+/// What names a cache file: SHA-256 over the host name, the host id (hex) and the command
+/// hash (hex), each length-prefixed as in `cmd_sha256`. A grant for one host never takes the
+/// place of another host's grant for the same command.
+pub fn cache_key(host: &str, host_id: &HostId, cmd_sha256: &Sha256Digest) -> Sha256Digest {
+    let mut h = ItemHasher::new();
+    h.item(host.as_bytes())
+        .item(host_id.to_hex().as_bytes())
+        .item(cmd_sha256.to_hex().as_bytes());
+    h.finish()
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use std::os::unix::fs::MetadataExt;
 
-    use assent_protocol::{Env, Grant, PrivateKey};
+    use assent_protocol::{ConsoleId, Env, Grant, PrivateKey, Revocation, Revocations};
 
     use super::*;
     use crate::request::{self, Ask};
+
+    /// The host id of mini.local.
+    pub(crate) const HOST_ID: HostId = HostId([0x3f; 16]);
+    /// The console alice approves from.
+    pub(crate) const CONSOLE: ConsoleId = ConsoleId([0xc0; 16]);
 
     pub(crate) fn requester() -> Requester {
         Requester {
@@ -341,6 +368,16 @@ pub(crate) mod tests {
         command: &Command,
         grant: Grant,
     ) -> Signed<Request> {
+        signed_request_on(HOST_ID, agent, command, grant)
+    }
+
+    /// A request for the host mini.local with `host_id`.
+    fn signed_request_on(
+        host_id: HostId,
+        agent: &PrivateKey,
+        command: &Command,
+        grant: Grant,
+    ) -> Signed<Request> {
         let ask = Ask {
             agent: "openclaw".into(),
             reason: String::new(),
@@ -348,7 +385,7 @@ pub(crate) mod tests {
             ttl_s: (grant == Grant::Timed).then_some(3600),
             timeout_s: 300,
         };
-        let r = request::build(&requester(), command, &ask, 1000);
+        let r = request::build(&requester(), host_id, command, &ask, 1000);
         Envelope::seal(agent, &r).open().unwrap()
     }
 
@@ -370,23 +407,42 @@ pub(crate) mod tests {
             not_after,
             cmd_sha256: request.payload.cmd_sha256(),
             approver: "alice".into(),
+            console: CONSOLE,
             decided_at: 1000,
             note: None,
         };
         Envelope::seal(approver, &d).open().unwrap()
     }
 
+    /// A status of alice's console [`CONSOLE`] revoking `revoked` (for ever).
     pub(crate) fn status(
         approver: &PrivateKey,
         issued_at: u64,
         revoked: Vec<Sha256Digest>,
     ) -> Envelope {
+        status_of(approver, CONSOLE, issued_at, revoked)
+    }
+
+    pub(crate) fn status_of(
+        approver: &PrivateKey,
+        console: ConsoleId,
+        issued_at: u64,
+        revoked: Vec<Sha256Digest>,
+    ) -> Envelope {
+        let revoked: Revocations = revoked
+            .into_iter()
+            .map(|decision_sha256| Revocation {
+                decision_sha256,
+                until: None,
+            })
+            .collect();
         Envelope::seal(
             approver,
             &Status {
                 v: Default::default(),
                 kind: Default::default(),
                 approver: "alice".into(),
+                console,
                 issued_at,
                 revoked,
             },
@@ -426,11 +482,14 @@ pub(crate) mod tests {
         let path = f.cache.store(&req, &dec).unwrap();
         assert_eq!(
             path.file_name().unwrap().to_str().unwrap(),
-            cmd.cmd_sha256().to_hex()
+            cache_key("mini.local", &HOST_ID, &cmd.cmd_sha256()).to_hex()
         );
         assert_eq!(fs::metadata(f.cache.dir()).unwrap().mode() & 0o777, 0o700);
         assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
-        let found = f.cache.find(&cmd, &requester(), &f.agent.public()).unwrap();
+        let found = f
+            .cache
+            .find(&cmd, &requester(), &HOST_ID, &f.agent.public())
+            .unwrap();
         assert_eq!(found.request.payload, req.payload);
         assert_eq!(found.decision.sha256, dec.sha256);
         // A different command, or another requester, finds nothing.
@@ -438,13 +497,53 @@ pub(crate) mod tests {
         other.argv.push("--now".into());
         assert!(
             f.cache
-                .find(&other, &requester(), &f.agent.public())
+                .find(&other, &requester(), &HOST_ID, &f.agent.public())
                 .is_none()
         );
         let mut elsewhere = requester();
         elsewhere.host = "other.local".into();
-        assert!(f.cache.find(&cmd, &elsewhere, &f.agent.public()).is_none());
+        assert!(
+            f.cache
+                .find(&cmd, &elsewhere, &HOST_ID, &f.agent.public())
+                .is_none()
+        );
+        let clone = HostId([0x77; 16]);
+        assert!(
+            f.cache
+                .find(&cmd, &requester(), &clone, &f.agent.public())
+                .is_none()
+        );
         assert!(path.exists(), "another host's grant is left alone");
+    }
+
+    #[test]
+    fn hosts_sharing_a_home_keep_their_grants_apart() {
+        let f = fixture();
+        let cmd = command(1);
+        // The same command approved on two hosts that share the name (a cloned image) and a
+        // home directory.
+        let clone = HostId([0x77; 16]);
+        let mut stored = Vec::new();
+        for host_id in [HOST_ID, clone] {
+            let req = signed_request_on(host_id, &f.agent, &cmd, Grant::Timed);
+            let dec = decide(
+                &f.approver,
+                &req,
+                Verdict::Approve,
+                Grant::Timed,
+                Some(4600),
+            );
+            stored.push((f.cache.store(&req, &dec).unwrap(), dec.sha256));
+        }
+        assert_ne!(stored[0].0, stored[1].0, "one file each");
+        for (host_id, (_, decision)) in [HOST_ID, clone].iter().zip(&stored) {
+            let found = f
+                .cache
+                .find(&cmd, &requester(), host_id, &f.agent.public())
+                .unwrap();
+            assert_eq!(found.decision.sha256, *decision);
+        }
+        assert_eq!(f.cache.entries(&f.agent.public()).len(), 2);
     }
 
     #[test]
@@ -466,7 +565,7 @@ pub(crate) mod tests {
         assert!(!err.is_empty());
         assert!(
             f.cache
-                .find(&cmd, &requester(), &f.agent.public())
+                .find(&cmd, &requester(), &HOST_ID, &f.agent.public())
                 .is_none()
         );
         assert!(!path.exists(), "a bad file is dropped");
@@ -524,15 +623,26 @@ pub(crate) mod tests {
                 .unwrap_err()
                 .contains("another agent key")
         );
-        // A file renamed to another command's hash.
+        // A file renamed to another command's key, or to the command hash alone.
         let path = f.cache.store(&req, &good).unwrap();
-        let renamed = f.cache.dir().join(command(2).cmd_sha256().to_hex());
+        let renamed = f
+            .cache
+            .dir()
+            .join(cache_key("mini.local", &HOST_ID, &command(2).cmd_sha256()).to_hex());
         fs::rename(&path, &renamed).unwrap();
         assert!(
             GrantCache::load(&renamed, &f.agent.public())
                 .unwrap_err()
                 .contains("file name")
         );
+        let by_command = f.cache.dir().join(cmd.cmd_sha256().to_hex());
+        fs::rename(&renamed, &by_command).unwrap();
+        assert!(
+            GrantCache::load(&by_command, &f.agent.public())
+                .unwrap_err()
+                .contains("file name")
+        );
+        fs::rename(&by_command, &renamed).unwrap();
         // Unknown fields in the file.
         fs::write(
             &renamed,
@@ -562,17 +672,17 @@ pub(crate) mod tests {
         let new = command(2);
         assert!(
             f.cache
-                .find(&new, &requester(), &f.agent.public())
+                .find(&new, &requester(), &HOST_ID, &f.agent.public())
                 .is_none()
         );
         let changed = f
             .cache
-            .find_changed_program(&new, &requester(), &f.agent.public())
+            .find_changed_program(&new, &requester(), &HOST_ID, &f.agent.public())
             .unwrap();
         assert_eq!(changed.request.payload.program_sha256, old.program_sha256);
         assert!(
             f.cache
-                .find_changed_program(&old, &requester(), &f.agent.public())
+                .find_changed_program(&old, &requester(), &HOST_ID, &f.agent.public())
                 .is_none()
         );
     }
@@ -621,6 +731,16 @@ pub(crate) mod tests {
                 approver: "alice".into()
             }
         );
+        // The same key, but another console: it did not approve this grant.
+        let other_console = status_of(&f.approver, ConsoleId([0x99; 16]), now, vec![]);
+        assert_eq!(
+            fresh_status(&dec, std::slice::from_ref(&other_console), now, 120).unwrap_err(),
+            Unusable::NoStatus {
+                approver: "alice".into()
+            }
+        );
+        let picked = fresh_status(&dec, &[other_console, older.clone()], now, 120).unwrap();
+        assert_eq!(picked.payload.console, CONSOLE);
         let err = fresh_status(&dec, &[older], now, 60).unwrap_err();
         assert!(err.to_string().starts_with("status is stale"), "{err}");
         let revoking = status(

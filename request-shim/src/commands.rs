@@ -128,6 +128,7 @@ pub fn grants(as_json: bool) -> Result<ExitCode> {
                     "env": r.env,
                     "run_as": r.run_as,
                     "host": r.host,
+                    "host_id": r.host_id,
                     "grant": d.grant,
                     "approver": d.approver,
                     "approver_key": grant.decision.signer.fingerprint().as_str(),
@@ -140,6 +141,7 @@ pub fn grants(as_json: bool) -> Result<ExitCode> {
         } else {
             outln!(out, "{}", r.argv.join(" "));
             outln!(out, "  program  {}", r.program);
+            outln!(out, "  host     {} (host id {})", r.host, r.host_id.short());
             outln!(out, "  run as   {}, in {}", r.run_as, r.cwd);
             if !r.env.is_empty() {
                 let env: Vec<String> = r.env.iter().map(|(k, v)| format!("{k}={v}")).collect();

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use assent_common::elevator_config::{Approver, Config as ElevatorConfig, MAX_CONFIG_LEN};
+use assent_protocol::HostId;
 use assent_relay_client::{CA_ENV, ConnectOptions};
 use serde::Deserialize;
 
@@ -18,11 +19,8 @@ pub const DEFAULT_RELAY: &str = "ws://127.0.0.1:7447";
 pub const DEFAULT_TIMEOUT_S: u64 = 300;
 pub const ELEVATOR_NAME: &str = "assent-elevate";
 
-/// The elevator's config path, fixed when the elevator is built (the same variable is read here).
-pub const ELEVATOR_CONFIG: &str = match option_env!("ASSENT_ELEVATOR_CONFIG") {
-    Some(path) => path,
-    None => "/etc/assent/elevator.toml",
-};
+/// The elevator's config and this install's host id, at the paths the elevator was built with.
+pub use assent_common::paths::{ELEVATOR_CONFIG, HOST_ID};
 /// The elevator's defaults (SPEC §5), used when its config cannot be read.
 pub const DEFAULT_SECURE_PATH: &str =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -392,6 +390,39 @@ pub fn listed_approvers(path: &Path) -> Option<Vec<Approver>> {
     ElevatorConfig::parse(&text, path).ok().map(|c| c.approvers)
 }
 
+/// This install's host id, which every request names beside the hostname: read from the file
+/// the elevator reads (plainly: the elevator checks the file and the id again). The error
+/// says what is wrong and how to fix it.
+pub fn read_host_id(path: &Path) -> std::result::Result<HostId, String> {
+    use std::io::Read as _;
+    let make = || assent_common::paths::new_host_id_command();
+    let mut bytes = Vec::new();
+    match std::fs::File::open(path).and_then(|f| f.take(64).read_to_end(&mut bytes)) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!(
+                "{} does not exist, so this host has no host id; make one as root: {}",
+                path.display(),
+                make()
+            ));
+        }
+        Err(e) => {
+            return Err(format!(
+                "cannot read {}: {e}; it must be readable by everyone (as root: chmod 644 {})",
+                path.display(),
+                path.display()
+            ));
+        }
+    }
+    HostId::from_file(&bytes).ok_or_else(|| {
+        format!(
+            "{} does not hold a host id (one line of 32 lowercase hex digits); make a new one as root: {}",
+            path.display(),
+            make()
+        )
+    })
+}
+
 /// Where `secure_path` came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SettingsSource {
@@ -695,5 +726,25 @@ run_as = []
             ElevatorFile::read(&file),
             ElevatorFile::Unreadable(ref why) if why.contains("not readable")
         ));
+    }
+
+    #[test]
+    fn the_host_id_file_is_read_or_its_fix_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("host-id");
+        let err = read_host_id(&path).unwrap_err();
+        assert!(
+            err.contains(
+                "does not exist, so this host has no host id; make one as root: (umask 022;"
+            ),
+            "{err}"
+        );
+        std::fs::write(&path, "3f".repeat(16) + "\n").unwrap();
+        assert_eq!(read_host_id(&path), Ok(HostId([0x3f; 16])));
+        std::fs::write(&path, "3F".repeat(16) + "\n").unwrap();
+        let err = read_host_id(&path).unwrap_err();
+        assert!(err.contains("does not hold a host id"), "{err}");
+        std::fs::write(&path, "3f".repeat(40)).unwrap();
+        assert!(read_host_id(&path).is_err(), "too long");
     }
 }

@@ -11,7 +11,7 @@ use clap::{Arg, Command, CommandFactory};
 use crate::cli::{Cli, exit_statuses};
 use crate::config::{
     AGENT_TOML, DEFAULT_RELAY, DEFAULT_TIMEOUT_S, ELEVATOR_CONFIG, ELEVATOR_NAME, GRANTS_DIR,
-    KEY_FILE, PUBLIC_KEY_FILE,
+    HOST_ID, KEY_FILE, PUBLIC_KEY_FILE,
 };
 use crate::duration;
 use crate::failure::Exit;
@@ -184,8 +184,15 @@ fn files(page: &mut Roff) {
         ),
         (
             format!("$XDG_STATE_HOME/assent/{GRANTS_DIR}/"),
-            "The grant cache (directory 0700, files 0600): one file per exact command holding \
-             the signed request and decision of a timed or always grant."
+            "The grant cache (directory 0700, files 0600): one file per exact command and host \
+             holding the signed request and decision of a timed or always grant."
+                .to_owned(),
+        ),
+        (
+            HOST_ID.to_owned(),
+            "This install's host id (root-owned, readable by all), which every request names \
+             beside the hostname, so that a grant for one machine never runs on a clone that \
+             shares its name. assent run exits 78 when it is missing or malformed."
                 .to_owned(),
         ),
         (
@@ -260,6 +267,7 @@ mod tests {
             "agent.toml",
             "agent.key.pub",
             "/etc/assent/elevator.toml",
+            "/etc/assent/host\\-id",
             "\\-u USER",
             "[\\-n]",
         ] {

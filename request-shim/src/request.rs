@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 
-use assent_protocol::{Env, Grant, PrivateKey, Request, RequestId, Sha256Digest};
+use assent_protocol::{Env, Grant, HostId, PrivateKey, Request, RequestId, Sha256Digest};
 
 use crate::duration;
 use crate::failure::{Failure, Result};
@@ -84,14 +84,22 @@ pub struct Ask {
     pub timeout_s: u64,
 }
 
-/// The request payload for `command`, created `now`.
-pub fn build(requester: &Requester, command: &Command, ask: &Ask, now: u64) -> Request {
+/// The request payload for `command` on this host (named by `requester.host` and `host_id`),
+/// created `now`.
+pub fn build(
+    requester: &Requester,
+    host_id: HostId,
+    command: &Command,
+    ask: &Ask,
+    now: u64,
+) -> Request {
     Request {
         v: Default::default(),
         kind: Default::default(),
         id: RequestId::random(),
         agent: ask.agent.clone(),
         host: requester.host.clone(),
+        host_id,
         user: requester.user.clone(),
         uid: requester.uid,
         run_as: command.run_as.clone(),
@@ -278,9 +286,11 @@ mod tests {
             ttl_s: Some(3600),
             timeout_s: 300,
         };
-        let a = build(&requester, &command, &ask, 1_763_770_000);
-        let b = build(&requester, &command, &ask, 1_763_770_000);
+        let host_id = HostId([0x3f; 16]);
+        let a = build(&requester, host_id, &command, &ask, 1_763_770_000);
+        let b = build(&requester, host_id, &command, &ask, 1_763_770_000);
         assert_ne!(a.id, b.id, "ids are random");
+        assert_eq!((a.host.as_str(), a.host_id), ("mini.local", host_id));
         assert_eq!(a.expires_at, 1_763_770_300);
         assert_eq!(a.cmd_sha256(), command.cmd_sha256());
         // Round trip through signing and the one verifier.

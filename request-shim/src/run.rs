@@ -5,11 +5,11 @@ use std::ffi::OsString;
 use std::path::Path;
 
 use assent_common::elevator_config::Approver;
-use assent_protocol::{Grant, MAX_PAYLOAD_LEN, Payload as _, Request};
+use assent_protocol::{Grant, HostId, MAX_PAYLOAD_LEN, Payload as _, Request};
 use assent_relay_client::CA_ENV;
 
 use crate::cache::{self, GrantCache};
-use crate::config::{self, Config, ELEVATOR_CONFIG, ElevatorSettings, Paths};
+use crate::config::{self, Config, ELEVATOR_CONFIG, ElevatorSettings, HOST_ID, Paths};
 use crate::duration;
 use crate::elevate;
 use crate::failure::{Failure, Result, say};
@@ -77,6 +77,7 @@ pub fn run(plan: RunPlan) -> Result<Infallible> {
     }
     check_user_name(&plan.run_as)?;
     let key = keys::load(&paths.key())?;
+    let host_id = config::read_host_id(Path::new(HOST_ID)).map_err(Failure::config)?;
     let elevator = elevate::locate(
         config.elevator.as_deref(),
         std::env::var_os("PATH").as_deref(),
@@ -104,7 +105,7 @@ pub fn run(plan: RunPlan) -> Result<Infallible> {
         ttl_s: plan.ttl_s,
         timeout_s,
     };
-    let payload = request::build(&requester, &command, &ask, wait::now());
+    let payload = request::build(&requester, host_id, &command, &ask, wait::now());
     if payload.to_bytes().len() > MAX_PAYLOAD_LEN {
         return Err(Failure::usage(format!(
             "the request is larger than {} KiB; shorten the arguments or the environment",
@@ -116,7 +117,14 @@ pub fn run(plan: RunPlan) -> Result<Infallible> {
         .map_err(|e| Failure::usage(format!("cannot build the request: {e}")))?;
 
     let cache = GrantCache::new(paths.grants());
-    let cached = usable_cached_grant(&cache, &command, &requester, &key, approvers.as_deref());
+    let cached = usable_cached_grant(
+        &cache,
+        &command,
+        &requester,
+        &host_id,
+        &key,
+        approvers.as_deref(),
+    );
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -169,12 +177,13 @@ fn usable_cached_grant(
     cache: &GrantCache,
     command: &Command,
     requester: &Requester,
+    host_id: &HostId,
     key: &assent_protocol::PrivateKey,
     approvers: Option<&[Approver]>,
 ) -> Option<cache::CachedGrant> {
     let agent = key.public();
-    let Some(grant) = cache.find(command, requester, &agent) else {
-        if let Some(old) = cache.find_changed_program(command, requester, &agent) {
+    let Some(grant) = cache.find(command, requester, host_id, &agent) else {
+        if let Some(old) = cache.find_changed_program(command, requester, host_id, &agent) {
             say(format_args!(
                 "cached grant not usable: {}",
                 cache::Unusable::ProgramChanged {

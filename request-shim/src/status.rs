@@ -16,8 +16,8 @@ use assent_relay_client::{Client, ClientError, ConnectOptions, Fault};
 
 use crate::cache::GrantCache;
 use crate::config::{
-    Config, DEFAULT_RELAY, ELEVATOR_CONFIG, ElevatorFile, ElevatorSettings, Paths, RelaySource,
-    SettingsSource,
+    Config, DEFAULT_RELAY, ELEVATOR_CONFIG, ElevatorFile, ElevatorSettings, HOST_ID, Paths,
+    RelaySource, SettingsSource, read_host_id,
 };
 use crate::elevate;
 use crate::failure::{Exit, Result};
@@ -152,6 +152,7 @@ pub fn status() -> Result<ExitCode> {
         ),
     ));
 
+    report.add(check_host_id(Path::new(HOST_ID)));
     let (item, key) = check_key(&paths.key());
     report.add(item);
     report.add(check_relay(&config, key.as_ref()));
@@ -183,6 +184,15 @@ pub fn status() -> Result<ExitCode> {
     let exit = exit_for(&report.items);
     outln!(report.out, "{}", summary(&report.items));
     Ok(exit.map_or(ExitCode::SUCCESS, ExitCode::from))
+}
+
+/// This install's host id, which every request must name.
+pub fn check_host_id(path: &Path) -> Item {
+    match read_host_id(path) {
+        Ok(id) => Item::ok("host id", format!("{id} (from {})", path.display())),
+        Err(why) if !path.exists() => Item::missing("host id", why),
+        Err(why) => Item::problem("host id", why),
+    }
 }
 
 /// `agent.toml`, `ASSENT_RELAY` and `ASSENT_RELAY_CA`; the settings to check the rest with
@@ -703,6 +713,28 @@ mod tests {
             assert!(matches!(probe, RelayProbe::Refused(_)), "{probe:?}");
             relay.shutdown().await;
         });
+    }
+
+    #[test]
+    fn host_id_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("host-id");
+        let missing = check_host_id(&path);
+        assert_eq!(missing.mark, Mark::Missing);
+        assert!(missing.detail.contains("make one as root"), "{missing}");
+        std::fs::write(&path, "nonsense\n").unwrap();
+        let bad = check_host_id(&path);
+        assert_eq!(bad.mark, Mark::Problem);
+        assert!(bad.detail.contains("does not hold a host id"), "{bad}");
+        std::fs::write(&path, "3f".repeat(16) + "\n").unwrap();
+        assert_eq!(
+            check_host_id(&path).to_string(),
+            format!(
+                "ok       host id    {} (from {})",
+                "3f".repeat(16),
+                path.display()
+            )
+        );
     }
 
     #[test]

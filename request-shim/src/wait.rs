@@ -414,8 +414,13 @@ mod tests {
             ttl_s: None,
             timeout_s: 5,
         };
-        let payload =
-            crate::request::build(&crate::cache::tests::requester(), &command(1), &ask, now());
+        let payload = crate::request::build(
+            &crate::cache::tests::requester(),
+            crate::cache::tests::HOST_ID,
+            &command(1),
+            &ask,
+            now(),
+        );
         let request = Envelope::seal(&agent, &payload).open::<Request>().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let cache = GrantCache::new(dir.path().join("grants"));

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use assent_protocol::payload::{KindDecision, KindStatus, V1};
 use assent_protocol::{
-    Decision, Envelope, Grant, PrivateKey, Request, RequestId, Role, Sha256Digest, Signed, Status,
-    Verdict, sha256,
+    ConsoleId, Decision, Envelope, Grant, PrivateKey, Request, RequestId, Revocation, Role,
+    Sha256Digest, Signed, Status, Verdict, sha256,
 };
 use assent_relay_client::{Client, ClientError, ConnectOptions, Event};
 
@@ -107,13 +107,15 @@ impl Decided {
     }
 }
 
-/// An approver console without a human.
+/// An approver console without a human. Its console id is [`crate::grants::TEST_CONSOLE`]
+/// unless set with [`ScriptedApprover::with_console`].
 pub struct ScriptedApprover {
     client: Client,
     url: String,
     options: ConnectOptions,
     key: PrivateKey,
     name: String,
+    console: ConsoleId,
     decided: HashMap<RequestId, Decided>,
 }
 
@@ -150,8 +152,20 @@ impl ScriptedApprover {
             options,
             key,
             name: name.to_owned(),
+            console: crate::grants::TEST_CONSOLE,
             decided: HashMap::new(),
         })
+    }
+
+    /// Sign as another console of the same key from now on.
+    pub fn with_console(mut self, console: ConsoleId) -> Self {
+        self.console = console;
+        self
+    }
+
+    /// The console id its decisions and statuses carry.
+    pub fn console(&self) -> ConsoleId {
+        self.console
     }
 
     /// Connect again (after the relay restarted), retrying every 100 ms for up to `patience`.
@@ -234,6 +248,7 @@ impl ScriptedApprover {
             not_after,
             cmd_sha256: r.cmd_sha256(),
             approver: self.name.clone(),
+            console: self.console,
             decided_at: now,
             note: choice.note.clone(),
         };
@@ -302,14 +317,21 @@ impl ScriptedApprover {
         Ok(made)
     }
 
-    /// A status (SPEC §4.6) issued now, revoking `revoked`, signed.
+    /// A status of this console issued now, revoking `revoked` (for ever), signed.
     pub fn sign_status(&self, revoked: &[Sha256Digest]) -> Envelope {
         let status = Status {
             v: V1,
             kind: KindStatus,
             approver: self.name.clone(),
+            console: self.console,
             issued_at: now(),
-            revoked: revoked.to_vec(),
+            revoked: revoked
+                .iter()
+                .map(|&decision_sha256| Revocation {
+                    decision_sha256,
+                    until: None,
+                })
+                .collect(),
         };
         Envelope::seal(&self.key, &status)
     }

@@ -8,8 +8,9 @@ use std::path::Path;
 
 use assent_protocol::payload::{KindDecision, KindRequest, KindStatus, V1};
 use assent_protocol::{
-    CommandLine, Decision, Env, Envelope, Grant, GrantToken, Namespace, Payload, PrivateKey,
-    Request, RequestId, Sha256Digest, Status, Verdict, cmd_sha256, sha256,
+    CommandLine, ConsoleId, Decision, Env, Envelope, Grant, GrantToken, HostId, Namespace, Payload,
+    PrivateKey, Request, RequestId, Revocation, Revocations, Sha256Digest, Status, Verdict,
+    cmd_sha256, sha256,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -20,6 +21,9 @@ use crate::users::TestUser;
 pub const ONCE_WINDOW_S: u64 = 60;
 /// Default `ttl_s` of a `timed` request.
 pub const TIMED_TTL_S: u64 = 3600;
+
+/// The console that test decisions and statuses come from unless a test names another.
+pub const TEST_CONSOLE: ConsoleId = ConsoleId([0xc0; 16]);
 
 /// A payload, the envelope that signs it, and the exact signed bytes.
 #[derive(Debug, Clone)]
@@ -65,9 +69,9 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
 
-/// A request (SPEC §4.4). Defaults: a fresh random id, agent `test-agent`, this host, the
-/// current user, run_as `root`, cwd `/`, no env, reason `end-to-end test`, a `once` grant,
-/// created now, expiring in 5 minutes.
+/// A request (`docs/protocol.md`). Defaults: a fresh random id, agent `test-agent`, this host
+/// (its hostname and the sandboxes' default host id), the current user, run_as `root`, cwd
+/// `/`, no env, reason `end-to-end test`, a `once` grant, created now, expiring in 5 minutes.
 #[derive(Debug, Clone)]
 pub struct RequestBuilder {
     request: Request,
@@ -86,6 +90,7 @@ impl RequestBuilder {
                 id: RequestId::random(),
                 agent: "test-agent".into(),
                 host: crate::hostname(),
+                host_id: crate::sandbox::DEFAULT_HOST_ID,
                 user: me.name,
                 uid: me.uid,
                 run_as: "root".into(),
@@ -113,6 +118,10 @@ impl RequestBuilder {
     }
     pub fn host(mut self, host: &str) -> Self {
         self.request.host = host.into();
+        self
+    }
+    pub fn host_id(mut self, id: HostId) -> Self {
+        self.request.host_id = id;
         self
     }
     pub fn user(mut self, name: &str) -> Self {
@@ -212,8 +221,8 @@ impl RequestBuilder {
     }
 }
 
-/// A decision (SPEC §4.5) on one signed request. Defaults: approved by `alice` now, for the
-/// requested grant type, bound to the request by id and hash and to its command by
+/// A decision on one signed request. Defaults: approved by `alice` on [`TEST_CONSOLE`] now,
+/// for the requested grant type, bound to the request by id and hash and to its command by
 /// `cmd_sha256`; `once` valid for 60 s, `timed` for the requested `ttl_s`, `always` open-ended.
 #[derive(Debug, Clone)]
 pub struct DecisionBuilder {
@@ -237,6 +246,7 @@ impl DecisionBuilder {
                 not_after: None,
                 cmd_sha256: r.cmd_sha256(),
                 approver: "alice".into(),
+                console: TEST_CONSOLE,
                 decided_at: now,
                 note: None,
             },
@@ -308,6 +318,10 @@ impl DecisionBuilder {
         self.decision.approver = name.into();
         self
     }
+    pub fn console(mut self, console: ConsoleId) -> Self {
+        self.decision.console = console;
+        self
+    }
     pub fn decided_at(mut self, t: u64) -> Self {
         self.decision.decided_at = t;
         self
@@ -338,7 +352,8 @@ impl DecisionBuilder {
     }
 }
 
-/// An approver's status (SPEC §4.6). Defaults: approver `alice`, issued now, nothing revoked.
+/// An approver's status. Defaults: approver `alice` on [`TEST_CONSOLE`], issued now, nothing
+/// revoked.
 #[derive(Debug, Clone)]
 pub struct StatusBuilder {
     status: Status,
@@ -351,8 +366,9 @@ impl StatusBuilder {
                 v: V1,
                 kind: KindStatus,
                 approver: approver.into(),
+                console: TEST_CONSOLE,
                 issued_at: crate::now(),
-                revoked: Vec::new(),
+                revoked: Revocations::new(),
             },
         }
     }
@@ -365,9 +381,20 @@ impl StatusBuilder {
         self.status.issued_at = t;
         self
     }
-    /// Adds one revoked `decision_sha256`.
-    pub fn revoke(mut self, decision_sha256: Sha256Digest) -> Self {
-        self.status.revoked.push(decision_sha256);
+    pub fn console(mut self, console: ConsoleId) -> Self {
+        self.status.console = console;
+        self
+    }
+    /// Adds one revoked `decision_sha256`, listed for ever (as for an always grant).
+    pub fn revoke(self, decision_sha256: Sha256Digest) -> Self {
+        self.revoke_until(decision_sha256, None)
+    }
+    /// Adds one revoked `decision_sha256`, listed `until` then (the grant's `not_after`).
+    pub fn revoke_until(mut self, decision_sha256: Sha256Digest, until: Option<u64>) -> Self {
+        self.status.revoked.insert(Revocation {
+            decision_sha256,
+            until,
+        });
         self
     }
 

@@ -15,6 +15,10 @@
 //! travels as a positional argument; none is pasted into the script. The process that runs
 //! the program is the one `unshare` started, so killing it on a timeout kills the program.
 //!
+//! Every sandbox's `etc/` holds a host id ([`DEFAULT_HOST_ID`] unless a test writes another,
+//! [`Sandbox::write_host_id`]): two sandboxes with the same hostname and different host ids are
+//! two machines cloned from one image.
+//!
 //! The host's own `/etc/assent` and friends are never written: only empty mount points are
 //! created when missing.
 
@@ -27,6 +31,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use assent_protocol::HostId;
+
 use crate::scratch::ScratchDir;
 use crate::users::TestUser;
 
@@ -34,6 +40,8 @@ use crate::users::TestUser;
 pub const HOST_CONFIG_DIR: &str = "/etc/assent";
 pub const HOST_LEDGER_DIR: &str = "/var/lib/assent";
 pub const HOST_AUDIT_DIR: &str = "/var/log/assent";
+/// The host id every sandbox starts with, and the one test requests name by default.
+pub const DEFAULT_HOST_ID: HostId = HostId([0x5e; 16]);
 /// The elevator's default `secure_path`.
 pub const DEFAULT_SECURE_PATH: &str =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -205,6 +213,7 @@ impl Sandbox {
         let limits = fs::read_to_string("/proc/self/limits")
             .unwrap_or_else(|e| panic!("cannot read /proc/self/limits: {e}"));
         sandbox.write_root_limits(&limits);
+        sandbox.write_host_id(DEFAULT_HOST_ID);
         sandbox
     }
 
@@ -225,6 +234,18 @@ impl Sandbox {
     }
     pub fn config_path(&self) -> PathBuf {
         self.etc_dir().join("elevator.toml")
+    }
+    /// Mounted as `/etc/assent/host-id`.
+    pub fn host_id_path(&self) -> PathBuf {
+        self.etc_dir().join("host-id")
+    }
+    /// The host id this sandbox's elevator and shim read.
+    pub fn host_id(&self) -> HostId {
+        let path = self.host_id_path();
+        let bytes =
+            fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        HostId::from_file(&bytes)
+            .unwrap_or_else(|| panic!("{} does not hold a host id", path.display()))
     }
     /// Mounted over `/var/lib/assent`.
     pub fn ledger_dir(&self) -> PathBuf {
@@ -311,12 +332,17 @@ impl Sandbox {
 
     /// Write the config file verbatim (for malformed configs), root-owned, 0644.
     pub fn write_config_text(&self, text: &str) {
-        let path = self.config_path();
-        fs::write(&path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
-        std::os::unix::fs::chown(&path, Some(0), Some(0))
-            .unwrap_or_else(|e| panic!("cannot chown {}: {e}", path.display()));
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o644))
-            .unwrap_or_else(|e| panic!("cannot chmod {}: {e}", path.display()));
+        write_root_file(&self.config_path(), text);
+    }
+
+    /// Make this sandbox another install: write `id` as its host id, root-owned, 0644.
+    pub fn write_host_id(&self, id: HostId) {
+        self.write_host_id_text(&id.to_file());
+    }
+
+    /// Write the host id file verbatim (for malformed ones), root-owned, 0644.
+    pub fn write_host_id_text(&self, text: &str) {
+        write_root_file(&self.host_id_path(), text);
     }
 
     /// Copy `src` into the bin dir as `name`, root:root with `mode` (e.g. 0o4755 for setuid).
@@ -444,6 +470,15 @@ impl AuditLine {
     pub fn mentions(&self, text: &str) -> bool {
         self.raw.contains(text)
     }
+}
+
+/// Write `text` to `path`, root:root, 0644.
+fn write_root_file(path: &Path, text: &str) {
+    fs::write(path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    std::os::unix::fs::chown(path, Some(0), Some(0))
+        .unwrap_or_else(|e| panic!("cannot chown {}: {e}", path.display()));
+    fs::set_permissions(path, fs::Permissions::from_mode(0o644))
+        .unwrap_or_else(|e| panic!("cannot chmod {}: {e}", path.display()));
 }
 
 fn make_dir(path: &Path, mode: u32) {

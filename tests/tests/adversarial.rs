@@ -780,8 +780,9 @@ impl Flow {
                 v: Default::default(),
                 kind: Default::default(),
                 approver: "alice".into(),
+                console: assent_tests::grants::TEST_CONSOLE,
                 issued_at: now(),
-                revoked: vec![],
+                revoked: Default::default(),
             },
         );
         self.approver.set_status(status.clone());

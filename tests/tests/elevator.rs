@@ -11,7 +11,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use assent_protocol::{CommandLine, Env, Grant, Namespace};
+use assent_protocol::{CommandLine, ConsoleId, Env, Grant, HostId, Namespace};
 use assent_tests::grants::{
     DecisionBuilder, RequestBuilder, SignedDecision, SignedRequest, StatusBuilder, TokenBuilder,
     flip_payload_byte, flip_sig_byte, flip_token_byte, sig_len,
@@ -549,6 +549,97 @@ fn grant_made_for_a_host_runs_on_that_host() {
     assert!(marker.exists());
 }
 
+/// Two machines cloned from one image share a hostname; only the host id tells them apart.
+/// Each has its own ledger, so without it a once-grant would run once on each.
+#[test]
+fn a_once_grant_for_one_host_id_is_refused_on_a_clone_with_the_same_hostname() {
+    let fx = fx();
+    let here = HostId([0xa1; 16]);
+    let there = HostId([0xb2; 16]);
+    fx.sb.write_host_id(here);
+    let clone = Sandbox::new();
+    clone.write_config_text(&fs::read_to_string(fx.sb.config_path()).unwrap());
+    clone.write_host_id(there);
+
+    let (request, marker) = fx.touch("cloned-host");
+    let (request, _, token) = fx.approved(request.host("hosta").host_id(here));
+    let r = &request.payload;
+    let out = clone
+        .elevate(&token, &r.program, &r.argv[1..])
+        .hostname("hosta")
+        .run();
+    let detail = out.assert_refused("host");
+    assert_eq!(
+        detail,
+        format!(
+            "the request is for host \"hosta\" with host id {here}; this is \"hosta\" with host id {there} (/etc/assent/host-id)"
+        )
+    );
+    assert_not_run(&marker);
+    let line = clone
+        .audit_lines()
+        .pop()
+        .expect("the clone audits the attempt");
+    assert_eq!((line.event(), line.check()), ("refused", Some("host")));
+
+    // On the machine it was made for, it runs, once.
+    fx.assert_exec(&fx.elevate(&token, &request).hostname("hosta").run());
+    assert!(marker.exists());
+    fs::remove_file(&marker).unwrap();
+    let again = fx.elevate(&token, &request).hostname("hosta").run();
+    fx.assert_refused(&again, "single-use", &marker);
+}
+
+#[test]
+fn a_missing_unsafe_or_malformed_host_id_is_a_configuration_error() {
+    let fx = fx();
+    let (request, marker) = fx.touch("host-id-file");
+    let (request, _, token) = fx.approved(request);
+    let path = fx.sb.host_id_path();
+    let attempt = |want: &str| {
+        let out = fx.elevate(&token, &request).run();
+        let detail = out.assert_config_error().to_owned();
+        assert!(detail.contains(want), "{want:?} in {detail}");
+        assert_not_run(&marker);
+        let line = fx.last_audit();
+        assert_eq!((line.event(), line.check()), ("refused", Some("setup")));
+        assert!(line.mentions("host id: "), "{}", line.raw);
+        detail
+    };
+
+    fs::remove_file(&path).unwrap();
+    let detail = attempt("/etc/assent/host-id does not exist, so this install has no host id");
+    assert!(
+        detail.contains("make one as root: (umask 022; printf"),
+        "{detail}"
+    );
+    fx.sb.check().assert_config_error();
+
+    fx.sb.write_host_id_text("HOSTA\n");
+    attempt("/etc/assent/host-id does not hold a host id (one line of 32 lowercase hex digits)");
+
+    fx.sb.write_host_id(HostId([1; 16]));
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o664)).unwrap();
+    attempt("writable by group or others");
+
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    let agent = TestUser::agent();
+    std::os::unix::fs::chown(&path, Some(agent.uid), None).unwrap();
+    attempt("not root");
+
+    // A symbolic link, even to a good file the agent cannot change.
+    fs::remove_file(&path).unwrap();
+    let real = fx.sb.etc_dir().join("host-id.real");
+    fs::write(&real, HostId([1; 16]).to_file()).unwrap();
+    std::os::unix::fs::symlink(&real, &path).unwrap();
+    attempt("is a symbolic link");
+
+    // Fixed, it runs.
+    fs::remove_file(&path).unwrap();
+    fx.sb.write_host_id(assent_tests::sandbox::DEFAULT_HOST_ID);
+    fx.assert_exec(&fx.elevate(&token, &request).run());
+}
+
 #[test]
 fn grant_used_by_another_uid_is_refused() {
     let other = TestUser::other();
@@ -831,6 +922,59 @@ fn timed_grant_revoked_by_status_is_refused() {
         .status(&status)
         .encode();
     fx.assert_refused(&fx.elevate(&token, &request).run(), "status", &counter);
+}
+
+/// Two consoles with one approver key: the one that approved a grant and revoked it, and one
+/// that never saw it. The other console's statuses, however fresh, never vouch for the grant.
+#[test]
+fn a_status_from_another_console_of_the_same_key_does_not_vouch_for_a_timed_grant() {
+    let fx = fx();
+    let (request, decision, counter) = reusable(&fx, Grant::Timed);
+    let laptop = decision.payload.console;
+    let desktop = ConsoleId([0xd5; 16]);
+    let run_with = |status: &assent_tests::grants::SignedStatus| {
+        let token = TokenBuilder::new(&request, &decision)
+            .status(status)
+            .encode();
+        fx.elevate(&token, &request).run()
+    };
+
+    let elsewhere = StatusBuilder::new("alice")
+        .console(desktop)
+        .sign(&fx.alice.private);
+    let detail = fx.assert_refused(&run_with(&elsewhere), "status", &counter);
+    assert!(
+        detail.contains(&format!(
+            "the status is from console {desktop}, not from console {laptop} that approved this grant"
+        )),
+        "{detail}"
+    );
+
+    // The approving console's status vouches for it; once it revokes it, nothing does.
+    let fresh = StatusBuilder::new("alice").sign(&fx.alice.private);
+    fx.assert_exec(&run_with(&fresh));
+    let revoked = StatusBuilder::new("alice")
+        .revoke_until(decision.sha256, decision.payload.not_after)
+        .sign(&fx.alice.private);
+    let out = run_with(&revoked);
+    assert!(
+        out.assert_refused("status").contains("revoked by alice"),
+        "{out}"
+    );
+    let later = StatusBuilder::new("alice")
+        .console(desktop)
+        .issued_at(now() + 1)
+        .sign(&fx.alice.private);
+    let out = run_with(&later);
+    assert!(
+        out.assert_refused("status").contains("not from console"),
+        "{out}"
+    );
+    assert_eq!(
+        count(&counter),
+        1,
+        "it ran once, with the approving console's status"
+    );
 }
 
 #[test]
@@ -2311,6 +2455,13 @@ fn check_as_root_prints_each_approvers_fingerprint() {
         "check must print alice's fingerprint as ssh-keygen -l does: {out}"
     );
     assert!(out.stdout.contains("alice"), "{out}");
+    assert!(
+        out.stdout.contains(&format!(
+            "\nhost id {} (/etc/assent/host-id)\n",
+            fx.sb.host_id()
+        )),
+        "{out}"
+    );
 }
 
 #[test]

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use assent_protocol::HostId;
 use assent_tests::relay_process::RelayProcess;
 use assent_tests::sandbox::{Outcome, Run, Sandbox};
 use assent_tests::scratch::ScratchDir;
@@ -95,6 +96,8 @@ fn actions(out: &Outcome) -> Vec<(String, String)> {
                 "skipped",
                 "kept",
                 "removed",
+                "created",
+                "replaced",
             ];
             known
                 .contains(&word)
@@ -274,6 +277,7 @@ fn install_sets_up_the_tree_then_changes_nothing_and_uninstall_keeps_the_config(
 
     // The fixed paths (the sandbox's, mounted over them).
     assert_root_owned(&sb.etc_dir(), 0o755, "dir");
+    assert_root_owned(&sb.host_id_path(), 0o644, "file");
     assert_root_owned(&sb.ledger_dir(), 0o700, "dir");
     assert_root_owned(&sb.log_dir(), 0o700, "dir");
     let config = sb.config_path();
@@ -297,7 +301,7 @@ fn install_sets_up_the_tree_then_changes_nothing_and_uninstall_keeps_the_config(
     let inodes: Vec<u64> = TOOLS
         .iter()
         .map(|t| inode(&bin.join(t)))
-        .chain([inode(&elevator), inode(&config)])
+        .chain([inode(&elevator), inode(&config), inode(&sb.host_id_path())])
         .collect();
     let second = install_from_build(&sb, &prefix);
     let said = actions(&second);
@@ -321,7 +325,7 @@ fn install_sets_up_the_tree_then_changes_nothing_and_uninstall_keeps_the_config(
     let again: Vec<u64> = TOOLS
         .iter()
         .map(|t| inode(&bin.join(t)))
-        .chain([inode(&elevator), inode(&config)])
+        .chain([inode(&elevator), inode(&config), inode(&sb.host_id_path())])
         .collect();
     assert_eq!(inodes, again, "the second run rewrote files");
     assert_root_owned(&elevator, 0o4755, "file");
@@ -366,6 +370,86 @@ fn install_sets_up_the_tree_then_changes_nothing_and_uninstall_keeps_the_config(
     let nothing = install(&sb, &["--uninstall", "--prefix", path_str(&prefix)]).run();
     nothing.assert_success();
     assert!(nothing.stdout.contains("Nothing to remove"), "{nothing}");
+}
+
+/// The host id: made when missing, never overwritten, replaced only on request (after cloning
+/// an image), and always one the elevator accepts.
+#[test]
+fn install_makes_the_host_id_once_and_new_host_id_replaces_it() {
+    let sb = Sandbox::new();
+    let prefix = sb.root().join("prefix");
+    let path = sb.host_id_path();
+    fs::remove_file(&path).unwrap();
+
+    let first = install_from_build(&sb, &prefix);
+    assert_root_owned(&path, 0o644, "file");
+    let made = sb.host_id();
+    assert_ne!(made, assent_tests::sandbox::DEFAULT_HOST_ID);
+    assert!(
+        says(&first, "created", &format!("/etc/assent/host-id ({made})")),
+        "{first}"
+    );
+    // With approvers listed, the elevator reads the id install.sh made.
+    let alice = assent_tests::keys::KeyPair::generate(&sb.keys_dir(), "alice");
+    sb.write_config(
+        &assent_tests::sandbox::ElevatorConfig::new()
+            .approver("alice", &alice.public_line)
+            .requester(&TestUser::agent().name, &["root"]),
+    );
+    let checked = sb.check();
+    checked.assert_success();
+    assert!(
+        checked.stdout.contains(&format!("host id {made} ")),
+        "the elevator reads the id install.sh made: {checked}"
+    );
+
+    let second = install_from_build(&sb, &prefix);
+    assert!(
+        says(&second, "unchanged", "/etc/assent/host-id"),
+        "{second}"
+    );
+    assert_eq!(sb.host_id(), made);
+
+    // An unusable one is kept as it is, with a warning that names the fix.
+    sb.write_host_id_text("cloned-from-golden-image\n");
+    let kept = install_from_build(&sb, &prefix);
+    assert!(says(&kept, "kept", "/etc/assent/host-id"), "{kept}");
+    assert!(
+        kept.stderr
+            .contains("host-id must be one line of 32 lowercase hex digits"),
+        "{kept}"
+    );
+    assert!(kept.stderr.contains("--new-host-id"), "{kept}");
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        "cloned-from-golden-image\n"
+    );
+
+    // --new-host-id replaces it, and does nothing else.
+    sb.write_host_id(made);
+    let renewed = install(&sb, &["--new-host-id"]).run();
+    renewed.assert_success();
+    let new = sb.host_id();
+    assert_ne!(new, made);
+    assert_root_owned(&path, 0o644, "file");
+    assert!(
+        says(
+            &renewed,
+            "replaced",
+            &format!("/etc/assent/host-id ({new}; was {made})")
+        ),
+        "{renewed}"
+    );
+    assert_eq!(actions(&renewed).len(), 1, "nothing else: {renewed}");
+    assert!(sb.check().stdout.contains(&format!("host id {new} ")));
+    assert!(
+        !sb.etc_dir().read_dir().unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains(".new")),
+        "no temporary file is left"
+    );
 }
 
 #[test]
@@ -441,6 +525,9 @@ fn install_stages_under_destdir_and_refuses_without_root() {
     out.assert_success();
     assert_root_owned(&stage.join("opt/assent/bin/assent-elevate"), 0o4755, "file");
     assert_root_owned(&stage.join("etc/assent/elevator.toml"), 0o644, "file");
+    let staged_id = stage.join("etc/assent/host-id");
+    assert_root_owned(&staged_id, 0o644, "file");
+    assert!(HostId::from_file(&fs::read(&staged_id).unwrap()).is_some());
     assert_root_owned(&stage.join("var/lib/assent"), 0o700, "dir");
     let unit = fs::read_to_string(stage.join("opt/assent/lib/systemd/system/assent-relay.service"))
         .unwrap();

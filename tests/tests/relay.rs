@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use assent_protocol::payload::{KindLogin, V1};
 use assent_protocol::{
-    Decision, Envelope, Login, PrivateKey, Role, Sha256Digest, Status, Verdict, sha256,
+    Decision, Envelope, Login, PrivateKey, Role, Sha256Digest, Status, Verdict, Withdraw, sha256,
 };
 use assent_relay_client::message::{ClientMessage, ServerMessage};
 use assent_relay_client::{Client, ClientError, ConnectOptions, Event, Fault};
@@ -215,6 +215,36 @@ async fn expect_request(approver: &mut Client, req: &SignedRequest) -> bool {
     }
 }
 
+/// `decided`, carrying `decision`, for `req`.
+async fn expect_decided(approver: &mut Client, req: &SignedRequest, decision: &Envelope) {
+    match event(approver).await {
+        Event::Decided {
+            request_id,
+            envelope,
+            ..
+        } => {
+            assert_eq!(request_id, req.payload.id);
+            assert_eq!(&envelope, decision, "decided carries the winning decision");
+        }
+        other => panic!("expected decided, got {other:?}"),
+    }
+}
+
+/// `delivered` for `req` and `decision`.
+async fn expect_delivered(approver: &mut Client, req: &SignedRequest, decision: &Envelope) {
+    let digest = sha256(&decision.payload_bytes_unverified().unwrap());
+    match event(approver).await {
+        Event::Delivered {
+            request_id,
+            decision_sha256,
+        } => {
+            assert_eq!(request_id, req.payload.id);
+            assert_eq!(decision_sha256, digest);
+        }
+        other => panic!("expected delivered, got {other:?}"),
+    }
+}
+
 async fn expect_decision(agent: &mut Client, decision: &Envelope) {
     match event(agent).await {
         Event::Decision { envelope } => assert_eq!(&envelope, decision),
@@ -250,13 +280,16 @@ async fn late_console_sees_the_pending_request_and_the_shim_gets_the_decision() 
             request_id,
             approver,
             verdict,
+            envelope,
         } => {
             assert_eq!(request_id, req.payload.id);
             assert_eq!(approver, "alice");
             assert_eq!(verdict, Verdict::Approve);
+            assert_eq!(envelope, decision);
         }
         other => panic!("expected decided, got {other:?}"),
     }
+    expect_delivered(&mut console, &req, &decision).await;
 
     // The same agent key is no longer first-seen once a human decided for it.
     let second = request(&agent_key, 60);
@@ -280,16 +313,22 @@ async fn a_decision_waits_for_the_reconnecting_shim_and_duplicates_are_idempoten
     agent.close().await;
     expect_request(&mut console, &req).await;
 
-    // Decided while the shim is away.
+    // Decided while the shim is away: decided, not delivered.
     let decision = approve(&req, "alice", &alice);
     console.decide(&decision).await.unwrap();
-    assert!(matches!(event(&mut console).await, Event::Decided { .. }));
+    expect_decided(&mut console, &req, &decision).await;
+    assert_nothing_pending(&mut console).await;
+    // Sent again (as a console does after a reconnect): still nothing delivered to say.
+    console.decide(&decision).await.unwrap();
+    assert_nothing_pending(&mut console).await;
 
-    // The shim reconnects and re-submits the same signed request: it gets the decision.
+    // The shim reconnects and re-submits the same signed request: it gets the decision, and
+    // the console hears that it was delivered.
     let mut agent = connect(&url, &agent_key, Role::Agent).await;
     agent.submit(&req.envelope).await.unwrap();
     expect_queued(&mut agent, &req).await;
     expect_decision(&mut agent, &decision).await;
+    expect_delivered(&mut console, &req, &decision).await;
 
     // And again on the same connection: the same answer, and the console hears nothing new.
     agent.submit(&req.envelope).await.unwrap();
@@ -297,9 +336,101 @@ async fn a_decision_waits_for_the_reconnecting_shim_and_duplicates_are_idempoten
     expect_decision(&mut agent, &decision).await;
     assert_nothing_pending(&mut console).await;
 
-    // Deciding it again with the identical decision is accepted silently.
+    // Deciding it again with the identical decision is accepted, and answered with what the
+    // console may have missed: it was delivered.
     console.decide(&decision).await.unwrap();
+    expect_delivered(&mut console, &req, &decision).await;
     assert_nothing_pending(&mut console).await;
+}
+
+/// A withdraw of `req`, signed by `key`.
+fn withdraw(req: &SignedRequest, key: &PrivateKey) -> Envelope {
+    let w = Withdraw {
+        v: V1,
+        kind: Default::default(),
+        request_id: req.payload.id,
+        request_sha256: req.sha256,
+        withdrawn_at: now(),
+    };
+    Envelope::seal(key, &w)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_withdraws_its_undecided_request_and_the_console_is_told() {
+    let alice = PrivateKey::generate("alice");
+    let relay = Relay::start(&config(&[("alice", &alice)], ""));
+    let url = relay.url();
+    let mut console = connect(&url, &alice, Role::Approver).await;
+    let agent_key = PrivateKey::generate("agent");
+    let mut agent = connect(&url, &agent_key, Role::Agent).await;
+    let req = request(&agent_key, 60);
+    agent.submit(&req.envelope).await.unwrap();
+    expect_queued(&mut agent, &req).await;
+    expect_request(&mut console, &req).await;
+
+    // Another agent cannot withdraw it, even with a withdraw of its own key.
+    let mallory_key = PrivateKey::generate("mallory");
+    let mut mallory = connect(&url, &mallory_key, Role::Agent).await;
+    mallory
+        .withdraw(&withdraw(&req, &mallory_key))
+        .await
+        .unwrap();
+    match event(&mut mallory).await {
+        Event::Refused { request_id, reason } => {
+            assert_eq!(request_id, Some(req.payload.id));
+            assert!(reason.contains("was not submitted by this key"), "{reason}");
+        }
+        other => panic!("expected refused, got {other:?}"),
+    }
+    assert_nothing_pending(&mut console).await;
+
+    // Its agent withdraws it: the agent and the console hear so, and it is gone.
+    agent.withdraw(&withdraw(&req, &agent_key)).await.unwrap();
+    for client in [&mut agent, &mut console] {
+        match event(client).await {
+            Event::Withdrawn { request_id } => assert_eq!(request_id, req.payload.id),
+            other => panic!("expected withdrawn, got {other:?}"),
+        }
+    }
+    console
+        .decide(&approve(&req, "alice", &alice))
+        .await
+        .unwrap();
+    match event(&mut console).await {
+        Event::Refused { reason, .. } => assert!(reason.contains("no request"), "{reason}"),
+        other => panic!("expected refused, got {other:?}"),
+    }
+    agent.submit(&req.envelope).await.unwrap();
+    match event(&mut agent).await {
+        Event::Withdrawn { request_id } => assert_eq!(request_id, req.payload.id),
+        other => panic!("expected withdrawn, got {other:?}"),
+    }
+    let mut late = connect(&url, &alice, Role::Approver).await;
+    assert_nothing_pending(&mut late).await;
+
+    // A decided request stays decided.
+    let decided = request(&agent_key, 60);
+    agent.submit(&decided.envelope).await.unwrap();
+    expect_queued(&mut agent, &decided).await;
+    expect_request(&mut console, &decided).await;
+    let d = approve(&decided, "alice", &alice);
+    console.decide(&d).await.unwrap();
+    expect_decision(&mut agent, &d).await;
+    agent
+        .withdraw(&withdraw(&decided, &agent_key))
+        .await
+        .unwrap();
+    match event(&mut agent).await {
+        Event::Refused { reason, .. } => {
+            assert!(reason.contains("already decided by alice"), "{reason}");
+        }
+        other => panic!("expected refused, got {other:?}"),
+    }
+
+    // A withdraw signed by another key than the connection's ends the connection.
+    agent.withdraw(&withdraw(&req, &mallory_key)).await.unwrap();
+    let why = closed(&mut agent).await;
+    assert!(why.contains("withdraw is signed by"), "{why}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -357,6 +488,7 @@ async fn two_approvers_first_decision_wins_and_the_other_is_told() {
             Event::Decided { approver, .. } => assert_eq!(approver, "alice"),
             other => panic!("expected decided by alice, got {other:?}"),
         }
+        expect_delivered(console, &req, &alices).await;
     }
 
     // Bob was a moment late with a denial: refused, and the shim hears nothing more.
@@ -604,7 +736,8 @@ async fn statuses_are_stored_and_served() {
         Event::Statuses { statuses } => {
             assert_eq!(statuses, vec![alices.clone(), bobs]);
             let held = statuses[0].open::<Status>().unwrap();
-            assert_eq!(held.payload.revoked, vec![revoked]);
+            assert!(held.payload.revoked.contains(&revoked));
+            assert_eq!(held.payload.revoked.len(), 1);
         }
         other => panic!("expected statuses, got {other:?}"),
     }
@@ -812,6 +945,7 @@ async fn bad_clients_are_cut_off_while_a_legitimate_flow_completes() {
                                 }
                                 ServerMessage::Request { .. }
                                 | ServerMessage::Decided { .. }
+                                | ServerMessage::Delivered { .. }
                                 | ServerMessage::Expired { .. } => continue,
                                 other => panic!("expected refused, got {other:?}"),
                             }
@@ -873,7 +1007,9 @@ async fn bad_clients_are_cut_off_while_a_legitimate_flow_completes() {
         loop {
             match event(&mut console).await {
                 Event::Request { envelope, .. } if envelope == req.envelope => break,
-                Event::Request { .. } | Event::Decided { .. } => continue,
+                Event::Request { .. } | Event::Decided { .. } | Event::Delivered { .. } => {
+                    continue;
+                }
                 other => panic!("unexpected {other:?}"),
             }
         }
@@ -1292,11 +1428,14 @@ async fn the_scripted_approver_cli_decides_and_revokes() {
         format!("{}\n# comment\n{}\n", d.sha256, other),
     )
     .unwrap();
-    wait_for_status(&mut agent, |revoked| revoked == [d.sha256, other]).await;
+    let mut both = [d.sha256, other];
+    both.sort();
+    wait_for_status(&mut agent, |revoked| revoked == both).await;
     let _ = cli.kill();
     let _ = cli.wait();
 }
 
+/// The first status served once its revoked digests (in their order, sorted) satisfy `want`.
 async fn wait_for_status(agent: &mut Client, want: impl Fn(&[Sha256Digest]) -> bool) -> Status {
     let deadline = Instant::now() + WAIT;
     loop {
@@ -1304,7 +1443,9 @@ async fn wait_for_status(agent: &mut Client, want: impl Fn(&[Sha256Digest]) -> b
         if let Event::Statuses { statuses } = event(agent).await {
             if let Some(s) = statuses.first() {
                 let s = s.open::<Status>().unwrap().payload;
-                if want(&s.revoked) {
+                let digests: Vec<Sha256Digest> =
+                    s.revoked.iter().map(|r| r.decision_sha256).collect();
+                if want(&digests) {
                     return s;
                 }
             }

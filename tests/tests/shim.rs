@@ -62,8 +62,15 @@ impl ApproverExt for Approver {
                 v: Default::default(),
                 kind: Default::default(),
                 approver: "alice".into(),
+                console: assent_tests::grants::TEST_CONSOLE,
                 issued_at,
-                revoked,
+                revoked: revoked
+                    .into_iter()
+                    .map(|decision_sha256| assent_protocol::Revocation {
+                        decision_sha256,
+                        until: None,
+                    })
+                    .collect(),
             },
         );
         self.set_status(status.clone());
@@ -532,6 +539,17 @@ fn a_timed_grant_is_reused_until_revoked() {
     assert_eq!(grant["grant"], "timed");
     assert_eq!(grant["approver"], "alice");
     assert_eq!(grant["argv"], serde_json::json!(["id", "-u"]));
+    assert_eq!(grant["host"], assent_tests::hostname());
+    assert_eq!(grant["host_id"], flow.sb.host_id().to_hex());
+    let text = flow.shim().arg("grants").run();
+    assert!(
+        text.stdout.contains(&format!(
+            "\n  host     {} (host id {})\n",
+            assent_tests::hostname(),
+            flow.sb.host_id().short()
+        )),
+        "{text}"
+    );
 
     // The approver revokes it: the next run says why and asks anew.
     let decision = flow.approver.decisions()[0].decision_sha256;
@@ -661,6 +679,43 @@ fn sudo_entry_goes_through_the_whole_flow() {
         "assent: sudo option -i is not supported by assent's sudo entry",
     );
     assert_eq!(flow.approver.requests().len(), 1);
+}
+
+/// Every request names this install's host id; without one the shim cannot ask, and says how
+/// to make one. The request it then sends names the id the elevator reads.
+#[test]
+fn a_missing_or_malformed_host_id_exits_78_with_the_fix() {
+    let flow = Flow::new(approve(Grant::Once));
+    fs::remove_file(flow.sb.host_id_path()).unwrap();
+    let out = flow.run(&[], &["id", "-u"]).run();
+    out.assert_code(78);
+    let lines = out.stderr_lines();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert!(
+        lines[0].starts_with(
+            "assent: /etc/assent/host-id does not exist, so this host has no host id; make one as root: (umask 022; printf"
+        ),
+        "{out}"
+    );
+    let status = flow.shim().arg("status").run();
+    status.assert_code(78);
+    assert!(
+        status_line(&status, "host id")
+            .starts_with("MISSING  host id    /etc/assent/host-id does not exist"),
+        "{status}"
+    );
+
+    flow.sb.write_host_id_text("3F2A\n");
+    let out = flow.run(&[], &["id", "-u"]).run();
+    out.assert_code(78);
+    stderr_has(&out, "/etc/assent/host-id does not hold a host id");
+    assert!(flow.approver.requests().is_empty(), "nothing was asked");
+
+    let id = assent_protocol::HostId([0x42; 16]);
+    flow.sb.write_host_id(id);
+    let ran = flow.run(&[], &["id", "-u"]).run();
+    ran.assert_success();
+    assert_eq!(flow.approver.requests()[0].host_id, id);
 }
 
 #[test]

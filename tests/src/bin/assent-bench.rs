@@ -2,8 +2,9 @@
 //!
 //! - `assent-bench mint --user NAME --count N --config FILE --tokens FILE [--program PATH]`
 //!   makes a fresh approver and agent key, writes an elevator config that trusts the approver
-//!   and lets NAME run as root, and writes N distinct approved `once` grant tokens for
-//!   `PROGRAM` (one per line), each usable exactly once.
+//!   and lets NAME run as root (and the host id the grants name, `host-id` beside it), and
+//!   writes N distinct approved `once` grant tokens for `PROGRAM` (one per line), each usable
+//!   exactly once.
 //! - `assent-bench time --runs N [--warmup W] [--tokens FILE] -- PROGRAM [ARGS...]` runs the
 //!   command W + N times in a row, replacing an argument `{token}` with the next token line,
 //!   and prints the timings of the N measured runs as `median_us=… mean_us=… min_us=…
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use assent_protocol::PrivateKey;
 use assent_tests::grants::{DecisionBuilder, RequestBuilder, TokenBuilder};
-use assent_tests::sandbox::ElevatorConfig;
+use assent_tests::sandbox::{DEFAULT_HOST_ID, ElevatorConfig};
 use assent_tests::users::TestUser;
 use clap::{Parser, Subcommand};
 
@@ -109,6 +110,9 @@ fn mint(
         .requester(&requester.name, &["root"])
         .to_toml();
     std::fs::write(config, text).map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+    let host_id = config.with_file_name("host-id");
+    std::fs::write(&host_id, DEFAULT_HOST_ID.to_file())
+        .map_err(|e| format!("cannot write {}: {e}", host_id.display()))?;
     let argv0 = program.to_string_lossy().into_owned();
     let mut out = String::new();
     for _ in 0..count {
