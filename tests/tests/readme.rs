@@ -458,25 +458,19 @@ fn every_command_in_the_other_docs_exists() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("tests/ has a parent");
-    let mut pages: Vec<PathBuf> = [
-        "request-shim",
-        "approver-tui",
-        "relay",
-        "elevator",
-        "protocol",
-        "tests",
-    ]
-    .iter()
-    .map(|dir| root.join(dir).join("README.md"))
-    .collect();
-    if let Ok(entries) = std::fs::read_dir(root.join("docs")) {
-        pages.extend(
-            entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "md")),
-        );
-    }
-    pages.retain(|p| p.is_file());
+    // Every crate's README and every page of docs/, found rather than listed, so that a page
+    // added or renamed is checked too and none is skipped in silence.
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(root)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path().join("README.md")))
+        .filter(|p| p.is_file())
+        .collect();
+    pages.extend(
+        std::fs::read_dir(root.join("docs"))
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", root.join("docs").display()))
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "md")),
+    );
     pages.sort();
     let bins = bin_dir();
     let mut all = Vec::new();
@@ -494,6 +488,16 @@ fn every_command_in_the_other_docs_exists() {
         all.is_empty(),
         "documented commands that do not exist:\n{}",
         all.join("\n")
+    );
+    assert!(
+        checked > 0,
+        "no assent command found in {} pages ({}); the pages or this parser are wrong",
+        pages.len(),
+        pages
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     eprintln!(
         "checked {checked} documented commands in {} pages",
