@@ -282,7 +282,16 @@ up_console() {
     say "console: running in tmux session $session as $approver, hosting the relay on $relay_url"
 }
 
+# Before anything is made: a console of ours already running is fine, anything else on the
+# port means the demo cannot start its console there.
+up_port_free() {
+    if ! console_running && relay_listening; then
+        die "something already listens on $listen (another assent-console?); stop it, or pass --listen HOST:PORT"
+    fi
+}
+
 up() {
+    up_port_free
     up_agent_user
     up_approver
     up_agent_key
