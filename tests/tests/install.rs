@@ -763,3 +763,48 @@ fn demo_goes_up_asks_as_the_agent_is_approved_in_tmux_and_goes_down() {
     assert!(twice.stderr.contains("already gone"), "{twice}");
     assert_eq!(fs::read_to_string(&config).unwrap(), after_down);
 }
+
+#[test]
+fn demo_refuses_a_busy_port_before_it_makes_anything() {
+    let sb = Sandbox::new();
+    let prefix = sb.root().join("prefix");
+    install_from_build(&sb, &prefix);
+    let home = ScratchDir::new("demo-busy");
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = busy.local_addr().unwrap().to_string();
+    let agent = format!("assent-demo-busy-{}", std::process::id());
+    let up = users_locked(|| {
+        sb.run_as_root("/bin/bash")
+            .arg(repo().join("demo.sh"))
+            .arg("up")
+            .args(["--prefix", path_str(&prefix), "--listen", &listen])
+            .env("HOME", home.path())
+            .env(
+                "ASSENT_DEMO_TMUX_SOCKET",
+                format!("assent-demo-busy-{}", std::process::id()),
+            )
+            .env("ASSENT_DEMO_AGENT", &agent)
+            .run()
+    });
+    assert!(!up.success(), "up went ahead on a busy port: {up}");
+    assert!(
+        up.stderr
+            .contains(&format!("something already listens on {listen}")),
+        "{up}"
+    );
+    let made = TestUser::lookup(&agent).is_some();
+    if made {
+        users_locked(|| {
+            let _ = Command::new("userdel").args(["--remove", &agent]).output();
+        });
+    }
+    assert!(
+        !made,
+        "up created the agent user before it found the port busy: {up}"
+    );
+    assert!(
+        !home.join(".config/assent/approver.key").exists(),
+        "up made the approver key before it found the port busy: {up}"
+    );
+    drop(busy);
+}
