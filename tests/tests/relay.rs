@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use assent_protocol::payload::{KindLogin, V1};
 use assent_protocol::{
-    Decision, Envelope, Login, PrivateKey, Role, Sha256Digest, Status, Verdict, Withdraw, sha256,
+    ConsoleId, Decision, Envelope, Login, PrivateKey, Role, Sha256Digest, Status, Verdict,
+    Withdraw, sha256,
 };
 use assent_relay_client::message::{ClientMessage, ServerMessage};
 use assent_relay_client::{Client, ClientError, ConnectOptions, Event, Fault};
@@ -754,6 +755,135 @@ async fn statuses_are_stored_and_served() {
         Event::Statuses { statuses } => assert_eq!(statuses[0], alices),
         other => panic!("expected statuses, got {other:?}"),
     }
+}
+
+/// The statuses the relay serves now.
+async fn served(agent: &mut Client) -> Vec<Envelope> {
+    agent.request_statuses().await.unwrap();
+    loop {
+        if let Event::Statuses { statuses } = event(agent).await {
+            return statuses;
+        }
+    }
+}
+
+/// The refusal answering a status just published.
+async fn expect_status_refused(console: &mut Client) -> String {
+    match event(console).await {
+        Event::Refused {
+            request_id: None,
+            reason,
+        } => reason,
+        other => panic!("expected the status to be refused, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_console_has_its_own_status_stream_whose_revocations_stay() {
+    let alice = PrivateKey::generate("alice");
+    let relay = Relay::start(&config(
+        &[("alice", &alice)],
+        "[limits]\nrevocation_grace_s = 30\n",
+    ));
+    let url = relay.url();
+    let (laptop, desktop) = (ConsoleId([0x1a; 16]), ConsoleId([0x2b; 16]));
+    let mut console = connect(&url, &alice, Role::Approver).await;
+    let mut agent = connect(&url, &PrivateKey::generate("agent"), Role::Agent).await;
+
+    // The laptop revokes a timed grant; the desktop, which never saw it, publishes later.
+    let timed = sha256(b"a timed grant");
+    let until = now() + 600;
+    let revoking = StatusBuilder::new("alice")
+        .console(laptop)
+        .revoke_until(timed, Some(until))
+        .sign(&alice)
+        .envelope;
+    console.publish_status(&revoking).await.unwrap();
+    let unaware = StatusBuilder::new("alice")
+        .console(desktop)
+        .issued_at(now() + 1)
+        .sign(&alice)
+        .envelope;
+    console.publish_status(&unaware).await.unwrap();
+    assert_nothing_pending(&mut console).await;
+    assert_eq!(
+        served(&mut agent).await,
+        [revoking.clone(), unaware.clone()],
+        "both streams, by console id"
+    );
+
+    // A newer laptop status that forgets the revocation is refused, naming it; the connection
+    // stays, and the laptop's stream still carries it.
+    let forgetful = StatusBuilder::new("alice")
+        .console(laptop)
+        .issued_at(now() + 2)
+        .sign(&alice)
+        .envelope;
+    console.publish_status(&forgetful).await.unwrap();
+    let why = expect_status_refused(&mut console).await;
+    assert!(why.contains(&timed.reference()), "{why}");
+    assert!(why.contains(&format!("until {until}")), "{why}");
+    assert_eq!(
+        served(&mut agent).await,
+        [revoking.clone(), unaware.clone()]
+    );
+    // An older one is refused too.
+    let older = StatusBuilder::new("alice")
+        .console(laptop)
+        .issued_at(now() - 100)
+        .revoke_until(timed, Some(until))
+        .sign(&alice)
+        .envelope;
+    console.publish_status(&older).await.unwrap();
+    assert!(
+        expect_status_refused(&mut console)
+            .await
+            .contains("newer status")
+    );
+
+    // One that keeps it (and adds one) replaces it.
+    let always = sha256(b"an always grant");
+    let keeping = StatusBuilder::new("alice")
+        .console(laptop)
+        .issued_at(now() + 3)
+        .revoke_until(timed, Some(until))
+        .revoke(always)
+        .sign(&alice)
+        .envelope;
+    console.publish_status(&keeping).await.unwrap();
+    assert_nothing_pending(&mut console).await;
+    assert_eq!(served(&mut agent).await, [keeping.clone(), unaware]);
+
+    // A revocation whose until + revocation_grace_s has passed may go; one for ever may not.
+    let ended = sha256(b"a grant that ended");
+    let desktop_revoking = StatusBuilder::new("alice")
+        .console(desktop)
+        .issued_at(now() + 4)
+        .revoke_until(ended, Some(now() - 31))
+        .revoke(always)
+        .sign(&alice)
+        .envelope;
+    console.publish_status(&desktop_revoking).await.unwrap();
+    let desktop_done = StatusBuilder::new("alice")
+        .console(desktop)
+        .issued_at(now() + 5)
+        .revoke(always)
+        .sign(&alice)
+        .envelope;
+    console.publish_status(&desktop_done).await.unwrap();
+    assert_nothing_pending(&mut console).await;
+    assert_eq!(served(&mut agent).await, [keeping, desktop_done.clone()]);
+    let desktop_forgets = StatusBuilder::new("alice")
+        .console(desktop)
+        .issued_at(now() + 6)
+        .sign(&alice)
+        .envelope;
+    console.publish_status(&desktop_forgets).await.unwrap();
+    let why = expect_status_refused(&mut console).await;
+    assert!(
+        why.contains(&format!("{} (until null, for ever)", always.reference())),
+        "{why}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
