@@ -886,6 +886,86 @@ async fn each_console_has_its_own_status_stream_whose_revocations_stay() {
     );
 }
 
+/// Decided while its shim was away, then the relay restarted: the console keeps the decision
+/// and sends it again when the request comes back, in either order of return.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_decision_is_delivered_after_a_relay_restart_whoever_returns_first() {
+    for console_first in [true, false] {
+        let alice = PrivateKey::generate("alice");
+        let mut relay = Relay::start(&config(&[("alice", &alice)], ""));
+        let url = relay.url();
+        let agent_key = PrivateKey::generate("agent");
+        let req = request(&agent_key, 120);
+        let mut agent = connect(&url, &agent_key, Role::Agent).await;
+        agent.submit(&req.envelope).await.unwrap();
+        expect_queued(&mut agent, &req).await;
+        agent.close().await;
+        let mut approver = ScriptedApprover::connect(&url, alice, "alice")
+            .await
+            .unwrap();
+        let (seen, first_seen) = tokio::time::timeout(WAIT, approver.next_request())
+            .await
+            .unwrap()
+            .unwrap();
+        let decided = approver
+            .decide(seen, first_seen, &Choice::approve())
+            .await
+            .unwrap();
+        match event(approver.client()).await {
+            Event::Decided { envelope, .. } => assert_eq!(envelope, decided.envelope),
+            other => panic!("expected decided, got {other:?}"),
+        }
+        assert_nothing_pending(approver.client()).await;
+
+        relay.restart();
+        let resubmit = async || {
+            let mut agent = connect(&url, &agent_key, Role::Agent).await;
+            agent.submit(&req.envelope).await.unwrap();
+            expect_queued(&mut agent, &req).await;
+            agent
+        };
+        let mut agent = if console_first {
+            approver.reconnect(WAIT).await.unwrap();
+            // Sent again before the shim is back: the relay holds no such request.
+            approver
+                .decide(decided.request.clone(), false, &Choice::approve())
+                .await
+                .unwrap();
+            match event(approver.client()).await {
+                Event::Refused { reason, .. } => assert!(reason.contains("no request"), "{reason}"),
+                other => panic!("expected refused, got {other:?}"),
+            }
+            resubmit().await
+        } else {
+            let agent = resubmit().await;
+            approver.reconnect(WAIT).await.unwrap();
+            agent
+        };
+        // The request is announced (again); the console answers with the decision it kept.
+        let (again, first_seen) = tokio::time::timeout(WAIT, approver.next_request())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.envelope, req.envelope);
+        let resent = approver
+            .decide(again, first_seen, &Choice::deny("never used"))
+            .await
+            .unwrap();
+        assert!(resent.resent, "the same decision, not a new one");
+        expect_decision(&mut agent, &decided.envelope).await;
+        expect_decided(approver.client(), &req, &decided.envelope).await;
+        expect_delivered(approver.client(), &req, &decided.envelope).await;
+
+        // A shim that comes back once more gets it again; the console is told nothing new.
+        agent.close().await;
+        let mut agent = connect(&url, &agent_key, Role::Agent).await;
+        agent.submit(&req.envelope).await.unwrap();
+        expect_queued(&mut agent, &req).await;
+        expect_decision(&mut agent, &decided.envelope).await;
+        assert_nothing_pending(approver.client()).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_relay_crash_the_resubmitted_request_completes() {
     let alice = PrivateKey::generate("alice");
