@@ -281,60 +281,37 @@ mod tests {
             &[(digest(0xab), Some(until)), (digest(0xcd), None)],
         );
         s.publish(held.clone(), NOW, GRACE).unwrap();
+        // The same console, later, revoking `revoked`: why it is refused at `at`.
+        let later = |revoked: &[(Sha256Digest, Option<u64>)]| {
+            status(&alice, "alice", console(1), NOW + 30, revoked)
+        };
+        let refused = |s: &mut Streams, revoked: &[(Sha256Digest, Option<u64>)], at: u64| {
+            s.publish(later(revoked), at, GRACE).unwrap_err()
+        };
 
-        // Dropping the timed one while it matters.
-        let dropping = status(
-            &alice,
-            "alice",
-            console(1),
-            NOW + 30,
-            &[(digest(0xcd), None)],
-        );
-        let why = s.publish(dropping.clone(), NOW + 30, GRACE).unwrap_err();
+        // Dropping the timed one while it matters, or the one for ever at any time.
+        let why = refused(&mut s, &[(digest(0xcd), None)], NOW + 30);
+        let named = format!("{} (until {until})", digest(0xab).reference());
         assert!(
-            why.contains(&format!(
-                "drops the revocation of decision {} (until {until})",
-                digest(0xab).reference()
-            )),
+            why.contains(&format!("drops the revocation of decision {named}")),
             "{why}"
         );
-        // Dropping the one for ever, at any time.
-        let forgetful = status(
-            &alice,
-            "alice",
-            console(1),
-            NOW + 30,
-            &[(digest(0xab), Some(until))],
-        );
-        let why = s.publish(forgetful, u64::MAX - GRACE, GRACE).unwrap_err();
+        let why = refused(&mut s, &[(digest(0xab), Some(until))], u64::MAX - GRACE);
+        let named = format!("{} (until null, for ever)", digest(0xcd).reference());
         assert!(
-            why.contains(&format!(
-                "drops the revocation of decision {} (until null, for ever)",
-                digest(0xcd).reference()
-            )),
+            why.contains(&format!("drops the revocation of decision {named}")),
             "{why}"
         );
         // Shortening one is dropping it early.
-        let shorter = status(
-            &alice,
-            "alice",
-            console(1),
-            NOW + 30,
-            &[(digest(0xab), Some(until - 1)), (digest(0xcd), None)],
-        );
-        let why = s.publish(shorter, NOW + 30, GRACE).unwrap_err();
+        let shorter = [(digest(0xab), Some(until - 1)), (digest(0xcd), None)];
+        let why = refused(&mut s, &shorter, NOW + 30);
         assert!(why.contains("shortens the revocation of decision"), "{why}");
-        let timed_for_ever = status(
-            &alice,
-            "alice",
-            console(1),
-            NOW + 30,
-            &[(digest(0xab), Some(until)), (digest(0xcd), Some(u64::MAX))],
-        );
-        assert!(s.publish(timed_for_ever, NOW + 30, GRACE).is_err());
+        let timed_for_ever = [(digest(0xab), Some(until)), (digest(0xcd), Some(u64::MAX))];
+        assert!(refused(&mut s, &timed_for_ever, NOW + 30).contains("shortens"));
         assert_eq!(s.served(), vec![held.envelope], "nothing replaced it");
 
         // Until + grace is still to come at the last second, and past one second later.
+        let dropping = later(&[(digest(0xcd), None)]);
         assert!(
             s.publish(dropping.clone(), until + GRACE - 1, GRACE)
                 .is_err()

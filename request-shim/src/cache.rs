@@ -501,6 +501,21 @@ pub(crate) mod tests {
         approver: PrivateKey,
     }
 
+    impl Fixture {
+        /// A timed grant for `cmd`, approved by alice until 4600: its request and decision.
+        fn timed(&self, cmd: &Command) -> (Signed<Request>, Signed<Decision>) {
+            let req = signed_request(&self.agent, cmd, Grant::Timed);
+            let dec = decide(
+                &self.approver,
+                &req,
+                Verdict::Approve,
+                Grant::Timed,
+                Some(4600),
+            );
+            (req, dec)
+        }
+    }
+
     fn fixture() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let cache = GrantCache::new(dir.path().join("state/assent/grants"));
@@ -516,14 +531,7 @@ pub(crate) mod tests {
     fn store_then_find_with_private_modes() {
         let f = fixture();
         let cmd = command(1);
-        let req = signed_request(&f.agent, &cmd, Grant::Timed);
-        let dec = decide(
-            &f.approver,
-            &req,
-            Verdict::Approve,
-            Grant::Timed,
-            Some(4600),
-        );
+        let (req, dec) = f.timed(&cmd);
         let path = f.cache.store(&req, &dec).unwrap();
         assert_eq!(
             path.file_name().unwrap().to_str().unwrap(),
@@ -705,14 +713,7 @@ pub(crate) mod tests {
     fn a_changed_program_is_found_by_its_command_line() {
         let f = fixture();
         let old = command(1);
-        let req = signed_request(&f.agent, &old, Grant::Timed);
-        let dec = decide(
-            &f.approver,
-            &req,
-            Verdict::Approve,
-            Grant::Timed,
-            Some(4600),
-        );
+        let (req, dec) = f.timed(&old);
         f.cache.store(&req, &dec).unwrap();
         let new = command(2);
         assert!(
@@ -736,14 +737,7 @@ pub(crate) mod tests {
     fn window_and_status_rules() {
         let f = fixture();
         let cmd = command(1);
-        let req = signed_request(&f.agent, &cmd, Grant::Timed);
-        let dec = decide(
-            &f.approver,
-            &req,
-            Verdict::Approve,
-            Grant::Timed,
-            Some(4600),
-        );
+        let (req, dec) = f.timed(&cmd);
         assert_eq!(check_window(&dec.payload, 4600), Ok(()));
         assert_eq!(
             check_window(&dec.payload, 4660),
@@ -806,14 +800,7 @@ pub(crate) mod tests {
     fn a_grant_is_checked_for_its_window_its_signer_then_its_status() {
         let f = fixture();
         let cmd = command(1);
-        let req = signed_request(&f.agent, &cmd, Grant::Timed);
-        let dec = decide(
-            &f.approver,
-            &req,
-            Verdict::Approve,
-            Grant::Timed,
-            Some(4600),
-        );
+        let (req, dec) = f.timed(&cmd);
         let path = f.cache.store(&req, &dec).unwrap();
         let grant = GrantCache::load(&path, &f.agent.public()).unwrap();
         let fresh = status(&f.approver, 4000, vec![]).open::<Status>().unwrap();
