@@ -275,6 +275,32 @@ mod tests {
     }
 
     #[test]
+    fn the_state_line_names_each_state_and_why() {
+        let stale = Unusable::StaleStatus {
+            approver: "alice".into(),
+            age_s: 300,
+            max_age_s: 120,
+        };
+        assert_eq!(
+            state_line(&Err(stale), 0),
+            "waiting for a fresh status: status is stale: the latest from the console of alice that approved it is 5m old (at most 2m allowed)"
+        );
+        let revoked = Unusable::Revoked { by: "alice".into() };
+        assert_eq!(state_line(&Err(revoked), 0), "revoked by alice");
+        assert_eq!(
+            state_line(&Err(Unusable::Expired { ago_s: 90 }), 0),
+            "expired 1m30s ago"
+        );
+        let changed = Unusable::ProgramChanged {
+            program: "/usr/bin/x".into(),
+        };
+        assert_eq!(
+            state_line(&Err(changed), 0),
+            "unusable: program changed since it was approved (/usr/bin/x)"
+        );
+    }
+
+    #[test]
     fn next_steps_skip_the_block_when_already_listed() {
         let run_as = ["root".to_owned(), "postgres".to_owned()];
         let text = next_steps(

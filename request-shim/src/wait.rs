@@ -106,6 +106,14 @@ impl Approved {
     }
 }
 
+/// The end of a line saying nothing ran, when the grant `decision` stays cached for later.
+fn kept_for_later(decision: &Decision) -> String {
+    format!(
+        "; the cached {} grant from {} stays, and runs without asking once the console that approved it publishes a fresh status",
+        decision.grant, decision.approver
+    )
+}
+
 /// One attempt at the relay ended without an answer.
 enum Lost {
     /// The connection failed; try again.
@@ -166,10 +174,7 @@ impl Wait<'_> {
     /// What the agent should know when it gives up while a cached grant waits for a status.
     fn still_cached(&self) -> String {
         match &self.cached {
-            Some(grant) => format!(
-                "; the cached {} grant from {} stays, and runs without asking once the console that approved it publishes a fresh status",
-                grant.decision.payload.grant, grant.decision.payload.approver
-            ),
+            Some(grant) => kept_for_later(&grant.decision.payload),
             None => String::new(),
         }
     }
@@ -394,19 +399,18 @@ impl Wait<'_> {
                 ));
             }
             let wait_until = Instant::now() + STATUS_WAIT;
-            match self
-                .fresh_status_for(client, &decision, Some(wait_until))
-                .await?
-            {
+            match self.fresh_status_for(client, &decision, wait_until).await? {
                 Ok(status) => Some(status.envelope),
+                Err(why) if why.is_waiting() => {
+                    return Err(Lost::Final(Failure::retry(format!(
+                        "approved by {approver} ({grant}), but {why}; nothing ran{}",
+                        kept_for_later(&decision.payload)
+                    ))));
+                }
                 Err(why) => {
-                    let message =
-                        format!("approved by {approver} ({grant}), but {why}; nothing ran");
-                    return Err(Lost::Final(if why.is_waiting() {
-                        Failure::retry(message)
-                    } else {
-                        Failure::denied(message)
-                    }));
+                    return Err(Lost::Final(Failure::denied(format!(
+                        "approved by {approver} ({grant}), but {why}; nothing ran"
+                    ))));
                 }
             }
         } else {
@@ -425,13 +429,13 @@ impl Wait<'_> {
     }
 
     /// Ask the relay for statuses and judge the decision with the newest of its console's (or
-    /// the one kept). With `retry_until`, a missing or stale status is asked for again (the
+    /// the one kept). Until `retry_until`, a missing or stale status is asked for again (the
     /// console may publish one any moment).
     async fn fresh_status_for(
         &mut self,
         client: &mut Client,
         decision: &Signed<Decision>,
-        retry_until: Option<Instant>,
+        retry_until: Instant,
     ) -> std::result::Result<std::result::Result<Signed<Status>, Unusable>, Lost> {
         loop {
             client.request_statuses().await?;
@@ -446,8 +450,7 @@ impl Wait<'_> {
             match judged {
                 Err(why)
                     if why.is_waiting()
-                        && retry_until
-                            .is_some_and(|t| Instant::now() + Duration::from_millis(500) < t) =>
+                        && Instant::now() + Duration::from_millis(500) < retry_until =>
                 {
                     sleep_until(Instant::now() + Duration::from_millis(500)).await;
                 }

@@ -594,6 +594,10 @@ fn an_always_grant_with_a_stale_status_is_not_used_and_stays_cached() {
     let first = flow.run(&["--grant", "always"], &cmd).run();
     first.assert_code(75);
     stderr_has(&first, "approved by alice (always), but status is stale");
+    stderr_has(
+        &first,
+        "; the cached always grant from alice stays, and runs without asking once the console that approved it publishes a fresh status\n",
+    );
     assert!(!marker.exists(), "nothing ran");
 
     // The grant was cached; the next run does not use it and asks anew, and keeps it.
