@@ -126,7 +126,7 @@ pub enum Event {
     Withdrawn { request_id: RequestId },
     /// The request expired undecided and was dropped.
     Expired { request_id: RequestId },
-    /// The latest status per approver key.
+    /// The latest status of each console of each approver key.
     Statuses { statuses: Vec<Envelope> },
     /// The relay refused something this client sent; the connection stays open.
     Refused {

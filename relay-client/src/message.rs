@@ -25,7 +25,7 @@ pub enum ClientMessage {
     /// Agent: take back a request it no longer waits for (a `Withdraw` payload signed under
     /// `withdraw@assent` by the key that signed the request).
     Withdraw { withdraw: Envelope },
-    /// Anyone: ask for the latest status of every approver.
+    /// Anyone: ask for the latest status of every console of every approver.
     GetStatuses {},
 }
 
@@ -73,7 +73,7 @@ pub enum ServerMessage {
     Withdrawn { request_id: RequestId },
     /// A request reached its deadline undecided and was dropped.
     Expired { request_id: RequestId },
-    /// The latest status of each approver that published one.
+    /// The latest status of each console of each approver that published one.
     Statuses { statuses: Vec<Envelope> },
     /// Something this connection sent was not accepted; the connection stays open.
     Refused {

@@ -25,6 +25,7 @@ pub mod connection;
 pub mod limits;
 mod server;
 pub mod store;
+pub mod streams;
 mod tls;
 
 use std::io;

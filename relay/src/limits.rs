@@ -48,6 +48,9 @@ pub struct Limits {
     /// Longest time one write (a frame, or a batch of up to 64 queued frames) may take
     /// before the connection is given up.
     pub write_timeout_s: u64,
+    /// How long after a revoked grant's `until` a console's statuses must keep listing the
+    /// revocation; a status that drops it earlier is refused.
+    pub revocation_grace_s: u64,
 }
 
 impl Default for Limits {
@@ -68,6 +71,7 @@ impl Default for Limits {
             max_remembered_ids_per_agent: 5_000,
             outbound_queue: 1024,
             write_timeout_s: 10,
+            revocation_grace_s: 3600,
         }
     }
 }
@@ -100,6 +104,7 @@ impl Limits {
             ),
             ("outbound_queue", self.outbound_queue as u64),
             ("write_timeout_s", self.write_timeout_s),
+            ("revocation_grace_s", self.revocation_grace_s),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("limits.{name} must be greater than 0"));

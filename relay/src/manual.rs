@@ -55,9 +55,10 @@ fn description(page: &mut Roff) {
         "The relay keeps everything in memory and nothing across restarts: pending requests \
          until they are decided or expire, each decision until its request's deadline (so a \
          shim that reconnects and submits its request again gets it), the ids of dropped \
-         requests for remember_ids_s more (an id never names two requests), and each \
-         approver's latest signed status. After a restart, shims submit their requests again \
-         and consoles publish their statuses again.",
+         requests for remember_ids_s more (an id never names two requests), and the latest \
+         signed status of each console of each approver (at most 16 consoles per approver \
+         key). After a restart, shims submit their requests again and consoles publish their \
+         statuses again.",
     )]);
     page.control("PP", []).text([
         bold("SIGHUP"),
@@ -132,7 +133,7 @@ fn configuration(page: &mut Roff) {
 }
 
 /// Each key of `[limits]`, its default, and what it bounds.
-fn limit_entries() -> [(&'static str, u64, &'static str); 15] {
+fn limit_entries() -> [(&'static str, u64, &'static str); 16] {
     let d = Limits::default();
     let n = |v: usize| v as u64;
     [
@@ -217,6 +218,12 @@ fn limit_entries() -> [(&'static str, u64, &'static str); 15] {
             d.write_timeout_s,
             "Seconds one write (a frame, or a batch of up to 64 queued frames) may take \
              before the connection is given up.",
+        ),
+        (
+            "revocation_grace_s",
+            d.revocation_grace_s,
+            "Seconds after a revoked grant's until during which a console's statuses must \
+             still list the revocation; a status that drops it earlier is refused.",
         ),
     ]
 }

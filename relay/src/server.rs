@@ -24,6 +24,7 @@ use crate::config::RelayConfig;
 use crate::connection::{Connection, ReadError};
 use crate::limits::{Limits, RateLimiter, TokenBucket};
 use crate::store::{ConnId, Outbox, Refusal, SharedStore, Store};
+use crate::streams::Published;
 use assent_relay_client::message::{ClientMessage, PROTOCOL_VERSION, ServerMessage};
 use assent_relay_client::text::printable;
 
@@ -80,8 +81,11 @@ impl Shared {
                 old.limits.max_connections
             );
         }
-        self.store
-            .reconfigure(config.limits.clone(), config.agents.iter().map(|a| a.key));
+        self.store.reconfigure(
+            config.limits.clone(),
+            config.agents.iter().map(|a| a.key),
+            config.approvers.iter().map(|a| a.key),
+        );
         self.submissions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -566,8 +570,16 @@ impl Handler {
                 }
                 let status = auth::check_status(&status, &shared.config())
                     .map_err(|e| Refusal::fatal(None, e))?;
-                tracing::debug!(conn, approver = %status.payload.approver, "status");
-                shared.store.publish_status(status)?;
+                let (approver, console) = (status.payload.approver.clone(), status.payload.console);
+                tracing::debug!(conn, %approver, %console, "status");
+                if let Published::Evicted(evicted) =
+                    shared.store.publish_status(status, now_unix())?
+                {
+                    tracing::info!(
+                        %approver, %console, %evicted,
+                        "status streams full for this key; dropped the one issued longest ago"
+                    );
+                }
                 Ok(None)
             }
             ClientMessage::Withdraw { withdraw } => {

@@ -1,8 +1,8 @@
 //! The relay's memory: pending requests until their deadline (or until their agent withdraws
 //! them), the decision kept for each until then (so a shim that reconnects and re-submits gets
 //! it, and the approvers hear that it was delivered), the ids of dropped requests for a while
-//! longer (so no other request can take an id an approver may still have in mind), and each
-//! approver's latest status.
+//! longer (so no other request can take an id an approver may still have in mind), and the
+//! latest status of each approver's consoles ([`crate::streams`]).
 //!
 //! [`Store`] is plain data driven by explicit times; each operation returns the messages it
 //! causes as [`Delivery`]s, so the routing rules are unit-tested without sockets.
@@ -14,6 +14,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::streams::{Published, Streams};
 use assent_protocol::{
     Claimed, Decision, Envelope, PublicKey, Request, RequestId, Sha256Digest, Signed, Status,
     Withdraw,
@@ -130,7 +131,7 @@ pub struct Store {
     approvers: BTreeSet<ConnId>,
     /// Each agent connection's submitted request ids.
     agents: HashMap<ConnId, Vec<RequestId>>,
-    statuses: HashMap<PublicKey, Signed<Status>>,
+    statuses: Streams,
     next_seq: u64,
 }
 
@@ -149,20 +150,27 @@ impl Store {
             decided_agents: HashSet::new(),
             approvers: BTreeSet::new(),
             agents: HashMap::new(),
-            statuses: HashMap::new(),
+            statuses: Streams::new(),
             next_seq: 0,
         }
     }
 
     /// A new configuration: its limits apply from now on (to requests already held too, where
-    /// they are checked again), and its listed agents replace the old list.
+    /// they are checked again), its listed agents replace the old list, and the statuses of
+    /// approvers it no longer lists are forgotten.
     pub fn reconfigure(
         &mut self,
         limits: Limits,
         listed_agents: impl IntoIterator<Item = PublicKey>,
+        listed_approvers: impl IntoIterator<Item = PublicKey>,
     ) {
         self.limits = limits;
         self.listed_agents = listed_agents.into_iter().map(|k| *k.as_bytes()).collect();
+        let approvers: HashSet<[u8; 32]> = listed_approvers
+            .into_iter()
+            .map(|k| *k.as_bytes())
+            .collect();
+        self.statuses.retain_keys(|k| approvers.contains(k));
     }
 
     /// Requests held, decided or not.
@@ -551,28 +559,23 @@ impl Store {
         }
     }
 
-    /// Keep a verified status from a listed approver if it is at least as new as the one held.
-    pub fn publish_status(&mut self, status: Signed<Status>) -> Result<(), Refusal> {
-        if let Some(held) = self.statuses.get(&status.signer) {
-            if held.payload.issued_at > status.payload.issued_at {
-                return Err(Refusal::new(
-                    None,
-                    format!(
-                        "a newer status from {} (issued_at {}) is already held",
-                        held.payload.approver, held.payload.issued_at
-                    ),
-                ));
-            }
-        }
-        self.statuses.insert(status.signer, status);
-        Ok(())
+    /// Keep a verified status from a listed approver as the latest of its console's stream,
+    /// unless it is older than the one held or drops a revocation that still matters
+    /// ([`crate::streams`]).
+    pub fn publish_status(
+        &mut self,
+        status: Signed<Status>,
+        now: u64,
+    ) -> Result<Published, Refusal> {
+        self.statuses
+            .publish(status, now, self.limits.revocation_grace_s)
+            .map_err(|reason| Refusal::new(None, reason))
     }
 
-    /// The latest status per approver key, ordered by approver name.
+    /// Every held status: the latest of each console of each approver, ordered by approver
+    /// name, then console id.
     pub fn statuses(&self) -> Vec<Envelope> {
-        let mut held: Vec<&Signed<Status>> = self.statuses.values().collect();
-        held.sort_by(|a, b| a.payload.approver.cmp(&b.payload.approver));
-        held.into_iter().map(|s| s.envelope.clone()).collect()
+        self.statuses.served()
     }
 
     /// Stop holding request `id`, which ended at `ended` (its deadline, or when it was
@@ -795,13 +798,20 @@ impl SharedStore {
         Ok(())
     }
 
-    pub fn publish_status(&self, status: Signed<Status>) -> Result<(), Refusal> {
-        self.lock().store.publish_status(status)
+    pub fn publish_status(&self, status: Signed<Status>, now: u64) -> Result<Published, Refusal> {
+        self.lock().store.publish_status(status, now)
     }
 
     /// See [`Store::reconfigure`].
-    pub fn reconfigure(&self, limits: Limits, listed_agents: impl IntoIterator<Item = PublicKey>) {
-        self.lock().store.reconfigure(limits, listed_agents);
+    pub fn reconfigure(
+        &self,
+        limits: Limits,
+        listed_agents: impl IntoIterator<Item = PublicKey>,
+        listed_approvers: impl IntoIterator<Item = PublicKey>,
+    ) {
+        self.lock()
+            .store
+            .reconfigure(limits, listed_agents, listed_approvers);
     }
 
     pub fn statuses(&self) -> Vec<Envelope> {
@@ -1329,7 +1339,7 @@ mod tests {
             remember_ids_s: 10,
             ..Limits::default()
         };
-        s.reconfigure(short, []);
+        s.reconfigure(short, [], []);
         s.submit(1, request(&agent, 2, NOW + 2), NOW + 1).unwrap();
         s.expire(NOW + 2);
         // The second id is kept as long as the first, not forgotten before it.
@@ -1473,21 +1483,46 @@ mod tests {
     }
 
     #[test]
-    fn latest_status_per_approver_key_is_kept() {
-        let mut s = store();
+    fn the_latest_status_per_console_is_kept_under_the_configured_grace() {
+        let limits = Limits {
+            revocation_grace_s: 10,
+            ..Limits::default()
+        };
+        let mut s = Store::new(limits, []);
         let (alice, bob) = (key(20), key(21));
-        s.publish_status(status(&alice, "alice", NOW)).unwrap();
-        s.publish_status(status(&bob, "bob", NOW)).unwrap();
+        s.publish_status(status(&alice, "alice", NOW), NOW).unwrap();
+        s.publish_status(status(&bob, "bob", NOW), NOW).unwrap();
         let newer = status(&alice, "alice", NOW + 30);
-        s.publish_status(newer.clone()).unwrap();
+        s.publish_status(newer.clone(), NOW).unwrap();
         let r = s
-            .publish_status(status(&alice, "alice", NOW + 10))
+            .publish_status(status(&alice, "alice", NOW + 10), NOW)
             .unwrap_err();
         assert!(r.reason.contains("newer status"), "{r:?}");
+        assert!(!r.fatal);
         let held = s.statuses();
         assert_eq!(held.len(), 2);
         assert_eq!(held[0], newer.envelope);
         assert_eq!(held[1].open::<Status>().unwrap().payload.approver, "bob");
+
+        // A revocation until NOW + 60 may be dropped from NOW + 70 on, not before.
+        let revoked = Sha256Digest([7; 32]);
+        let mut payload = newer.payload.clone();
+        payload.issued_at = NOW + 40;
+        payload.revoked.insert(assent_protocol::Revocation {
+            decision_sha256: revoked,
+            until: Some(NOW + 60),
+        });
+        s.publish_status(Envelope::seal(&alice, &payload).open().unwrap(), NOW + 40)
+            .unwrap();
+        let dropping = status(&alice, "alice", NOW + 50);
+        let r = s.publish_status(dropping.clone(), NOW + 69).unwrap_err();
+        assert!(r.reason.contains(&revoked.reference()), "{r:?}");
+        assert!(r.reason.contains("until 1763770060"), "{r:?}");
+        s.publish_status(dropping, NOW + 70).unwrap();
+
+        // An approver no longer listed after a reload: its statuses go.
+        s.reconfigure(Limits::default(), [], [alice.public()]);
+        assert_eq!(s.statuses().len(), 1);
     }
 
     #[tokio::test]

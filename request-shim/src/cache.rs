@@ -23,6 +23,7 @@ use crate::config::ELEVATOR_CONFIG;
 use crate::duration;
 use crate::keys;
 use crate::request::{Command, Requester};
+use crate::statuses;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,7 +40,8 @@ pub struct CachedGrant {
     pub path: PathBuf,
 }
 
-/// Why a cached grant cannot be used now.
+/// Why a cached grant cannot be used now. Only [`Unusable::is_final`] reasons drop it from the
+/// cache; every other one can pass by itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unusable {
     Expired {
@@ -47,6 +49,10 @@ pub enum Unusable {
     },
     ProgramChanged {
         program: String,
+    },
+    /// The elevator's config does not list its signer under its name (any more).
+    NotListed {
+        why: String,
     },
     Revoked {
         by: String,
@@ -61,6 +67,33 @@ pub enum Unusable {
     },
 }
 
+impl Unusable {
+    /// Expired, or revoked by a status of the console that approved it: it can never be used
+    /// again, and only then is it dropped. A missing or stale status, a changed program or an
+    /// approver no longer listed may all change back.
+    pub fn is_final(&self) -> bool {
+        matches!(self, Unusable::Expired { .. } | Unusable::Revoked { .. })
+    }
+
+    /// Only a fresh status of the approving console is missing: one may come any moment.
+    pub fn is_waiting(&self) -> bool {
+        matches!(
+            self,
+            Unusable::NoStatus { .. } | Unusable::StaleStatus { .. }
+        )
+    }
+
+    /// The state `assent grants` shows for a grant unusable for this reason.
+    pub fn state(&self) -> &'static str {
+        match self {
+            Unusable::Expired { .. } => "expired",
+            Unusable::Revoked { .. } => "revoked",
+            Unusable::NoStatus { .. } | Unusable::StaleStatus { .. } => "waiting",
+            Unusable::ProgramChanged { .. } | Unusable::NotListed { .. } => "unusable",
+        }
+    }
+}
+
 impl fmt::Display for Unusable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -68,10 +101,11 @@ impl fmt::Display for Unusable {
             Unusable::ProgramChanged { program } => {
                 write!(f, "program changed since it was approved ({program})")
             }
+            Unusable::NotListed { why } => write!(f, "the elevator would refuse it: {why}"),
             Unusable::Revoked { by } => write!(f, "revoked by {by}"),
             Unusable::NoStatus { approver } => write!(
                 f,
-                "the relay has no status from the console of {approver} that approved it, which a reusable grant needs"
+                "no status from the console of {approver} that approved it, which a reusable grant needs"
             ),
             Unusable::StaleStatus {
                 approver,
@@ -79,7 +113,7 @@ impl fmt::Display for Unusable {
                 max_age_s,
             } => write!(
                 f,
-                "status is stale: {approver}'s latest is {} old (at most {} allowed)",
+                "status is stale: the latest from the console of {approver} that approved it is {} old (at most {} allowed)",
                 duration::format(*age_s),
                 duration::format(*max_age_s)
             ),
@@ -134,24 +168,20 @@ pub fn check_window(decision: &Decision, now: u64) -> Result<(), Unusable> {
     }
 }
 
-/// The newest status signed by the decision's key on the decision's console, if it is fresh
-/// and does not revoke it. Statuses of the same key from another console never vouch for a
-/// grant they did not approve (the elevator refuses them too).
-pub fn fresh_status(
+/// What `status`, the newest seen from the console that approved `decision` (see
+/// [`crate::statuses::StatusStore::update`]), says about using it at `now`: revoked, missing,
+/// stale, or fine (then it is the status to send). Statuses of the same key from another
+/// console never vouch for a grant they did not approve (the elevator refuses them too).
+pub fn check_status(
     decision: &Signed<Decision>,
-    statuses: &[Envelope],
+    status: Option<Signed<Status>>,
     now: u64,
     max_age_s: u64,
 ) -> Result<Signed<Status>, Unusable> {
     let approver = decision.payload.approver.clone();
-    let status = statuses
-        .iter()
-        .filter_map(|e| e.open::<Status>().ok())
-        .filter(|s| s.signer == decision.signer && s.payload.console == decision.payload.console)
-        .max_by_key(|s| s.payload.issued_at)
-        .ok_or_else(|| Unusable::NoStatus {
-            approver: approver.clone(),
-        })?;
+    let Some(status) = status.filter(|s| statuses::vouches_for(s, decision)) else {
+        return Err(Unusable::NoStatus { approver });
+    };
     if status.payload.revoked.contains(&decision.sha256) {
         return Err(Unusable::Revoked {
             by: status.payload.approver.clone(),
@@ -166,6 +196,21 @@ pub fn fresh_status(
         });
     }
     Ok(status)
+}
+
+/// Whether `grant` can run now with `status` (the newest seen from its console): its window
+/// is open, its signer is still listed (when the list is known), and the status vouches for
+/// it (then it is the status to send).
+pub fn check_grant(
+    grant: &CachedGrant,
+    status: Option<Signed<Status>>,
+    listed: Option<&[Approver]>,
+    now: u64,
+    max_age_s: u64,
+) -> Result<Signed<Status>, Unusable> {
+    check_window(&grant.decision.payload, now)?;
+    check_signer(&grant.decision, listed).map_err(|why| Unusable::NotListed { why })?;
+    check_status(&grant.decision, status, now, max_age_s)
 }
 
 /// The cache directory.
@@ -456,6 +501,21 @@ pub(crate) mod tests {
         approver: PrivateKey,
     }
 
+    impl Fixture {
+        /// A timed grant for `cmd`, approved by alice until 4600: its request and decision.
+        fn timed(&self, cmd: &Command) -> (Signed<Request>, Signed<Decision>) {
+            let req = signed_request(&self.agent, cmd, Grant::Timed);
+            let dec = decide(
+                &self.approver,
+                &req,
+                Verdict::Approve,
+                Grant::Timed,
+                Some(4600),
+            );
+            (req, dec)
+        }
+    }
+
     fn fixture() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let cache = GrantCache::new(dir.path().join("state/assent/grants"));
@@ -471,14 +531,7 @@ pub(crate) mod tests {
     fn store_then_find_with_private_modes() {
         let f = fixture();
         let cmd = command(1);
-        let req = signed_request(&f.agent, &cmd, Grant::Timed);
-        let dec = decide(
-            &f.approver,
-            &req,
-            Verdict::Approve,
-            Grant::Timed,
-            Some(4600),
-        );
+        let (req, dec) = f.timed(&cmd);
         let path = f.cache.store(&req, &dec).unwrap();
         assert_eq!(
             path.file_name().unwrap().to_str().unwrap(),
@@ -660,14 +713,7 @@ pub(crate) mod tests {
     fn a_changed_program_is_found_by_its_command_line() {
         let f = fixture();
         let old = command(1);
-        let req = signed_request(&f.agent, &old, Grant::Timed);
-        let dec = decide(
-            &f.approver,
-            &req,
-            Verdict::Approve,
-            Grant::Timed,
-            Some(4600),
-        );
+        let (req, dec) = f.timed(&old);
         f.cache.store(&req, &dec).unwrap();
         let new = command(2);
         assert!(
@@ -691,14 +737,7 @@ pub(crate) mod tests {
     fn window_and_status_rules() {
         let f = fixture();
         let cmd = command(1);
-        let req = signed_request(&f.agent, &cmd, Grant::Timed);
-        let dec = decide(
-            &f.approver,
-            &req,
-            Verdict::Approve,
-            Grant::Timed,
-            Some(4600),
-        );
+        let (req, dec) = f.timed(&cmd);
         assert_eq!(check_window(&dec.payload, 4600), Ok(()));
         assert_eq!(
             check_window(&dec.payload, 4660),
@@ -713,48 +752,86 @@ pub(crate) mod tests {
         assert_eq!(check_window(&always.payload, u64::MAX), Ok(()));
 
         let now = 10_000;
-        let fresh = status(&f.approver, now - 30, vec![]);
-        let older = status(&f.approver, now - 90, vec![]);
-        let stranger = status(&PrivateKey::generate("mallory"), now, vec![dec.sha256]);
-        // The newest status from the decision's key is picked; others are ignored.
-        let picked = fresh_status(
-            &dec,
-            &[older.clone(), stranger.clone(), fresh.clone()],
-            now,
-            120,
-        )
-        .unwrap();
-        assert_eq!(picked.payload.issued_at, now - 30);
+        let opened = |e: Envelope| e.open::<Status>().unwrap();
+        let fresh = opened(status(&f.approver, now - 30, vec![]));
+        let older = opened(status(&f.approver, now - 90, vec![]));
+        assert_eq!(check_status(&dec, Some(fresh.clone()), now, 120), Ok(fresh));
         assert_eq!(
-            fresh_status(&dec, std::slice::from_ref(&stranger), now, 120).unwrap_err(),
+            check_status(&dec, None, now, 120).unwrap_err(),
             Unusable::NoStatus {
                 approver: "alice".into()
             }
         );
-        // The same key, but another console: it did not approve this grant.
-        let other_console = status_of(&f.approver, ConsoleId([0x99; 16]), now, vec![]);
-        assert_eq!(
-            fresh_status(&dec, std::slice::from_ref(&other_console), now, 120).unwrap_err(),
-            Unusable::NoStatus {
-                approver: "alice".into()
-            }
-        );
-        let picked = fresh_status(&dec, &[other_console, older.clone()], now, 120).unwrap();
-        assert_eq!(picked.payload.console, CONSOLE);
-        let err = fresh_status(&dec, &[older], now, 60).unwrap_err();
+        // Another key, or the same key but another console: neither approved this grant.
+        let stranger = opened(status(&PrivateKey::generate("mallory"), now, vec![]));
+        let other_console = opened(status_of(&f.approver, ConsoleId([0x99; 16]), now, vec![]));
+        for foreign in [stranger, other_console] {
+            assert_eq!(
+                check_status(&dec, Some(foreign), now, 120).unwrap_err(),
+                Unusable::NoStatus {
+                    approver: "alice".into()
+                }
+            );
+        }
+        let err = check_status(&dec, Some(older), now, 60).unwrap_err();
         assert!(err.to_string().starts_with("status is stale"), "{err}");
-        let revoking = status(
+        assert_eq!(err.state(), "waiting");
+        assert!(!err.is_final());
+        let revoking = opened(status(
             &f.approver,
-            now - 5,
+            now - 500,
             vec![Sha256Digest([9; 32]), dec.sha256],
+        ));
+        let err = check_status(&dec, Some(revoking), now, 120).unwrap_err();
+        assert_eq!(err.to_string(), "revoked by alice", "stale or not");
+        assert!(err.is_final());
+        assert!(Unusable::Expired { ago_s: 1 }.is_final());
+        for transient in [
+            Unusable::NotListed { why: "x".into() },
+            Unusable::ProgramChanged {
+                program: "/x".into(),
+            },
+        ] {
+            assert!(!transient.is_final(), "{transient}");
+        }
+    }
+
+    #[test]
+    fn a_grant_is_checked_for_its_window_its_signer_then_its_status() {
+        let f = fixture();
+        let cmd = command(1);
+        let (req, dec) = f.timed(&cmd);
+        let path = f.cache.store(&req, &dec).unwrap();
+        let grant = GrantCache::load(&path, &f.agent.public()).unwrap();
+        let fresh = status(&f.approver, 4000, vec![]).open::<Status>().unwrap();
+        let alice = [Approver {
+            name: "alice".into(),
+            key: f.approver.public(),
+        }];
+        assert_eq!(
+            check_grant(&grant, Some(fresh.clone()), Some(&alice), 4010, 120),
+            Ok(fresh.clone())
         );
-        let err = fresh_status(&dec, &[fresh, revoking], now, 120).unwrap_err();
-        assert_eq!(err.to_string(), "revoked by alice");
-        // Garbage in the list is skipped.
-        let junk = Envelope {
-            payload: "AAAA".into(),
-            sig: "AAAA".into(),
-        };
-        assert!(fresh_status(&dec, &[junk], now, 120).is_err());
+        assert_eq!(
+            check_grant(&grant, Some(fresh.clone()), None, 4700, 120),
+            Err(Unusable::Expired { ago_s: 100 })
+        );
+        let bob = [Approver {
+            name: "bob".into(),
+            key: PrivateKey::generate("bob").public(),
+        }];
+        let err = check_grant(&grant, Some(fresh), Some(&bob), 4010, 120).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("the elevator would refuse it: it is signed by"),
+            "{err}"
+        );
+        assert_eq!(err.state(), "unusable");
+        assert_eq!(
+            check_grant(&grant, None, None, 4010, 120)
+                .unwrap_err()
+                .state(),
+            "waiting"
+        )
     }
 }

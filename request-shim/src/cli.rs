@@ -84,7 +84,8 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// List cached timed and always grants and their windows.
+    /// List cached timed and always grants: host, window and state (live, waiting, revoked,
+    /// expired or unusable).
     Grants {
         /// One JSON object per grant, one per line.
         #[arg(long)]

@@ -3,15 +3,18 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use assent_protocol::{Envelope, PrivateKey, Signed, Status};
 use serde_json::json;
 
-use crate::cache::GrantCache;
-use crate::config::{ELEVATOR_CONFIG, ElevatorFile};
-use crate::failure::Result;
+use crate::cache::{self, CachedGrant, GrantCache, Unusable};
+use crate::config::{self, ELEVATOR_CONFIG, ElevatorFile, ElevatorSettings};
+use crate::duration;
+use crate::failure::{Result, say};
 use crate::keys;
 use crate::output::Out;
 use crate::run::{Setup, remaining};
-use crate::status::quote;
+use crate::status::{RELAY_PATIENCE, quote};
+use crate::statuses::StatusStore;
 use crate::wait;
 
 pub fn keygen(name: Option<String>, force: bool) -> Result<ExitCode> {
@@ -87,12 +90,26 @@ pub fn next_steps(
     text
 }
 
+/// Every cached grant with its host and its state, as the approver's console would see it:
+/// live, waiting for a fresh status of the console that approved it, revoked, expired, or
+/// unusable here (its program changed, or the elevator no longer lists its approver). The
+/// relay is asked for the latest statuses first; when it cannot answer, the states come from
+/// the statuses kept, and a line on stderr says so.
 pub fn grants(as_json: bool) -> Result<ExitCode> {
     let setup = Setup::load()?;
     let key = keys::load(&setup.paths.key())?;
     let cache = GrantCache::new(setup.paths.grants());
+    let kept = StatusStore::new(setup.paths.statuses());
     let entries = cache.entries(&key.public());
+    let settings = ElevatorSettings::read();
+    let approvers = config::listed_approvers(Path::new(ELEVATOR_CONFIG));
     let now = wait::now();
+    let open = |g: &CachedGrant| cache::check_window(&g.decision.payload, now).is_ok();
+    let served = if entries.iter().any(|(_, g)| g.as_ref().is_ok_and(open)) {
+        relay_statuses(&setup, &key)
+    } else {
+        None
+    };
     let mut out = Out::stdout();
     if entries.is_empty() && !as_json {
         outln!(out, "no cached grants in {}", cache.dir().display());
@@ -112,14 +129,31 @@ pub fn grants(as_json: bool) -> Result<ExitCode> {
                 continue;
             }
         };
+        let status = match &served {
+            Some(served) => kept.update(&grant.decision, served, now),
+            None => kept.kept(&grant.decision),
+        };
+        let judged = cache::check_grant(
+            &grant,
+            status,
+            approvers.as_deref(),
+            now,
+            settings.status_max_age_s,
+        );
         let r = &grant.request.payload;
         let d = &grant.decision.payload;
+        let (state, why) = match &judged {
+            Ok(_) => ("live", None),
+            Err(why) => (why.state(), Some(why.to_string())),
+        };
         if as_json {
             outln!(
                 out,
                 "{}",
                 json!({
                     "file": path,
+                    "state": state,
+                    "why": why,
                     "cmd_sha256": d.cmd_sha256,
                     "program": r.program,
                     "program_sha256": r.program_sha256,
@@ -132,6 +166,7 @@ pub fn grants(as_json: bool) -> Result<ExitCode> {
                     "grant": d.grant,
                     "approver": d.approver,
                     "approver_key": grant.decision.signer.fingerprint().as_str(),
+                    "console": d.console,
                     "decision_sha256": grant.decision.sha256,
                     "not_before": d.not_before,
                     "not_after": d.not_after,
@@ -155,10 +190,49 @@ pub fn grants(as_json: bool) -> Result<ExitCode> {
                 grant.decision.signer.fingerprint(),
                 remaining(d.not_after, now)
             );
+            outln!(out, "  state    {}", state_line(&judged, now));
             outln!(out);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The relay's statuses, or none with a line saying the states come from the kept ones.
+fn relay_statuses(setup: &Setup, key: &PrivateKey) -> Option<Vec<Envelope>> {
+    let asked = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the network runtime: {e}"))
+        .and_then(|runtime| {
+            runtime.block_on(wait::served_statuses(
+                &setup.config.relay,
+                key,
+                &setup.config.connect_options(),
+                RELAY_PATIENCE,
+            ))
+        });
+    asked
+        .inspect_err(|why| {
+            say(format_args!(
+                "cannot ask the relay {} for statuses ({why}); states are from the statuses this shim kept",
+                setup.config.relay
+            ));
+        })
+        .ok()
+}
+
+/// The `state` line of `assent grants`.
+fn state_line(judged: &std::result::Result<Signed<Status>, Unusable>, now: u64) -> String {
+    match judged {
+        Ok(status) => format!(
+            "live (the status of its console is {} old)",
+            duration::format(now.saturating_sub(status.payload.issued_at))
+        ),
+        Err(why) if why.is_waiting() => format!("waiting for a fresh status: {why}"),
+        Err(Unusable::Revoked { by }) => format!("revoked by {by}"),
+        Err(why @ Unusable::Expired { .. }) => why.to_string(),
+        Err(why) => format!("unusable: {why}"),
+    }
 }
 
 #[cfg(test)]
@@ -198,6 +272,32 @@ mod tests {
         let doc: toml::Table = toml::from_str(&blocks).unwrap();
         assert_eq!(doc["requester"][0]["user"].as_str(), Some("assent-agent"));
         assert_eq!(doc["agent"][0]["name"].as_str(), Some("openclaw"));
+    }
+
+    #[test]
+    fn the_state_line_names_each_state_and_why() {
+        let stale = Unusable::StaleStatus {
+            approver: "alice".into(),
+            age_s: 300,
+            max_age_s: 120,
+        };
+        assert_eq!(
+            state_line(&Err(stale), 0),
+            "waiting for a fresh status: status is stale: the latest from the console of alice that approved it is 5m old (at most 2m allowed)"
+        );
+        let revoked = Unusable::Revoked { by: "alice".into() };
+        assert_eq!(state_line(&Err(revoked), 0), "revoked by alice");
+        assert_eq!(
+            state_line(&Err(Unusable::Expired { ago_s: 90 }), 0),
+            "expired 1m30s ago"
+        );
+        let changed = Unusable::ProgramChanged {
+            program: "/usr/bin/x".into(),
+        };
+        assert_eq!(
+            state_line(&Err(changed), 0),
+            "unusable: program changed since it was approved (/usr/bin/x)"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Where the shim keeps its files, `agent.toml`, and what it reads from the elevator's config.
 //!
-//! `$XDG_CONFIG_HOME/assent/{agent.toml,agent.key,agent.key.pub}` and the grant cache in
-//! `$XDG_STATE_HOME/assent/grants/` (with the usual `~/.config` and `~/.local/state` fallbacks).
+//! `$XDG_CONFIG_HOME/assent/{agent.toml,agent.key,agent.key.pub}`, and the grant cache and the
+//! statuses kept for it in `$XDG_STATE_HOME/assent/{grants,statuses}/` (with the usual
+//! `~/.config` and `~/.local/state` fallbacks).
 //! Every setting is optional; `ASSENT_RELAY` and `--relay` override the relay URL, and
 //! `ASSENT_RELAY_CA` the relay CA files (`relay_ca`).
 
@@ -31,6 +32,7 @@ pub const AGENT_TOML: &str = "agent.toml";
 pub const KEY_FILE: &str = "agent.key";
 pub const PUBLIC_KEY_FILE: &str = "agent.key.pub";
 pub const GRANTS_DIR: &str = "grants";
+pub const STATUSES_DIR: &str = "statuses";
 
 /// The shim's files.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +75,10 @@ impl Paths {
 
     pub fn grants(&self) -> PathBuf {
         self.state_dir.join(GRANTS_DIR)
+    }
+
+    pub fn statuses(&self) -> PathBuf {
+        self.state_dir.join(STATUSES_DIR)
     }
 }
 

@@ -56,23 +56,38 @@ pub fn private_dir(dir: &Path) -> std::io::Result<()> {
 /// Write `bytes` to a new file at `path` with `mode`, never following or replacing anything
 /// already there (O_EXCL), then fsync it.
 pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    create_new(path, bytes, mode, true)
+}
+
+fn create_new(path: &Path, bytes: &[u8], mode: u32, sync: bool) -> std::io::Result<()> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(mode)
         .open(path)?;
     file.write_all(bytes)?;
-    file.sync_all()
+    if sync { file.sync_all() } else { Ok(()) }
 }
 
-/// Write a file as a whole: to a fresh temporary name beside it, then rename over `path`.
+/// Write a file as a whole: to a fresh temporary name beside it (synced), then rename over
+/// `path`.
 pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    replace_file(path, bytes, mode, true)
+}
+
+/// [`replace`] without waiting for the disk, for files whose loss after a crash costs only a
+/// little time (the next run fetches them again).
+pub fn replace_unsynced(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    replace_file(path, bytes, mode, false)
+}
+
+fn replace_file(path: &Path, bytes: &[u8], mode: u32, sync: bool) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     let mut suffix = [0u8; 8];
     assent_protocol::random_bytes(&mut suffix);
     tmp.push(format!(".tmp-{}", u64::from_be_bytes(suffix)));
     let tmp = PathBuf::from(tmp);
-    write_new(&tmp, bytes, mode)?;
+    create_new(&tmp, bytes, mode, sync)?;
     fs::rename(&tmp, path).inspect_err(|_| {
         let _ = fs::remove_file(&tmp);
     })

@@ -21,6 +21,7 @@ mod progress;
 mod request;
 mod run;
 mod status;
+mod statuses;
 mod sudo;
 mod wait;
 mod workdir;

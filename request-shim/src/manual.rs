@@ -11,7 +11,7 @@ use clap::{Arg, Command, CommandFactory};
 use crate::cli::{Cli, exit_statuses};
 use crate::config::{
     AGENT_TOML, DEFAULT_RELAY, DEFAULT_TIMEOUT_S, ELEVATOR_CONFIG, ELEVATOR_NAME, GRANTS_DIR,
-    HOST_ID, KEY_FILE, PUBLIC_KEY_FILE,
+    HOST_ID, KEY_FILE, PUBLIC_KEY_FILE, STATUSES_DIR,
 };
 use crate::duration;
 use crate::failure::Exit;
@@ -66,9 +66,13 @@ fn description(page: &mut Roff) {
          is assent's. Denied, it says who denied it and why.",
     )]);
     page.control("PP", []).text([roman(
-        "Timed and always grants are cached per exact command and reused without a prompt \
-         while their window lasts and the approver's latest signed status, fetched fresh from \
-         the relay, does not revoke them.",
+        "Timed and always grants are cached per exact command and host, and reused without a \
+         prompt while their window lasts and a fresh signed status of the console that \
+         approved them does not revoke them. A cached grant is dropped only when it expires or \
+         such a status revokes it; while no fresh status can be had, it stays cached, the \
+         approver is asked anew, and the grant runs as soon as a fresh status comes. \
+         assent grants shows each grant's state: live, waiting (for a fresh status), revoked, \
+         expired or unusable.",
     )]);
     page.control("PP", []).text([
         bold("First run. "),
@@ -186,6 +190,13 @@ fn files(page: &mut Roff) {
             format!("$XDG_STATE_HOME/assent/{GRANTS_DIR}/"),
             "The grant cache (directory 0700, files 0600): one file per exact command and host \
              holding the signed request and decision of a timed or always grant."
+                .to_owned(),
+        ),
+        (
+            format!("$XDG_STATE_HOME/assent/{STATUSES_DIR}/"),
+            "The latest signed status seen from each console that approved a cached grant \
+             (directory 0700, files 0600). One the relay was asked about within the last 10 s \
+             is used without asking it again."
                 .to_owned(),
         ),
         (

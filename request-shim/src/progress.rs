@@ -36,6 +36,11 @@ impl Progress {
         self.tty
     }
 
+    /// The request has reached the relay once.
+    pub fn has_started(&self) -> bool {
+        self.started
+    }
+
     /// The request reached the relay: say so once.
     pub fn started(&mut self, now: u64) {
         if self.started {

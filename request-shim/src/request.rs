@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 
-use assent_protocol::{Env, Grant, HostId, PrivateKey, Request, RequestId, Sha256Digest};
+use assent_protocol::{
+    Env, Grant, HostId, PrivateKey, Request, RequestId, Sha256Digest, Signed, Withdraw,
+};
 
 use crate::duration;
 use crate::failure::{Failure, Result};
@@ -119,6 +121,22 @@ pub fn build(
 /// Build and sign.
 pub fn seal(key: &PrivateKey, request: &Request) -> assent_protocol::Envelope {
     assent_protocol::Envelope::seal(key, request)
+}
+
+/// A withdraw of `request`, signed with the key that signed it, at `now`.
+pub fn withdraw(
+    key: &PrivateKey,
+    request: &Signed<Request>,
+    now: u64,
+) -> assent_protocol::Envelope {
+    let withdraw = Withdraw {
+        v: Default::default(),
+        kind: Default::default(),
+        request_id: request.payload.id,
+        request_sha256: request.sha256,
+        withdrawn_at: now,
+    };
+    assent_protocol::Envelope::seal(key, &withdraw)
 }
 
 /// `--grant once|timed:DURATION|always` → the grant and, for timed, its lifetime in seconds.

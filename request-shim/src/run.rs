@@ -8,7 +8,7 @@ use assent_common::elevator_config::Approver;
 use assent_protocol::{Grant, HostId, MAX_PAYLOAD_LEN, Payload as _, Request};
 use assent_relay_client::CA_ENV;
 
-use crate::cache::{self, GrantCache};
+use crate::cache::{self, CachedGrant, GrantCache};
 use crate::config::{self, Config, ELEVATOR_CONFIG, ElevatorSettings, HOST_ID, Paths};
 use crate::duration;
 use crate::elevate;
@@ -17,7 +17,8 @@ use crate::keys;
 use crate::program;
 use crate::progress::Progress;
 use crate::request::{self, Ask, Command, Requester};
-use crate::wait::{self, Wait};
+use crate::statuses::StatusStore;
+use crate::wait::{self, Approved, Wait};
 use crate::workdir;
 
 /// Everything `assent run` and `sudo` ask for, before any of it is looked up.
@@ -117,14 +118,21 @@ pub fn run(plan: RunPlan) -> Result<Infallible> {
         .map_err(|e| Failure::usage(format!("cannot build the request: {e}")))?;
 
     let cache = GrantCache::new(paths.grants());
-    let cached = usable_cached_grant(
+    let kept = StatusStore::new(paths.statuses());
+    let cached = match cached_grant(
         &cache,
-        &command,
-        &requester,
-        &host_id,
+        &kept,
+        (&command, &requester, &host_id),
         &key,
         approvers.as_deref(),
-    );
+        settings.status_max_age_s,
+    ) {
+        Cached::Ready(approved) => {
+            return exec(&elevator, &approved, &command);
+        }
+        Cached::Check(grant) => Some(*grant),
+        Cached::None => None,
+    };
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -145,13 +153,18 @@ pub fn run(plan: RunPlan) -> Result<Infallible> {
             connect: config.connect_options(),
             cached,
             cache: &cache,
+            kept: &kept,
             status_max_age_s: settings.status_max_age_s,
             approvers,
         }
         .run(),
     )?;
     drop(runtime);
+    exec(&elevator, &approved, &command)
+}
 
+/// Say what is used and hand it to the elevator.
+fn exec(elevator: &Path, approved: &Approved, command: &Command) -> Result<Infallible> {
     if approved.from_cache {
         say(format_args!(
             "using the cached {} grant from {}",
@@ -164,47 +177,63 @@ pub fn run(plan: RunPlan) -> Result<Infallible> {
         ));
     }
     elevate::exec(
-        &elevator,
+        elevator,
         &approved.token,
         &command.program,
         &command.argv[1..],
     )
 }
 
-/// A cached grant for this exact command whose window is still open; a stale entry is
-/// dropped with a line saying why.
-fn usable_cached_grant(
+/// The cached grant for this exact command, judged with the status kept for its console.
+enum Cached {
+    /// It runs now: the kept status is fresh enough to spare the relay round trip.
+    Ready(Approved),
+    /// It may run, once the relay has served a fresh status of its console.
+    Check(Box<CachedGrant>),
+    None,
+}
+
+/// Find the cached grant for this command and judge it with the kept status of its console.
+/// It is dropped, with a line saying why, only when it expired or that status revokes it; any
+/// other reason leaves it cached.
+fn cached_grant(
     cache: &GrantCache,
-    command: &Command,
-    requester: &Requester,
-    host_id: &HostId,
+    kept: &StatusStore,
+    lookup: (&Command, &Requester, &HostId),
     key: &assent_protocol::PrivateKey,
     approvers: Option<&[Approver]>,
-) -> Option<cache::CachedGrant> {
+    status_max_age_s: u64,
+) -> Cached {
+    let (command, requester, host_id) = lookup;
     let agent = key.public();
     let Some(grant) = cache.find(command, requester, host_id, &agent) else {
-        if let Some(old) = cache.find_changed_program(command, requester, host_id, &agent) {
+        if cache
+            .find_changed_program(command, requester, host_id, &agent)
+            .is_some()
+        {
             say(format_args!(
                 "cached grant not usable: {}",
                 cache::Unusable::ProgramChanged {
                     program: command.program.clone()
                 }
             ));
-            cache.remove(&old.path);
         }
-        return None;
+        return Cached::None;
     };
-    let usable = cache::check_signer(&grant.decision, approvers)
-        .map_err(|why| format!("the elevator would refuse it: {why}"))
-        .and_then(|()| {
-            cache::check_window(&grant.decision.payload, wait::now()).map_err(|e| e.to_string())
-        });
-    match usable {
-        Ok(()) => Some(grant),
+    let now = wait::now();
+    let fresh = kept.fresh_enough(&grant.decision, now, status_max_age_s);
+    let spares_relay = fresh.is_some();
+    let status = fresh.or_else(|| kept.kept(&grant.decision));
+    match cache::check_grant(&grant, status, approvers, now, status_max_age_s) {
+        Ok(status) if spares_relay => Cached::Ready(Approved::from_cache(grant, status)),
+        Ok(_) => Cached::Check(Box::new(grant)),
+        Err(why) if why.is_waiting() => Cached::Check(Box::new(grant)),
         Err(why) => {
             say(format_args!("cached grant not usable: {why}"));
-            cache.remove(&grant.path);
-            None
+            if why.is_final() {
+                cache.remove(&grant.path);
+            }
+            Cached::None
         }
     }
 }

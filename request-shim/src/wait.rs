@@ -2,6 +2,11 @@
 //! binds it, reconnect and re-send the same envelope when the connection drops, and give up at
 //! the request's deadline. Also: fetching a fresh status for a reusable grant.
 //!
+//! A cached grant is tried first, with the newest status of the console that approved it.
+//! When that status is missing or stale, the grant stays cached, the request is asked anew,
+//! and the relay is asked again for the status every [`STATUS_POLL`] while the human has not
+//! answered: if a fresh one comes first, the request is withdrawn and the cached grant runs.
+//!
 //! Nothing here trusts the relay. A decision counts only after [`accept_decision`] verified
 //! it against our own request; statuses are checked by the elevator again anyway.
 
@@ -19,11 +24,15 @@ use crate::cache::{self, CachedGrant, GrantCache, Unusable};
 use crate::duration;
 use crate::failure::{Exit, Failure, Result};
 use crate::progress::Progress;
+use crate::request;
+use crate::statuses::StatusStore;
 
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// How long a fresh approval of a reusable grant waits for the approver's status to show up.
 const STATUS_WAIT: Duration = Duration::from_secs(5);
+/// How often a wait that holds a cached grant asks the relay again for its console's status.
+pub const STATUS_POLL: Duration = Duration::from_secs(2);
 
 /// Seconds since the Unix epoch.
 pub fn now() -> u64 {
@@ -31,6 +40,31 @@ pub fn now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// The statuses `url` serves, asked for once within `patience`; why not, when it cannot say.
+pub async fn served_statuses(
+    url: &str,
+    key: &PrivateKey,
+    options: &ConnectOptions,
+    patience: Duration,
+) -> std::result::Result<Vec<Envelope>, String> {
+    let ask = async {
+        let mut client = Client::connect_with(url, key, Role::Agent, options).await?;
+        client.request_statuses().await?;
+        let served = loop {
+            if let Event::Statuses { statuses } = client.next_event().await? {
+                break statuses;
+            }
+        };
+        client.close().await;
+        Ok::<_, ClientError>(served)
+    };
+    match tokio::time::timeout(patience, ask).await {
+        Ok(Ok(served)) => Ok(served),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {}s", patience.as_secs())),
+    }
 }
 
 /// A decision envelope that verifies, binds our request (id, payload hash, command), and is
@@ -54,6 +88,30 @@ pub struct Approved {
     pub grant: assent_protocol::Grant,
     /// True when an earlier cached grant was used (no prompt).
     pub from_cache: bool,
+}
+
+impl Approved {
+    /// A cached grant with `status`, the fresh status of its console that vouches for it.
+    pub fn from_cache(grant: CachedGrant, status: Signed<Status>) -> Approved {
+        Approved {
+            approver: grant.decision.payload.approver.clone(),
+            grant: grant.decision.payload.grant,
+            token: GrantToken {
+                request: grant.request.envelope,
+                decision: grant.decision.envelope,
+                status: Some(status.envelope),
+            },
+            from_cache: true,
+        }
+    }
+}
+
+/// The end of a line saying nothing ran, when the grant `decision` stays cached for later.
+fn kept_for_later(decision: &Decision) -> String {
+    format!(
+        "; the cached {} grant from {} stays, and runs without asking once the console that approved it publishes a fresh status",
+        decision.grant, decision.approver
+    )
 }
 
 /// One attempt at the relay ended without an answer.
@@ -80,9 +138,11 @@ pub struct Wait<'a> {
     pub deadline: Instant,
     /// How to connect (the CA files for `wss://`).
     pub connect: ConnectOptions,
-    /// A cached grant to try before asking anew.
+    /// A cached grant to try before asking anew, and while the request waits.
     pub cached: Option<CachedGrant>,
     pub cache: &'a GrantCache,
+    /// The statuses kept next to the cache.
+    pub kept: &'a StatusStore,
     pub status_max_age_s: u64,
     pub progress: Progress,
     /// The elevator's approvers, when this user can read them.
@@ -104,10 +164,19 @@ impl Wait<'_> {
 
     fn timed_out(&self) -> Failure {
         Failure::retry(format!(
-            "no decision on request {} within {}; nothing ran",
+            "no decision on request {} within {}; nothing ran{}",
             self.request.sha256.reference(),
-            duration::format(self.timeout_s)
+            duration::format(self.timeout_s),
+            self.still_cached()
         ))
+    }
+
+    /// What the agent should know when it gives up while a cached grant waits for a status.
+    fn still_cached(&self) -> String {
+        match &self.cached {
+            Some(grant) => kept_for_later(&grant.decision.payload),
+            None => String::new(),
+        }
     }
 
     /// A connection failure that no retry can fix, as the line to exit 78 with.
@@ -184,43 +253,33 @@ impl Wait<'_> {
             Err(self.timed_out())
         } else {
             Err(Failure::retry(format!(
-                "relay {} unreachable for the whole wait ({}); nothing ran",
+                "relay {} unreachable for the whole wait ({}); nothing ran{}",
                 self.relay,
-                last_error.as_deref().unwrap_or("no answer")
+                last_error.as_deref().unwrap_or("no answer"),
+                self.still_cached()
             )))
         }
     }
 
-    /// One connection: try the cached grant, else submit and wait for the decision.
+    /// One connection: try the cached grant, else submit and wait for the decision (or, for a
+    /// cached grant still waiting, for a fresh status of its console).
     async fn converse(&mut self, client: &mut Client) -> std::result::Result<Approved, Lost> {
-        // Kept until its status is known, so a dropped connection tries it again.
-        if let Some(grant) = self.cached.clone() {
-            let status = self.fresh_status_for(client, &grant.decision, None).await?;
-            self.cached = None;
-            match status {
-                Ok(status) => {
-                    return Ok(Approved {
-                        approver: grant.decision.payload.approver.clone(),
-                        grant: grant.decision.payload.grant,
-                        token: GrantToken {
-                            request: grant.request.envelope,
-                            decision: grant.decision.envelope,
-                            status: Some(status.envelope),
-                        },
-                        from_cache: true,
-                    });
+        if self.cached.is_some() {
+            client.request_statuses().await?;
+            let served = loop {
+                if let Event::Statuses { statuses } = client.next_event().await? {
+                    break statuses;
                 }
-                Err(why) => {
-                    self.progress
-                        .line(&format!("cached grant not usable: {why}"));
-                    self.cache.remove(&grant.path);
-                }
+            };
+            if let Some(approved) = self.try_cached(&served) {
+                return Ok(approved);
             }
         }
 
         client.submit(&self.request.envelope).await?;
         self.progress.started(now());
         let mut ticks = tokio::time::interval(Duration::from_secs(1));
+        let mut poll = tokio::time::interval_at(Instant::now() + STATUS_POLL, STATUS_POLL);
         loop {
             let event = tokio::select! {
                 event = client.next_event() => event?,
@@ -228,9 +287,27 @@ impl Wait<'_> {
                     self.progress.tick(now());
                     continue;
                 }
+                _ = poll.tick(), if self.cached.is_some() => {
+                    client.request_statuses().await?;
+                    continue;
+                }
             };
             let ours = self.request.payload.id;
             match event {
+                Event::Statuses { statuses } => {
+                    if let Some(approved) = self.try_cached(&statuses) {
+                        // Nobody needs to answer any more. If someone already did, the relay
+                        // refuses the withdraw and that decision goes unused: harmless.
+                        let withdraw = request::withdraw(self.key, &self.request, now());
+                        let _ = client.withdraw(&withdraw).await;
+                        self.progress.line(&format!(
+                            "a fresh status came from the console of {} that approved the cached grant; withdrew request {}",
+                            approved.approver,
+                            self.request.sha256.reference()
+                        ));
+                        return Ok(approved);
+                    }
+                }
                 Event::Decision { envelope } => {
                     match accept_decision(&self.request, &envelope, self.approvers.as_deref()) {
                         Ok(decision) => return self.decided(client, decision).await,
@@ -255,6 +332,47 @@ impl Wait<'_> {
         }
     }
 
+    /// Judge the cached grant with the newest status of its console (`served` by the relay
+    /// now, or kept from before). Usable: its approval. Expired or revoked: it is dropped from
+    /// the cache. Waiting for a fresh status: it stays cached, the request is asked, and the
+    /// status is asked for again while the request waits.
+    fn try_cached(&mut self, served: &[Envelope]) -> Option<Approved> {
+        let grant = self.cached.clone()?;
+        let status = self.kept.update(&grant.decision, served, now());
+        let judged = cache::check_grant(
+            &grant,
+            status,
+            self.approvers.as_deref(),
+            now(),
+            self.status_max_age_s,
+        );
+        let why = match judged {
+            Ok(status) => {
+                self.cached = None;
+                return Some(Approved::from_cache(grant, status));
+            }
+            Err(why) => why,
+        };
+        if why.is_waiting() {
+            // Said once: a reconnect asks again, quietly.
+            if !self.progress.has_started() {
+                let d = &grant.decision.payload;
+                self.progress.line(&format!(
+                    "the cached {} grant from {} is waiting for a fresh status ({why}); it stays cached and is used as soon as one comes; asking anew meanwhile",
+                    d.grant, d.approver
+                ));
+            }
+            return None;
+        }
+        self.progress
+            .line(&format!("cached grant not usable: {why}"));
+        if why.is_final() {
+            self.cache.remove(&grant.path);
+        }
+        self.cached = None;
+        None
+    }
+
     /// A verified decision for our request: deny ends here, approve builds the token.
     async fn decided(
         &mut self,
@@ -271,6 +389,8 @@ impl Wait<'_> {
         }
         let approver = d.approver.clone();
         let grant = d.grant;
+        // Answered: a cached grant that was waiting is not needed for this run.
+        self.cached = None;
         let status = if grant.is_reusable() {
             if let Err(e) = self.cache.store(&self.request, &decision) {
                 self.progress.line(&format!(
@@ -279,20 +399,18 @@ impl Wait<'_> {
                 ));
             }
             let wait_until = Instant::now() + STATUS_WAIT;
-            match self
-                .fresh_status_for(client, &decision, Some(wait_until))
-                .await?
-            {
+            match self.fresh_status_for(client, &decision, wait_until).await? {
                 Ok(status) => Some(status.envelope),
+                Err(why) if why.is_waiting() => {
+                    return Err(Lost::Final(Failure::retry(format!(
+                        "approved by {approver} ({grant}), but {why}; nothing ran{}",
+                        kept_for_later(&decision.payload)
+                    ))));
+                }
                 Err(why) => {
-                    let message =
-                        format!("approved by {approver} ({grant}), but {why}; nothing ran");
-                    return Err(Lost::Final(match why {
-                        Unusable::NoStatus { .. } | Unusable::StaleStatus { .. } => {
-                            Failure::retry(message)
-                        }
-                        _ => Failure::denied(message),
-                    }));
+                    return Err(Lost::Final(Failure::denied(format!(
+                        "approved by {approver} ({grant}), but {why}; nothing ran"
+                    ))));
                 }
             }
         } else {
@@ -310,28 +428,29 @@ impl Wait<'_> {
         })
     }
 
-    /// Ask the relay for statuses and pick the decision signer's. With `retry_until`, a missing
-    /// or stale status is asked for again (the console may publish one any moment).
+    /// Ask the relay for statuses and judge the decision with the newest of its console's (or
+    /// the one kept). Until `retry_until`, a missing or stale status is asked for again (the
+    /// console may publish one any moment).
     async fn fresh_status_for(
         &mut self,
         client: &mut Client,
         decision: &Signed<Decision>,
-        retry_until: Option<Instant>,
+        retry_until: Instant,
     ) -> std::result::Result<std::result::Result<Signed<Status>, Unusable>, Lost> {
         loop {
             client.request_statuses().await?;
-            let statuses = loop {
+            let served = loop {
                 if let Event::Statuses { statuses } = client.next_event().await? {
                     break statuses;
                 }
             };
-            let picked = cache::check_window(&decision.payload, now()).and_then(|()| {
-                cache::fresh_status(decision, &statuses, now(), self.status_max_age_s)
-            });
-            match picked {
-                Err(Unusable::NoStatus { .. } | Unusable::StaleStatus { .. })
-                    if retry_until
-                        .is_some_and(|t| Instant::now() + Duration::from_millis(500) < t) =>
+            let status = self.kept.update(decision, &served, now());
+            let judged = cache::check_window(&decision.payload, now())
+                .and_then(|()| cache::check_status(decision, status, now(), self.status_max_age_s));
+            match judged {
+                Err(why)
+                    if why.is_waiting()
+                        && Instant::now() + Duration::from_millis(500) < retry_until =>
                 {
                     sleep_until(Instant::now() + Duration::from_millis(500)).await;
                 }
@@ -424,6 +543,7 @@ mod tests {
         let request = Envelope::seal(&agent, &payload).open::<Request>().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let cache = GrantCache::new(dir.path().join("grants"));
+        let kept = StatusStore::new(dir.path().join("statuses"));
         let started = Instant::now();
         let outcome = Wait {
             relay,
@@ -435,6 +555,7 @@ mod tests {
             connect: ConnectOptions::default(),
             cached: None,
             cache: &cache,
+            kept: &kept,
             status_max_age_s: 120,
             approvers: None,
         }

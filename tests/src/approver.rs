@@ -461,6 +461,12 @@ impl BackgroundApprover {
         *self.status.lock().unwrap() = Some(status);
     }
 
+    /// Publish no status from now on, not even after a reconnect (a console that went away,
+    /// or a restarted relay that has not heard from it yet).
+    pub fn stop_publishing(&self) {
+        *self.status.lock().unwrap() = None;
+    }
+
     pub fn requests(&self) -> Vec<Request> {
         self.seen.lock().unwrap().requests.clone()
     }

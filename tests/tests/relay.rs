@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use assent_protocol::payload::{KindLogin, V1};
 use assent_protocol::{
-    Decision, Envelope, Login, PrivateKey, Role, Sha256Digest, Status, Verdict, Withdraw, sha256,
+    ConsoleId, Decision, Envelope, Login, PrivateKey, Request, RequestId, Role, Sha256Digest,
+    Signed, Status, Verdict, Withdraw, sha256,
 };
 use assent_relay_client::message::{ClientMessage, ServerMessage};
 use assent_relay_client::{Client, ClientError, ConnectOptions, Event, Fault};
@@ -243,6 +244,22 @@ async fn expect_delivered(approver: &mut Client, req: &SignedRequest, decision: 
         }
         other => panic!("expected delivered, got {other:?}"),
     }
+}
+
+/// An agent connection that has submitted `req` and had it queued.
+async fn submitted(url: &str, agent_key: &PrivateKey, req: &SignedRequest) -> Client {
+    let mut agent = connect(url, agent_key, Role::Agent).await;
+    agent.submit(&req.envelope).await.unwrap();
+    expect_queued(&mut agent, req).await;
+    agent
+}
+
+/// The next request shown to a scripted approver, and whether it was flagged first-seen.
+async fn shown(approver: &mut ScriptedApprover) -> (Signed<Request>, bool) {
+    tokio::time::timeout(WAIT, approver.next_request())
+        .await
+        .expect("no request shown in time")
+        .expect("the approver's connection failed")
 }
 
 async fn expect_decision(agent: &mut Client, decision: &Envelope) {
@@ -548,9 +565,17 @@ async fn expiry_tells_the_shim_and_the_console() {
 
 /// The refusal answering a submission of `req`.
 async fn expect_refused(agent: &mut Client, req: &SignedRequest) -> String {
-    match event(agent).await {
-        Event::Refused { request_id, reason } => {
-            assert_eq!(request_id, Some(req.payload.id));
+    refusal(agent, Some(req.payload.id)).await
+}
+
+/// The next event, a refusal naming `request_id`: its reason.
+async fn refusal(client: &mut Client, request_id: Option<RequestId>) -> String {
+    match event(client).await {
+        Event::Refused {
+            request_id: named,
+            reason,
+        } => {
+            assert_eq!(named, request_id, "refused: {reason}");
             reason
         }
         other => panic!("expected a refusal, got {other:?}"),
@@ -756,6 +781,180 @@ async fn statuses_are_stored_and_served() {
     }
 }
 
+/// The statuses the relay serves now.
+async fn served(agent: &mut Client) -> Vec<Envelope> {
+    agent.request_statuses().await.unwrap();
+    loop {
+        if let Event::Statuses { statuses } = event(agent).await {
+            return statuses;
+        }
+    }
+}
+
+/// The refusal answering a status just published.
+async fn expect_status_refused(console: &mut Client) -> String {
+    refusal(console, None).await
+}
+
+/// A status of `console` signed by `alice`, issued at `issued_at`, revoking each digest until
+/// its time (`None`: for ever).
+fn console_status(
+    alice: &PrivateKey,
+    console: ConsoleId,
+    issued_at: u64,
+    revoked: &[(Sha256Digest, Option<u64>)],
+) -> Envelope {
+    revoked
+        .iter()
+        .fold(
+            StatusBuilder::new("alice")
+                .console(console)
+                .issued_at(issued_at),
+            |b, &(digest, until)| b.revoke_until(digest, until),
+        )
+        .sign(alice)
+        .envelope
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_console_has_its_own_status_stream_whose_revocations_stay() {
+    let alice = PrivateKey::generate("alice");
+    let relay = Relay::start(&config(
+        &[("alice", &alice)],
+        "[limits]\nrevocation_grace_s = 30\n",
+    ));
+    let url = relay.url();
+    let (laptop, desktop) = (ConsoleId([0x1a; 16]), ConsoleId([0x2b; 16]));
+    let mut console = connect(&url, &alice, Role::Approver).await;
+    let mut agent = connect(&url, &PrivateKey::generate("agent"), Role::Agent).await;
+    let t = now();
+
+    // The laptop revokes a timed grant; the desktop, which never saw it, publishes later.
+    let timed = sha256(b"a timed grant");
+    let until = t + 600;
+    let revoking = console_status(&alice, laptop, t, &[(timed, Some(until))]);
+    let unaware = console_status(&alice, desktop, t + 1, &[]);
+    for status in [&revoking, &unaware] {
+        console.publish_status(status).await.unwrap();
+    }
+    assert_nothing_pending(&mut console).await;
+    let both = [revoking.clone(), unaware.clone()];
+    assert_eq!(
+        served(&mut agent).await,
+        both,
+        "both streams, by console id"
+    );
+
+    // A newer laptop status that forgets the revocation is refused, naming it, and so is an
+    // older one; the connection stays, and the laptop's stream still carries it.
+    let forgetful = console_status(&alice, laptop, t + 2, &[]);
+    console.publish_status(&forgetful).await.unwrap();
+    let why = expect_status_refused(&mut console).await;
+    assert!(why.contains(&timed.reference()), "{why}");
+    assert!(why.contains(&format!("until {until}")), "{why}");
+    let older = console_status(&alice, laptop, t - 100, &[(timed, Some(until))]);
+    console.publish_status(&older).await.unwrap();
+    let why = expect_status_refused(&mut console).await;
+    assert!(why.contains("newer status"), "{why}");
+    assert_eq!(served(&mut agent).await, both);
+
+    // One that keeps it (and adds one) replaces it.
+    let always = sha256(b"an always grant");
+    let keeping = console_status(
+        &alice,
+        laptop,
+        t + 3,
+        &[(timed, Some(until)), (always, None)],
+    );
+    console.publish_status(&keeping).await.unwrap();
+    assert_nothing_pending(&mut console).await;
+    assert_eq!(served(&mut agent).await, [keeping.clone(), unaware]);
+
+    // A revocation whose until + revocation_grace_s has passed may go; one for ever may not.
+    let ended = sha256(b"a grant that ended");
+    let desktop_revoking = console_status(
+        &alice,
+        desktop,
+        t + 4,
+        &[(ended, Some(t - 31)), (always, None)],
+    );
+    let desktop_done = console_status(&alice, desktop, t + 5, &[(always, None)]);
+    for status in [&desktop_revoking, &desktop_done] {
+        console.publish_status(status).await.unwrap();
+    }
+    assert_nothing_pending(&mut console).await;
+    assert_eq!(served(&mut agent).await, [keeping, desktop_done]);
+    let desktop_forgets = console_status(&alice, desktop, t + 6, &[]);
+    console.publish_status(&desktop_forgets).await.unwrap();
+    let why = expect_status_refused(&mut console).await;
+    let named = format!("{} (until null, for ever)", always.reference());
+    assert!(why.contains(&named), "{why}");
+}
+
+/// Decided while its shim was away, then the relay restarted: the console keeps the decision
+/// and sends it again when the request comes back, in either order of return.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_decision_is_delivered_after_a_relay_restart_whoever_returns_first() {
+    for console_first in [true, false] {
+        let alice = PrivateKey::generate("alice");
+        let mut relay = Relay::start(&config(&[("alice", &alice)], ""));
+        let url = relay.url();
+        let agent_key = PrivateKey::generate("agent");
+        let req = request(&agent_key, 120);
+        submitted(&url, &agent_key, &req).await.close().await;
+        let mut approver = ScriptedApprover::connect(&url, alice, "alice")
+            .await
+            .unwrap();
+        let (seen, first_seen) = shown(&mut approver).await;
+        let decided = approver
+            .decide(seen, first_seen, &Choice::approve())
+            .await
+            .unwrap();
+        match event(approver.client()).await {
+            Event::Decided { envelope, .. } => assert_eq!(envelope, decided.envelope),
+            other => panic!("expected decided, got {other:?}"),
+        }
+        assert_nothing_pending(approver.client()).await;
+
+        relay.restart();
+        let resubmit = || submitted(&url, &agent_key, &req);
+        let mut agent = if console_first {
+            approver.reconnect(WAIT).await.unwrap();
+            // Sent again before the shim is back: the relay holds no such request.
+            approver
+                .decide(decided.request.clone(), false, &Choice::approve())
+                .await
+                .unwrap();
+            match event(approver.client()).await {
+                Event::Refused { reason, .. } => assert!(reason.contains("no request"), "{reason}"),
+                other => panic!("expected refused, got {other:?}"),
+            }
+            resubmit().await
+        } else {
+            let agent = resubmit().await;
+            approver.reconnect(WAIT).await.unwrap();
+            agent
+        };
+        // The request is announced (again); the console answers with the decision it kept.
+        let (again, first_seen) = shown(&mut approver).await;
+        assert_eq!(again.envelope, req.envelope);
+        let resent = approver
+            .decide(again, first_seen, &Choice::deny("never used"))
+            .await
+            .unwrap();
+        assert!(resent.resent, "the same decision, not a new one");
+        expect_decision(&mut agent, &decided.envelope).await;
+        expect_decided(approver.client(), &req, &decided.envelope).await;
+        expect_delivered(approver.client(), &req, &decided.envelope).await;
+
+        // A shim that comes back once more gets it again; the console is told nothing new.
+        agent.close().await;
+        let mut agent = submitted(&url, &agent_key, &req).await;
+        expect_decision(&mut agent, &decided.envelope).await;
+        assert_nothing_pending(approver.client()).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_relay_crash_the_resubmitted_request_completes() {
     let alice = PrivateKey::generate("alice");
@@ -764,16 +963,11 @@ async fn after_a_relay_crash_the_resubmitted_request_completes() {
     let agent_key = PrivateKey::generate("agent");
     let req = request(&agent_key, 120);
 
-    let mut agent = connect(&url, &agent_key, Role::Agent).await;
-    agent.submit(&req.envelope).await.unwrap();
-    expect_queued(&mut agent, &req).await;
+    let mut agent = submitted(&url, &agent_key, &req).await;
     let mut approver = ScriptedApprover::connect(&url, alice, "alice")
         .await
         .unwrap();
-    let (seen, _) = tokio::time::timeout(WAIT, approver.next_request())
-        .await
-        .unwrap()
-        .unwrap();
+    let (seen, _) = shown(&mut approver).await;
     assert_eq!(seen.payload.id, req.payload.id);
 
     // SIGKILL before anyone decides: everything in the relay is lost.
@@ -790,13 +984,8 @@ async fn after_a_relay_crash_the_resubmitted_request_completes() {
 
     // Both sides come back; the shim re-sends the very same envelope.
     approver.reconnect(WAIT).await.unwrap();
-    let mut agent = connect(&url, &agent_key, Role::Agent).await;
-    agent.submit(&req.envelope).await.unwrap();
-    expect_queued(&mut agent, &req).await;
-    let (again, first_seen) = tokio::time::timeout(WAIT, approver.next_request())
-        .await
-        .unwrap()
-        .unwrap();
+    let mut agent = submitted(&url, &agent_key, &req).await;
+    let (again, first_seen) = shown(&mut approver).await;
     assert_eq!(again.envelope, req.envelope);
     assert!(first_seen, "a new relay has seen no agent yet");
     let decided = approver

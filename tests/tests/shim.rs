@@ -135,14 +135,22 @@ struct Flow {
 
 impl Flow {
     fn new(policy: Policy) -> Flow {
+        Self::with_settings(policy, |config| config)
+    }
+
+    /// A flow whose `elevator.toml` also has the settings `settings` adds.
+    fn with_settings(
+        policy: Policy,
+        settings: impl FnOnce(ElevatorConfig) -> ElevatorConfig,
+    ) -> Flow {
         let sb = Sandbox::new();
         let alice = KeyPair::generate(&sb.keys_dir(), "alice");
         let agent = TestUser::agent();
-        sb.write_config(
-            &ElevatorConfig::new()
+        sb.write_config(&settings(
+            ElevatorConfig::new()
                 .approver("alice", &alice.public_line)
                 .requester(&agent.name, &["root"]),
-        );
+        ));
         let assent = sb.install_bin("assent", &built_binary("assent"), 0o755);
         std::os::unix::fs::symlink(&assent, sb.bin_dir().join("sudo")).expect("sudo symlink");
 
@@ -551,10 +559,15 @@ fn a_timed_grant_is_reused_until_revoked() {
         "{text}"
     );
 
-    // The approver revokes it: the next run says why and asks anew.
+    // The approver revokes it. A run within KEPT_FRESH_S (10 s) of the shim's last look at the
+    // relay may still use the status it kept; the next one after that says why and asks anew.
+    let asked_relay = Instant::now();
     let decision = flow.approver.decisions()[0].decision_sha256;
     flow.approver.publish_status(now() + 1, vec![decision]);
     flow.approver.set_policy(approve(Grant::Once));
+    wait_for("the kept status to need a relay round trip", || {
+        asked_relay.elapsed() > Duration::from_secs(11)
+    });
     let third = flow.run(&["--grant", "timed:1h"], &cmd).run();
     third.assert_success();
     stderr_has(
@@ -570,7 +583,7 @@ fn a_timed_grant_is_reused_until_revoked() {
 }
 
 #[test]
-fn an_always_grant_with_a_stale_status_is_not_used() {
+fn an_always_grant_with_a_stale_status_is_not_used_and_stays_cached() {
     let flow = Flow::new(approve(Grant::Always));
     // The approver's only status is ten minutes old.
     flow.approver.publish_status(now() - 600, vec![]);
@@ -581,16 +594,193 @@ fn an_always_grant_with_a_stale_status_is_not_used() {
     let first = flow.run(&["--grant", "always"], &cmd).run();
     first.assert_code(75);
     stderr_has(&first, "approved by alice (always), but status is stale");
+    stderr_has(
+        &first,
+        "; the cached always grant from alice stays, and runs without asking once the console that approved it publishes a fresh status\n",
+    );
     assert!(!marker.exists(), "nothing ran");
 
-    // The grant was cached; the next run does not use it and asks anew.
+    // The grant was cached; the next run does not use it and asks anew, and keeps it.
     flow.approver.set_policy(deny(Some("stale")));
     let second = flow.run(&["--grant", "always"], &cmd).run();
     second.assert_code(77);
-    stderr_has(&second, "assent: cached grant not usable: status is stale");
+    stderr_has(
+        &second,
+        "assent: the cached always grant from alice is waiting for a fresh status (status is stale: ",
+    );
+    stderr_has(&second, "it stays cached and is used as soon as one comes");
     assert_eq!(flow.approver.requests().len(), 2);
     assert!(!marker.exists());
     assert!(flow.sb.audit_lines().is_empty());
+    assert_eq!(
+        grant_states(&flow),
+        ["waiting"],
+        "a denial of the new request revokes nothing"
+    );
+}
+
+/// The state `assent grants --json` gives each cached grant.
+fn grant_states(flow: &Flow) -> Vec<String> {
+    let listed = flow.shim().args(["grants", "--json"]).run();
+    listed.assert_success();
+    listed
+        .stdout
+        .lines()
+        .map(|l| {
+            let grant: serde_json::Value = serde_json::from_str(l).unwrap();
+            grant["state"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+/// The requests pending at the relay, as a console that logs in now is shown them.
+fn pending_requests(flow: &Flow) -> Vec<Request> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut console = Client::connect(&flow.relay.url(), flow.approver.key(), Role::Approver)
+            .await
+            .expect("a second console logs in");
+        console.request_statuses().await.unwrap();
+        let mut pending = Vec::new();
+        loop {
+            let event = tokio::time::timeout(PATIENCE, console.next_event())
+                .await
+                .expect("the relay answers")
+                .expect("the connection stays");
+            match event {
+                Event::Request { envelope, .. } => {
+                    pending.push(envelope.open::<Request>().unwrap().payload)
+                }
+                Event::Statuses { .. } => break,
+                _ => {}
+            }
+        }
+        console.close().await;
+        pending
+    })
+}
+
+/// Elevator setting for the grant-loss tests: a status is stale after this many seconds.
+const STATUS_MAX_AGE_S: u64 = 6;
+
+/// A flow whose statuses go stale after [`STATUS_MAX_AGE_S`], with one timed grant for the
+/// command that appends to its marker `name`, used once; that marker and the time the status
+/// was issued.
+fn flow_with_a_timed_grant(name: &str) -> (Flow, PathBuf, u64) {
+    let flow = Flow::with_settings(approve(Grant::Timed), |c| {
+        c.status_max_age_s(STATUS_MAX_AGE_S)
+    });
+    let marker = flow.marker(name);
+    let issued = now();
+    flow.approver.publish_status(issued, vec![]);
+    let cmd = mark(&marker);
+    let first = flow
+        .run(
+            &["--grant", "timed:1h"],
+            &cmd.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .run();
+    first.assert_success();
+    assert_eq!(lines_in(&marker), 1);
+    assert_eq!(grant_states(&flow), ["live"]);
+    (flow, marker, issued)
+}
+
+/// Until every status issued at `issued` is stale.
+fn wait_until_stale(issued: u64) {
+    wait_for("the status to go stale", || {
+        now() > issued + STATUS_MAX_AGE_S
+    });
+}
+
+#[test]
+fn a_timed_grant_outlives_a_restarted_relay_and_runs_once_a_fresh_status_comes() {
+    let (mut flow, marker, issued) = flow_with_a_timed_grant("grant-loss");
+    let cmd = mark(&marker);
+    let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+
+    // The standalone relay restarts and nobody has published a status to it since; the
+    // status the shim kept has gone stale meanwhile.
+    flow.approver.stop_publishing();
+    flow.relay.restart();
+    wait_until_stale(issued);
+    flow.approver.set_policy(SILENT);
+    let waiting = flow
+        .run(&["--timeout", "3s", "--grant", "timed:1h"], &cmd)
+        .run();
+    waiting.assert_code(75);
+    stderr_has(
+        &waiting,
+        "assent: the cached timed grant from alice is waiting for a fresh status (status is stale: the latest from the console of alice that approved it is ",
+    );
+    stderr_has(
+        &waiting,
+        "; the cached timed grant from alice stays, and runs without asking once the console that approved it publishes a fresh status\n",
+    );
+    assert_eq!(lines_in(&marker), 1, "nothing ran");
+    assert_eq!(
+        flow.approver.wait_requests(2).len(),
+        2,
+        "the human was asked anew"
+    );
+    assert_eq!(grant_states(&flow), ["waiting"], "the grant was kept");
+    let text = flow.shim().arg("grants").run();
+    assert!(
+        text.stdout
+            .contains("\n  state    waiting for a fresh status: status is stale: "),
+        "{text}"
+    );
+
+    // The console publishes again: the grant is live, and runs with no prompt.
+    flow.approver.publish_status(now(), vec![]);
+    assert_eq!(grant_states(&flow), ["live"]);
+    let again = flow.run(&["--grant", "timed:1h"], &cmd).run();
+    again.assert_success();
+    assert_eq!(again.stdout, "0\n");
+    stderr_has(&again, "assent: using the cached timed grant from alice");
+    assert_eq!(lines_in(&marker), 2);
+    assert_eq!(flow.approver.requests().len(), 2, "no new prompt");
+}
+
+#[test]
+fn a_waiting_run_uses_the_cached_grant_once_the_console_is_back_and_withdraws_its_request() {
+    let (flow, marker, issued) = flow_with_a_timed_grant("console-back");
+    let cmd = mark(&marker);
+    let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+
+    // The console is gone for longer than status_max_age_s: its last status goes stale.
+    flow.approver.stop_publishing();
+    flow.approver.set_policy(SILENT);
+    wait_until_stale(issued);
+    let running = flow
+        .run(&["--timeout", "60s", "--grant", "timed:1h"], &cmd)
+        .spawn();
+    let asked = flow.approver.wait_requests(2).pop().unwrap();
+    assert_eq!(pending_requests(&flow), [asked]);
+
+    // It comes back and publishes: the waiting shim sees it, withdraws, and runs.
+    flow.approver.publish_status(now(), vec![]);
+    let out = running.wait();
+    out.assert_success();
+    assert_eq!(out.stdout, "0\n");
+    stderr_has(&out, "is waiting for a fresh status (status is stale: ");
+    stderr_has(
+        &out,
+        "assent: a fresh status came from the console of alice that approved the cached grant; withdrew request ",
+    );
+    assert_eq!(lines_in(&marker), 2);
+    assert_eq!(
+        flow.approver.decisions().len(),
+        1,
+        "nobody answered the new request"
+    );
+    wait_for("the relay to drop the withdrawn request", || {
+        pending_requests(&flow).is_empty()
+    });
+    assert_eq!(grant_states(&flow), ["live"]);
 }
 
 #[test]
