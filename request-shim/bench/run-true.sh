@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark (SPEC §12): `assent run -- /bin/true` with an instant scripted approver over a
-# loopback relay, through the real setuid elevator, as the unprivileged `assent-agent` user.
-# Also a reused cached timed grant. Prints hyperfine's table and the median overhead over the
+# loopback relay, through the real setuid elevator, as the unprivileged `assent-agent` user:
+# a fresh request and decision on every run (checked against the approver's count of
+# decisions), then, as its own row, a cached timed grant reused without asking. Prints hyperfine's table and the median overhead over the
 # same `setpriv … /bin/true` baseline.
 #
 # Needs: root, hyperfine, setpriv/unshare (util-linux), ssh-keygen, the `assent-agent` user
@@ -24,11 +25,29 @@ if [ "${1:-}" = "--inside" ]; then
     as="setpriv --reuid=assent-agent --regid=assent-agent --init-groups -- env -i HOME=$w/agent XDG_CONFIG_HOME=$w/agent/config XDG_STATE_HOME=$w/agent/state PATH=$w/bin:/usr/bin:/bin ASSENT_RELAY=$RELAY"
     cd "$w/agent"
     $as "$w/bin/assent" keygen >/dev/null
-    $as "$w/bin/assent" run --grant timed:1h -- /bin/true   # approve once; later runs reuse it
-    hyperfine -N --warmup 5 --runs "$runs" --export-json "$w/result.json" \
+    warmup=5
+    # A fresh request and a fresh decision on every run: nothing is cached yet, and a once
+    # grant is never reused. The approver prints one line per decision, so its count proves it.
+    before=$(wc -l <"$w/approver.out")
+    hyperfine -N --warmup "$warmup" --runs "$runs" --export-json "$w/fresh.json" \
         -n "baseline: setpriv /bin/true" "$as /bin/true" \
-        -n "assent run -- /bin/true" "$as $w/bin/assent run -- /bin/true" \
+        -n "assent run -- /bin/true" "$as $w/bin/assent run -- /bin/true"
+    decided=$(($(wc -l <"$w/approver.out") - before))
+    if [ "$decided" -ne $((warmup + runs)) ]; then
+        echo "run-true.sh: the approver decided $decided requests for $((warmup + runs)) runs: not one fresh request per run" >&2
+        exit 1
+    fi
+    echo "fresh requests decided: $decided of $((warmup + runs)) runs"
+    # The cached path: approve one timed grant, which every later run reuses without asking.
+    $as "$w/bin/assent" run --grant timed:1h -- /bin/true
+    before=$(wc -l <"$w/approver.out")
+    hyperfine -N --warmup "$warmup" --runs "$runs" --export-json "$w/cached.json" \
         -n "assent run (cached timed grant)" "$as $w/bin/assent run --grant timed:1h -- /bin/true"
+    decided=$(($(wc -l <"$w/approver.out") - before))
+    if [ "$decided" -ne 0 ]; then
+        echo "run-true.sh: the approver decided $decided requests while the timed grant was cached" >&2
+        exit 1
+    fi
     exit 0
 fi
 
@@ -88,9 +107,9 @@ sleep 0.5
 
 cat /proc/self/limits >"$w/root-limits" && chmod 444 "$w/root-limits"
 RELAY=$url unshare --mount --propagation private -- "$0" --inside "$w" "$runs"
-python3 - "$w/result.json" <<'PY'
+python3 - "$w/fresh.json" "$w/cached.json" <<'PY'
 import json, statistics, sys
-results = json.load(open(sys.argv[1]))["results"]
+results = [r for f in sys.argv[1:] for r in json.load(open(f))["results"]]
 base = statistics.median(results[0]["times"])
 print(f"\n{'command':<36} {'median':>9} {'overhead':>9}")
 for r in results:

@@ -15,6 +15,8 @@ const ROWS: &[(&str, bool)] = &[
     ("elevator / doas", true),
     ("assent run -- /bin/true", false),
     ("overhead over bare /bin/true", false),
+    ("assent run -- /bin/true, cached timed grant", false),
+    ("cached / elevator alone", false),
     ("relay round trips/s, saturated", false),
     ("ceiling from 1 signature check per round trip", false),
     ("relay latency p50 at", false),
