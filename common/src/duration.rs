@@ -1,4 +1,7 @@
-//! Durations as people type them: `90s`, `5m`, `1h`, `8h`, `1d`, and sums such as `1h30m`.
+//! Durations as people type them and read them: `90s`, `5m`, `1h`, `8h`, `1d`, and sums
+//! such as `1h30m`. The shim's `--grant timed:…` and `--timeout`, the console's `--grant` and
+//! its screens, and the test approver all read and write them here, so one spelling means the
+//! same everywhere.
 
 /// Parse a positive duration into seconds. Every number needs a unit (`s`, `m`, `h`, `d`).
 pub fn parse(text: &str) -> Result<u64, String> {
@@ -34,19 +37,30 @@ pub fn parse(text: &str) -> Result<u64, String> {
 }
 
 /// Seconds written back in the same notation, largest units first: 300 → `5m`, 90 → `1m30s`.
+/// A day is written `24h`, as the console offers it; days appear only beyond one (`1d1h`).
 pub fn format(mut secs: u64) -> String {
     if secs == 0 {
         return "0s".into();
     }
     let mut out = String::new();
     for (unit, name) in [(86_400, 'd'), (3600, 'h'), (60, 'm'), (1, 's')] {
-        if secs >= unit {
+        if secs >= unit && !(unit == 86_400 && secs <= 86_400) {
             out.push_str(&(secs / unit).to_string());
             out.push(name);
             secs %= unit;
         }
     }
     out
+}
+
+/// A countdown for a screen: `4:05`, `1:02:03`.
+pub fn countdown(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
 }
 
 #[cfg(test)]
@@ -95,9 +109,18 @@ mod tests {
         assert_eq!(format(300), "5m");
         assert_eq!(format(90), "1m30s");
         assert_eq!(format(3600), "1h");
+        assert_eq!(format(86_400), "24h");
         assert_eq!(format(86_400 + 60), "1d1m");
+        assert_eq!(format(2 * 86_400), "2d");
         assert_eq!(format(1), "1s");
         assert_eq!(format(0), "0s");
+    }
+
+    #[test]
+    fn countdowns_show_hours_only_when_needed() {
+        assert_eq!(countdown(0), "0:00");
+        assert_eq!(countdown(245), "4:05");
+        assert_eq!(countdown(3723), "1:02:03");
     }
 
     #[test]

@@ -6,9 +6,15 @@
 //!   say is what the elevator will do.
 //! - [`paths`]: the fixed paths of an install (elevator config, host id, ledger, audit log),
 //!   fixed at build time, so every binary reads and names the same files.
+//! - [`duration`] and [`grant`]: durations (`90s`, `1h30m`) and grants (`timed:15m`) as
+//!   people type and read them, one spelling for every command line and screen.
+//! - [`clock`]: Unix seconds, as payloads state time.
 //!
-//! It does no I/O and links nothing a setuid binary should not carry.
+//! It reads no files, and links nothing a setuid binary should not carry.
 #![forbid(unsafe_code)]
 
+pub mod clock;
+pub mod duration;
 pub mod elevator_config;
+pub mod grant;
 pub mod paths;

@@ -20,10 +20,10 @@ use assent_protocol::{
 use serde::{Deserialize, Serialize};
 
 use crate::config::ELEVATOR_CONFIG;
-use crate::duration;
 use crate::keys;
 use crate::request::{Command, Requester};
 use crate::statuses;
+use assent_common::duration;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

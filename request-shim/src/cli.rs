@@ -6,9 +6,9 @@ use assent_cli_manual::{Generate, GenerateFlag};
 use assent_protocol::Grant;
 use clap::{Args, Parser, Subcommand};
 
-use crate::duration;
 use crate::failure::{Exit, Failure, Result};
-use crate::request::{parse_env_assignment, parse_grant};
+use crate::request::parse_env_assignment;
+use assent_common::duration;
 
 /// What `--help` says after the options: the exit statuses, the files and the `sudo` entry.
 /// Written from the same tables as the man page.
@@ -144,7 +144,7 @@ pub struct GrantArg {
 }
 
 fn grant_arg(text: &str) -> Result<GrantArg, String> {
-    parse_grant(text).map(|(grant, ttl_s)| GrantArg { grant, ttl_s })
+    assent_common::grant::parse(text).map(|(grant, ttl_s)| GrantArg { grant, ttl_s })
 }
 
 fn env_arg(text: &str) -> Result<(String, String), String> {

@@ -8,7 +8,6 @@ use serde_json::json;
 
 use crate::cache::{self, CachedGrant, GrantCache, Unusable};
 use crate::config::{self, ELEVATOR_CONFIG, ElevatorFile, ElevatorSettings};
-use crate::duration;
 use crate::failure::{Result, say};
 use crate::keys;
 use crate::output::Out;
@@ -16,6 +15,7 @@ use crate::run::{Setup, remaining};
 use crate::status::{RELAY_PATIENCE, quote};
 use crate::statuses::StatusStore;
 use crate::wait;
+use assent_common::{clock, duration};
 
 pub fn keygen(name: Option<String>, force: bool) -> Result<ExitCode> {
     let setup = Setup::load()?;
@@ -103,7 +103,7 @@ pub fn grants(as_json: bool) -> Result<ExitCode> {
     let entries = cache.entries(&key.public());
     let settings = ElevatorSettings::read();
     let approvers = config::listed_approvers(Path::new(ELEVATOR_CONFIG));
-    let now = wait::now();
+    let now = clock::now();
     let open = |g: &CachedGrant| cache::check_window(&g.decision.payload, now).is_ok();
     let served = if entries.iter().any(|(_, g)| g.as_ref().is_ok_and(open)) {
         relay_statuses(&setup, &key)

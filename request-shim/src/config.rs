@@ -13,8 +13,8 @@ use assent_protocol::HostId;
 use assent_relay_client::{CA_ENV, ConnectOptions};
 use serde::Deserialize;
 
-use crate::duration;
 use crate::failure::{Failure, Result};
+use assent_common::duration;
 
 pub const DEFAULT_RELAY: &str = "ws://127.0.0.1:7447";
 pub const DEFAULT_TIMEOUT_S: u64 = 300;

@@ -11,7 +11,6 @@ mod cache;
 mod cli;
 mod commands;
 mod config;
-mod duration;
 mod elevate;
 mod failure;
 mod keys;

@@ -13,9 +13,9 @@ use crate::config::{
     AGENT_TOML, DEFAULT_RELAY, DEFAULT_TIMEOUT_S, ELEVATOR_CONFIG, ELEVATOR_NAME, GRANTS_DIR,
     HOST_ID, KEY_FILE, PUBLIC_KEY_FILE, STATUSES_DIR,
 };
-use crate::duration;
 use crate::failure::Exit;
 use crate::sudo;
+use assent_common::duration;
 
 const BIN: &str = "assent";
 

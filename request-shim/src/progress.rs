@@ -5,8 +5,8 @@
 
 use std::io::{IsTerminal as _, Write as _};
 
-use crate::duration;
 use crate::failure::say;
+use assent_common::duration;
 
 #[derive(Debug)]
 pub struct Progress {

@@ -7,7 +7,6 @@ use assent_protocol::{
     Env, Grant, HostId, PrivateKey, Request, RequestId, Sha256Digest, Signed, Withdraw,
 };
 
-use crate::duration;
 use crate::failure::{Failure, Result};
 
 /// Who is asking, from where: the facts the elevator checks against its own view of the caller.
@@ -118,7 +117,7 @@ pub fn build(
     }
 }
 
-/// Build and sign.
+/// Sign `request` with the agent's key.
 pub fn seal(key: &PrivateKey, request: &Request) -> assent_protocol::Envelope {
     assent_protocol::Envelope::seal(key, request)
 }
@@ -137,21 +136,6 @@ pub fn withdraw(
         withdrawn_at: now,
     };
     assent_protocol::Envelope::seal(key, &withdraw)
-}
-
-/// `--grant once|timed:DURATION|always` → the grant and, for timed, its lifetime in seconds.
-pub fn parse_grant(text: &str) -> Result<(Grant, Option<u64>), String> {
-    match text {
-        "once" => Ok((Grant::Once, None)),
-        "always" => Ok((Grant::Always, None)),
-        "timed" => Err("--grant timed needs a duration, e.g. --grant timed:1h".into()),
-        _ => match text.strip_prefix("timed:") {
-            Some(d) => Ok((Grant::Timed, Some(duration::parse(d)?))),
-            None => Err(format!(
-                "--grant {text:?} is not a grant; use once, timed:DURATION (e.g. timed:1h) or always"
-            )),
-        },
-    }
 }
 
 /// A portable environment variable name: letters, digits and `_`, not starting with a digit.
@@ -212,27 +196,6 @@ pub fn utf8_argv(words: &[OsString]) -> Result<Vec<String>> {
 mod tests {
     use super::*;
     use assent_protocol::Payload as _;
-
-    #[test]
-    fn grant_option() {
-        assert_eq!(parse_grant("once"), Ok((Grant::Once, None)));
-        assert_eq!(parse_grant("always"), Ok((Grant::Always, None)));
-        assert_eq!(parse_grant("timed:1h"), Ok((Grant::Timed, Some(3600))));
-        assert_eq!(parse_grant("timed:90s"), Ok((Grant::Timed, Some(90))));
-        assert!(parse_grant("timed").unwrap_err().contains("timed:1h"));
-        assert!(
-            parse_grant("timed:")
-                .unwrap_err()
-                .contains("not a duration")
-        );
-        assert!(parse_grant("timed:0s").unwrap_err().contains("at least 1s"));
-        assert!(
-            parse_grant("forever")
-                .unwrap_err()
-                .contains("once, timed:DURATION")
-        );
-        assert!(parse_grant("Once").is_err());
-    }
 
     #[test]
     fn env_assignment() {

@@ -10,7 +10,6 @@ use assent_relay_client::CA_ENV;
 
 use crate::cache::{self, CachedGrant, GrantCache};
 use crate::config::{self, Config, ELEVATOR_CONFIG, ElevatorSettings, HOST_ID, Paths};
-use crate::duration;
 use crate::elevate;
 use crate::failure::{Failure, Result, say};
 use crate::keys;
@@ -18,8 +17,9 @@ use crate::program;
 use crate::progress::Progress;
 use crate::request::{self, Ask, Command, Requester};
 use crate::statuses::StatusStore;
-use crate::wait::{self, Approved, Wait};
+use crate::wait::{Approved, Wait};
 use crate::workdir;
+use assent_common::{clock, duration};
 
 /// Everything `assent run` and `sudo` ask for, before any of it is looked up.
 #[derive(Debug, Clone)]
@@ -106,7 +106,7 @@ pub fn run(plan: RunPlan) -> Result<Infallible> {
         ttl_s: plan.ttl_s,
         timeout_s,
     };
-    let payload = request::build(&requester, host_id, &command, &ask, wait::now());
+    let payload = request::build(&requester, host_id, &command, &ask, clock::now());
     if payload.to_bytes().len() > MAX_PAYLOAD_LEN {
         return Err(Failure::usage(format!(
             "the request is larger than {} KiB; shorten the arguments or the environment",
@@ -220,7 +220,7 @@ fn cached_grant(
         }
         return Cached::None;
     };
-    let now = wait::now();
+    let now = clock::now();
     let fresh = kept.fresh_enough(&grant.decision, now, status_max_age_s);
     let spares_relay = fresh.is_some();
     let status = fresh.or_else(|| kept.kept(&grant.decision));

@@ -21,11 +21,12 @@ use assent_relay_client::{Client, ClientError, ConnectOptions, Event, Fault};
 use tokio::time::{Instant, sleep, sleep_until, timeout_at};
 
 use crate::cache::{self, CachedGrant, GrantCache, Unusable};
-use crate::duration;
 use crate::failure::{Exit, Failure, Result};
 use crate::progress::Progress;
 use crate::request;
 use crate::statuses::StatusStore;
+use assent_common::clock::now;
+use assent_common::duration;
 
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -33,14 +34,6 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const STATUS_WAIT: Duration = Duration::from_secs(5);
 /// How often a wait that holds a cached grant asks the relay again for its console's status.
 pub const STATUS_POLL: Duration = Duration::from_secs(2);
-
-/// Seconds since the Unix epoch.
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 /// The statuses `url` serves, asked for once within `patience`; why not, when it cannot say.
 pub async fn served_statuses(

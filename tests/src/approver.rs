@@ -19,6 +19,8 @@ use assent_protocol::{
 };
 use assent_relay_client::{Client, ClientError, ConnectOptions, Event};
 
+use crate::now;
+
 /// Default window of a `once` approval, well inside the elevator's default of 120 s.
 pub const ONCE_WINDOW_S: u64 = 60;
 /// Default lifetime of a `timed` approval when neither the choice nor the request says.
@@ -127,10 +129,6 @@ impl std::fmt::Debug for ScriptedApprover {
             .field("decided", &self.decided.len())
             .finish_non_exhaustive()
     }
-}
-
-fn now() -> u64 {
-    crate::now()
 }
 
 impl ScriptedApprover {
@@ -347,43 +345,6 @@ impl ScriptedApprover {
     }
 }
 
-/// Parse `30s`, `5m`, `1h`, `2d` or a plain number of seconds.
-pub fn parse_duration_s(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 30s, 5m, 1h or 2d"))?;
-    let scale = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("{text:?} is not a duration like 30s, 5m, 1h or 2d")),
-    };
-    n.checked_mul(scale)
-        .filter(|s| *s > 0)
-        .ok_or_else(|| format!("{text:?} is not a positive duration"))
-}
-
-/// Parse `once`, `timed:DURATION` or `always` into a grant and its lifetime.
-pub fn parse_grant(text: &str) -> Result<(Grant, Option<u64>), String> {
-    match text {
-        "once" => Ok((Grant::Once, None)),
-        "always" => Ok((Grant::Always, None)),
-        "timed" => Ok((Grant::Timed, None)),
-        _ => match text.strip_prefix("timed:") {
-            Some(d) => Ok((Grant::Timed, Some(parse_duration_s(d)?))),
-            None => Err(format!(
-                "{text:?} is not a grant: use once, timed:DURATION or always"
-            )),
-        },
-    }
-}
-
 /// `None`: leave requests alone (nobody is at the console).
 pub type Policy = Option<Choice>;
 
@@ -542,22 +503,5 @@ async fn approver_loop(
             }
             published = None;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_and_grants_parse() {
-        assert_eq!(parse_duration_s("90"), Ok(90));
-        assert_eq!(parse_duration_s("15m"), Ok(900));
-        assert_eq!(parse_duration_s("2h"), Ok(7200));
-        assert!(parse_duration_s("0s").is_err());
-        assert!(parse_duration_s("5 weeks").is_err());
-        assert_eq!(parse_grant("timed:1h"), Ok((Grant::Timed, Some(3600))));
-        assert_eq!(parse_grant("always"), Ok((Grant::Always, None)));
-        assert!(parse_grant("forever").is_err());
     }
 }

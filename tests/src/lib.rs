@@ -76,13 +76,7 @@ pub fn proc_status(pid: u32, name: &str) -> Option<String> {
         .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
-/// Unix seconds now.
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("the clock is before 1970")
-        .as_secs()
-}
+pub use assent_common::clock::now;
 
 /// This machine's hostname, as the elevator sees it.
 pub fn hostname() -> String {

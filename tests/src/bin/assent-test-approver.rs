@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use assent_common::{duration, grant};
 use assent_protocol::{PrivateKey, Sha256Digest};
 use assent_relay_client::ConnectOptions;
-use assent_tests::approver::{Choice, ScriptedApprover, parse_duration_s, parse_grant};
+use assent_tests::approver::{Choice, ScriptedApprover};
 use clap::Parser;
 
 /// Scripted approver for tests: approves (or denies) every request it sees.
@@ -35,7 +36,7 @@ struct Cli {
     #[arg(long, value_name = "NOTE")]
     deny: Option<String>,
     /// Grant type to give: once, timed:DURATION or always (default: what was asked for).
-    #[arg(long, value_name = "GRANT", value_parser = parse_grant)]
+    #[arg(long, value_name = "GRANT", value_parser = grant::parse)]
     grant: Option<(assent_protocol::Grant, Option<u64>)>,
     /// Exit after this many decisions.
     #[arg(long, value_name = "N")]
@@ -44,10 +45,10 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     revoke_file: Option<PathBuf>,
     /// Publish a fresh status this often.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration_s)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration::parse)]
     status_every: u64,
     /// Keep trying to (re)connect for this long before giving up.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration_s)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration::parse)]
     reconnect_for: u64,
     /// Extra PEM trust root for wss:// (repeatable).
     #[arg(long, value_name = "FILE")]
