@@ -197,7 +197,11 @@ mod tests {
     fn completions_name_the_subcommands() {
         for kind in Generate::COMPLETIONS {
             let script = generate(kind);
-            for sub in ["keygen", "list", "approve", "deny", "--trust"] {
+            let trust = match kind {
+                Generate::CompleteFish => "-l trust",
+                _ => "--trust",
+            };
+            for sub in ["keygen", "list", "approve", "deny", trust] {
                 assert!(script.contains(sub), "{kind:?} lacks {sub}");
             }
         }

@@ -82,11 +82,43 @@ pub fn generate(
     }
 }
 
-/// A completion script for `shell`, completing `cmd` when typed as `bin`.
+/// A completion script for `shell`, completing `cmd` when typed as `bin`. Hidden options and
+/// subcommands are left out: clap_complete would offer them.
 pub fn completions(shell: Shell, mut cmd: Command, bin: &str) -> String {
+    // Built first, so that the help and version flags are among its arguments.
+    cmd.build();
+    let mut cmd = visible_only(&cmd);
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, bin, &mut out);
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Built `cmd` with only what `--help` shows: its visible arguments and, recursively, its
+/// visible subcommands. Enough to complete; not meant to parse.
+fn visible_only(cmd: &Command) -> Command {
+    // A command that writes its own `help` or `version` keeps it instead of clap's.
+    let own = |id: &str| cmd.get_arguments().any(|a| a.get_id() == id);
+    let mut out = Command::new(cmd.get_name().to_owned())
+        .disable_help_flag(cmd.is_disable_help_flag_set() || own("help"))
+        .disable_version_flag(cmd.is_disable_version_flag_set() || own("version"))
+        .disable_help_subcommand(
+            cmd.is_disable_help_subcommand_set() || cmd.find_subcommand("help").is_some(),
+        )
+        .args(cmd.get_arguments().filter(|a| !a.is_hide_set()).cloned());
+    if let Some(about) = cmd.get_about() {
+        out = out.about(about.clone());
+    }
+    if let Some(version) = cmd.get_version() {
+        out = out.version(version.to_owned());
+    }
+    for alias in cmd.get_visible_aliases() {
+        out = out.visible_alias(alias.to_owned());
+    }
+    out.subcommands(
+        cmd.get_subcommands()
+            .filter(|sub| !sub.is_hide_set())
+            .map(visible_only),
+    )
 }
 
 /// A man page being written, section by section, in the order the calls come.
@@ -128,10 +160,27 @@ impl Manual {
         &self.cmd
     }
 
-    /// clap's SYNOPSIS section.
-    pub fn synopsis(mut self) -> Manual {
-        let _ = self.man.render_synopsis_section(&mut self.out);
-        self
+    /// The SYNOPSIS section with each option's value placeholder (`[--relay URL]`, which
+    /// clap's own section leaves out): the command's own line, then one line per visible
+    /// subcommand.
+    pub fn synopsis(self) -> Manual {
+        self.roff(|page, cmd| {
+            page.control("SH", ["SYNOPSIS"]);
+            // The command's global options are its own on its own line.
+            let mut line = vec![bold(cmd.get_name())];
+            for arg in cmd
+                .get_arguments()
+                .filter(|a| !a.is_hide_set() && !matches!(a.get_id().as_str(), "help" | "version"))
+            {
+                line.push(roman(" "));
+                line.extend(arg_synopsis(arg));
+            }
+            page.text(line);
+            for sub in visible_subcommands(cmd) {
+                page.control("br", []);
+                page.text(subcommand_synopsis(cmd.get_name(), sub));
+            }
+        })
     }
 
     /// clap's DESCRIPTION section (the long about), then the paragraphs `more` writes: what
@@ -499,6 +548,22 @@ mod tests {
         Hidden,
     }
 
+    #[test]
+    fn completions_offer_what_help_shows_and_nothing_hidden() {
+        for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+            let script = completions(shell, cmd(), "tool");
+            for shown in ["reason", "force", "approve", "help"] {
+                assert!(script.contains(shown), "{shell} lacks {shown}:\n{script}");
+            }
+            for hidden in ["secret", "hidden", "Hidden"] {
+                assert!(
+                    !script.contains(hidden),
+                    "{shell} offers {hidden}:\n{script}"
+                );
+            }
+        }
+    }
+
     fn cmd() -> Command {
         use clap::CommandFactory;
         let mut cmd = Cli::command().disable_help_subcommand(true);
@@ -620,6 +685,16 @@ mod tests {
         ];
         assert!(order.is_sorted(), "{order:?}\n{page}");
         assert!(page.contains("\\-\\-relay"), "{page}");
+        let synopsis = &page[at(".SH SYNOPSIS")..at(".SH DESCRIPTION")];
+        for placeholder in [
+            "\\fBtool\\fR [\\fB\\-\\-relay\\fR \\fIURL\\fR]",
+            "\\fBtool run\\fR [\\fB\\-\\-as\\fR \\fIUSER\\fR]",
+        ] {
+            assert!(
+                synopsis.contains(placeholder),
+                "{placeholder} in:\n{synopsis}"
+            );
+        }
         assert!(
             !page.contains("generate"),
             "hidden flags stay hidden:\n{page}"
