@@ -135,6 +135,58 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// What a message the relay sent after login means to a client: every text the relay
+    /// chose is made printable here, and a message that belongs before login (`hello`,
+    /// `welcome`) is a protocol error. (`error` never gets here: reading it closes the
+    /// connection.)
+    pub fn from_message(message: ServerMessage) -> Result<Event, ClientError> {
+        let event = match message {
+            ServerMessage::Queued { request_id } => Event::Queued { request_id },
+            ServerMessage::Request {
+                request,
+                first_seen,
+            } => Event::Request {
+                envelope: request,
+                first_seen,
+            },
+            ServerMessage::Decision { decision } => Event::Decision { envelope: decision },
+            ServerMessage::Decided {
+                request_id,
+                approver,
+                verdict,
+                decision,
+            } => Event::Decided {
+                request_id,
+                approver,
+                verdict,
+                envelope: decision,
+            },
+            ServerMessage::Delivered {
+                request_id,
+                decision_sha256,
+            } => Event::Delivered {
+                request_id,
+                decision_sha256,
+            },
+            ServerMessage::Withdrawn { request_id } => Event::Withdrawn { request_id },
+            ServerMessage::Expired { request_id } => Event::Expired { request_id },
+            ServerMessage::Statuses { statuses } => Event::Statuses { statuses },
+            ServerMessage::Refused { request_id, reason } => Event::Refused {
+                request_id,
+                reason: printable(&reason).into_owned(),
+            },
+            other => {
+                return Err(ClientError::Protocol(format!(
+                    "unexpected {} after login",
+                    kind(&other)
+                )));
+            }
+        };
+        Ok(event)
+    }
+}
+
 /// How to connect.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
@@ -348,49 +400,8 @@ impl Client {
 
     /// The next event. Cancel-safe: dropping the future loses nothing.
     pub async fn next_event(&mut self) -> Result<Event, ClientError> {
-        let event = match self.read().await? {
-            ServerMessage::Queued { request_id } => Event::Queued { request_id },
-            ServerMessage::Request {
-                request,
-                first_seen,
-            } => Event::Request {
-                envelope: request,
-                first_seen,
-            },
-            ServerMessage::Decision { decision } => Event::Decision { envelope: decision },
-            ServerMessage::Decided {
-                request_id,
-                approver,
-                verdict,
-                decision,
-            } => Event::Decided {
-                request_id,
-                approver,
-                verdict,
-                envelope: decision,
-            },
-            ServerMessage::Delivered {
-                request_id,
-                decision_sha256,
-            } => Event::Delivered {
-                request_id,
-                decision_sha256,
-            },
-            ServerMessage::Withdrawn { request_id } => Event::Withdrawn { request_id },
-            ServerMessage::Expired { request_id } => Event::Expired { request_id },
-            ServerMessage::Statuses { statuses } => Event::Statuses { statuses },
-            ServerMessage::Refused { request_id, reason } => Event::Refused {
-                request_id,
-                reason: printable(&reason).into_owned(),
-            },
-            other => {
-                return Err(ClientError::Protocol(format!(
-                    "unexpected {} after login",
-                    kind(&other)
-                )));
-            }
-        };
-        Ok(event)
+        let message = self.read().await?;
+        Event::from_message(message)
     }
 
     /// Close the connection politely.
