@@ -351,9 +351,9 @@ impl ElevatorFile {
     pub fn read_from(anchor: &Path, path: &Path) -> ElevatorFile {
         match unsafe_path(anchor, path) {
             Ok(()) => {}
-            Err(Unsafe::Absent) => return ElevatorFile::Absent,
-            Err(Unsafe::Unknown(why)) => return ElevatorFile::Unreadable(why),
-            Err(Unsafe::Unsafe(why)) => return ElevatorFile::Unsafe(why),
+            Err(PathProblem::Absent) => return ElevatorFile::Absent,
+            Err(PathProblem::Unknown(why)) => return ElevatorFile::Unreadable(why),
+            Err(PathProblem::Unsafe(why)) => return ElevatorFile::Unsafe(why),
         }
         Self::parse_file(path)
     }
@@ -409,7 +409,7 @@ impl ElevatorFile {
 }
 
 /// Why the elevator's configuration cannot be judged, or is not safe.
-enum Unsafe {
+enum PathProblem {
     Absent,
     /// This user cannot look (a directory it may not search); why.
     Unknown(String),
@@ -419,7 +419,7 @@ enum Unsafe {
 /// The file at `path` and every directory from `anchor` down to it are owned by root and not
 /// writable by group or others, and none is a symbolic link: the elevator's own rule for its
 /// configuration (it opens each with `O_NOFOLLOW` and checks the open descriptor).
-fn unsafe_path(anchor: &Path, path: &Path) -> std::result::Result<(), Unsafe> {
+fn unsafe_path(anchor: &Path, path: &Path) -> std::result::Result<(), PathProblem> {
     use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
     let mut dirs: Vec<&Path> = path
         .ancestors()
@@ -434,9 +434,9 @@ fn unsafe_path(anchor: &Path, path: &Path) -> std::result::Result<(), Unsafe> {
     {
         let meta = match std::fs::symlink_metadata(at) {
             Ok(meta) => meta,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Unsafe::Absent),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(PathProblem::Absent),
             Err(e) => {
-                return Err(Unsafe::Unknown(format!(
+                return Err(PathProblem::Unknown(format!(
                     "cannot inspect {}: {e}",
                     at.display()
                 )));
@@ -445,7 +445,7 @@ fn unsafe_path(anchor: &Path, path: &Path) -> std::result::Result<(), Unsafe> {
         let shown = at.display().to_string();
         let file_type = meta.file_type();
         if file_type.is_symlink() {
-            return Err(Unsafe::Unsafe(format!(
+            return Err(PathProblem::Unsafe(format!(
                 "{shown} is a symbolic link; the elevator follows none, so it refuses every request; fix: as root, put the real {kind} there"
             )));
         }
@@ -454,14 +454,14 @@ fn unsafe_path(anchor: &Path, path: &Path) -> std::result::Result<(), Unsafe> {
             _ => file_type.is_file() && !file_type.is_fifo(),
         };
         if !right_kind {
-            return Err(Unsafe::Unsafe(format!(
+            return Err(PathProblem::Unsafe(format!(
                 "{shown} is not a {kind}, so the elevator refuses every request"
             )));
         }
         if let Some(why) =
             assent_common::access::root_owned_problem(&shown, meta.uid(), meta.mode())
         {
-            return Err(Unsafe::Unsafe(format!(
+            return Err(PathProblem::Unsafe(format!(
                 "{why} (as root); until then the elevator refuses every request"
             )));
         }
