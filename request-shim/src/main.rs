@@ -15,6 +15,7 @@ mod elevate;
 mod failure;
 mod keys;
 mod manual;
+pub mod preflight;
 mod program;
 mod progress;
 mod request;
@@ -71,6 +72,7 @@ fn assent_main(args: Vec<OsString>) -> Result<ExitCode> {
             timeout_s: args.timeout,
             relay: args.relay,
             command: args.command,
+            never_ask: false,
         })? {},
         Command::Keygen { name, force } => commands::keygen(name, force),
         Command::Grants { json } => commands::grants(json),
@@ -83,8 +85,9 @@ fn sudo_main(args: &[OsString]) -> Result<ExitCode> {
         sudo::SudoCommand::Help => {
             outln!(
                 Out::stdout(),
-                "usage: {}\n\nThis sudo is assent: each command waits for a human's approval on their console.\nThe reason shown to the approver comes from ASSENT_REASON. -n is accepted (assent never\nprompts here). See `assent --help` for exit statuses.",
-                sudo::USAGE
+                "usage: {}\n       sudo -l | -v | -k | -K\n\nThis sudo is assent: each command waits for a human's approval on their console.\nThe reason shown to the approver comes from ASSENT_REASON. -n never asks: it runs on a\nlive cached grant, else exits 1 at once. -l lists the live grants; {} do nothing.\nSee `assent --help` for exit statuses.",
+                sudo::USAGE,
+                sudo::NO_OPS
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -96,6 +99,8 @@ fn sudo_main(args: &[OsString]) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        sudo::SudoCommand::NoOp => Ok(ExitCode::SUCCESS),
+        sudo::SudoCommand::List => commands::live_grants(),
         sudo::SudoCommand::Run(s) => match run::run(RunPlan {
             run_as: s.user.unwrap_or_else(|| "root".into()),
             reason: std::env::var("ASSENT_REASON")
@@ -107,6 +112,7 @@ fn sudo_main(args: &[OsString]) -> Result<ExitCode> {
             timeout_s: None,
             relay: None,
             command: s.command,
+            never_ask: s.non_interactive,
         })? {},
     }
 }
