@@ -242,45 +242,11 @@ impl Store {
                 ),
             )
         };
-        if let Some(entry) = self.requests.get_mut(&id) {
+        if let Some(entry) = self.requests.get(&id) {
             if entry.sha256 != request.sha256 || entry.agent != agent {
                 return Err(reused(&entry.sha256));
             }
-            if entry.deadline <= now {
-                return Ok(vec![Delivery::one(
-                    conn,
-                    ServerMessage::Expired { request_id: id },
-                )]);
-            }
-            // The same request again (a reconnecting shim): idempotent, and it now waits here too.
-            if !entry.waiters.contains(&conn) {
-                entry.waiters.push(conn);
-                self.agents.entry(conn).or_default().push(id);
-            }
-            let mut out = vec![Delivery::one(
-                conn,
-                ServerMessage::Queued { request_id: id },
-            )];
-            if let Some(decided) = &mut entry.decision {
-                out.push(Delivery::one(
-                    conn,
-                    ServerMessage::Decision {
-                        decision: decided.envelope.clone(),
-                    },
-                ));
-                // Approvers hear it once: that it was delivered, not how often.
-                if !decided.delivered {
-                    decided.delivered = true;
-                    out.push(Delivery {
-                        to: self.approvers.iter().copied().collect(),
-                        message: ServerMessage::Delivered {
-                            request_id: id,
-                            decision_sha256: decided.sha256,
-                        },
-                    });
-                }
-            }
-            return Ok(out);
+            return Ok(self.submit_again(conn, id, now));
         }
 
         self.forget_dropped(now);
@@ -302,7 +268,56 @@ impl Store {
                 ServerMessage::Expired { request_id: id },
             )]);
         }
-        let undecided = self.undecided_per_agent.get(&agent).copied().unwrap_or(0);
+        self.admit(&agent, id)?;
+        Ok(self.hold(conn, request, now))
+    }
+
+    /// The request held under `id` submitted again (a reconnecting shim): idempotent, and
+    /// `conn` now waits for it too, and gets its decision if it has one.
+    fn submit_again(&mut self, conn: ConnId, id: RequestId, now: u64) -> Vec<Delivery> {
+        let Some(entry) = self.requests.get_mut(&id) else {
+            return Vec::new();
+        };
+        if entry.deadline <= now {
+            return vec![Delivery::one(
+                conn,
+                ServerMessage::Expired { request_id: id },
+            )];
+        }
+        if !entry.waiters.contains(&conn) {
+            entry.waiters.push(conn);
+            self.agents.entry(conn).or_default().push(id);
+        }
+        let mut out = vec![Delivery::one(
+            conn,
+            ServerMessage::Queued { request_id: id },
+        )];
+        if let Some(decided) = &mut entry.decision {
+            out.push(Delivery::one(
+                conn,
+                ServerMessage::Decision {
+                    decision: decided.envelope.clone(),
+                },
+            ));
+            // Approvers hear it once: that it was delivered, not how often.
+            if !decided.delivered {
+                decided.delivered = true;
+                out.push(Delivery {
+                    to: self.approvers.iter().copied().collect(),
+                    message: ServerMessage::Delivered {
+                        request_id: id,
+                        decision_sha256: decided.sha256,
+                    },
+                });
+            }
+        }
+        out
+    }
+
+    /// Whether a new request `id` from `agent` fits the limits. An id is never forgotten
+    /// early to make room: when the table is full, new ids wait.
+    fn admit(&self, agent: &AgentKey, id: RequestId) -> Result<(), Refusal> {
+        let undecided = self.undecided_per_agent.get(agent).copied().unwrap_or(0);
         if undecided >= self.limits.max_pending_per_agent {
             return Err(Refusal::new(
                 Some(id),
@@ -317,8 +332,7 @@ impl Store {
                 "the relay holds as many requests as it may; try again later",
             ));
         }
-        // An id is never forgotten early to make room: when the table is full, new ids wait.
-        let used = self.ids_per_agent.get(&agent).copied().unwrap_or(0);
+        let used = self.ids_per_agent.get(agent).copied().unwrap_or(0);
         if used >= self.limits.max_remembered_ids_per_agent {
             return Err(Refusal::new(
                 Some(id),
@@ -334,7 +348,13 @@ impl Store {
                 "the relay remembers as many request ids as it may; try again later",
             ));
         }
+        Ok(())
+    }
 
+    /// Hold a new, admitted request and announce it to the approvers.
+    fn hold(&mut self, conn: ConnId, request: Claimed<Request>, now: u64) -> Vec<Delivery> {
+        let id = request.payload.id;
+        let agent = *request.claimed_signer.as_bytes();
         let deadline = request
             .payload
             .expires_at
@@ -359,10 +379,10 @@ impl Store {
             message: self.request_message(&entry),
         };
         self.requests.insert(id, entry);
-        Ok(vec![
+        vec![
             Delivery::one(conn, ServerMessage::Queued { request_id: id }),
             announce,
-        ])
+        ]
     }
 
     /// Forget the dropped ids whose time is up.
