@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use assent_protocol::Role;
+use assent_protocol::{Envelope, Role};
 use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -359,25 +359,8 @@ impl Handler {
             name = who.name.as_deref().unwrap_or("-"), "logged in"
         );
         let outbox = Outbox::new(limits.outbound_queue);
-        let backlog =
-            self.shared
-                .store
-                .connect(id, who.role == Role::Approver, outbox.clone(), now_unix());
-        let welcome = ServerMessage::Welcome {
-            role: who.role,
-            key: fingerprint.to_string(),
-            name: who.name.clone(),
-        };
         let mut end = End::Gone;
-        let mut sent = conn.send(&welcome).await;
-        for batch in backlog.chunks(MAX_BATCH) {
-            if sent.is_err() {
-                break;
-            }
-            let texts = batch.iter().map(|m| Utf8Bytes::from(m.to_json()));
-            sent = conn.send_texts(texts).await;
-        }
-        drop(backlog);
+        let mut sent = self.welcome(&mut conn, id, &who, &outbox).await;
 
         let mut ping = tokio::time::interval(limits.ping_interval());
         ping.tick().await;
@@ -460,6 +443,35 @@ impl Handler {
         }
     }
 
+    /// Register connection `id` with the store, then send `welcome` and what the store holds
+    /// for it (an approver's pending requests), in batches.
+    async fn welcome<S>(
+        &self,
+        conn: &mut Connection<S>,
+        id: ConnId,
+        who: &Identity,
+        outbox: &Arc<Outbox>,
+    ) -> Result<(), String>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let backlog =
+            self.shared
+                .store
+                .connect(id, who.role == Role::Approver, outbox.clone(), now_unix());
+        let welcome = ServerMessage::Welcome {
+            role: who.role,
+            key: who.key.fingerprint().to_string(),
+            name: who.name.clone(),
+        };
+        conn.send(&welcome).await?;
+        for batch in backlog.chunks(MAX_BATCH) {
+            let texts = batch.iter().map(|m| Utf8Bytes::from(m.to_json()));
+            conn.send_texts(texts).await?;
+        }
+        Ok(())
+    }
+
     /// One read from the client: act on it, and send a direct answer (after what is queued).
     async fn on_message<S>(
         &self,
@@ -503,6 +515,41 @@ impl Handler {
             .map_err(Stop::Write)
     }
 
+    /// An agent's request: within its key's rate, well formed, and signed (by its SSHSIG's
+    /// claim) by the connection's own key; then held.
+    fn submit(&self, conn: ConnId, who: &Identity, request: &Envelope) -> Result<(), Refusal> {
+        let shared = &self.shared;
+        if who.role != Role::Agent {
+            return Err(Refusal::fatal(
+                None,
+                "only agent connections submit requests",
+            ));
+        }
+        let allowed = shared
+            .submissions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .try_take(who.key.as_bytes(), Instant::now());
+        if !allowed {
+            return Err(Refusal::fatal(
+                None,
+                format!(
+                    "more than {} requests a minute from this agent key; slow down",
+                    shared.limits().requests_per_agent_per_minute
+                ),
+            ));
+        }
+        let request = auth::check_request(request, who).map_err(|e| Refusal::fatal(None, e))?;
+        // Named by its reference, as the shim and the consoles name it; the agent's
+        // strings are quoted and escaped (a program path may hold a newline).
+        tracing::info!(
+            conn, request = %request.sha256.reference(), id = %request.payload.id,
+            agent = ?request.payload.agent, program = ?request.payload.program, "request"
+        );
+        shared.store.submit(conn, request, now_unix())?;
+        Ok(())
+    }
+
     /// Act on one message. `Ok(Some)` is a direct reply; refusals are sent (or, when fatal,
     /// end the connection) by the caller.
     fn handle(
@@ -515,35 +562,7 @@ impl Handler {
         match message {
             ClientMessage::Login { .. } => Err(Refusal::fatal(None, "already logged in")),
             ClientMessage::Submit { request } => {
-                if who.role != Role::Agent {
-                    return Err(Refusal::fatal(
-                        None,
-                        "only agent connections submit requests",
-                    ));
-                }
-                let allowed = shared
-                    .submissions
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .try_take(who.key.as_bytes(), Instant::now());
-                if !allowed {
-                    return Err(Refusal::fatal(
-                        None,
-                        format!(
-                            "more than {} requests a minute from this agent key; slow down",
-                            shared.limits().requests_per_agent_per_minute
-                        ),
-                    ));
-                }
-                let request =
-                    auth::check_request(&request, who).map_err(|e| Refusal::fatal(None, e))?;
-                // Named by its reference, as the shim and the consoles name it; the agent's
-                // strings are quoted and escaped (a program path may hold a newline).
-                tracing::info!(
-                    conn, request = %request.sha256.reference(), id = %request.payload.id,
-                    agent = ?request.payload.agent, program = ?request.payload.program, "request"
-                );
-                shared.store.submit(conn, request, now_unix())?;
+                self.submit(conn, who, &request)?;
                 Ok(None)
             }
             ClientMessage::Decide { decision } => {

@@ -423,29 +423,7 @@ impl Store {
                 ),
             ));
         };
-        if entry.deadline <= now {
-            return Err(Refusal::new(
-                Some(id),
-                format!("request {reference} has expired"),
-            ));
-        }
-        if d.request_sha256 != entry.sha256 {
-            return Err(Refusal::new(
-                Some(id),
-                format!(
-                    "decision does not bind to the request held under id {id} ({}): its request_sha256 names request {reference}",
-                    entry.sha256.reference()
-                ),
-            ));
-        }
-        if d.cmd_sha256 != entry.cmd_sha256 {
-            return Err(Refusal::new(
-                Some(id),
-                format!(
-                    "decision does not bind to request {reference}: its cmd_sha256 is not that request's command hash"
-                ),
-            ));
-        }
+        binds(entry, d, now)?;
         if let Some(prev) = &entry.decision {
             if prev.sha256 == decision.sha256 {
                 // Sent again (a console that reconnected): tell it what it may have missed.
@@ -879,6 +857,37 @@ impl State {
             self.store.disconnect(conn);
         }
     }
+}
+
+/// Whether decision `d` may decide the held `entry`: not expired, and naming exactly that
+/// request and its command.
+fn binds(entry: &Entry, d: &Decision, now: u64) -> Result<(), Refusal> {
+    let id = d.request_id;
+    let reference = d.request_sha256.reference();
+    if entry.deadline <= now {
+        return Err(Refusal::new(
+            Some(id),
+            format!("request {reference} has expired"),
+        ));
+    }
+    if d.request_sha256 != entry.sha256 {
+        return Err(Refusal::new(
+            Some(id),
+            format!(
+                "decision does not bind to the request held under id {id} ({}): its request_sha256 names request {reference}",
+                entry.sha256.reference()
+            ),
+        ));
+    }
+    if d.cmd_sha256 != entry.cmd_sha256 {
+        return Err(Refusal::new(
+            Some(id),
+            format!(
+                "decision does not bind to request {reference}: its cmd_sha256 is not that request's command hash"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
