@@ -815,6 +815,7 @@ mod tests {
         assert_eq!(requester(&config, &caller()).unwrap().user, "openclaw");
         let stranger = Caller {
             uid: 1002,
+            gid: 1002,
             name: Some("mallory".into()),
         };
         refused(
@@ -824,6 +825,7 @@ mod tests {
         );
         let nameless = Caller {
             uid: 4242,
+            gid: 4242,
             name: None,
         };
         refused(
@@ -987,6 +989,7 @@ mod tests {
                 &grant,
                 &Caller {
                     uid: 1002,
+                    gid: 1002,
                     name: Some("openclaw".into()),
                 },
             ),
@@ -998,6 +1001,7 @@ mod tests {
                 &grant,
                 &Caller {
                     uid: 1001,
+                    gid: 1001,
                     name: Some("other".into()),
                 },
             ),

@@ -77,9 +77,14 @@ pub fn passthrough_vars(lookup: impl Fn(&str) -> Option<OsString>) -> Vec<(Strin
     out
 }
 
+/// The longest `SUDO_COMMAND`, as sudo truncates it.
+const MAX_SUDO_COMMAND: usize = 4096;
+
 /// The program's whole environment, built from nothing: `PATH` = secure_path, the target's
 /// `HOME`, `USER`, `LOGNAME`, `SHELL`, the safe pass-through variables, the approved `env`
-/// entries, and last the `ASSENT_*` facts (which the approved entries cannot override).
+/// entries, and last the facts that the approved entries cannot override: `ASSENT_*`, and
+/// `SUDO_USER`, `SUDO_UID`, `SUDO_GID` and `SUDO_COMMAND` as sudo sets them (installers read
+/// them to find the invoking user).
 pub fn environment(
     target: &Target,
     secure_path: &str,
@@ -109,6 +114,14 @@ pub fn environment(
         caller.name.clone().unwrap_or_default().into(),
     );
     env.insert("ASSENT_UID".into(), caller.uid.to_string().into());
+    match &caller.name {
+        Some(name) => env.insert("SUDO_USER".into(), name.into()),
+        // A caller without a name cannot pass check 2; an approved entry must not stand in.
+        None => env.remove("SUDO_USER"),
+    };
+    env.insert("SUDO_UID".into(), caller.uid.to_string().into());
+    env.insert("SUDO_GID".into(), caller.gid.to_string().into());
+    env.insert("SUDO_COMMAND".into(), sudo_command(request).into());
     env.into_iter()
         .filter_map(|(key, value)| {
             let mut entry = key.into_bytes();
@@ -118,6 +131,24 @@ pub fn environment(
             CString::new(entry).ok()
         })
         .collect()
+}
+
+/// The approved program and its arguments joined by spaces, at most [`MAX_SUDO_COMMAND`]
+/// bytes (cut at a character boundary), as sudo's `SUDO_COMMAND`.
+fn sudo_command(request: &assent_protocol::Request) -> String {
+    let mut command = request.program.clone();
+    for arg in request.argv.iter().skip(1) {
+        command.push(' ');
+        command.push_str(arg);
+    }
+    if command.len() > MAX_SUDO_COMMAND {
+        let mut end = MAX_SUDO_COMMAND;
+        while !command.is_char_boundary(end) {
+            end -= 1;
+        }
+        command.truncate(end);
+    }
+    command
 }
 
 /// Everything exec needs, prepared while still root.
@@ -341,7 +372,15 @@ mod tests {
         assert_eq!(map["ASSENT_AGENT"], "openclaw");
         assert_eq!(map["ASSENT_USER"], "openclaw");
         assert_eq!(map["ASSENT_UID"], "1001");
-        assert_eq!(map.len(), 14, "{map:?}");
+        assert_eq!(map["SUDO_USER"], "openclaw");
+        assert_eq!(map["SUDO_UID"], "1001");
+        assert_eq!(map["SUDO_GID"], "1001");
+        let request = &fx.request;
+        assert_eq!(
+            map["SUDO_COMMAND"],
+            format!("{} {}", request.program, request.argv[1..].join(" "))
+        );
+        assert_eq!(map.len(), 18, "{map:?}");
     }
 
     #[test]
@@ -355,6 +394,9 @@ mod tests {
             .env
             .0
             .insert("PATH".into(), "/opt/tool/bin".into());
+        for forged in ["SUDO_USER", "SUDO_UID", "SUDO_GID", "SUDO_COMMAND"] {
+            fx.request.env.0.insert(forged.into(), "root".into());
+        }
         fx.bind();
         let map = as_map(&environment(
             &root(),
@@ -364,6 +406,23 @@ mod tests {
             vec![],
         ));
         assert_eq!(map["ASSENT_APPROVER"], "alice");
+        assert_eq!(map["SUDO_USER"], "openclaw");
+        assert_eq!(map["SUDO_UID"], "1001");
+        assert_eq!(map["SUDO_GID"], "1001");
+        assert_ne!(map["SUDO_COMMAND"], "root");
+        let nameless = Caller {
+            name: None,
+            ..caller()
+        };
+        let map = as_map(&environment(&root(), "/usr/bin", &fx.opened(), &nameless, vec![]));
+        assert!(!map.contains_key("SUDO_USER"), "{map:?}");
+        let map = as_map(&environment(
+            &root(),
+            "/usr/bin",
+            &fx.opened(),
+            &caller(),
+            vec![],
+        ));
         assert_eq!(
             map["PATH"], "/opt/tool/bin",
             "an approved PATH is what the approver saw"

@@ -2,22 +2,25 @@
 
 use std::ffi::OsString;
 
-use nix::unistd::{Uid, User, getgrouplist, getuid};
+use nix::unistd::{Uid, User, getgid, getgrouplist, getuid};
 
-/// The invoking user: the **real** uid (under setuid the effective uid is always 0, only the
-/// real uid says who called) and its name from the user database, if it has one.
+/// The invoking user: the **real** uid and gid (under setuid the effective uid is always 0,
+/// only the real ids say who called) and its name from the user database, if it has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub uid: u32,
+    pub gid: u32,
     pub name: Option<String>,
 }
 
 impl Caller {
+    /// Read once at startup, before the elevator changes any of its own ids.
     pub fn current() -> Caller {
         let uid = getuid();
         let name = User::from_uid(uid).ok().flatten().map(|u| u.name);
         Caller {
             uid: uid.as_raw(),
+            gid: getgid().as_raw(),
             name,
         }
     }
@@ -172,6 +175,7 @@ mod tests {
     fn the_caller_is_the_real_uid() {
         let caller = Caller::current();
         assert_eq!(caller.uid, getuid().as_raw());
+        assert_eq!(caller.gid, getgid().as_raw());
         if caller.uid == 0 {
             assert_eq!(caller.name.as_deref(), Some("root"));
         }

@@ -1731,6 +1731,38 @@ fn caller_environment_does_not_reach_the_command() {
     assert_eq!(env_get(&env, "ASSENT_UID"), Some(uid.as_str()), "{out}");
 }
 
+/// Installers read `SUDO_USER`, `SUDO_UID` and `SUDO_GID` to find who invoked them; they are
+/// the caller's real ids, whatever the caller put in its own environment.
+#[test]
+fn the_command_gets_sudo_user_uid_gid_and_command_of_the_caller() {
+    let fx = fx();
+    let (request, _, token) = fx.approved(fx.request("/usr/bin/env", &["env", "-0"]));
+    let out = fx
+        .elevate(&token, &request)
+        .env("SUDO_USER", "root")
+        .env("SUDO_UID", "0")
+        .env("SUDO_GID", "0")
+        .env("SUDO_COMMAND", "/bin/forged")
+        .run();
+    fx.assert_exec(&out);
+    let env: Vec<(String, String)> = out
+        .stdout
+        .split('\0')
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let (uid, gid) = (fx.agent.uid.to_string(), fx.agent.gid.to_string());
+    assert_eq!(env_get(&env, "SUDO_USER"), Some("assent-agent"), "{out}");
+    assert_eq!(env_get(&env, "SUDO_UID"), Some(uid.as_str()), "{out}");
+    assert_eq!(env_get(&env, "SUDO_GID"), Some(gid.as_str()), "{out}");
+    let command = format!("{} -0", request.payload.program);
+    assert_eq!(
+        env_get(&env, "SUDO_COMMAND"),
+        Some(command.as_str()),
+        "{out}"
+    );
+}
+
 #[test]
 fn safe_terminal_and_locale_variables_pass_and_unsafe_ones_do_not() {
     let fx = fx();
