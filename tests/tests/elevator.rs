@@ -1641,6 +1641,30 @@ fn elevator_that_is_not_setuid_refuses() {
     assert_not_run(&marker);
 }
 
+/// An agent sandbox (Codex's, Claude Code's) sets no_new_privs, and the kernel then ignores
+/// the setuid bit. Reinstalling the elevator would not help: the refusal says what would.
+#[test]
+fn under_no_new_privs_the_refusal_names_it_and_the_real_fix() {
+    let fx = fx();
+    let (request, token, marker) = valid_touch(&fx, "no-new-privs");
+    let r = &request.payload;
+    let out = fx
+        .sb
+        .run_as_agent(assent_tests::real_path("/usr/bin/setpriv"))
+        .arg("--no-new-privs")
+        .arg(fx.sb.elevator_path())
+        .args(["--grant", &token, "--"])
+        .arg(&r.program)
+        .args(&r.argv[1..])
+        .run();
+    let detail = out.assert_refused("setup");
+    assert!(detail.contains("no_new_privs"), "{out}");
+    assert!(detail.contains("outside the sandbox"), "{out}");
+    assert!(detail.contains("assent mcp"), "{out}");
+    assert!(!detail.contains("chmod"), "a wrong fix: {out}");
+    assert_not_run(&marker);
+}
+
 #[test]
 fn elevator_writable_by_group_refuses() {
     let fx = fx();
