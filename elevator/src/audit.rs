@@ -1,4 +1,5 @@
-//! The audit log (SPEC §6, §13.4): one JSON line per attempt, refused ones too, chained by
+//! The audit log (SPEC §6, §13.4): one JSON line per attempt, refused ones too, and an `exit`
+//! receipt after each command that ran (how it ended, its wall and CPU time), chained by
 //! `prev` (the SHA-256 of the previous line, 64 zeros for the first) so that editing,
 //! inserting or removing a line before the last is detectable by `assent-elevate audit verify`.
 //! Lines cut from the end are not: the chain has nothing after them to break.
@@ -244,6 +245,101 @@ impl AuditRecord {
     }
 }
 
+/// How the command ended, as its monitor saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// It exited with this status.
+    Exited(i32),
+    /// A signal killed it.
+    Killed(i32),
+}
+
+impl Ending {
+    /// The status a shell reports: the exit status, or 128 + N for signal N.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Ending::Exited(code) => code,
+            Ending::Killed(signal) => 128 + signal,
+        }
+    }
+}
+
+/// The `exit` record that follows every `exec` record: a receipt saying how the command
+/// ended and what it cost. Written by the monitor, whose caller cannot make it long: every
+/// field is the elevator's own or was bounded in the `exec` line before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitReceipt {
+    pub host: String,
+    pub user: Option<String>,
+    pub uid: u32,
+    pub request_id: Option<String>,
+    /// The command's process id.
+    pub pid: i32,
+    pub ending: Ending,
+    /// From fork to the command's end.
+    pub wall_ms: u64,
+    /// User and system CPU time of the command and the descendants it waited for.
+    pub cpu_ms: u64,
+}
+
+impl ExitReceipt {
+    /// The receipt for the command that `record` (an `exec` record) started.
+    pub fn for_exec(record: &AuditRecord, pid: i32, ending: Ending) -> ExitReceipt {
+        ExitReceipt {
+            host: record.host.clone(),
+            user: record.user.clone(),
+            uid: record.uid,
+            request_id: record.grant.as_ref().map(|g| g.request_id.clone()),
+            pid,
+            ending,
+            wall_ms: 0,
+            cpu_ms: 0,
+        }
+    }
+
+    /// The line for this receipt at `time` chained to `prev`, without its newline.
+    pub fn line(&self, time: &str, prev: &str) -> Vec<u8> {
+        let (status, signal) = match self.ending {
+            Ending::Exited(code) => (Some(code), None),
+            Ending::Killed(signal) => (None, Some(signal)),
+        };
+        serde_json::to_vec(&ExitLine {
+            time,
+            event: "exit",
+            host: fit(&self.host, STRANGER.field),
+            user: self.user.as_deref().map(|u| fit(u, STRANGER.field)),
+            uid: self.uid,
+            request_id: self.request_id.as_deref(),
+            pid: self.pid,
+            status,
+            signal,
+            wall_ms: self.wall_ms,
+            cpu_ms: self.cpu_ms,
+            prev,
+        })
+        .expect("an exit receipt serialises")
+    }
+}
+
+/// The serialised form of an `exit` receipt; field order is the order written.
+#[derive(Serialize)]
+struct ExitLine<'a> {
+    time: &'a str,
+    event: &'a str,
+    host: Cow<'a, str>,
+    user: Option<Cow<'a, str>>,
+    uid: u32,
+    request_id: Option<&'a str>,
+    pid: i32,
+    /// The exit status, `null` when a signal ended it.
+    status: Option<i32>,
+    /// The signal that ended it, `null` when it exited.
+    signal: Option<i32>,
+    wall_ms: u64,
+    cpu_ms: u64,
+    prev: &'a str,
+}
+
 /// The serialised form of one line; field order is the order written.
 #[derive(Serialize)]
 struct Line<'a> {
@@ -360,11 +456,28 @@ impl AuditLog {
 
     /// Chain `record` to the last line, append it and make it durable. `now` is unix seconds.
     pub fn append(&mut self, record: &mut AuditRecord, now: u64) -> Result<(), String> {
-        self.append_inner(record, now)
+        self.append_line(|time, prev| record.line(time, prev), now)
+    }
+
+    /// Chain the `exit` receipt to the last line, append it and make it durable.
+    pub fn append_receipt(&mut self, receipt: &ExitReceipt, now: u64) -> Result<(), String> {
+        self.append_line(|time, prev| receipt.line(time, prev), now)
+    }
+
+    fn append_line(
+        &mut self,
+        line: impl FnOnce(&str, &str) -> Vec<u8>,
+        now: u64,
+    ) -> Result<(), String> {
+        self.append_inner(line, now)
             .map_err(|e| format!("cannot write the audit log {}: {e}", self.path.display()))
     }
 
-    fn append_inner(&mut self, record: &mut AuditRecord, now: u64) -> io::Result<()> {
+    fn append_inner(
+        &mut self,
+        make_line: impl FnOnce(&str, &str) -> Vec<u8>,
+        now: u64,
+    ) -> io::Result<()> {
         let lock = crate::lock::exclusive(self.file.try_clone()?, crate::lock::LOCK_WAIT)?;
         let file: &File = &lock;
         let size = file.metadata()?.len();
@@ -376,7 +489,7 @@ impl AuditLog {
         if !terminated {
             line.push(b'\n');
         }
-        line.extend(record.line(&crate::time::rfc3339_utc(now), &prev));
+        line.extend(make_line(&crate::time::rfc3339_utc(now), &prev));
         line.push(b'\n');
         let written = (&*file).write_all(&line).and_then(|()| file.sync_data());
         if let Err(e) = written {
@@ -469,9 +582,9 @@ pub fn verify(reader: impl io::Read) -> Result<usize, ChainBreak> {
             .map_err(|e| bad(format!("not a JSON audit record: {e}")))?;
         let prev = value.get("prev").and_then(serde_json::Value::as_str);
         let event = value.get("event").and_then(serde_json::Value::as_str);
-        if !matches!(event, Some("exec" | "refused")) {
+        if !matches!(event, Some("exec" | "refused" | "exit")) {
             return Err(bad(
-                "not an audit record: event is not exec or refused".into()
+                "not an audit record: event is not exec, refused or exit".into(),
             ));
         }
         match prev {

@@ -2,17 +2,18 @@
 //! (PID 1's, see [`crate::limits`]) while still root, become the target user completely, enter
 //! the approved directory (the one check `cwd` opened) as that user, build a fresh environment
 //! from an allow-list, drop every other descriptor, reset signals, timers, scheduling and
-//! umask, and exec the verified program through its open descriptor. No fork: nothing of the
-//! elevator stays behind as root.
+//! umask, and exec the verified program through its open descriptor. This runs in the child
+//! of [`crate::monitor`]; the command dies with the monitor.
 
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt as _;
 
 use assent_protocol::OpenedGrant;
+use nix::sys::signal::Signal;
 use nix::unistd::{
-    Gid, Uid, fchdir, fexecve, getresgid, getresuid, setgid, setgroups, setresgid, setresuid,
-    setuid,
+    Gid, Pid, Uid, fchdir, fexecve, getppid, getresgid, getresuid, setgid, setgroups, setresgid,
+    setresuid, setuid,
 };
 
 use crate::identity::{Caller, Target};
@@ -189,18 +190,27 @@ impl Launch {
         }
     }
 
-    /// Switch identity, reset the process and exec. Returns only on failure, with one line.
-    pub fn exec(self) -> String {
-        let Err(why) = self.exec_inner();
+    /// In the child of `monitor`: switch identity, tie this process's life to the monitor's,
+    /// reset the process and exec. Returns only on failure, with one line.
+    pub fn exec(self, monitor: Pid) -> String {
+        let Err(why) = self.exec_inner(monitor);
         why
     }
 
-    fn exec_inner(self) -> Result<std::convert::Infallible, String> {
+    fn exec_inner(self, monitor: Pid) -> Result<std::convert::Infallible, String> {
         let t = &self.target;
         // While still root: raising a hard limit needs CAP_SYS_RESOURCE, which the switch to
         // another user drops. Nothing after this writes anything.
         self.limits.apply()?;
         become_user(t)?;
+        // After the switch: a change of identity clears the parent-death signal. Then make
+        // sure the monitor did not end before it was set (this process would have been
+        // reparented, and no signal would ever come).
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+            .map_err(|e| format!("cannot tie the command to its monitor: {}", e.desc()))?;
+        if getppid() != monitor {
+            return Err("the elevator's monitor ended before the command started".into());
+        }
         // The directory check `cwd` opened, entered as the target: the kernel checks that
         // this user may search it, and no name is looked up again.
         fchdir(&self.cwd).map_err(|e| {

@@ -237,7 +237,12 @@ impl Attempt<'_> {
                 format!("{why}; nothing runs unaudited"),
             )));
         }
-        Err(Failure::Exec(launch.exec()))
+        Err(Failure::Exec(crate::monitor::run(
+            launch,
+            caller.uid,
+            self.audit,
+            self.record,
+        )))
     }
 }
 

@@ -95,9 +95,10 @@ impl Fx {
         self.sb.elevate(token, &r.program, &r.argv[1..])
     }
 
+    /// The last attempt's audit line (`exec` or `refused`).
     fn last_audit(&self) -> AuditLine {
         self.sb
-            .audit_lines()
+            .audit_attempts()
             .pop()
             .expect("the elevator wrote no audit line")
     }
@@ -113,12 +114,21 @@ impl Fx {
         detail
     }
 
-    /// Ran, and the last audit line is an `exec` with no failed check.
+    /// Ran, the last attempt's audit line is an `exec` with no failed check, and the exit
+    /// receipt for the same request follows it.
     fn assert_exec(&self, out: &Outcome) {
         out.assert_success();
         let line = self.last_audit();
         assert_eq!(line.event(), "exec", "audit line: {}", line.raw);
         assert!(line.json["check"].is_null(), "audit line: {}", line.raw);
+        let receipt = self.sb.audit_lines().pop().expect("an audit line");
+        assert_eq!(receipt.event(), "exit", "{}", self.sb.audit_text());
+        assert_eq!(
+            receipt.json["request_id"], line.json["request_id"],
+            "{}",
+            self.sb.audit_text()
+        );
+        assert_eq!(receipt.json["status"], 0, "{}", receipt.raw);
     }
 }
 
@@ -160,7 +170,7 @@ fn once_grant_runs_the_command_as_root_and_audits_exec() {
     fx.assert_exec(&out);
     assert_eq!(out.stdout, "0\n", "id -u under the elevator: {out}");
 
-    let lines = fx.sb.audit_lines();
+    let lines = fx.sb.audit_attempts();
     assert_eq!(lines.len(), 1, "one attempt, one audit line");
     let line = &lines[0];
     assert!(line.mentions(&request.payload.id.to_hex()), "{}", line.raw);
@@ -235,7 +245,7 @@ fn replayed_once_grant_is_refused() {
 
     let second = fx.elevate(&token, &request).run();
     fx.assert_refused(&second, "single-use", &marker);
-    let lines = fx.sb.audit_lines();
+    let lines = fx.sb.audit_attempts();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0].event(), "exec");
     assert!(
@@ -281,7 +291,7 @@ fn sixty_four_concurrent_uses_of_one_once_grant_exec_exactly_once() {
     for out in outcomes.iter().filter(|o| !o.success()) {
         out.assert_refused("single-use");
     }
-    let lines = fx.sb.audit_lines();
+    let lines = fx.sb.audit_attempts();
     assert_eq!(lines.len(), RUNS, "one audit line per attempt");
     assert_eq!(lines.iter().filter(|l| l.event() == "exec").count(), 1);
     assert_eq!(
@@ -411,7 +421,7 @@ fn tampered_tokens_are_refused() {
     // The untampered token still works afterwards: nothing above consumed it.
     fx.assert_exec(&fx.elevate(&good.encode(), &request).run());
     assert!(marker.exists());
-    assert_eq!(fx.sb.audit_lines().len(), 8, "one audit line per attempt");
+    assert_eq!(fx.sb.audit_attempts().len(), 8, "one audit line per attempt");
 }
 
 #[test]
@@ -1836,7 +1846,7 @@ fn command_has_the_targets_groups_only() {
 const HOSTILE_CALLER: &str = "ulimit -S -c 16; ulimit -S -n 512; ulimit -S -f 100000; \
     ulimit -S -t 1000; umask 077; trap '' INT TERM HUP PIPE; exec \"$@\"";
 const PROCESS_STATE: &str =
-    "^(Umask|SigIgn|SigBlk|Pid):|^Max (core file size|file size|open files|cpu time)";
+    "^(Umask|SigIgn|SigBlk|Pid|PPid):|^Max (core file size|file size|open files|cpu time)";
 
 /// `/proc/self/status` and `/proc/self/limits` lines of interest, printed by grep as
 /// `FILE:LINE`.
@@ -1864,7 +1874,7 @@ fn state_line<'a>(state: &'a [String], prefix: &str) -> &'a str {
 }
 
 #[test]
-fn process_state_is_reset_and_the_command_replaces_the_elevator() {
+fn process_state_is_reset_and_the_command_is_the_elevators_child() {
     let fx = fx();
     let grep = real_path("/usr/bin/grep");
     let grep = grep.to_str().unwrap();
@@ -1920,11 +1930,11 @@ fn process_state_is_reset_and_the_command_replaces_the_elevator() {
         "/proc/self/status:SigBlk: 0000000000000000",
         "the signal mask must be empty: {out}"
     );
-    // No fork: the command is the very process that was started (unshare, sh, setpriv, env,
-    // the elevator and the command are one pid, each exec'ing the next).
+    // The process that was started (unshare, sh, setpriv, env and the elevator are one pid,
+    // each exec'ing the next) stays as the command's monitor: the command is its child.
     assert_eq!(
-        state_line(&after, "/proc/self/status:Pid:"),
-        format!("/proc/self/status:Pid: {pid}"),
+        state_line(&after, "/proc/self/status:PPid:"),
+        format!("/proc/self/status:PPid: {pid}"),
         "{out}"
     );
     // The command has PID 1's limits (the sandbox's), not the ones the caller lowered.
@@ -2261,6 +2271,120 @@ fn a_cwd_the_target_cannot_enter_is_refused_before_the_grant_is_spent() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The monitor: the elevator stays behind as the command's parent, reports how it ended, and
+// takes it down with it.
+
+/// The exit receipt after the last `exec` line.
+fn last_receipt(fx: &Fx) -> AuditLine {
+    let lines = fx.sb.audit_lines();
+    let receipt = lines.last().expect("an audit line").clone();
+    assert_eq!(receipt.event(), "exit", "{}", fx.sb.audit_text());
+    let exec = &lines[lines.len() - 2];
+    assert_eq!(exec.event(), "exec", "{}", fx.sb.audit_text());
+    assert_eq!(receipt.json["request_id"], exec.json["request_id"]);
+    receipt
+}
+
+#[test]
+fn the_exit_status_and_a_receipt_of_how_the_command_ended_come_back() {
+    let fx = fx();
+    let sh = real_path("/bin/sh");
+    let sh = sh.to_str().unwrap();
+    // An exit status passes through; the receipt has it, the time and the CPU time.
+    let (request, _, token) = fx.approved(fx.request(sh, &["sh", "-c", "exit 3"]));
+    fx.elevate(&token, &request).run().assert_code(3);
+    let receipt = last_receipt(&fx);
+    assert_eq!(receipt.json["status"], 3, "{}", receipt.raw);
+    assert!(receipt.json["signal"].is_null(), "{}", receipt.raw);
+    assert!(receipt.json["wall_ms"].is_u64(), "{}", receipt.raw);
+    assert!(receipt.json["cpu_ms"].is_u64(), "{}", receipt.raw);
+    assert!(receipt.json["pid"].as_i64().is_some_and(|p| p > 1), "{}", receipt.raw);
+    assert_eq!(receipt.json["uid"], fx.agent.uid, "{}", receipt.raw);
+    // A command killed by signal N: 128 + N, as a shell reports it.
+    let (request, _, token) = fx.approved(fx.request(sh, &["sh", "-c", "kill -KILL $$"]));
+    fx.elevate(&token, &request).run().assert_code(128 + 9);
+    let receipt = last_receipt(&fx);
+    assert_eq!(receipt.json["signal"], 9, "{}", receipt.raw);
+    assert!(receipt.json["status"].is_null(), "{}", receipt.raw);
+    // The CPU time is the command's.
+    let (request, _, token) = fx.approved(fx.request(
+        sh,
+        &["sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"],
+    ));
+    fx.elevate(&token, &request).run().assert_success();
+    let receipt = last_receipt(&fx);
+    assert!(
+        receipt.json["cpu_ms"].as_u64().is_some_and(|ms| ms > 0),
+        "{}",
+        receipt.raw
+    );
+    fx.sb.audit_verify().assert_success();
+}
+
+/// The caller may kill the monitor (its real uid is the caller's again), but not the root
+/// command it stands for: that dies with it.
+#[test]
+fn the_command_dies_with_its_monitor() {
+    use std::time::{Duration, Instant};
+    let fx = fx();
+    let pidfile = fx.sb.marker("monitored");
+    let sh = real_path("/bin/sh");
+    let script = format!("echo $$ > '{}'; exec sleep 300", pidfile.display());
+    let (request, _, token) =
+        fx.approved(fx.request(sh.to_str().unwrap(), &["sh", "-c", &script]));
+    let running = fx.elevate(&token, &request).spawn();
+    let monitor = running.pid();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let sleeping = |pid: u32| {
+        proc_status(pid, "Name").as_deref() == Some("sleep")
+            && proc_status(pid, "State").is_some_and(|s| !s.starts_with('Z'))
+    };
+    let mut command = 0;
+    while !(command != 0 && sleeping(command)) {
+        assert!(Instant::now() < deadline, "the command did not start");
+        std::thread::sleep(Duration::from_millis(10));
+        command = fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0);
+    }
+    assert_eq!(
+        proc_status(command, "PPid"),
+        Some(monitor.to_string()),
+        "the monitor is the command's parent"
+    );
+    let uids = proc_status(monitor, "Uid").unwrap_or_default();
+    assert!(
+        uids.starts_with(&format!("{} 0 0 ", fx.agent.uid)),
+        "the monitor's real uid is the caller's, the others root's: {uids}"
+    );
+    // The command is root's: the caller cannot signal it.
+    let direct = fx
+        .sb
+        .run_as_agent("/bin/kill")
+        .args(["-KILL", &command.to_string()])
+        .run();
+    assert!(!direct.success(), "the caller signalled root's command: {direct}");
+    let killed = fx
+        .sb
+        .run_as_agent("/bin/kill")
+        .args(["-KILL", &monitor.to_string()])
+        .run();
+    killed.assert_success();
+    running.wait();
+    while sleeping(command) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let left = sleeping(command);
+    if left {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &command.to_string()])
+            .status();
+    }
+    assert!(!left, "the root command outlived its monitor");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Audit log
 
 /// Three attempts: exec, refused (single-use), exec.
@@ -2286,8 +2410,10 @@ fn every_attempt_is_audited_and_the_chain_verifies() {
         events,
         [
             ("exec", None),
+            ("exit", None),
             ("refused", Some("single-use")),
-            ("exec", None)
+            ("exec", None),
+            ("exit", None)
         ]
     );
     let mode = fs::metadata(fx.sb.audit_path())
@@ -2314,17 +2440,18 @@ fn edited_audit_line_fails_verification() {
     three_audited_attempts(&fx);
     let text = fx.sb.audit_text();
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-    // Change one character of line 2 inside a string value, keeping it valid JSON.
-    let at = lines[1]
+    // Change one character of line 3 (the refusal) inside a string value, keeping it valid
+    // JSON.
+    let at = lines[2]
         .find("marker-audit-1")
-        .expect("line 2 names the marker");
-    lines[1].replace_range(at..at + 1, "M");
+        .expect("line 3 names the marker");
+    lines[2].replace_range(at..at + 1, "M");
     fs::write(fx.sb.audit_path(), lines.join("\n") + "\n").unwrap();
     let out = fx.sb.audit_verify();
     assert!(!out.success(), "verify accepted an edited log: {out}");
-    // Line 2 was edited; a pure hash chain notices it at line 3, whose `prev` no longer matches.
+    // Line 3 was edited; a pure hash chain notices it at line 4, whose `prev` no longer matches.
     assert!(
-        mentions_line(&out, &[2, 3]),
+        mentions_line(&out, &[3, 4]),
         "verify must name the line: {out}"
     );
 }
@@ -2455,7 +2582,7 @@ fn argv0_is_recorded_the_same_way_in_every_line() {
         .elevate("garbage", &request.payload.program, ["x"])
         .run()
         .assert_refused("token");
-    let lines = fx.sb.audit_lines();
+    let lines = fx.sb.audit_attempts();
     let argv: Vec<&serde_json::Value> = lines.iter().map(|l| &l.json["argv"]).collect();
     assert_eq!(*argv[0], serde_json::json!(["my-touch", "x", "extra"]));
     assert_eq!(*argv[1], serde_json::json!(["my-touch", "x"]));
