@@ -51,7 +51,7 @@ Files (fixed when the elevator was built):
   {AUDIT_LOG}  audit log, one hash-chained JSON line per attempt
 
 Exit status:
-  the program's own     it ran (the elevator replaced itself with it)
+  the program's own     it ran; 128+N when signal N ended it
   77                    refused: the line on stderr names the check that failed
   78                    the configuration is bad or unsafe
   64                    usage error
