@@ -658,6 +658,52 @@ mod tests {
     }
 
     #[test]
+    fn an_exit_receipt_follows_its_exec_line_in_the_chain() {
+        let tmp = TempDir::new();
+        let mut log = log(&tmp);
+        let fx = fixture();
+        let mut exec = record(1);
+        exec.from_requester();
+        exec.add_grant(&fx.opened());
+        exec.exec();
+        log.append(&mut exec, 1_763_770_000).unwrap();
+        let receipt = ExitReceipt {
+            wall_ms: 1500,
+            cpu_ms: 20,
+            ..ExitReceipt::for_exec(&exec, 4242, Ending::Killed(libc::SIGTERM))
+        };
+        log.append_receipt(&receipt, 1_763_770_002).unwrap();
+        let exited = ExitReceipt::for_exec(&exec, 4243, Ending::Exited(3));
+        log.append_receipt(&exited, 1_763_770_003).unwrap();
+        let lines = lines(&tmp);
+        let line: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
+        assert_eq!(
+            line,
+            serde_json::json!({
+                "time": "2025-11-22T00:06:42Z",
+                "event": "exit",
+                "host": "mini.local",
+                "user": "openclaw",
+                "uid": 1001,
+                "request_id": fx.request.id.to_hex(),
+                "pid": 4242,
+                "status": null,
+                "signal": 15,
+                "wall_ms": 1500,
+                "cpu_ms": 20,
+                "prev": sha256(lines[0].as_bytes()).to_hex(),
+            })
+        );
+        let line: serde_json::Value = serde_json::from_str(&lines[2]).unwrap();
+        assert_eq!(
+            (&line["status"], &line["signal"]),
+            (&3.into(), &serde_json::Value::Null)
+        );
+        assert_eq!(verify_tmp(&tmp), Ok(3));
+        assert_eq!(Ending::Killed(libc::SIGTERM).exit_code(), 143);
+    }
+
+    #[test]
     fn appended_lines_chain_and_verify() {
         let tmp = TempDir::new();
         let mut log = log(&tmp);

@@ -829,7 +829,11 @@ mod tests {
         let unsafe_binary = Err(Untrusted(
             "the assent-elevate binary is owned by uid 1001".into(),
         ));
-        refused(setup(0, false, &unsafe_binary), Check::Setup, "owned by uid 1001");
+        refused(
+            setup(0, false, &unsafe_binary),
+            Check::Setup,
+            "owned by uid 1001",
+        );
         setup(0, false, &Ok(())).unwrap();
     }
 

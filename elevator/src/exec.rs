@@ -424,7 +424,13 @@ mod tests {
             name: None,
             ..caller()
         };
-        let map = as_map(&environment(&root(), "/usr/bin", &fx.opened(), &nameless, vec![]));
+        let map = as_map(&environment(
+            &root(),
+            "/usr/bin",
+            &fx.opened(),
+            &nameless,
+            vec![],
+        ));
         assert!(!map.contains_key("SUDO_USER"), "{map:?}");
         let map = as_map(&environment(
             &root(),

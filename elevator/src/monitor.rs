@@ -23,10 +23,10 @@
 use std::io::Read as _;
 use std::time::Instant;
 
+use nix::fcntl::OFlag;
 use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::fcntl::OFlag;
 use nix::unistd::{ForkResult, Pid, Uid, getpid, pipe2, setresuid};
 
 use crate::audit::{AuditLog, AuditRecord, Ending, ExitReceipt};

@@ -639,7 +639,11 @@ fn an_audit_line_that_does_not_fit_is_taken_back_and_nothing_runs() {
     while std::io::Write::write_all(&mut file, &[0u8; 512]).is_ok() {}
     drop(file);
     let before = fx.sb.audit_text();
-    assert_eq!(before.lines().count(), 2, "an exec line and its exit receipt");
+    assert_eq!(
+        before.lines().count(),
+        2,
+        "an exec line and its exit receipt"
+    );
 
     // A refusal whose line (with a 16 KiB argument) is longer than the room left.
     let (program, token) = fx.approved("/usr/bin/touch", &["touch", "x"]);

@@ -124,7 +124,8 @@ impl Fx {
         let receipt = self.sb.audit_lines().pop().expect("an audit line");
         assert_eq!(receipt.event(), "exit", "{}", self.sb.audit_text());
         assert_eq!(
-            receipt.json["request_id"], line.json["request_id"],
+            receipt.json["request_id"],
+            line.json["request_id"],
             "{}",
             self.sb.audit_text()
         );
@@ -421,7 +422,11 @@ fn tampered_tokens_are_refused() {
     // The untampered token still works afterwards: nothing above consumed it.
     fx.assert_exec(&fx.elevate(&good.encode(), &request).run());
     assert!(marker.exists());
-    assert_eq!(fx.sb.audit_attempts().len(), 8, "one audit line per attempt");
+    assert_eq!(
+        fx.sb.audit_attempts().len(),
+        8,
+        "one audit line per attempt"
+    );
 }
 
 #[test]
@@ -2298,7 +2303,11 @@ fn the_exit_status_and_a_receipt_of_how_the_command_ended_come_back() {
     assert!(receipt.json["signal"].is_null(), "{}", receipt.raw);
     assert!(receipt.json["wall_ms"].is_u64(), "{}", receipt.raw);
     assert!(receipt.json["cpu_ms"].is_u64(), "{}", receipt.raw);
-    assert!(receipt.json["pid"].as_i64().is_some_and(|p| p > 1), "{}", receipt.raw);
+    assert!(
+        receipt.json["pid"].as_i64().is_some_and(|p| p > 1),
+        "{}",
+        receipt.raw
+    );
     assert_eq!(receipt.json["uid"], fx.agent.uid, "{}", receipt.raw);
     // A command killed by signal N: 128 + N, as a shell reports it.
     let (request, _, token) = fx.approved(fx.request(sh, &["sh", "-c", "kill -KILL $$"]));
@@ -2309,7 +2318,11 @@ fn the_exit_status_and_a_receipt_of_how_the_command_ended_come_back() {
     // The CPU time is the command's.
     let (request, _, token) = fx.approved(fx.request(
         sh,
-        &["sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"],
+        &[
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done",
+        ],
     ));
     fx.elevate(&token, &request).run().assert_success();
     let receipt = last_receipt(&fx);
@@ -2330,8 +2343,7 @@ fn the_command_dies_with_its_monitor() {
     let pidfile = fx.sb.marker("monitored");
     let sh = real_path("/bin/sh");
     let script = format!("echo $$ > '{}'; exec sleep 300", pidfile.display());
-    let (request, _, token) =
-        fx.approved(fx.request(sh.to_str().unwrap(), &["sh", "-c", &script]));
+    let (request, _, token) = fx.approved(fx.request(sh.to_str().unwrap(), &["sh", "-c", &script]));
     let running = fx.elevate(&token, &request).spawn();
     let monitor = running.pid();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -2364,7 +2376,10 @@ fn the_command_dies_with_its_monitor() {
         .run_as_agent("/bin/kill")
         .args(["-KILL", &command.to_string()])
         .run();
-    assert!(!direct.success(), "the caller signalled root's command: {direct}");
+    assert!(
+        !direct.success(),
+        "the caller signalled root's command: {direct}"
+    );
     let killed = fx
         .sb
         .run_as_agent("/bin/kill")

@@ -1629,7 +1629,10 @@ fn root_pid(pidfile: &Path) -> u32 {
         pid != 0 && assent_tests::proc_status(pid, "Name").as_deref() == Some("sleep")
     });
     let uids = assent_tests::proc_status(pid, "Uid").unwrap_or_default();
-    assert!(uids.starts_with("0 0 "), "the command is not root's: {uids}");
+    assert!(
+        uids.starts_with("0 0 "),
+        "the command is not root's: {uids}"
+    );
     pid
 }
 
@@ -1647,7 +1650,9 @@ fn assert_gone(pid: u32, what: &str) {
         std::thread::sleep(Duration::from_millis(20));
     }
     if sleeping(pid) {
-        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
         panic!("{what}: the root command (pid {pid}) was left running");
     }
 }
@@ -1661,7 +1666,11 @@ fn exit_receipt(sb: &Sandbox) -> assent_tests::sandbox::AuditLine {
     let exec = &lines[lines.len() - 2];
     let exit = lines.last().unwrap().clone();
     assert_eq!(exec.event(), "exec", "{}", sb.audit_text());
-    assert_eq!(exit.json["request_id"], exec.json["request_id"], "{}", exit.raw);
+    assert_eq!(
+        exit.json["request_id"], exec.json["request_id"],
+        "{}",
+        exit.raw
+    );
     exit
 }
 
