@@ -12,8 +12,8 @@ use std::os::unix::ffi::OsStrExt as _;
 use assent_protocol::OpenedGrant;
 use nix::sys::signal::Signal;
 use nix::unistd::{
-    Gid, Pid, Uid, fchdir, fexecve, getppid, getresgid, getresuid, setgid, setgroups, setresgid,
-    setresuid, setuid,
+    Gid, Pid, Uid, execve, fchdir, fexecve, getppid, getresgid, getresuid, setgid, setgroups,
+    setresgid, setresuid, setuid,
 };
 
 use crate::identity::{Caller, Target};
@@ -228,7 +228,12 @@ impl Launch {
             .map_err(|e| format!("cannot close inherited descriptors: {e}"))?;
         reset_process_state().map_err(|e| format!("cannot reset the process state: {e}"))?;
         let program = self.program;
-        let Err(err) = fexecve(&program, &self.argv, &self.env);
+        // A script only root can change runs by its path, so its `$0` is that path; anything
+        // else runs through the descriptor that was hashed.
+        let Err(err) = match &program.by_path {
+            Some(path) => execve(path, &self.argv, &self.env),
+            None => fexecve(&program, &self.argv, &self.env),
+        };
         Err(format!("cannot execute {}: {}", self.path, err.desc()))
     }
 }

@@ -1089,6 +1089,96 @@ fn requester_writable_program_changed_after_approval_is_refused() {
     fx.assert_refused(&fx.elevate(&token, &request).run(), "program", &marker);
 }
 
+// Scripts: one only root can change runs by its approved path, so `$0` is that path; one the
+// requester can write runs from a sealed copy of the approved bytes.
+
+/// Write an executable script (mode 0755) owned by `owner`.
+fn write_script(path: &Path, body: &str, owner: &TestUser) {
+    fs::write(path, body).unwrap();
+    std::os::unix::fs::chown(path, Some(owner.uid), Some(owner.gid)).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn a_root_owned_script_finds_its_own_directory_and_imports_its_sibling() {
+    let fx = fx();
+    let root = TestUser::root();
+    let dir = fx.sb.work_dir().join("tool");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("sibling.txt"), "beside me\n").unwrap();
+    let script = dir.join("run.sh");
+    write_script(
+        &script,
+        "#!/bin/sh\nprintf '%s\\n' \"$0\"\ncd \"$(dirname \"$0\")\" && pwd && cat sibling.txt\n",
+        &root,
+    );
+    let request = fx.request("/usr/bin/true", &["./run.sh"]).program(&script);
+    let (request, _, token) = fx.approved(request);
+    let out = fx.elevate(&token, &request).run();
+    fx.assert_exec(&out);
+    assert_eq!(
+        out.stdout,
+        format!("{}\n{}\nbeside me\n", script.display(), dir.display()),
+        "{out}"
+    );
+
+    let python = real_path("/usr/bin/python3");
+    fs::write(dir.join("helper.py"), "VALUE = 'imported the sibling'\n").unwrap();
+    let main = dir.join("main.py");
+    write_script(
+        &main,
+        &format!(
+            "#!{}\nimport helper\nprint(helper.VALUE)\n",
+            python.display()
+        ),
+        &root,
+    );
+    let request = fx.request("/usr/bin/true", &["main.py"]).program(&main);
+    let (request, _, token) = fx.approved(request);
+    let out = fx.elevate(&token, &request).run();
+    fx.assert_exec(&out);
+    assert_eq!(out.stdout, "imported the sibling\n", "{out}");
+}
+
+/// The agent's own script cannot change after approval: rewritten before the elevator opens
+/// it, it is refused; once opened, what runs is a sealed copy that not even the root command
+/// can write, and its `$0` names that copy, not the agent's file.
+#[test]
+fn an_agent_owned_script_cannot_be_swapped_after_approval() {
+    let fx = fx();
+    let script = fx.sb.agent_dir().join("mine.sh");
+    write_script(
+        &script,
+        "#!/bin/sh\nprintf '%s\\n' \"$0\"\nreadlink \"/proc/$$/fd/${0##*/}\"\n\
+         echo 'echo swapped' >> \"$0\" 2>/dev/null && echo wrote-the-script\nexit 0\n",
+        &fx.agent,
+    );
+    let original = fs::read(&script).unwrap();
+    let request = fx.request("/usr/bin/true", &["./mine.sh"]).program(&script);
+    let (request, _, token) = fx.approved(request);
+    let out = fx.elevate(&token, &request).run();
+    fx.assert_exec(&out);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0].starts_with("/dev/fd/"), "{out}");
+    assert!(lines[1].contains("memfd:assent-program"), "{out}");
+    assert_eq!(lines.len(), 2, "the sealed copy was written to: {out}");
+    assert_eq!(fs::read(&script).unwrap(), original);
+
+    // Approved, then rewritten by the agent before it runs: refused, nothing runs.
+    let marker = fx.sb.marker("swapped-script");
+    let request = fx.request("/usr/bin/true", &["./mine.sh"]).program(&script);
+    let (request, _, token) = fx.approved(request);
+    let swap = format!("#!/bin/sh\ntouch '{}'\n", marker.display());
+    fx.sb
+        .run_as_agent("/bin/sh")
+        .args(["-c", "printf '%s' \"$1\" > \"$2\"", "sh"])
+        .arg(&swap)
+        .arg(&script)
+        .run()
+        .assert_success();
+    fx.assert_refused(&fx.elevate(&token, &request).run(), "program", &marker);
+}
+
 // The program path (SPEC §13.2): absolute and canonical, no symbolic link anywhere, nothing
 // from /proc, /dev or /sys. The approver sees a path; no other file may run under it.
 
