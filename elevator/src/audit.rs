@@ -6,7 +6,8 @@
 //!
 //! Appending takes an exclusive `flock` (waiting at most [`crate::lock::LOCK_WAIT`]), reads the
 //! last line to chain to, writes the new line with `O_APPEND` and `fdatasync`s it before
-//! anything runs. An append is all or nothing: if the write or the sync fails, the file is
+//! anything runs (an `exit` receipt is not synced: nothing waits on it, and the next line's
+//! sync makes it durable). An append is all or nothing: if the write or the sync fails, the file is
 //! truncated back to its size before, still under the lock, and the attempt is refused. (A line
 //! cut short by a crash is left in place — verification names it — and the next line starts
 //! after a newline.)
@@ -424,6 +425,13 @@ fn fit_list(items: &[String], max: usize) -> Vec<Cow<'_, str>> {
     out
 }
 
+/// Whether an append waits until its line is on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durable {
+    Synced,
+    Later,
+}
+
 /// The open audit log.
 #[derive(Debug)]
 pub struct AuditLog {
@@ -456,20 +464,23 @@ impl AuditLog {
 
     /// Chain `record` to the last line, append it and make it durable. `now` is unix seconds.
     pub fn append(&mut self, record: &mut AuditRecord, now: u64) -> Result<(), String> {
-        self.append_line(|time, prev| record.line(time, prev), now)
+        self.append_line(|time, prev| record.line(time, prev), now, Durable::Synced)
     }
 
-    /// Chain the `exit` receipt to the last line, append it and make it durable.
+    /// Chain the `exit` receipt to the last line and append it, without waiting for the disk:
+    /// the command has run, nothing waits on the receipt, and the next line's sync makes it
+    /// durable. A crash before that loses the receipt; the `exec` line stays.
     pub fn append_receipt(&mut self, receipt: &ExitReceipt, now: u64) -> Result<(), String> {
-        self.append_line(|time, prev| receipt.line(time, prev), now)
+        self.append_line(|time, prev| receipt.line(time, prev), now, Durable::Later)
     }
 
     fn append_line(
         &mut self,
         line: impl FnOnce(&str, &str) -> Vec<u8>,
         now: u64,
+        durable: Durable,
     ) -> Result<(), String> {
-        self.append_inner(line, now)
+        self.append_inner(line, now, durable)
             .map_err(|e| format!("cannot write the audit log {}: {e}", self.path.display()))
     }
 
@@ -477,6 +488,7 @@ impl AuditLog {
         &mut self,
         make_line: impl FnOnce(&str, &str) -> Vec<u8>,
         now: u64,
+        durable: Durable,
     ) -> io::Result<()> {
         let lock = crate::lock::exclusive(self.file.try_clone()?, crate::lock::LOCK_WAIT)?;
         let file: &File = &lock;
@@ -491,7 +503,10 @@ impl AuditLog {
         }
         line.extend(make_line(&crate::time::rfc3339_utc(now), &prev));
         line.push(b'\n');
-        let written = (&*file).write_all(&line).and_then(|()| file.sync_data());
+        let written = (&*file).write_all(&line).and_then(|()| match durable {
+            Durable::Synced => file.sync_data(),
+            Durable::Later => Ok(()),
+        });
         if let Err(e) = written {
             // All or nothing: take back whatever part of the line reached the file.
             let undone = file.set_len(size).and_then(|()| file.sync_data());
