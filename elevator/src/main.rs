@@ -48,7 +48,7 @@ Files (fixed when the elevator was built):
   {ELEVATOR_CONFIG}    configuration: approvers, requesters, settings
   {HOST_ID}          this install's host id (a request must name it)
   {LEDGER_DIR}              ledger of used once-grants
-  {AUDIT_LOG}  audit log, one hash-chained JSON line per attempt
+  {AUDIT_LOG}  audit log, a hash-chained JSON line per attempt and exit
 
 Exit status, elevating:
   the program's own     it ran; 128+N when signal N ended it
