@@ -26,6 +26,33 @@ impl Caller {
     }
 }
 
+/// A user id as the kernel stores it in a file's owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserId(pub u32);
+
+/// A group id as the kernel stores it in a file's group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupId(pub u32);
+
+/// A file's owner, group and mode, as one `fstat` reported them: what the kernel judges
+/// access by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    pub owner: UserId,
+    pub group: GroupId,
+    pub mode: u32,
+}
+
+impl From<&nix::sys::stat::FileStat> for Access {
+    fn from(stat: &nix::sys::stat::FileStat) -> Access {
+        Access {
+            owner: UserId(stat.st_uid),
+            group: GroupId(stat.st_gid),
+            mode: stat.st_mode,
+        }
+    }
+}
+
 /// The user the approved program runs as, from the user database of this host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -74,27 +101,28 @@ impl Target {
     /// Whether the kernel would let this user execute a file with this owner, group and mode.
     /// POSIX ACL entries are not consulted, so a file that only an ACL makes executable for
     /// this user is refused: the safe direction.
-    pub fn may_execute(&self, owner: u32, group: u32, mode: u32) -> bool {
+    pub fn may_execute(&self, file: Access) -> bool {
         // Root may execute a file only if someone may.
         let bits = if self.uid == 0 {
             0o111
         } else {
-            self.class_bits(owner, group, 0o111)
+            self.class_bits(file, 0o111)
         };
-        mode & bits != 0
+        file.mode & bits != 0
     }
 
     /// Whether the kernel would let this user search (enter, look up names in) a directory
     /// with this owner, group and mode. Root may search any directory. As for
     /// [`Target::may_execute`], the mode bits decide: where a POSIX ACL is set, the group bits
     /// are its mask.
-    pub fn may_search(&self, owner: u32, group: u32, mode: u32) -> bool {
-        self.uid == 0 || mode & self.class_bits(owner, group, 0o111) != 0
+    pub fn may_search(&self, dir: Access) -> bool {
+        self.uid == 0 || dir.mode & self.class_bits(dir, 0o111) != 0
     }
 
     /// Of the owner, group and other bits in `bits`, the ones that apply to this user: the
     /// first class it belongs to decides, as in the kernel.
-    fn class_bits(&self, owner: u32, group: u32, bits: u32) -> u32 {
+    fn class_bits(&self, file: Access, bits: u32) -> u32 {
+        let (UserId(owner), GroupId(group)) = (file.owner, file.group);
         if owner == self.uid {
             bits & 0o700
         } else if group == self.gid || self.groups.contains(&group) {
@@ -120,6 +148,14 @@ mod tests {
         assert!(Target::lookup("").is_none());
     }
 
+    fn access(owner: u32, group: u32, mode: u32) -> Access {
+        Access {
+            owner: UserId(owner),
+            group: GroupId(group),
+            mode,
+        }
+    }
+
     /// uid 1000, primary group 100, also in group 27.
     fn bob() -> Target {
         Target {
@@ -135,19 +171,19 @@ mod tests {
     #[test]
     fn execute_permission_follows_the_kernel_rules() {
         let t = bob();
-        assert!(t.may_execute(1000, 0, 0o700), "owner");
+        assert!(t.may_execute(access(1000, 0, 0o700)), "owner");
         assert!(
-            !t.may_execute(1000, 27, 0o070),
+            !t.may_execute(access(1000, 27, 0o070)),
             "the owner class decides for the owner"
         );
-        assert!(t.may_execute(0, 27, 0o710), "supplementary group");
-        assert!(t.may_execute(0, 100, 0o750), "primary group");
-        assert!(!t.may_execute(0, 5, 0o770), "another group");
-        assert!(t.may_execute(0, 5, 0o771), "others");
+        assert!(t.may_execute(access(0, 27, 0o710)), "supplementary group");
+        assert!(t.may_execute(access(0, 100, 0o750)), "primary group");
+        assert!(!t.may_execute(access(0, 5, 0o770)), "another group");
+        assert!(t.may_execute(access(0, 5, 0o771)), "others");
         let root = Target { uid: 0, ..t };
-        assert!(root.may_execute(1000, 5, 0o100));
+        assert!(root.may_execute(access(1000, 5, 0o100)));
         assert!(
-            !root.may_execute(1000, 5, 0o644),
+            !root.may_execute(access(1000, 5, 0o644)),
             "not even root runs a file without x"
         );
     }
@@ -155,20 +191,23 @@ mod tests {
     #[test]
     fn search_permission_follows_the_kernel_rules() {
         let t = bob();
-        assert!(t.may_search(1000, 5, 0o700), "owner");
+        assert!(t.may_search(access(1000, 5, 0o700)), "owner");
         assert!(
-            !t.may_search(1000, 5, 0o077),
+            !t.may_search(access(1000, 5, 0o077)),
             "the owner class decides for the owner"
         );
-        assert!(t.may_search(0, 27, 0o710), "supplementary group");
+        assert!(t.may_search(access(0, 27, 0o710)), "supplementary group");
         assert!(
-            !t.may_search(0, 27, 0o701),
+            !t.may_search(access(0, 27, 0o701)),
             "the group class decides for members"
         );
-        assert!(t.may_search(0, 5, 0o711), "others");
-        assert!(!t.may_search(0, 5, 0o750), "a private directory");
+        assert!(t.may_search(access(0, 5, 0o711)), "others");
+        assert!(!t.may_search(access(0, 5, 0o750)), "a private directory");
         let root = Target { uid: 0, ..t };
-        assert!(root.may_search(1000, 5, 0o700), "root searches anything");
+        assert!(
+            root.may_search(access(1000, 5, 0o700)),
+            "root searches anything"
+        );
     }
 
     #[test]

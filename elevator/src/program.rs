@@ -94,7 +94,7 @@ impl OpenedProgram {
                 "program {path:?} is on a proc or sysfs file system; name the real file"
             ));
         }
-        if !target.may_execute(stat.st_uid, stat.st_gid, stat.st_mode) {
+        if !target.may_execute((&stat).into()) {
             return Err(format!("{path:?} is not executable by {}", target.name));
         }
         Ok(OpenedProgram {

@@ -77,7 +77,7 @@ impl Policy<'_> {
                 }
             }
             Policy::SearchableBy(target) => {
-                if target.may_search(stat.st_uid, stat.st_gid, stat.st_mode) {
+                if target.may_search(stat.into()) {
                     Ok(())
                 } else {
                     Err(Untrusted(format!(
