@@ -219,6 +219,8 @@ impl Attempt<'_> {
             Ledger::open(Path::new(LEDGER_DIR)).map_err(|why| Refusal::new(Check::Setup, why.0))
         );
         check!(checks::single_use_or_status(&grant, settings, &ledger, now));
+        // The monitor that stays behind keeps nothing of the ledger open.
+        drop(ledger);
         // 12
         let program = check!(checks::program(opened, &grant));
 
