@@ -1092,6 +1092,29 @@ fn requester_writable_program_changed_after_approval_is_refused() {
 // Scripts: one only root can change runs by its approved path, so `$0` is that path; one the
 // requester can write runs from a sealed copy of the approved bytes.
 
+/// A fresh root-owned 0755 directory under `/var/tmp`, removed when dropped.
+struct RootOnlyDir(PathBuf);
+
+impl RootOnlyDir {
+    fn new() -> RootOnlyDir {
+        let path = PathBuf::from(format!(
+            "/var/tmp/assent-script-{}-{}",
+            std::process::id(),
+            now()
+        ));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir(&path).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        RootOnlyDir(path)
+    }
+}
+
+impl Drop for RootOnlyDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Write an executable script (mode 0755) owned by `owner`.
 fn write_script(path: &Path, body: &str, owner: &TestUser) {
     fs::write(path, body).unwrap();
@@ -1103,7 +1126,10 @@ fn write_script(path: &Path, body: &str, owner: &TestUser) {
 fn a_root_owned_script_finds_its_own_directory_and_imports_its_sibling() {
     let fx = fx();
     let root = TestUser::root();
-    let dir = fx.sb.work_dir().join("tool");
+    // A directory only root can change, whoever owns the checkout the sandbox lives in:
+    // below /var/tmp (root's, sticky).
+    let place = RootOnlyDir::new();
+    let dir = place.0.join("tool");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("sibling.txt"), "beside me\n").unwrap();
     let script = dir.join("run.sh");
