@@ -2,8 +2,9 @@
 //! (PID 1's, see [`crate::limits`]) while still root, become the target user completely, enter
 //! the approved directory (the one check `cwd` opened) as that user, build a fresh environment
 //! from an allow-list, drop every other descriptor, reset signals, timers, scheduling and
-//! umask, and exec the verified program through its open descriptor. This runs in the child
-//! of [`crate::monitor`]; the command dies with the monitor.
+//! umask, and exec the verified program through its open descriptor (a script only root can
+//! change by its path, see [`crate::program`]). This runs in the child of [`crate::monitor`];
+//! the command dies with the monitor.
 
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsString};
