@@ -5,6 +5,33 @@
 //! a directory only an ACL opens counts as closed, and a file only an ACL makes writable
 //! counts as group-writable: both the safe direction.
 
+/// A user id as the kernel stores it in a file's owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserId(pub u32);
+
+/// A group id as the kernel stores it in a file's group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupId(pub u32);
+
+/// A file's owner, group and mode, as one `stat` reported them: what the kernel judges
+/// access by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    pub owner: UserId,
+    pub group: GroupId,
+    pub mode: u32,
+}
+
+impl Access {
+    pub fn new(owner: u32, group: u32, mode: u32) -> Access {
+        Access {
+            owner: UserId(owner),
+            group: GroupId(group),
+            mode,
+        }
+    }
+}
+
 /// A user as the kernel checks permissions: uid, primary group and supplementary groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Identity<'a> {
@@ -16,7 +43,8 @@ pub struct Identity<'a> {
 impl Identity<'_> {
     /// Of the owner, group and other bits in `bits`, the ones that apply to this user: the
     /// first class it belongs to decides, as in the kernel.
-    pub fn class_bits(&self, owner: u32, group: u32, bits: u32) -> u32 {
+    pub fn class_bits(&self, file: Access, bits: u32) -> u32 {
+        let (UserId(owner), GroupId(group)) = (file.owner, file.group);
         if owner == self.uid {
             bits & 0o700
         } else if group == self.gid || self.groups.contains(&group) {
@@ -28,8 +56,8 @@ impl Identity<'_> {
 
     /// Whether this user may search (enter, look up names in) a directory with this owner,
     /// group and mode. Root may search any directory.
-    pub fn may_search(&self, owner: u32, group: u32, mode: u32) -> bool {
-        self.uid == 0 || mode & self.class_bits(owner, group, 0o111) != 0
+    pub fn may_search(&self, dir: Access) -> bool {
+        self.uid == 0 || dir.mode & self.class_bits(dir, 0o111) != 0
     }
 }
 
@@ -63,15 +91,30 @@ mod tests {
 
     #[test]
     fn search_permission_follows_the_kernel_rules() {
-        assert!(BOB.may_search(1000, 5, 0o700), "owner");
-        assert!(!BOB.may_search(1000, 5, 0o077), "the owner class decides");
-        assert!(BOB.may_search(0, 27, 0o710), "supplementary group");
-        assert!(BOB.may_search(0, 100, 0o750), "primary group");
-        assert!(!BOB.may_search(0, 27, 0o701), "the group class decides");
-        assert!(BOB.may_search(0, 5, 0o711), "others");
-        assert!(!BOB.may_search(0, 5, 0o750), "a private directory");
+        assert!(BOB.may_search(Access::new(1000, 5, 0o700)), "owner");
+        assert!(
+            !BOB.may_search(Access::new(1000, 5, 0o077)),
+            "the owner class decides"
+        );
+        assert!(
+            BOB.may_search(Access::new(0, 27, 0o710)),
+            "supplementary group"
+        );
+        assert!(BOB.may_search(Access::new(0, 100, 0o750)), "primary group");
+        assert!(
+            !BOB.may_search(Access::new(0, 27, 0o701)),
+            "the group class decides"
+        );
+        assert!(BOB.may_search(Access::new(0, 5, 0o711)), "others");
+        assert!(
+            !BOB.may_search(Access::new(0, 5, 0o750)),
+            "a private directory"
+        );
         let root = Identity { uid: 0, ..BOB };
-        assert!(root.may_search(1000, 5, 0o700), "root searches anything");
+        assert!(
+            root.may_search(Access::new(1000, 5, 0o700)),
+            "root searches anything"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use assent_common::access::Identity;
+use assent_common::access::{Access, Identity};
 use assent_protocol::Request;
 
 use crate::config::{ELEVATOR_CONFIG, ElevatorFile};
@@ -169,7 +169,7 @@ pub fn cwd_enterable(run_as: &str, cwd: &Path) -> std::result::Result<(), String
         let Ok(meta) = std::fs::metadata(dir) else {
             return Ok(());
         };
-        if !who.may_search(meta.uid(), meta.gid(), meta.mode()) {
+        if !who.may_search(Access::new(meta.uid(), meta.gid(), meta.mode())) {
             return Err(format!(
                 "{run_as} cannot enter {} (owner uid {}, group {}, mode {:04o}), where the command would start; fix: cd to a directory {run_as} can enter (e.g. /tmp) and run it from there",
                 dir.display(),
