@@ -77,6 +77,9 @@ fn console_drives_the_whole_flow() {
     });
     tmux.keys(&["r"]);
     tmux.wait_for("the revocation", |s| s.contains("REVOKED"));
+    // The console publishes the status listing it on its own, and a run may use the status
+    // the shim kept from a moment ago: ask again only once the agent's side knows.
+    world.wait_grant_state("revoked");
     tmux.keys(&["Tab"]);
     let run = world.request("e2e after revoke", "60s", &["id", "-un"]);
     world.wait_ready("id -un");
