@@ -94,6 +94,8 @@ fn run(cli: Cli) -> Result<(), Fatal> {
         log: assent_console::log::DecisionLog::new(dirs.decision_log()),
         shown: assent_console::memory::ShownFile::new(dirs.shown_requests()),
         elevator_config: elevator.clone(),
+        relay_ca: toml.relay_ca.clone(),
+        known_agents: toml.known_agents(&console_toml)?,
         once_window_s: toml
             .once_window_s
             .unwrap_or(assent_console::app::ONCE_WINDOW_S),

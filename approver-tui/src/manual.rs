@@ -118,7 +118,10 @@ fn files(page: &mut Roff) {
         ),
         (
             "$XDG_CONFIG_HOME/assent/console.toml",
-            "Optional: name, listen, relay, notify = false, once_window_s.",
+            "Optional: name, listen, relay, relay_ca (a PEM file of CAs to trust for a wss:// \
+             relay), notify = false, once_window_s, and [[agent]] entries (name, key: the line \
+             of the agent's .pub file) for agent keys known already, which are not flagged \
+             first-seen.",
         ),
         (
             "$XDG_STATE_HOME/assent/decisions.jsonl",
@@ -159,7 +162,11 @@ fn exit_status(page: &mut Roff) {
             EXIT_CONFIG.to_string(),
             "Configuration: no approver key (when not on a terminal, or the offer to make one \
              was declined), a key group or others can access, a bad console.toml or --listen \
-             address, or an elevator configuration that does not parse.",
+             address, an elevator configuration that does not parse, or a relay that cannot \
+             be used as configured (list, approve, deny): its certificate is not trusted \
+             (set relay_ca in console.toml or ASSENT_RELAY_CA) or names another host, ws:// \
+             sent to a TLS port (use wss://), or a refused login (the key is not listed as \
+             an approver). No retry helps; the line says what to fix.",
         ),
     ];
     assent_cli_manual::exit_status(page, Vec::new(), codes);

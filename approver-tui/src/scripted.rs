@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use assent_protocol::{ConsoleId, Grant, PrivateKey, Request, Role, Signed};
-use assent_relay_client::{Client, Event as Wire};
+use assent_relay_client::{Client, ClientError, ConnectOptions, Event as Wire, Fault};
 
 use crate::app::{format_countdown, parse_duration, unix_now as now};
 use crate::command::Summary;
@@ -46,9 +46,20 @@ pub struct Common {
     /// This host's elevator.toml, for the "will be refused" flags.
     pub elevator_config: std::path::PathBuf,
     pub once_window_s: u64,
+    /// `relay_ca` from console.toml: extra trust roots for a `wss://` relay.
+    pub relay_ca: Option<std::path::PathBuf>,
+    /// `[[agent]]` of console.toml, as (name, key fingerprint): known, never first-seen.
+    pub known_agents: Vec<(String, String)>,
 }
 
 impl Common {
+    /// How to connect to the relay: the system's roots, `ASSENT_RELAY_CA`'s and `relay_ca`.
+    pub fn connect_options(&self) -> ConnectOptions {
+        let mut options = ConnectOptions::from_env();
+        options.extra_roots.extend(self.relay_ca.iter().cloned());
+        options
+    }
+
     /// Every entry of the decision log that verifies (and how many did not).
     pub fn load_log(&self) -> Result<Loaded, Fatal> {
         self.log.load().map_err(|e| {
@@ -73,6 +84,9 @@ impl Common {
     /// log are skipped (the console reports them).
     pub fn memory(&self) -> Result<Memory, Fatal> {
         let mut memory = Memory::new(self.key.public().fingerprint().as_str());
+        for (name, fingerprint) in &self.known_agents {
+            memory.approved(name, fingerprint);
+        }
         for entry in &self.load_log()?.entries {
             memory.learn(entry);
         }
@@ -87,6 +101,16 @@ fn unreachable(e: impl std::fmt::Display) -> Fatal {
     Fatal {
         message: e.to_string(),
         code: EXIT_UNREACHABLE,
+    }
+}
+
+/// A relay error: retryable (75) when the relay may work later, a configuration error (78)
+/// when no retry can help (trust, certificate name, scheme, a refused login); its text names
+/// the fix.
+fn relay_error(e: ClientError) -> Fatal {
+    match e.fault() {
+        Fault::Transient => unreachable(e),
+        Fault::Configuration => Fatal::config(e.to_string()),
     }
 }
 
@@ -118,10 +142,15 @@ struct Listed {
 /// Connect and collect every pending request. The relay sends its backlog right after the
 /// login, before it answers anything, so the answer to a status query marks its end.
 async fn pending(common: &Common) -> Result<(Client, Vec<Listed>), Fatal> {
-    let mut client = Client::connect(&common.url, &common.key, Role::Approver)
-        .await
-        .map_err(unreachable)?;
-    client.request_statuses().await.map_err(unreachable)?;
+    let mut client = Client::connect_with(
+        &common.url,
+        &common.key,
+        Role::Approver,
+        &common.connect_options(),
+    )
+    .await
+    .map_err(relay_error)?;
+    client.request_statuses().await.map_err(relay_error)?;
     let mut host = HostView::new(&common.elevator_config);
     let mut out = Vec::new();
     let collect = async {
@@ -145,7 +174,7 @@ async fn pending(common: &Common) -> Result<(Client, Vec<Listed>), Fatal> {
     };
     match tokio::time::timeout(WAIT, collect).await {
         Ok(Ok(())) => Ok((client, out)),
-        Ok(Err(e)) => Err(unreachable(e)),
+        Ok(Err(e)) => Err(relay_error(e)),
         Err(_) => Err(unreachable(format!(
             "the relay at {} did not list its pending requests within {}s",
             common.url,
@@ -334,7 +363,7 @@ async fn decide(common: &Common, reference_text: &str, choice: Choice) -> Result
         common.once_window_s,
     );
     let signed = sign::seal_decision(&common.key, &decision);
-    client.decide(&signed.envelope).await.map_err(unreachable)?;
+    client.decide(&signed.envelope).await.map_err(relay_error)?;
 
     // The relay answers every approver with `Decided` (or this one with `Refused`).
     let want = request.payload.id;
@@ -387,7 +416,7 @@ async fn decide(common: &Common, reference_text: &str, choice: Choice) -> Result
             "the relay refused the decision for {want_ref}: {}",
             visible(&reason)
         ))),
-        Ok(Err(e)) => Err(unreachable(e)),
+        Ok(Err(e)) => Err(relay_error(e)),
         Err(_) => Err(Fatal::other(format!(
             "decision for {want_ref} sent, but the relay did not confirm it within {}s",
             WAIT.as_secs()

@@ -41,6 +41,16 @@ impl Choice {
         }
     }
 
+    /// The choice a signed decision made.
+    pub fn of(decision: &Decision) -> Choice {
+        Choice {
+            verdict: decision.verdict,
+            grant: decision.grant,
+            ttl_s: decision.window_s(),
+            note: decision.note.clone(),
+        }
+    }
+
     pub fn deny(note: Option<String>) -> Choice {
         Choice {
             verdict: Verdict::Deny,

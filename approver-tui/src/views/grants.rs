@@ -70,6 +70,9 @@ fn row(app: &App, g: &GrantRow, selected: bool, width_cells: usize, theme: Theme
     };
     let (state, sstyle) = match g.revoked_at {
         Some(_) => (" REVOKED".to_string(), theme.danger()),
+        None if app.console.is_some_and(|mine| mine != g.console) => {
+            (format!(" console {}", g.console.short()), theme.dim())
+        }
         None => (String::new(), theme.ok()),
     };
     let host = if width_cells >= 100 {

@@ -107,8 +107,15 @@ fn list_row(
     let left = r.expires_at.saturating_sub(app.now);
     let marker = if selected { "▶ " } else { "  " };
     let time = format!("{:>5} ", format_countdown(left));
+    // The host too, when there is room (as in History and Grants): agents on several hosts
+    // may ask for the same command. The detail always names it.
+    let host = if width >= 100 {
+        format!("@{}", truncate(&visible(&r.host), 16))
+    } else {
+        String::new()
+    };
     let who = format!(
-        "{} → {} ",
+        "{}{host} → {} ",
         truncate(&visible(&r.agent), 12),
         truncate(&visible(&r.run_as), 8)
     );

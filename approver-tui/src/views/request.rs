@@ -139,11 +139,12 @@ pub fn fields(app: &App, item: &PendingItem, width: usize, full: bool, theme: Th
         },
     ));
     let run = format!(
-        "{} (uid {}) → {}  on {}",
+        "{} (uid {}) → {}  on {} (host id {})",
         visible(&r.user),
         r.uid,
         visible(&r.run_as),
-        visible(&r.host)
+        visible(&r.host),
+        r.host_id.short()
     );
     let root = if r.run_as == "root" {
         theme.accent()
