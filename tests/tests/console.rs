@@ -286,3 +286,148 @@ fn a_scripted_approval_shows_in_history_and_grants_once_and_can_be_revoked() {
     let grants = tmux.wait_for("Grants after a restart", |s| s.contains("Grants ("));
     assert!(grants.contains("REVOKED"), "{grants}");
 }
+
+/// `assent-console keygen --name NAME` in `home`; returns the public key line.
+fn console_keygen(home: &std::path::Path, name: &str) -> String {
+    let out = std::process::Command::new(assent_tests::built_binary("assent-console"))
+        .args(["keygen", "--name", name])
+        .env_clear()
+        .envs(console_env_pairs(home))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "keygen: {out:?}");
+    std::fs::read_to_string(home.join("config/assent/approver.key.pub"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+fn console_env_pairs(home: &std::path::Path) -> Vec<(String, String)> {
+    assent_tests::console::console_env(home)
+        .iter()
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap();
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+/// `assent-console --relay URL list` on the files in `home`, with `env` added.
+fn scripted_list(home: &std::path::Path, url: &str, env: &[(&str, &str)]) -> std::process::Output {
+    let started = Instant::now();
+    let out = std::process::Command::new(assent_tests::built_binary("assent-console"))
+        .args(["--relay", url, "--name", "alice", "list"])
+        .env_clear()
+        .envs(console_env_pairs(home))
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    eprintln!(
+        "list --relay {url}: exit {:?} after {:.2} s: {}",
+        out.status.code(),
+        started.elapsed().as_secs_f64(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    out
+}
+
+/// Exit 78 with one line on stderr that contains every one of `fix`.
+fn assert_config_error(out: &std::process::Output, fix: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    for part in fix {
+        assert!(stderr.contains(part), "{part:?} in {stderr}");
+    }
+}
+
+#[test]
+fn scripted_commands_exit_78_naming_the_fix_for_relay_set_up_errors() {
+    use assent_tests::pki::PrivateCa;
+    use assent_tests::relay_process::RelayProcess;
+    use assent_tests::scratch::ScratchDir;
+
+    let dir = ScratchDir::new("console-tls");
+    let home = dir.join("alice");
+    let public = console_keygen(&home, "alice");
+    let config = dir.join("relay.toml");
+    std::fs::write(
+        &config,
+        format!("[[approver]]\nname = \"alice\"\nkey = {public:?}\n"),
+    )
+    .unwrap();
+    let ca = PrivateCa::new(dir.path(), "ca");
+    let leaf = ca.leaf("relay", &["DNS:localhost"]);
+    let relay = RelayProcess::start_tls(&config, &dir.join("relay.log"), "127.0.0.1:0", &leaf);
+    let url = relay.url_with_host("localhost");
+    let ca_file = ca.cert().display().to_string();
+
+    // A CA this host does not trust.
+    let out = scripted_list(&home, &url, &[]);
+    assert_config_error(
+        &out,
+        &[
+            "not signed by a CA this host trusts",
+            "relay_ca",
+            "ASSENT_RELAY_CA",
+        ],
+    );
+    // Trusted, but the certificate does not name the host connected to.
+    let out = scripted_list(
+        &home,
+        &relay.url_with_host("127.0.0.1"),
+        &[("ASSENT_RELAY_CA", &ca_file)],
+    );
+    assert_config_error(&out, &["not valid for the name 127.0.0.1"]);
+    // ws:// to the TLS port.
+    let plain = url.replacen("wss://", "ws://", 1);
+    let out = scripted_list(&home, &plain, &[]);
+    assert_config_error(&out, &[&format!("use {url}")]);
+
+    // relay_ca in console.toml is trusted.
+    std::fs::write(
+        home.join("config/assent/console.toml"),
+        format!("name = \"alice\"\nrelay_ca = {ca_file:?}\n"),
+    )
+    .unwrap();
+    let out = scripted_list(&home, &url, &[]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "no pending requests"
+    );
+
+    // The console itself says it whole, once, and does not retry.
+    std::fs::write(
+        home.join("config/assent/console.toml"),
+        "name = \"alice\"\n",
+    )
+    .unwrap();
+    let tmux = assent_tests::tmux::Tmux::with_size(dir.path(), 80, 24);
+    let mut argv = vec!["env".to_string()];
+    argv.extend(assent_tests::console::console_env(&home));
+    argv.extend([
+        assent_tests::built_binary("assent-console")
+            .display()
+            .to_string(),
+        "--relay".into(),
+        url.clone(),
+        "--no-notify".into(),
+    ]);
+    tmux.start(&argv);
+    let screen = tmux.wait_for("the configuration error", |s| {
+        s.contains("not retrying") && s.contains("ASSENT_RELAY_CA")
+    });
+    eprintln!("--- an untrusted relay, at 80x24 ---\n{screen}");
+    for part in ["UnknownIssuer", "relay_ca", "signed it"] {
+        assert!(screen.contains(part), "{part:?} on screen:\n{screen}");
+    }
+    assert!(!screen.contains("retry in"), "{screen}");
+    assert!(!screen.contains("connecting to"), "{screen}");
+
+    // A key the relay does not list as an approver.
+    let bob = dir.join("bob");
+    console_keygen(&bob, "bob");
+    let out = scripted_list(&bob, &url, &[("ASSENT_RELAY_CA", &ca_file)]);
+    assert_config_error(&out, &["not listed as an [[approver]]"]);
+}
