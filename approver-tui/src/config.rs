@@ -11,6 +11,8 @@ use serde::Deserialize;
 
 /// Exit status for bad or unsafe configuration (shared with the shim and the elevator).
 pub const EXIT_CONFIG: i32 = 78;
+/// Exit status for a command line that cannot be used (EX_USAGE, as the shim's).
+pub const EXIT_USAGE: i32 = 64;
 
 /// The elevator's configuration on this host, at the path the elevator was built with.
 pub use assent_common::paths::ELEVATOR_CONFIG;

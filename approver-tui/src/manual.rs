@@ -7,7 +7,7 @@ use assent_cli_manual::{Face, Generate, Manual, entries};
 use clap::{Command, CommandFactory};
 
 use crate::cli::Cli;
-use crate::config::{ELEVATOR_CONFIG, EXIT_CONFIG};
+use crate::config::{ELEVATOR_CONFIG, EXIT_CONFIG, EXIT_USAGE};
 use crate::keys::{self, BINDINGS, Scope};
 use crate::scripted::EXIT_UNREACHABLE;
 
@@ -151,8 +151,10 @@ fn exit_status(page: &mut Roff) {
              (not root, or the name or key is listed with something else).",
         ),
         (
-            "2".to_string(),
-            "Usage error: an unknown option or a missing argument.",
+            EXIT_USAGE.to_string(),
+            "Usage error: an unknown option, a missing or malformed argument (such as a \
+             --grant that is not once, timed:DURATION or always), or --trust with list, \
+             approve or deny. One line says what was wrong.",
         ),
         (
             EXIT_UNREACHABLE.to_string(),
@@ -195,7 +197,7 @@ mod tests {
             assert!(page.contains(binding.help), "{}", binding.help);
         }
         assert_eq!(
-            missing_exit_statuses(&page, [0, 1, 2, 75, 78]),
+            missing_exit_statuses(&page, [0, 1, 64, 75, 78]),
             Vec::<String>::new()
         );
     }

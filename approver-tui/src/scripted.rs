@@ -12,12 +12,13 @@ use std::time::Duration;
 use assent_protocol::{ConsoleId, Grant, PrivateKey, Request, Role, Signed};
 use assent_relay_client::{Client, ClientError, ConnectOptions, Event as Wire, Fault};
 
-use crate::app::{format_countdown, parse_duration, unix_now as now};
 use crate::command::Summary;
 use crate::config::Fatal;
 use crate::escape::visible;
 use crate::host::HostView;
 use crate::log::{DecisionLog, Entry, Loaded};
+use assent_common::clock::now;
+use assent_common::duration;
 use assent_protocol::REFERENCE_LEN as REF_LEN;
 
 use crate::memory::{Memory, Shown, ShownFile};
@@ -111,25 +112,6 @@ fn relay_error(e: ClientError) -> Fatal {
     match e.fault() {
         Fault::Transient => unreachable(e),
         Fault::Configuration => Fatal::config(e.to_string()),
-    }
-}
-
-/// `once`, `timed:15m`, `always`.
-pub fn parse_grant(text: &str) -> Result<(Grant, Option<u64>), Fatal> {
-    let usage = || Fatal {
-        message: format!(
-            "--grant {text:?}: expected once, timed:DURATION (e.g. timed:15m) or always"
-        ),
-        code: 64,
-    };
-    match text {
-        "once" => Ok((Grant::Once, None)),
-        "always" => Ok((Grant::Always, None)),
-        _ => {
-            let dur = text.strip_prefix("timed:").ok_or_else(usage)?;
-            let secs = parse_duration(dur).ok_or_else(usage)?;
-            Ok((Grant::Timed, Some(secs)))
-        }
     }
 }
 
@@ -242,7 +224,7 @@ pub async fn list(common: &Common) -> Result<(), Fatal> {
             visible(&r.host),
             visible(&r.user),
             visible(&r.run_as),
-            format_countdown(r.expires_at.saturating_sub(now)),
+            duration::countdown(r.expires_at.saturating_sub(now)),
             Summary::of(r).full(),
             if tags.is_empty() {
                 String::new()
@@ -499,18 +481,5 @@ mod tests {
         // More digits tell them apart.
         let found = resolve(&sha.to_hex()[..48], &pending, &memory, None).unwrap();
         assert_eq!(found.sha256, sha);
-    }
-
-    #[test]
-    fn grant_argument() {
-        assert_eq!(parse_grant("once").unwrap(), (Grant::Once, None));
-        assert_eq!(parse_grant("always").unwrap(), (Grant::Always, None));
-        assert_eq!(parse_grant("timed:15m").unwrap(), (Grant::Timed, Some(900)));
-        assert_eq!(
-            parse_grant("timed:1h30m").unwrap(),
-            (Grant::Timed, Some(5400))
-        );
-        assert_eq!(parse_grant("timed").unwrap_err().code, 64);
-        assert_eq!(parse_grant("forever").unwrap_err().code, 64);
     }
 }

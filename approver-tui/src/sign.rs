@@ -35,7 +35,7 @@ impl Choice {
             (Verdict::Deny, _) => "denied".into(),
             (Verdict::Approve, Grant::Timed) => format!(
                 "approved timed {}",
-                crate::app::format_duration(self.ttl_s.unwrap_or(0))
+                assent_common::duration::format(self.ttl_s.unwrap_or(0))
             ),
             (Verdict::Approve, grant) => format!("approved {grant}"),
         }

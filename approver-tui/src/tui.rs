@@ -8,7 +8,9 @@ use std::time::Duration;
 use assent_protocol::Envelope;
 use tokio::sync::mpsc;
 
-use crate::app::{App, NotifyState, unix_now as now};
+use assent_common::clock::now;
+
+use crate::app::{App, NotifyState};
 use crate::config::Fatal;
 use crate::host::HostView;
 use crate::log::{DecisionLog, Entry};

@@ -8,7 +8,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
 use super::{Theme, format_utc, scroll_window};
-use crate::app::{App, HistoryRow, format_duration};
+use assent_common::duration;
+
+use crate::app::{App, HistoryRow};
 use crate::escape::{truncate, visible, width};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
@@ -64,7 +66,7 @@ fn row(h: &HistoryRow, selected: bool, cells: usize, now: u64, theme: Theme) -> 
         (Verdict::Deny, _) => String::new(),
         // Another approver's window is not known here.
         (_, Grant::Timed) => match h.window_s {
-            Some(window) => format!("timed {}", format_duration(window)),
+            Some(window) => format!("timed {}", duration::format(window)),
             None => "timed".to_string(),
         },
         (_, g) => g.to_string(),
