@@ -1,10 +1,11 @@
 //! The console's state: plain data, changed only by [`crate::update::update`], read by the views.
 
 use std::cell::Cell;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use assent_protocol::{
-    Grant, Request, RequestId, Revocation, Revocations, Sha256Digest, Signed, Verdict,
+    ConsoleId, Envelope, Grant, Request, RequestId, Revocation, Revocations, Sha256Digest, Signed,
+    Verdict,
 };
 
 use crate::command::Summary;
@@ -175,6 +176,24 @@ pub enum RelayState {
         error: String,
         retry_in_s: u64,
     },
+    /// The relay cannot be used as configured (its certificate is not trusted or names
+    /// another host, the scheme is wrong, the login was refused): not retried.
+    Misconfigured {
+        url: String,
+        error: String,
+    },
+}
+
+impl RelayState {
+    /// The error to show in full, if there is one.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            RelayState::Disconnected { error, .. } | RelayState::Misconfigured { error, .. } => {
+                Some(error)
+            }
+            RelayState::Connecting { .. } | RelayState::Connected { .. } => None,
+        }
+    }
 }
 
 /// Desktop notifications.
@@ -196,6 +215,29 @@ pub struct Notice {
     pub warn: bool,
 }
 
+/// Whether a decision reached the agent that asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Signed with this key and kept: sent again after every reconnect and whenever the
+    /// request is announced again, until the relay says it was delivered or the request
+    /// expires.
+    Waiting,
+    /// The relay said it reached the agent.
+    Delivered,
+    /// Another approver's decision: not this console's to deliver.
+    NotOurs,
+}
+
+/// A decision signed with this key that the relay has not yet delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undelivered {
+    pub decision: Envelope,
+    pub decision_sha256: Sha256Digest,
+    pub reference: String,
+    /// The request's `expires_at`: after it, no agent can use the decision.
+    pub expires_at: u64,
+}
+
 /// One decided request, as History shows it.
 #[derive(Debug, Clone)]
 pub struct HistoryRow {
@@ -211,8 +253,24 @@ pub struct HistoryRow {
     pub window_s: Option<u64>,
     pub approver: String,
     pub note: Option<String>,
-    /// Decided by another console, not this one.
+    /// Decided by another approver, not with this key.
     pub elsewhere: bool,
+    /// The decision's digest, when it was signed with this key.
+    pub decision_sha256: Option<Sha256Digest>,
+    /// The request's `expires_at`.
+    pub expires_at: u64,
+    pub delivery: Delivery,
+}
+
+impl HistoryRow {
+    /// What to say about delivery: nothing once delivered (or not ours to deliver).
+    pub fn delivery_note(&self, now: u64) -> Option<&'static str> {
+        match self.delivery {
+            Delivery::Waiting if self.expires_at > now => Some("not yet delivered"),
+            Delivery::Waiting => Some("never delivered"),
+            Delivery::Delivered | Delivery::NotOurs => None,
+        }
+    }
 }
 
 /// A reusable grant this approver signed, as the Grants view shows it.
@@ -229,6 +287,8 @@ pub struct GrantRow {
     pub decided_at: u64,
     pub not_after: Option<u64>,
     pub revoked_at: Option<u64>,
+    /// The console that signed the decision: only its statuses vouch for the grant.
+    pub console: ConsoleId,
 }
 
 impl GrantRow {
@@ -269,6 +329,12 @@ pub struct App {
     pub memory: Memory,
     /// Requests decided here (so a relay re-sending them after a reconnect changes nothing).
     pub decided: HashSet<RequestId>,
+    /// Decisions signed with this key that the relay has not yet delivered, by request.
+    pub undelivered: BTreeMap<RequestId, Undelivered>,
+    /// Decisions the relay said it delivered.
+    pub delivered: HashSet<Sha256Digest>,
+    /// This console's id (`None`: every grant of this key counts as its own).
+    pub console: Option<ConsoleId>,
     pub relay: RelayState,
     pub notifications: NotifyState,
     pub notice: Option<Notice>,
@@ -298,6 +364,9 @@ impl App {
             grants_selected: None,
             memory: Memory::new(approver_fingerprint),
             decided: HashSet::new(),
+            undelivered: BTreeMap::new(),
+            delivered: HashSet::new(),
+            console: None,
             relay: RelayState::Connecting {
                 url: relay_url.to_string(),
                 attempt: 1,
@@ -398,7 +467,29 @@ impl App {
             Entry::Decided { request, decision } => {
                 let r = &request.payload;
                 let d = &decision.payload;
+                if self
+                    .history
+                    .iter()
+                    .any(|h| h.decision_sha256 == Some(decision.sha256))
+                {
+                    return; // the same decision logged twice (here and by a scripted approve)
+                }
+                // Recorded as decided elsewhere before it was known to be this key's.
+                self.history
+                    .retain(|h| !(h.elsewhere && h.request_id == r.id));
                 self.decided.insert(r.id);
+                let delivered = self.delivered.contains(&decision.sha256);
+                if !delivered {
+                    self.undelivered.insert(
+                        r.id,
+                        Undelivered {
+                            decision: decision.envelope.clone(),
+                            decision_sha256: decision.sha256,
+                            reference: request.sha256.reference(),
+                            expires_at: r.expires_at,
+                        },
+                    );
+                }
                 self.history.push(HistoryRow {
                     at: d.decided_at,
                     request_id: r.id,
@@ -413,6 +504,13 @@ impl App {
                     approver: d.approver.clone(),
                     note: d.note.clone(),
                     elsewhere: false,
+                    decision_sha256: Some(decision.sha256),
+                    expires_at: r.expires_at,
+                    delivery: if delivered {
+                        Delivery::Delivered
+                    } else {
+                        Delivery::Waiting
+                    },
                 });
                 let mine = decision.signer.fingerprint().as_str() == self.approver_fingerprint;
                 if mine && d.verdict == Verdict::Approve {
@@ -443,6 +541,7 @@ impl App {
                         decided_at: d.decided_at,
                         not_after: d.not_after,
                         revoked_at: None,
+                        console: d.console,
                     });
                 }
             }
@@ -453,6 +552,9 @@ impl App {
                 verdict,
             } => {
                 let r = &request.payload;
+                if self.history.iter().any(|h| h.request_id == r.id) {
+                    return; // already in History, as this key's decision
+                }
                 self.history.push(HistoryRow {
                     at: *at,
                     request_id: r.id,
@@ -467,6 +569,9 @@ impl App {
                     approver: approver.clone(),
                     note: None,
                     elsewhere: true,
+                    decision_sha256: None,
+                    expires_at: r.expires_at,
+                    delivery: Delivery::NotOurs,
                 });
             }
             Entry::Revoked {
@@ -481,94 +586,36 @@ impl App {
                     g.revoked_at.get_or_insert(*at);
                 }
             }
+            Entry::Delivered {
+                request_id,
+                decision_sha256,
+                ..
+            } => {
+                self.delivered.insert(*decision_sha256);
+                if self
+                    .undelivered
+                    .get(request_id)
+                    .is_some_and(|u| u.decision_sha256 == *decision_sha256)
+                {
+                    self.undelivered.remove(request_id);
+                }
+                for h in self
+                    .history
+                    .iter_mut()
+                    .filter(|h| h.decision_sha256 == Some(*decision_sha256))
+                {
+                    h.delivery = Delivery::Delivered;
+                }
+            }
         }
     }
-}
 
-/// Seconds since the Unix epoch, from the system clock (0 if it is before 1970).
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// `5m`, `15m`, `1h`, `8h`, `24h`, `90s`, `1h30m` — compact durations for the screen.
-pub fn format_duration(secs: u64) -> String {
-    if secs == 0 {
-        return "0s".into();
-    }
-    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if s > 0 {
-        out.push_str(&format!("{s}s"));
-    }
-    out
-}
-
-/// A countdown: `4:05`, `1:02:03`.
-pub fn format_countdown(secs: u64) -> String {
-    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
-    if h > 0 {
-        format!("{h}:{m:02}:{s:02}")
-    } else {
-        format!("{m}:{s:02}")
-    }
-}
-
-/// Parse `90s`, `15m`, `1h`, `8h`, `1d`, `1h30m` or plain seconds.
-pub fn parse_duration(text: &str) -> Option<u64> {
-    let text = text.trim();
-    if let Ok(secs) = text.parse::<u64>() {
-        return Some(secs);
-    }
-    let mut total: u64 = 0;
-    let mut number = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let n: u64 = number.parse().ok()?;
-        number.clear();
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86400,
-            _ => return None,
-        };
-        total = total.checked_add(n.checked_mul(unit)?)?;
-    }
-    if !number.is_empty() || total == 0 {
-        return None;
-    }
-    Some(total)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(format_duration(300), "5m");
-        assert_eq!(format_duration(86400), "24h");
-        assert_eq!(format_duration(5400), "1h30m");
-        assert_eq!(format_countdown(245), "4:05");
-        assert_eq!(format_countdown(3723), "1:02:03");
-        assert_eq!(parse_duration("15m"), Some(900));
-        assert_eq!(parse_duration("1h30m"), Some(5400));
-        assert_eq!(parse_duration("2d"), Some(172800));
-        assert_eq!(parse_duration("45"), Some(45));
-        assert_eq!(parse_duration("15x"), None);
-        assert_eq!(parse_duration("m"), None);
-        assert_eq!(parse_duration("15m3"), None);
+    /// Decisions to send again: every undelivered one whose request has not expired.
+    pub fn to_resend(&self) -> Vec<Envelope> {
+        self.undelivered
+            .values()
+            .filter(|u| u.expires_at > self.now)
+            .map(|u| u.decision.clone())
+            .collect()
     }
 }

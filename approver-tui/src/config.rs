@@ -11,6 +11,8 @@ use serde::Deserialize;
 
 /// Exit status for bad or unsafe configuration (shared with the shim and the elevator).
 pub const EXIT_CONFIG: i32 = 78;
+/// Exit status for a command line that cannot be used (EX_USAGE, as the shim's).
+pub const EXIT_USAGE: i32 = 64;
 
 /// The elevator's configuration on this host, at the path the elevator was built with.
 pub use assent_common::paths::ELEVATOR_CONFIG;
@@ -54,6 +56,42 @@ pub struct ConsoleToml {
     pub notify: Option<bool>,
     /// Once-grant window in seconds (default 120, the elevator's default `once_window_s`).
     pub once_window_s: Option<u64>,
+    /// A PEM file of CA certificates to trust for a `wss://` relay, besides the system's (and
+    /// those `ASSENT_RELAY_CA` names).
+    pub relay_ca: Option<PathBuf>,
+    /// Agent keys this approver knows already (as a relay's `[[agent]]` list does): their
+    /// requests are not flagged first-seen.
+    #[serde(default)]
+    pub agent: Vec<AgentEntry>,
+}
+
+/// One `[[agent]]` of console.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentEntry {
+    pub name: String,
+    /// `ssh-ed25519 AAAA…`, as in the agent's `.pub` file.
+    pub key: String,
+}
+
+impl ConsoleToml {
+    /// The `[[agent]]` entries as (name, key fingerprint); a key that does not parse is a
+    /// configuration error naming it.
+    pub fn known_agents(&self, path: &Path) -> Result<Vec<(String, String)>, Fatal> {
+        self.agent
+            .iter()
+            .map(|a| {
+                let key = assent_protocol::PublicKey::parse(&a.key).map_err(|e| {
+                    Fatal::config(format!(
+                        "{}: [[agent]] {:?}: {e}; give the line of the agent's .pub file",
+                        path.display(),
+                        a.name
+                    ))
+                })?;
+                Ok((a.name.clone(), key.fingerprint().to_string()))
+            })
+            .collect()
+    }
 }
 
 /// The directories the console uses.
@@ -331,6 +369,30 @@ fn refuse_root_key_in_users_dir(path: &Path, dir: &Path, name: &str) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn agents_listed_in_console_toml_are_known_by_fingerprint() {
+        let key = crate::testing::agent_key(1).public();
+        let text = format!(
+            "relay = \"wss://relay.example:7447\"\nrelay_ca = \"/etc/assent/ca.pem\"\n\n[[agent]]\nname = \"openclaw\"\nkey = \"{key}\"\n"
+        );
+        let toml: ConsoleToml = toml::from_str(&text).unwrap();
+        assert_eq!(toml.relay_ca, Some(PathBuf::from("/etc/assent/ca.pem")));
+        let path = Path::new("console.toml");
+        assert_eq!(
+            toml.known_agents(path).unwrap(),
+            vec![("openclaw".to_string(), key.fingerprint().to_string())]
+        );
+        let bad: ConsoleToml =
+            toml::from_str("[[agent]]\nname = \"x\"\nkey = \"ssh-rsa AAAA\"\n").unwrap();
+        let err = bad.known_agents(path).unwrap_err();
+        assert_eq!(err.code, EXIT_CONFIG);
+        assert!(
+            err.message.starts_with("console.toml: [[agent]] \"x\": "),
+            "{}",
+            err.message
+        );
+    }
 
     #[test]
     fn keygen_writes_a_private_key_and_refuses_to_overwrite() {

@@ -1,6 +1,6 @@
 //! The decision log: `$XDG_STATE_HOME/assent/decisions.jsonl`, append-only, one JSON record a
-//! line. History and Grants are rebuilt from it at start, so decisions, requests decided by
-//! other consoles and revocations all survive a restart.
+//! line. History and Grants are rebuilt from it at start, so decisions (and whether the relay
+//! delivered them), requests decided by other consoles and revocations all survive a restart.
 //!
 //! Records keep the signed envelopes, not summaries: on load each is opened again with
 //! [`assent_protocol::Envelope::open`], so a line edited by hand is dropped, not believed.
@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use assent_protocol::{Decision, Envelope, Request, Sha256Digest, Signed, Verdict};
+use assent_protocol::{Decision, Envelope, Request, RequestId, Sha256Digest, Signed, Verdict};
 use serde::{Deserialize, Serialize};
 
 /// One line of the log, as stored.
@@ -34,6 +34,12 @@ pub enum Record {
         at: u64,
         decision_sha256: Sha256Digest,
     },
+    /// The relay said this decision reached the agent that asked.
+    Delivered {
+        at: u64,
+        request_id: RequestId,
+        decision_sha256: Sha256Digest,
+    },
 }
 
 /// A record whose envelopes verified.
@@ -53,6 +59,11 @@ pub enum Entry {
     },
     Revoked {
         at: u64,
+        decision_sha256: Sha256Digest,
+    },
+    Delivered {
+        at: u64,
+        request_id: RequestId,
         decision_sha256: Sha256Digest,
     },
 }
@@ -81,6 +92,15 @@ impl Entry {
                 decision_sha256,
             } => Record::Revoke {
                 at: *at,
+                decision_sha256: *decision_sha256,
+            },
+            Entry::Delivered {
+                at,
+                request_id,
+                decision_sha256,
+            } => Record::Delivered {
+                at: *at,
+                request_id: *request_id,
                 decision_sha256: *decision_sha256,
             },
         }
@@ -117,6 +137,15 @@ impl Record {
                 decision_sha256,
             } => Ok(Entry::Revoked {
                 at: *at,
+                decision_sha256: *decision_sha256,
+            }),
+            Record::Delivered {
+                at,
+                request_id,
+                decision_sha256,
+            } => Ok(Entry::Delivered {
+                at: *at,
+                request_id: *request_id,
                 decision_sha256: *decision_sha256,
             }),
         }

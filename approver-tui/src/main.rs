@@ -9,10 +9,27 @@ use std::process::ExitCode;
 use assent_console::cli::{Cli, Sub};
 use assent_console::config::{self, ConsoleToml, DEFAULT_LISTEN, Dirs, ELEVATOR_CONFIG, Fatal};
 use assent_console::{manual, out, scripted, setup, tui};
-use clap::Parser;
+use clap::Parser as _;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            return match e.kind() {
+                ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = e.print();
+                    ExitCode::SUCCESS
+                }
+                _ => {
+                    eprintln!("assent-console: {}", usage_line(&e));
+                    ExitCode::from(64)
+                }
+            };
+        }
+    };
     if let Some(kind) = cli.generate.kind {
         // As the shim does: a reader that went away (`| head`) is not an error.
         out::print(manual::generate(kind));
@@ -25,6 +42,20 @@ fn main() -> ExitCode {
             ExitCode::from(u8::try_from(fatal.code).unwrap_or(1))
         }
     }
+}
+
+/// clap's message as one line, with where to look next.
+fn usage_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    // The message is the first paragraph; usage and tips follow after a blank line.
+    let message: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let message = message.join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    format!("{message}; see `assent-console --help`")
 }
 
 fn run(cli: Cli) -> Result<(), Fatal> {
@@ -66,7 +97,7 @@ fn run(cli: Cli) -> Result<(), Fatal> {
                 message:
                     "--trust goes with keygen or the console itself, not with list, approve or deny"
                         .into(),
-                code: 2,
+                code: config::EXIT_USAGE,
             });
         }
         Some(_) => {}
@@ -94,6 +125,8 @@ fn run(cli: Cli) -> Result<(), Fatal> {
         log: assent_console::log::DecisionLog::new(dirs.decision_log()),
         shown: assent_console::memory::ShownFile::new(dirs.shown_requests()),
         elevator_config: elevator.clone(),
+        relay_ca: toml.relay_ca.clone(),
+        known_agents: toml.known_agents(&console_toml)?,
         once_window_s: toml
             .once_window_s
             .unwrap_or(assent_console::app::ONCE_WINDOW_S),
@@ -113,7 +146,10 @@ fn run(cli: Cli) -> Result<(), Fatal> {
         }
         Some(Sub::List) => runtime.block_on(scripted::list(&common)),
         Some(Sub::Approve { reference, grant }) => {
-            let (grant, ttl) = scripted::parse_grant(&grant)?;
+            let (grant, ttl) = assent_common::grant::parse(&grant).map_err(|e| Fatal {
+                message: format!("--grant: {e}"),
+                code: config::EXIT_USAGE,
+            })?;
             runtime.block_on(scripted::approve(&common, &reference, grant, ttl))
         }
         Some(Sub::Deny { reference, note }) => {

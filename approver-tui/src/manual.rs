@@ -7,7 +7,7 @@ use assent_cli_manual::{Face, Generate, Manual, entries};
 use clap::{Command, CommandFactory};
 
 use crate::cli::Cli;
-use crate::config::{ELEVATOR_CONFIG, EXIT_CONFIG};
+use crate::config::{ELEVATOR_CONFIG, EXIT_CONFIG, EXIT_USAGE};
 use crate::keys::{self, BINDINGS, Scope};
 use crate::scripted::EXIT_UNREACHABLE;
 
@@ -118,7 +118,10 @@ fn files(page: &mut Roff) {
         ),
         (
             "$XDG_CONFIG_HOME/assent/console.toml",
-            "Optional: name, listen, relay, notify = false, once_window_s.",
+            "Optional: name, listen, relay, relay_ca (a PEM file of CAs to trust for a wss:// \
+             relay), notify = false, once_window_s, and [[agent]] entries (name, key: the line \
+             of the agent's .pub file) for agent keys known already, which are not flagged \
+             first-seen.",
         ),
         (
             "$XDG_STATE_HOME/assent/decisions.jsonl",
@@ -148,8 +151,10 @@ fn exit_status(page: &mut Roff) {
              (not root, or the name or key is listed with something else).",
         ),
         (
-            "2".to_string(),
-            "Usage error: an unknown option or a missing argument.",
+            EXIT_USAGE.to_string(),
+            "Usage error: an unknown option, a missing or malformed argument (such as a \
+             --grant that is not once, timed:DURATION or always), or --trust with list, \
+             approve or deny. One line says what was wrong.",
         ),
         (
             EXIT_UNREACHABLE.to_string(),
@@ -159,7 +164,11 @@ fn exit_status(page: &mut Roff) {
             EXIT_CONFIG.to_string(),
             "Configuration: no approver key (when not on a terminal, or the offer to make one \
              was declined), a key group or others can access, a bad console.toml or --listen \
-             address, or an elevator configuration that does not parse.",
+             address, an elevator configuration that does not parse, or a relay that cannot \
+             be used as configured (list, approve, deny): its certificate is not trusted \
+             (set relay_ca in console.toml or ASSENT_RELAY_CA) or names another host, ws:// \
+             sent to a TLS port (use wss://), or a refused login (the key is not listed as \
+             an approver). No retry helps; the line says what to fix.",
         ),
     ];
     assent_cli_manual::exit_status(page, Vec::new(), codes);
@@ -188,7 +197,7 @@ mod tests {
             assert!(page.contains(binding.help), "{}", binding.help);
         }
         assert_eq!(
-            missing_exit_statuses(&page, [0, 1, 2, 75, 78]),
+            missing_exit_statuses(&page, [0, 1, 64, 75, 78]),
             Vec::<String>::new()
         );
     }

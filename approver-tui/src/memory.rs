@@ -69,7 +69,7 @@ impl Memory {
                 }
             }
             Entry::DecidedElsewhere { request, .. } => self.saw(request.payload.id, request.sha256),
-            Entry::Revoked { .. } => {}
+            Entry::Revoked { .. } | Entry::Delivered { .. } => {}
         }
     }
 

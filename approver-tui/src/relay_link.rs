@@ -10,8 +10,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use assent_protocol::{Envelope, PrivateKey, Request, Role};
-use assent_relay_client::{Client, Event as RelayWire};
+use assent_protocol::{Decision, Envelope, PrivateKey, Request, Role};
+use assent_relay_client::{Client, ClientError, ConnectOptions, Event as RelayWire, Fault};
 use tokio::sync::mpsc;
 
 use crate::app::RelayState;
@@ -75,19 +75,25 @@ fn translate(event: RelayWire, host: &mut HostView) -> Option<RelayEvent> {
             request_id,
             approver,
             verdict,
-            ..
+            envelope,
         } => RelayEvent::Decided {
             request_id,
             approver,
             verdict,
+            // Verified here: a decision whose signature does not verify is nobody's.
+            decision: envelope.open::<Decision>().ok().map(Box::new),
         },
+        RelayWire::Delivered {
+            request_id,
+            decision_sha256,
+        } => RelayEvent::Delivered {
+            request_id,
+            decision_sha256,
+        },
+        RelayWire::Withdrawn { request_id } => RelayEvent::Withdrawn { request_id },
         RelayWire::Expired { request_id } => RelayEvent::Expired { request_id },
         RelayWire::Refused { request_id, reason } => RelayEvent::Refused { request_id, reason },
-        RelayWire::Queued { .. }
-        | RelayWire::Decision { .. }
-        | RelayWire::Statuses { .. }
-        | RelayWire::Delivered { .. }
-        | RelayWire::Withdrawn { .. } => {
+        RelayWire::Queued { .. } | RelayWire::Decision { .. } | RelayWire::Statuses { .. } => {
             return None;
         }
     })
@@ -97,12 +103,13 @@ fn translate(event: RelayWire, host: &mut HostView) -> Option<RelayEvent> {
 pub fn spawn(
     url: String,
     embedded: bool,
+    options: ConnectOptions,
     key: Arc<PrivateKey>,
     host: HostView,
     events: mpsc::UnboundedSender<Event>,
 ) -> Link {
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(url, embedded, key, host, events, rx));
+    tokio::spawn(run(url, embedded, options, key, host, events, rx));
     Link { tx }
 }
 
@@ -138,6 +145,7 @@ impl Outbox {
 async fn run(
     url: String,
     embedded: bool,
+    options: ConnectOptions,
     key: Arc<PrivateKey>,
     mut host: HostView,
     events: mpsc::UnboundedSender<Event>,
@@ -154,7 +162,10 @@ async fn run(
         }) {
             return;
         }
-        let error = match Client::connect(&url, &key, Role::Approver).await {
+        // Only a failed connection or login can be a configuration error: once logged in,
+        // the set-up worked, and a broken connection is worth trying again.
+        let (error, fault) = match Client::connect_with(&url, &key, Role::Approver, &options).await
+        {
             Ok(mut client) => {
                 attempt = 0;
                 state(RelayState::Connected {
@@ -167,15 +178,29 @@ async fn run(
                         client.close().await;
                         return; // the console is quitting
                     }
-                    Some(e) => e,
+                    Some(e) => (e, Fault::Transient),
                 }
             }
-            Err(e) => e.to_string(),
+            Err(e) => {
+                let fault = e.fault();
+                (e, fault)
+            }
         };
+        if fault == Fault::Configuration {
+            // No retry can fix this: say so once, in full, and stop trying.
+            if !state(RelayState::Misconfigured {
+                url: url.clone(),
+                error: visible_error(&error),
+            }) {
+                return;
+            }
+            while rx.recv().await.is_some() {}
+            return;
+        }
         let delay = backoff(attempt.max(1));
         if !state(RelayState::Disconnected {
             url: url.clone(),
-            error: short(&error),
+            error: visible_error(&error),
             retry_in_s: delay.as_secs().max(1),
         }) {
             return;
@@ -203,9 +228,9 @@ async fn serve(
     host: &mut HostView,
     events: &mpsc::UnboundedSender<Event>,
     rx: &mut mpsc::UnboundedReceiver<Outgoing>,
-) -> Option<String> {
+) -> Option<ClientError> {
     if let Err(e) = outbox.flush(client).await {
-        return Some(e.to_string());
+        return Some(e);
     }
     loop {
         tokio::select! {
@@ -217,13 +242,13 @@ async fn serve(
                         }
                     }
                 }
-                Err(e) => return Some(e.to_string()),
+                Err(e) => return Some(e),
             },
             out = rx.recv() => match out {
                 Some(out) => {
                     outbox.push(out);
                     if let Err(e) = outbox.flush(client).await {
-                        return Some(e.to_string());
+                        return Some(e);
                     }
                 }
                 None => return None,
@@ -232,10 +257,9 @@ async fn serve(
     }
 }
 
-/// The first line of an error, shortened for the status bar.
-fn short(error: &str) -> String {
-    let line = error.lines().next().unwrap_or(error);
-    crate::escape::truncate(&crate::escape::visible(line), 80).into_owned()
+/// The whole error, every character visible (the views wrap it; nothing is cut).
+fn visible_error(error: &ClientError) -> String {
+    crate::escape::visible(&error.to_string()).into_owned()
 }
 
 #[cfg(test)]
@@ -250,6 +274,39 @@ mod tests {
         assert_eq!(backoff(5), Duration::from_millis(8000));
         assert_eq!(backoff(6), Duration::from_millis(10_000));
         assert_eq!(backoff(60), Duration::from_millis(10_000));
+    }
+
+    #[tokio::test]
+    async fn a_configuration_error_is_said_in_full_once_and_not_retried() {
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let url = "https://relay.example:7447/a-long-path-so-the-error-is-long".to_string();
+        let _link = spawn(
+            url.clone(),
+            false,
+            ConnectOptions::default(),
+            Arc::new(testing::approver_key()),
+            HostView::new("/nonexistent/elevator.toml"),
+            tx,
+        );
+        let mut states = Vec::new();
+        while let Ok(Some(Event::Relay(RelayEvent::State(state)))) =
+            tokio::time::timeout(Duration::from_secs(3), events.recv()).await
+        {
+            states.push(state);
+        }
+        assert_eq!(states.len(), 2, "{states:?}");
+        assert!(matches!(
+            states[0],
+            RelayState::Connecting { attempt: 1, .. }
+        ));
+        let RelayState::Misconfigured { error, .. } = &states[1] else {
+            panic!("{states:?}")
+        };
+        assert!(error.contains(&url), "{error}");
+        assert!(
+            error.ends_with("use ws://HOST:PORT or wss://HOST:PORT"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -10,14 +10,15 @@
 use std::time::Duration;
 
 use assent_protocol::{ConsoleId, Grant, PrivateKey, Request, Role, Signed};
-use assent_relay_client::{Client, Event as Wire};
+use assent_relay_client::{Client, ClientError, ConnectOptions, Event as Wire, Fault};
 
-use crate::app::{format_countdown, parse_duration, unix_now as now};
 use crate::command::Summary;
 use crate::config::Fatal;
 use crate::escape::visible;
 use crate::host::HostView;
 use crate::log::{DecisionLog, Entry, Loaded};
+use assent_common::clock::now;
+use assent_common::duration;
 use assent_protocol::REFERENCE_LEN as REF_LEN;
 
 use crate::memory::{Memory, Shown, ShownFile};
@@ -46,9 +47,20 @@ pub struct Common {
     /// This host's elevator.toml, for the "will be refused" flags.
     pub elevator_config: std::path::PathBuf,
     pub once_window_s: u64,
+    /// `relay_ca` from console.toml: extra trust roots for a `wss://` relay.
+    pub relay_ca: Option<std::path::PathBuf>,
+    /// `[[agent]]` of console.toml, as (name, key fingerprint): known, never first-seen.
+    pub known_agents: Vec<(String, String)>,
 }
 
 impl Common {
+    /// How to connect to the relay: the system's roots, `ASSENT_RELAY_CA`'s and `relay_ca`.
+    pub fn connect_options(&self) -> ConnectOptions {
+        let mut options = ConnectOptions::from_env();
+        options.extra_roots.extend(self.relay_ca.iter().cloned());
+        options
+    }
+
     /// Every entry of the decision log that verifies (and how many did not).
     pub fn load_log(&self) -> Result<Loaded, Fatal> {
         self.log.load().map_err(|e| {
@@ -73,6 +85,9 @@ impl Common {
     /// log are skipped (the console reports them).
     pub fn memory(&self) -> Result<Memory, Fatal> {
         let mut memory = Memory::new(self.key.public().fingerprint().as_str());
+        for (name, fingerprint) in &self.known_agents {
+            memory.approved(name, fingerprint);
+        }
         for entry in &self.load_log()?.entries {
             memory.learn(entry);
         }
@@ -90,22 +105,13 @@ fn unreachable(e: impl std::fmt::Display) -> Fatal {
     }
 }
 
-/// `once`, `timed:15m`, `always`.
-pub fn parse_grant(text: &str) -> Result<(Grant, Option<u64>), Fatal> {
-    let usage = || Fatal {
-        message: format!(
-            "--grant {text:?}: expected once, timed:DURATION (e.g. timed:15m) or always"
-        ),
-        code: 64,
-    };
-    match text {
-        "once" => Ok((Grant::Once, None)),
-        "always" => Ok((Grant::Always, None)),
-        _ => {
-            let dur = text.strip_prefix("timed:").ok_or_else(usage)?;
-            let secs = parse_duration(dur).ok_or_else(usage)?;
-            Ok((Grant::Timed, Some(secs)))
-        }
+/// A relay error: retryable (75) when the relay may work later, a configuration error (78)
+/// when no retry can help (trust, certificate name, scheme, a refused login); its text names
+/// the fix.
+fn relay_error(e: ClientError) -> Fatal {
+    match e.fault() {
+        Fault::Transient => unreachable(e),
+        Fault::Configuration => Fatal::config(e.to_string()),
     }
 }
 
@@ -118,10 +124,15 @@ struct Listed {
 /// Connect and collect every pending request. The relay sends its backlog right after the
 /// login, before it answers anything, so the answer to a status query marks its end.
 async fn pending(common: &Common) -> Result<(Client, Vec<Listed>), Fatal> {
-    let mut client = Client::connect(&common.url, &common.key, Role::Approver)
-        .await
-        .map_err(unreachable)?;
-    client.request_statuses().await.map_err(unreachable)?;
+    let mut client = Client::connect_with(
+        &common.url,
+        &common.key,
+        Role::Approver,
+        &common.connect_options(),
+    )
+    .await
+    .map_err(relay_error)?;
+    client.request_statuses().await.map_err(relay_error)?;
     let mut host = HostView::new(&common.elevator_config);
     let mut out = Vec::new();
     let collect = async {
@@ -145,7 +156,7 @@ async fn pending(common: &Common) -> Result<(Client, Vec<Listed>), Fatal> {
     };
     match tokio::time::timeout(WAIT, collect).await {
         Ok(Ok(())) => Ok((client, out)),
-        Ok(Err(e)) => Err(unreachable(e)),
+        Ok(Err(e)) => Err(relay_error(e)),
         Err(_) => Err(unreachable(format!(
             "the relay at {} did not list its pending requests within {}s",
             common.url,
@@ -213,7 +224,7 @@ pub async fn list(common: &Common) -> Result<(), Fatal> {
             visible(&r.host),
             visible(&r.user),
             visible(&r.run_as),
-            format_countdown(r.expires_at.saturating_sub(now)),
+            duration::countdown(r.expires_at.saturating_sub(now)),
             Summary::of(r).full(),
             if tags.is_empty() {
                 String::new()
@@ -334,7 +345,7 @@ async fn decide(common: &Common, reference_text: &str, choice: Choice) -> Result
         common.once_window_s,
     );
     let signed = sign::seal_decision(&common.key, &decision);
-    client.decide(&signed.envelope).await.map_err(unreachable)?;
+    client.decide(&signed.envelope).await.map_err(relay_error)?;
 
     // The relay answers every approver with `Decided` (or this one with `Refused`).
     let want = request.payload.id;
@@ -387,7 +398,7 @@ async fn decide(common: &Common, reference_text: &str, choice: Choice) -> Result
             "the relay refused the decision for {want_ref}: {}",
             visible(&reason)
         ))),
-        Ok(Err(e)) => Err(unreachable(e)),
+        Ok(Err(e)) => Err(relay_error(e)),
         Err(_) => Err(Fatal::other(format!(
             "decision for {want_ref} sent, but the relay did not confirm it within {}s",
             WAIT.as_secs()
@@ -470,18 +481,5 @@ mod tests {
         // More digits tell them apart.
         let found = resolve(&sha.to_hex()[..48], &pending, &memory, None).unwrap();
         assert_eq!(found.sha256, sha);
-    }
-
-    #[test]
-    fn grant_argument() {
-        assert_eq!(parse_grant("once").unwrap(), (Grant::Once, None));
-        assert_eq!(parse_grant("always").unwrap(), (Grant::Always, None));
-        assert_eq!(parse_grant("timed:15m").unwrap(), (Grant::Timed, Some(900)));
-        assert_eq!(
-            parse_grant("timed:1h30m").unwrap(),
-            (Grant::Timed, Some(5400))
-        );
-        assert_eq!(parse_grant("timed").unwrap_err().code, 64);
-        assert_eq!(parse_grant("forever").unwrap_err().code, 64);
     }
 }

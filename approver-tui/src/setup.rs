@@ -4,9 +4,9 @@
 use std::io::{BufRead, Write};
 use std::path::Path;
 
-use crate::app::unix_now;
 use crate::config::{self, Fatal, KeyReport};
 use crate::trust;
+use assent_common::clock::now as unix_now;
 
 /// What `keygen` is asked to do.
 #[derive(Debug, Clone, Copy)]

@@ -35,9 +35,19 @@ impl Choice {
             (Verdict::Deny, _) => "denied".into(),
             (Verdict::Approve, Grant::Timed) => format!(
                 "approved timed {}",
-                crate::app::format_duration(self.ttl_s.unwrap_or(0))
+                assent_common::duration::format(self.ttl_s.unwrap_or(0))
             ),
             (Verdict::Approve, grant) => format!("approved {grant}"),
+        }
+    }
+
+    /// The choice a signed decision made.
+    pub fn of(decision: &Decision) -> Choice {
+        Choice {
+            verdict: decision.verdict,
+            grant: decision.grant,
+            ttl_s: decision.window_s(),
+            note: decision.note.clone(),
         }
     }
 

@@ -8,7 +8,9 @@ use std::time::Duration;
 use assent_protocol::Envelope;
 use tokio::sync::mpsc;
 
-use crate::app::{App, NotifyState, unix_now as now};
+use assent_common::clock::now;
+
+use crate::app::{App, NotifyState};
 use crate::config::Fatal;
 use crate::host::HostView;
 use crate::log::{DecisionLog, Entry};
@@ -55,7 +57,11 @@ pub async fn run(common: Common, listen: Option<SocketAddr>, notify: bool) -> Re
 
     let mut app = App::new(&common.name, &fingerprint, &url, now());
     app.once_window_s = common.once_window_s;
+    app.console = Some(common.console);
     app.color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    for (name, fingerprint) in &common.known_agents {
+        app.memory.approved(name, fingerprint);
+    }
     let loaded = common.load_log()?;
     for entry in &loaded.entries {
         app.apply_entry(entry);
@@ -85,7 +91,14 @@ pub async fn run(common: Common, listen: Option<SocketAddr>, notify: bool) -> Re
     spawn_ticks(tx.clone());
     spawn_signals(tx.clone());
     let host = HostView::new(&common.elevator_config);
-    let link = relay_link::spawn(url, relay.is_some(), key.clone(), host, tx.clone());
+    let link = relay_link::spawn(
+        url,
+        relay.is_some(),
+        common.connect_options(),
+        key.clone(),
+        host,
+        tx.clone(),
+    );
 
     let mut terminal = ratatui::try_init()
         .map_err(|e| Fatal::other(format!("cannot set up the terminal: {e}")))?;
@@ -179,6 +192,24 @@ impl Edge<'_> {
             }
             Action::Revoke { decision_sha256 } => self.record(Entry::Revoked {
                 at: now(),
+                decision_sha256,
+            }),
+            Action::RecordOwnDecision { request, decision } => self.record(Entry::Decided {
+                request: *request,
+                decision: *decision,
+            }),
+            Action::Resend(decisions) => {
+                for decision in decisions {
+                    self.link.decide(decision);
+                }
+                Vec::new()
+            }
+            Action::RecordDelivered {
+                request_id,
+                decision_sha256,
+            } => self.record(Entry::Delivered {
+                at: now(),
+                request_id,
                 decision_sha256,
             }),
             Action::RecordDecidedElsewhere {

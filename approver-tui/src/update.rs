@@ -7,7 +7,9 @@
 //! about: the selection follows a request, never a position, and a request that came under
 //! the cursor by itself is not approved or denied by a key pressed within a second of it.
 
-use assent_protocol::{Grant, Request, RequestId, Revocations, Sha256Digest, Signed, Verdict};
+use assent_protocol::{
+    Decision, Envelope, Grant, Request, RequestId, Revocations, Sha256Digest, Signed, Verdict,
+};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::app::{
@@ -69,8 +71,19 @@ pub enum RelayEvent {
         request_id: RequestId,
         approver: String,
         verdict: Verdict,
+        /// The winning decision, when its signature verified.
+        decision: Option<Box<Signed<Decision>>>,
+    },
+    /// The decision with this digest reached the agent.
+    Delivered {
+        request_id: RequestId,
+        decision_sha256: Sha256Digest,
     },
     Expired {
+        request_id: RequestId,
+    },
+    /// The request's agent took it back.
+    Withdrawn {
         request_id: RequestId,
     },
     Refused {
@@ -90,7 +103,20 @@ pub enum Action {
     Revoke {
         decision_sha256: Sha256Digest,
     },
-    /// Record a request decided by another console.
+    /// Record a decision signed with this key elsewhere (by `assent-console approve`, or by
+    /// another console of this key).
+    RecordOwnDecision {
+        request: Box<Signed<Request>>,
+        decision: Box<Signed<Decision>>,
+    },
+    /// Send these signed decisions (again): the relay had not delivered them.
+    Resend(Vec<Envelope>),
+    /// Record that the relay delivered a decision.
+    RecordDelivered {
+        request_id: RequestId,
+        decision_sha256: Sha256Digest,
+    },
+    /// Record a request decided by another approver.
     RecordDecidedElsewhere {
         request: Box<Signed<Request>>,
         approver: String,
@@ -307,6 +333,17 @@ fn on_command(app: &mut App, command: Command) -> Vec<Action> {
             };
             if grant.revoked_at.is_some() {
                 app.set_notice("already revoked");
+                return Vec::new();
+            }
+            if let Some(mine) = app.console.filter(|mine| *mine != grant.console) {
+                // Only the approving console's statuses vouch for a grant: a revocation in
+                // this console's statuses would change nothing.
+                app.set_warning(format!(
+                    "grant {} was approved on your console {}, not this one ({}): revoke it there",
+                    grant.reference,
+                    grant.console.short(),
+                    mine.short()
+                ));
                 return Vec::new();
             }
             vec![Action::Revoke {
@@ -539,6 +576,8 @@ fn on_tick(app: &mut App, now: u64) -> Vec<Action> {
     for id in expired {
         expire(app, id);
     }
+    // No agent can use a decision after its request expired.
+    app.undelivered.retain(|_, u| u.expires_at > now);
     if app.notice.as_ref().is_some_and(|n| n.at + NOTICE_S <= now) {
         app.notice = None;
     }
@@ -574,8 +613,14 @@ fn on_relay(app: &mut App, event: RelayEvent) -> Vec<Action> {
             let now_connected = matches!(state, RelayState::Connected { .. });
             app.relay = state;
             if now_connected {
-                // A fresh status at once: shims need one for reusable grants.
-                vec![publish_status(app)]
+                // A fresh status at once: shims need one for reusable grants. And every
+                // decision not yet delivered, in case the relay lost it or never had it.
+                let mut actions = vec![publish_status(app)];
+                let resend = app.to_resend();
+                if !resend.is_empty() {
+                    actions.push(Action::Resend(resend));
+                }
+                actions
             } else {
                 Vec::new()
             }
@@ -592,6 +637,7 @@ fn on_relay(app: &mut App, event: RelayEvent) -> Vec<Action> {
             request_id,
             approver,
             verdict,
+            decision,
         } => {
             if app.decided.contains(&request_id) {
                 return Vec::new(); // our own decision echoed back
@@ -600,6 +646,33 @@ fn on_relay(app: &mut App, event: RelayEvent) -> Vec<Action> {
                 return Vec::new();
             };
             let (item, moved) = remove(app, i);
+            let own = decision.filter(|d| {
+                d.signer.fingerprint().as_str() == app.approver_fingerprint
+                    && d.payload.request_id == request_id
+                    && d.payload.request_sha256 == item.request.sha256
+            });
+            if let Some(decision) = own {
+                app.decided.insert(request_id);
+                let elsewhere = match app.console {
+                    Some(mine) if mine != decision.payload.console => {
+                        format!(
+                            "on your console {}",
+                            short_console(decision.payload.console)
+                        )
+                    }
+                    _ => "with assent-console".to_string(),
+                };
+                app.set_notice(format!(
+                    "{} {} {elsewhere}: {}{moved}",
+                    crate::sign::Choice::of(&decision.payload).describe(),
+                    item.reference,
+                    item.summary.fit(NOTICE_COMMAND)
+                ));
+                return vec![Action::RecordOwnDecision {
+                    request: Box::new(item.request),
+                    decision,
+                }];
+            }
             app.set_notice(format!(
                 "decided by {} {}: {}{moved}",
                 escape::visible(&approver),
@@ -612,11 +685,53 @@ fn on_relay(app: &mut App, event: RelayEvent) -> Vec<Action> {
                 verdict,
             }]
         }
+        RelayEvent::Delivered {
+            request_id,
+            decision_sha256,
+        } => {
+            // Decided with this key (its log entry may still be on its way: the relay sends
+            // `decided` and `delivered` back to back), and not recorded as delivered yet.
+            let ours = app.decided.contains(&request_id)
+                && app
+                    .undelivered
+                    .get(&request_id)
+                    .is_none_or(|u| u.decision_sha256 == decision_sha256);
+            if ours && !app.delivered.contains(&decision_sha256) {
+                vec![Action::RecordDelivered {
+                    request_id,
+                    decision_sha256,
+                }]
+            } else {
+                Vec::new()
+            }
+        }
+        RelayEvent::Withdrawn { request_id } => {
+            if let Some(i) = app.index_of(request_id) {
+                let (item, moved) = remove(app, i);
+                app.set_notice(format!(
+                    "withdrawn by its agent {}: {} ({}){moved}",
+                    item.reference,
+                    item.summary.fit(NOTICE_COMMAND),
+                    escape::visible(&item.request.payload.agent)
+                ));
+            }
+            Vec::new()
+        }
         RelayEvent::Expired { request_id } => {
             expire(app, request_id);
             Vec::new()
         }
         RelayEvent::Refused { request_id, reason } => {
+            if let Some(waiting) = request_id.and_then(|id| app.undelivered.get(&id)) {
+                // Kept: sent again when the relay announces the request again (its agent
+                // re-submits it after a relay restart), until it expires.
+                let reference = waiting.reference.clone();
+                app.set_warning(format!(
+                    "decision for {reference} not delivered yet, kept and sent again when the request is back: the relay said: {}",
+                    escape::visible(&reason)
+                ));
+                return Vec::new();
+            }
             let what = request_id.map(|id| format!(" for {}", &id.to_hex()[..8]));
             app.set_warning(format!(
                 "relay refused{}: {}",
@@ -628,6 +743,11 @@ fn on_relay(app: &mut App, event: RelayEvent) -> Vec<Action> {
     }
 }
 
+/// The start of a console id, as the console shows it.
+pub fn short_console(console: assent_protocol::ConsoleId) -> String {
+    console.short()
+}
+
 fn on_request(app: &mut App, request: Signed<Request>, risks: Vec<Risk>) -> Vec<Action> {
     let id = request.payload.id;
     // Every request pending or decided here was remembered when it arrived, so this also
@@ -637,6 +757,14 @@ fn on_request(app: &mut App, request: Signed<Request>, risks: Vec<Risk>) -> Vec<
             "refused a request from {}: {why}",
             escape::visible(&request.payload.agent)
         ));
+        return Vec::new();
+    }
+    if let Some(waiting) = app.undelivered.get(&id) {
+        // Decided here and not yet delivered: the agent is back (after a relay restart, say)
+        // and the relay announces the request again. Send the same decision again.
+        if waiting.expires_at > app.now {
+            return vec![Action::Resend(vec![waiting.decision.clone()])];
+        }
         return Vec::new();
     }
     if app.decided.contains(&id) || app.index_of(id).is_some() {
@@ -681,6 +809,7 @@ fn on_logged(app: &mut App, entry: Entry) -> Vec<Action> {
             app.set_notice("revoked; status published");
             vec![publish_status(app)]
         }
+
         _ => Vec::new(),
     }
 }
@@ -855,6 +984,7 @@ mod tests {
                 request_id: after,
                 approver: "bob".into(),
                 verdict: Verdict::Approve,
+                decision: None,
             }),
         );
         assert_eq!(app.selected, chosen);
@@ -1269,6 +1399,285 @@ mod tests {
         assert!(update(&mut app, key('r')).is_empty(), "already revoked");
     }
 
+    fn resent(actions: &[Action]) -> Vec<Envelope> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Resend(d) => Some(d.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
+    #[test]
+    fn a_decision_is_kept_and_resent_until_delivered() {
+        let mut app = app_with(1);
+        app.approver_fingerprint = testing::approver_key().public().fingerprint().to_string();
+        let request = app.pending[0].request.clone();
+        let d = approve_timed_and_log(&mut app);
+        let row = |app: &App| app.history[0].delivery_note(app.now);
+        assert_eq!(row(&app), Some("not yet delivered"));
+
+        // The relay (restarted) does not hold the request yet: the decision is kept.
+        update(
+            &mut app,
+            Event::Relay(RelayEvent::Refused {
+                request_id: Some(request.payload.id),
+                reason: "no request 0dadebc92ef5 (id x) is pending here: it expired, or this relay never had it".into(),
+            }),
+        );
+        assert!(app.undelivered.contains_key(&request.payload.id));
+        let notice = &app.notice.as_ref().unwrap().text;
+        assert!(
+            notice.contains("not delivered yet, kept and sent again"),
+            "{notice}"
+        );
+        assert!(notice.contains("is pending here: it expired, or this relay never had it"));
+
+        // Any reconnect sends it again, with a fresh status.
+        let actions = update(
+            &mut app,
+            Event::Relay(RelayEvent::State(RelayState::Connected {
+                url: "ws://relay".into(),
+                embedded: false,
+            })),
+        );
+        assert!(matches!(actions[0], Action::PublishStatus { .. }));
+        assert_eq!(resent(&actions), vec![d.envelope.clone()]);
+
+        // The agent comes back and the relay announces the request again: sent again, not
+        // shown again.
+        let actions = arrive(&mut app, request.clone());
+        assert_eq!(resent(&actions), vec![d.envelope.clone()]);
+        assert!(app.pending.is_empty());
+
+        // Delivered: recorded, then no longer re-sent.
+        let actions = update(
+            &mut app,
+            Event::Relay(RelayEvent::Delivered {
+                request_id: request.payload.id,
+                decision_sha256: d.sha256,
+            }),
+        );
+        assert_eq!(
+            actions,
+            vec![Action::RecordDelivered {
+                request_id: request.payload.id,
+                decision_sha256: d.sha256
+            }]
+        );
+        update(
+            &mut app,
+            Event::Logged(Box::new(Entry::Delivered {
+                at: NOW,
+                request_id: request.payload.id,
+                decision_sha256: d.sha256,
+            })),
+        );
+        assert_eq!(row(&app), None);
+        assert!(resent(&arrive(&mut app, request)).is_empty());
+        assert!(app.pending.is_empty());
+    }
+
+    #[test]
+    fn an_undelivered_decision_is_dropped_when_its_request_expires() {
+        let mut app = app_with(1);
+        app.approver_fingerprint = testing::approver_key().public().fingerprint().to_string();
+        let expires = app.pending[0].request.payload.expires_at;
+        approve_timed_and_log(&mut app);
+        update(&mut app, Event::Tick { now: expires });
+        assert!(app.undelivered.is_empty());
+        assert_eq!(
+            app.history[0].delivery_note(app.now),
+            Some("never delivered")
+        );
+        let actions = update(
+            &mut app,
+            Event::Relay(RelayEvent::State(RelayState::Connected {
+                url: "ws://relay".into(),
+                embedded: false,
+            })),
+        );
+        assert!(resent(&actions).is_empty());
+    }
+
+    #[test]
+    fn a_decision_signed_elsewhere_with_this_key_is_recorded_as_this_keys() {
+        let mut app = app_with(1);
+        let approver = testing::approver_key();
+        app.approver_fingerprint = approver.public().fingerprint().to_string();
+        app.console = Some(testing::CONSOLE);
+        let request = app.pending[0].request.clone();
+        // `assent-console approve` on this console's files: the same console id.
+        let d = crate::sign::decision(
+            &request,
+            &Choice::approve(Grant::Timed, Some(900)),
+            "alice",
+            testing::CONSOLE,
+            NOW,
+            120,
+        );
+        let d = Envelope::seal(&approver, &d).open::<Decision>().unwrap();
+        let actions = update(
+            &mut app,
+            Event::Relay(RelayEvent::Decided {
+                request_id: request.payload.id,
+                approver: "alice".into(),
+                verdict: Verdict::Approve,
+                decision: Some(Box::new(d.clone())),
+            }),
+        );
+        let [Action::RecordOwnDecision { decision, .. }] = &actions[..] else {
+            panic!("{actions:?}")
+        };
+        assert_eq!(decision.sha256, d.sha256);
+        let notice = &app.notice.as_ref().unwrap().text;
+        assert!(notice.starts_with("approved timed 15m"), "{notice}");
+        // The relay says it was delivered before the log entry is back.
+        let delivered = update(
+            &mut app,
+            Event::Relay(RelayEvent::Delivered {
+                request_id: request.payload.id,
+                decision_sha256: d.sha256,
+            }),
+        );
+        assert_eq!(
+            delivered,
+            vec![Action::RecordDelivered {
+                request_id: request.payload.id,
+                decision_sha256: d.sha256
+            }]
+        );
+        let entry = Entry::Decided {
+            request: request.clone(),
+            decision: d.clone(),
+        };
+        update(&mut app, Event::Logged(Box::new(entry.clone())));
+        update(
+            &mut app,
+            Event::Logged(Box::new(Entry::Delivered {
+                at: NOW,
+                request_id: request.payload.id,
+                decision_sha256: d.sha256,
+            })),
+        );
+        // The scripted approve logged it too: History shows it once, delivered.
+        update(&mut app, Event::Logged(Box::new(entry)));
+        assert_eq!(app.history.len(), 1);
+        assert!(!app.history[0].elsewhere);
+        assert_eq!(app.history[0].delivery_note(app.now), None);
+        assert!(app.undelivered.is_empty());
+        assert_eq!(app.live_grants().count(), 1);
+        // And it can be revoked here.
+        update(&mut app, code(KeyCode::Tab));
+        update(&mut app, code(KeyCode::Tab));
+        assert_eq!(
+            update(&mut app, key('r')),
+            vec![Action::Revoke {
+                decision_sha256: d.sha256
+            }]
+        );
+    }
+
+    #[test]
+    fn a_grant_of_another_console_of_this_key_is_shown_but_revoked_there() {
+        let mut app = app_with(1);
+        let approver = testing::approver_key();
+        app.approver_fingerprint = approver.public().fingerprint().to_string();
+        app.console = Some(testing::CONSOLE);
+        let request = app.pending[0].request.clone();
+        let other = assent_protocol::ConsoleId([0xd1; 16]);
+        let d = crate::sign::decision(
+            &request,
+            &Choice::approve(Grant::Always, None),
+            "alice",
+            other,
+            NOW,
+            120,
+        );
+        let d = Envelope::seal(&approver, &d).open::<Decision>().unwrap();
+        update(
+            &mut app,
+            Event::Relay(RelayEvent::Decided {
+                request_id: request.payload.id,
+                approver: "alice".into(),
+                verdict: Verdict::Approve,
+                decision: Some(Box::new(d.clone())),
+            }),
+        );
+        assert!(
+            app.notice
+                .as_ref()
+                .unwrap()
+                .text
+                .contains("on your console d1d1d1d1")
+        );
+        update(
+            &mut app,
+            Event::Logged(Box::new(Entry::Decided {
+                request,
+                decision: d,
+            })),
+        );
+        assert_eq!(app.live_grants().count(), 1);
+        update(&mut app, code(KeyCode::Tab));
+        update(&mut app, code(KeyCode::Tab));
+        assert!(update(&mut app, key('r')).is_empty());
+        let notice = &app.notice.as_ref().unwrap().text;
+        assert!(notice.contains("revoke it there"), "{notice}");
+    }
+
+    #[test]
+    fn an_old_log_with_a_decision_recorded_twice_shows_it_once() {
+        // Before a console recognised its own key's decisions, a scripted approval was logged
+        // by `approve` as a decision and by the running console as decided elsewhere.
+        let mut app = app_with(0);
+        let approver = testing::approver_key();
+        app.approver_fingerprint = approver.public().fingerprint().to_string();
+        let request = testing::signed(testing::request("id -un", &[]), 9, 1);
+        let d = crate::sign::decision(
+            &request,
+            &Choice::approve(Grant::Timed, Some(900)),
+            "alice",
+            testing::CONSOLE,
+            NOW,
+            120,
+        );
+        let d = Envelope::seal(&approver, &d).open::<Decision>().unwrap();
+        app.apply_entry(&Entry::DecidedElsewhere {
+            at: NOW,
+            request: request.clone(),
+            approver: "alice".into(),
+            verdict: Verdict::Approve,
+        });
+        app.apply_entry(&Entry::Decided {
+            request: request.clone(),
+            decision: d.clone(),
+        });
+        app.apply_entry(&Entry::DecidedElsewhere {
+            at: NOW,
+            request,
+            approver: "alice".into(),
+            verdict: Verdict::Approve,
+        });
+        assert_eq!(app.history.len(), 1);
+        assert_eq!(app.history[0].decision_sha256, Some(d.sha256));
+    }
+
+    #[test]
+    fn a_withdrawn_request_goes_with_a_notice() {
+        let mut app = app_with(1);
+        let id = app.pending[0].id();
+        update(
+            &mut app,
+            Event::Relay(RelayEvent::Withdrawn { request_id: id }),
+        );
+        assert!(app.pending.is_empty());
+        let notice = &app.notice.as_ref().unwrap().text;
+        assert!(notice.starts_with("withdrawn by its agent"), "{notice}");
+    }
+
     #[test]
     fn r_revokes_the_grant_under_the_cursor_even_when_another_ends() {
         let mut app = app_with(0);
@@ -1320,6 +1729,7 @@ mod tests {
                 request_id: id0,
                 approver: "bob".into(),
                 verdict: Verdict::Approve,
+                decision: None,
             }),
         );
         assert!(
@@ -1358,6 +1768,7 @@ mod tests {
                 request_id: id,
                 approver: "bob".into(),
                 verdict: Verdict::Deny,
+                decision: None,
             }),
         );
         assert_eq!(app.mode, Mode::Normal);

@@ -187,6 +187,24 @@ async fn scripted_list_and_approve() {
     let (code, _, err) = home.run(&["approve", "ffff", "--relay", &url]).await;
     assert_eq!(code, 64, "too short: {err}");
     assert!(err.contains("12-digit reference"), "{err}");
+    // Usage errors: one line, exit 64.
+    for args in [
+        &["approve", reference, "--grant", "forever", "--relay", &url][..],
+        &[
+            "approve",
+            reference,
+            "--grant",
+            "timed:900",
+            "--relay",
+            &url,
+        ][..],
+        &["list", "--no-such-option"][..],
+        &["list", "--trust", "--relay", &url][..],
+    ] {
+        let (code, _, err) = home.run(args).await;
+        assert_eq!(code, 64, "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    }
 
     let (code, out, err) = home
         .run(&[
@@ -593,7 +611,7 @@ async fn man_page_and_completions_are_generated() {
         assert!(script.contains("keygen"), "{shell}: {script}");
     }
     let (code, _, _) = home.run(&["--generate", "pdf"]).await;
-    assert_eq!(code, 2, "an unknown kind is a usage error");
+    assert_eq!(code, 64, "an unknown kind is a usage error");
 }
 
 #[test]

@@ -245,12 +245,20 @@ fn always_confirmation() {
 }
 
 /// An app whose log holds approvals (once, timed, always), a denial and a request decided
-/// elsewhere, with one grant revoked.
+/// elsewhere, with one grant revoked. The relay delivered the decisions of requests 2 to 4;
+/// request 1 expired before its decision was delivered, and request 5's is on its way.
 fn with_history() -> App {
     let mut app = new_app();
     let key = testing::approver_key();
     let mut decide = |n: u32, argv: &str, choice: Choice, at: u64| {
-        let request = testing::signed(testing::request(argv, &[]), n, 1);
+        let mut request = testing::request(argv, &[]);
+        request.created_at = at - 20;
+        request.expires_at = at + 280;
+        if n == 5 {
+            request.expires_at = NOW + 280;
+        }
+        let request = testing::signed(request, n, 1);
+        let request_id = request.payload.id;
         let decision = sign::seal_decision(
             &key,
             &sign::decision(&request, &choice, "alice", testing::CONSOLE, at, 120),
@@ -260,6 +268,13 @@ fn with_history() -> App {
             decision: decision.clone(),
         };
         app.apply_entry(&entry);
+        if (2..=4).contains(&n) {
+            app.apply_entry(&Entry::Delivered {
+                at: at + 1,
+                request_id,
+                decision_sha256: decision.sha256,
+            });
+        }
         decision.sha256
     };
     decide(
@@ -348,6 +363,41 @@ fn relay_disconnected() {
 }
 
 #[test]
+fn relay_errors_are_shown_whole() {
+    let mut app = one_request();
+    app.relay = RelayState::Misconfigured {
+        url: "wss://relay.example:7447".into(),
+        error: "cannot use the relay: the certificate of wss://relay.example:7447 is not signed by a CA this host trusts (invalid peer certificate: UnknownIssuer); set relay_ca (in agent.toml or console.toml) or ASSENT_RELAY_CA to the PEM file of the CA that signed it".into(),
+    };
+    snap("relay_misconfigured", &app);
+    let text = text_of(&render(&app, 80, 24));
+    for part in ["UnknownIssuer", "ASSENT_RELAY_CA", "the CA that signed it"] {
+        assert!(text.contains(part), "{part} is on screen:\n{text}");
+    }
+    app.relay = RelayState::Misconfigured {
+        url: "ws://relay.example:7447".into(),
+        error: "the relay refused the login: key SHA256:PZvbJ5i7bDrw8d4KpEPrcW3ItHLAOtrZljhz70gbT0c is not listed as an [[approver]] in this relay's config".into(),
+    };
+    let text = text_of(&render(&app, 80, 24));
+    assert!(
+        text.contains("[[approver]] in this relay's config"),
+        "{text}"
+    );
+    insta::assert_snapshot!("relay_login_refused", render(&app, 80, 24));
+}
+
+#[test]
+fn grants_of_another_console_of_this_key_are_marked() {
+    let mut app = with_history();
+    app.console = Some(assent_protocol::ConsoleId([0xd1; 16]));
+    app.view = View::Grants;
+    insta::assert_snapshot!("grants_another_console", render(&app, 120, 40));
+    update(&mut app, key('r'));
+    let text = text_of(&render(&app, 120, 40));
+    assert!(text.contains("revoke it there"), "{text}");
+}
+
+#[test]
 fn notifications_unavailable() {
     let mut app = one_request();
     update(
@@ -374,6 +424,7 @@ fn decided_elsewhere_notice() {
             request_id: id,
             approver: "bob".into(),
             verdict: Verdict::Approve,
+            decision: None,
         }),
     );
     insta::assert_snapshot!("decided_elsewhere", render(&app, 80, 24));

@@ -10,6 +10,7 @@ use std::process::Command;
 use assent_protocol::{Decision, Envelope, PrivateKey, RequestId, Role, Signed};
 use assent_relay_client::{Client, Event};
 
+use crate::relay_process::RelayProcess;
 use crate::sandbox::{ElevatorConfig, Running, Sandbox};
 use crate::scratch::ScratchDir;
 use crate::tmux::{Tmux, WAIT};
@@ -43,8 +44,10 @@ pub struct ConsoleWorld {
     pub sandbox: Sandbox,
     pub tmux: Tmux,
     pub console_argv: Vec<String>,
-    /// `ws://127.0.0.1:PORT`, the console's embedded relay.
+    /// `ws://127.0.0.1:PORT`, the console's embedded relay (or the standalone one).
     pub relay: String,
+    /// The standalone relay process the console connects to, if it hosts none.
+    pub relay_process: Option<RelayProcess>,
     pub home: ScratchDir,
 }
 
@@ -55,6 +58,16 @@ impl ConsoleWorld {
 
     /// As [`ConsoleWorld::new`], with the console's pane `width` × `height`.
     pub fn with_size(width: u16, height: u16) -> ConsoleWorld {
+        Self::build(width, height, false)
+    }
+
+    /// As [`ConsoleWorld::new`], with a real standalone `assent-relay` process on loopback
+    /// (listing alice as its approver) that the console connects to with `--relay`.
+    pub fn with_standalone_relay() -> ConsoleWorld {
+        Self::build(crate::tmux::WIDTH, crate::tmux::HEIGHT, true)
+    }
+
+    fn build(width: u16, height: u16, standalone: bool) -> ConsoleWorld {
         crate::require_root();
         let home = ScratchDir::new("console-home");
         let console = crate::built_binary("assent-console");
@@ -82,15 +95,34 @@ impl ConsoleWorld {
                 .requester("assent-agent", &["root"]),
         );
         sandbox.install_bin("assent", &crate::built_binary("assent"), 0o755);
-        let port = free_port();
-        let relay = format!("ws://127.0.0.1:{port}");
+        let (relay, relay_process, where_) = if standalone {
+            let config = home.join("relay.toml");
+            std::fs::write(
+                &config,
+                format!(
+                    "[[approver]]\nname = \"alice\"\nkey = {:?}\n",
+                    public.trim()
+                ),
+            )
+            .unwrap();
+            let process = RelayProcess::start(&config, &home.join("relay.log"), "127.0.0.1:0");
+            let url = process.url();
+            (url.clone(), Some(process), ["--relay".to_string(), url])
+        } else {
+            let port = free_port();
+            let listen = format!("127.0.0.1:{port}");
+            (
+                format!("ws://{listen}"),
+                None,
+                ["--listen".to_string(), listen],
+            )
+        };
 
         let mut console_argv = vec!["env".to_string()];
         console_argv.extend(console_env(home.path()));
         console_argv.push(console.display().to_string());
+        console_argv.extend(where_);
         console_argv.extend([
-            "--listen".into(),
-            format!("127.0.0.1:{port}"),
             "--no-notify".into(),
             "--name".into(),
             "alice".into(),
@@ -105,6 +137,7 @@ impl ConsoleWorld {
             tmux,
             console_argv,
             relay,
+            relay_process,
             home,
         };
         world.start_console();
@@ -120,10 +153,43 @@ impl ConsoleWorld {
 
     pub fn start_console(&self) {
         self.tmux.start(&self.console_argv);
+        self.wait_connected();
+    }
+
+    /// Wait until the status bar says the console is connected to its relay.
+    pub fn wait_connected(&self) -> String {
         let relay = self.relay.clone();
-        self.tmux.wait_for("the console to host its relay", |s| {
-            s.contains(&format!("relay {relay} (embedded)"))
-        });
+        let connected = if self.relay_process.is_some() {
+            format!("● relay {relay}")
+        } else {
+            format!("● relay {relay} (embedded)")
+        };
+        self.tmux
+            .wait_for("the console to be connected to its relay", |s| {
+                s.contains(&connected)
+            })
+    }
+
+    /// `assent-console ARGS` on the console's files and relay (list, approve, deny).
+    pub fn scripted(&self, args: &[&str]) -> std::process::Output {
+        Command::new(crate::built_binary("assent-console"))
+            .args([
+                "--relay",
+                &self.relay,
+                "--name",
+                "alice",
+                "--elevator-config",
+            ])
+            .arg(self.sandbox.config_path())
+            .args(args)
+            .env_clear()
+            .envs(
+                console_env(self.home.path())
+                    .iter()
+                    .map(|kv| kv.split_once('=').unwrap()),
+            )
+            .output()
+            .unwrap()
     }
 
     /// `assent` as the agent test user, with its files in the sandbox's agent dir.
@@ -134,6 +200,27 @@ impl ConsoleWorld {
             .env("XDG_CONFIG_HOME", agent.join("config"))
             .env("XDG_STATE_HOME", agent.join("state"))
             .env("ASSENT_RELAY", &self.relay)
+    }
+
+    /// Poll `assent grants --json` as the agent until one cached grant is in `state` (`live`,
+    /// `revoked`, `waiting`, …). `assent grants` asks the relay for the statuses and keeps the
+    /// newest, so once it says `revoked`, the agent's next run knows it too (a run spares
+    /// the relay round trip for a few seconds after the last one, with the status it kept).
+    pub fn wait_grant_state(&self, state: &str) -> String {
+        let want = format!("\"state\":\"{state}\"");
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let out = self.shim().args(["grants", "--json"]).run();
+            out.assert_success();
+            if out.stdout.contains(&want) {
+                return out.stdout;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no cached grant became {state}: {out}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 
     /// Start `assent run --reason REASON --timeout T -- ARGV` as the agent.

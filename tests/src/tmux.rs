@@ -100,20 +100,31 @@ impl Tmux {
             == "1"
     }
 
-    /// Poll the screen until `ok` holds; panic with the last screen after WAIT.
+    /// Poll the screen until `ok` holds on a settled screen; panic with the last screen after
+    /// WAIT.
+    ///
+    /// A capture can catch the console half-way through drawing a frame (a popup drawn, the
+    /// status line not yet), so a screen is judged only when two captures in a row agree.
     pub fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + WAIT;
         let mut pause = Duration::from_millis(20);
+        let mut previous: Option<String> = None;
         loop {
             let screen = self.capture();
-            if ok(&screen) {
+            if previous.as_deref() == Some(screen.as_str()) && ok(&screen) {
                 return screen;
             }
             if Instant::now() >= deadline {
                 panic!("timed out waiting for {what}; the console shows:\n{screen}");
             }
+            if previous.as_deref() != Some(screen.as_str()) && ok(&screen) {
+                // Looks done: look again soon, to see that it has settled.
+                pause = Duration::from_millis(20);
+            } else {
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            previous = Some(screen);
             std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(200));
         }
     }
 }

@@ -8,7 +8,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
 use super::{Theme, scroll_window};
-use crate::app::{App, GrantRow, format_countdown};
+use assent_common::duration;
+
+use crate::app::{App, GrantRow};
 use crate::escape::{truncate, visible, width};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
@@ -65,11 +67,14 @@ fn row(app: &App, g: &GrantRow, selected: bool, width_cells: usize, theme: Theme
         None => "until revoked ".to_string(),
         Some(end) => format!(
             "{:>8} left  ",
-            format_countdown(end.saturating_sub(app.now))
+            duration::countdown(end.saturating_sub(app.now))
         ),
     };
     let (state, sstyle) = match g.revoked_at {
         Some(_) => (" REVOKED".to_string(), theme.danger()),
+        None if app.console.is_some_and(|mine| mine != g.console) => {
+            (format!(" console {}", g.console.short()), theme.dim())
+        }
         None => (String::new(), theme.ok()),
     };
     let host = if width_cells >= 100 {

@@ -8,7 +8,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
 use super::{Theme, format_utc, scroll_window};
-use crate::app::{App, HistoryRow, format_duration};
+use assent_common::duration;
+
+use crate::app::{App, HistoryRow};
 use crate::escape::{truncate, visible, width};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
@@ -41,6 +43,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 &app.history[len - 1 - i],
                 i == selected,
                 inner.width as usize,
+                app.now,
                 theme,
             )
         })
@@ -48,7 +51,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
-fn row(h: &HistoryRow, selected: bool, cells: usize, theme: Theme) -> Line<'static> {
+fn row(h: &HistoryRow, selected: bool, cells: usize, now: u64, theme: Theme) -> Line<'static> {
     let base = if selected {
         theme.selected()
     } else {
@@ -57,11 +60,15 @@ fn row(h: &HistoryRow, selected: bool, cells: usize, theme: Theme) -> Line<'stat
     let pick = |s: Style| if selected { base } else { s };
     let (verdict, vstyle) = match h.verdict {
         Verdict::Approve => ("approved", theme.ok()),
-        Verdict::Deny => ("denied  ", theme.danger()),
+        Verdict::Deny => ("denied", theme.danger()),
     };
     let grant = match (h.verdict, h.grant) {
         (Verdict::Deny, _) => String::new(),
-        (_, Grant::Timed) => format!("timed {}", format_duration(h.window_s.unwrap_or(0))),
+        // Another approver's window is not known here.
+        (_, Grant::Timed) => match h.window_s {
+            Some(window) => format!("timed {}", duration::format(window)),
+            None => "timed".to_string(),
+        },
         (_, g) => g.to_string(),
     };
     let by = if h.elsewhere {
@@ -87,14 +94,25 @@ fn row(h: &HistoryRow, selected: bool, cells: usize, theme: Theme) -> Line<'stat
     } else {
         String::new()
     };
+    // Never cut: a decision that did not reach its agent must be seen as such. Narrow, it
+    // takes the agent's room (the command keeps some).
+    let note_now = h.delivery_note(now);
+    let delivery = match note_now {
+        Some(n) => format!(", {n}"),
+        None => " ".repeat(8 - width(verdict)),
+    };
+    let agent = if note_now.is_some() && !wide {
+        String::new()
+    } else {
+        format!("{}{host} ", truncate(&visible(&h.agent), 12))
+    };
     let who = format!(
-        " {:<9} {}{host} → {}  ",
+        " {:<9} {agent}→ {}  ",
         grant,
-        truncate(&visible(&h.agent), 12),
         truncate(&visible(&h.run_as), 8)
     );
     let tail = format!("{by}{note}");
-    let used = width(&head) + width(verdict) + width(&who);
+    let used = width(&head) + width(verdict) + width(&delivery) + width(&who);
     let room = cells.saturating_sub(used);
     // The command keeps at least half the room; by/note take the rest.
     let tail = truncate(&tail, room / 2).into_owned();
@@ -103,6 +121,7 @@ fn row(h: &HistoryRow, selected: bool, cells: usize, theme: Theme) -> Line<'stat
     Line::from(vec![
         Span::styled(head, pick(theme.dim())),
         Span::styled(verdict, pick(vstyle)),
+        Span::styled(delivery, pick(theme.warn())),
         Span::styled(who, base),
         Span::styled(command, base),
         Span::styled(tail, pick(theme.dim())),

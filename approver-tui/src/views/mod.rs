@@ -97,10 +97,15 @@ pub fn draw(frame: &mut Frame, app: &App) {
         );
         return;
     }
-    let [header, body, message, status] = Layout::vertical([
+    // The relay's error, whole, above the message line; it takes at most half the screen.
+    // Long notices wrap too, within a quarter of the screen.
+    let error_rows = statusbar::relay_error_height(app, area.width).min(area.height / 2);
+    let message_rows = statusbar::message_height(app, area.width).clamp(1, area.height / 4);
+    let [header, body, error, message, status] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),
-        Constraint::Length(1),
+        Constraint::Length(error_rows),
+        Constraint::Length(message_rows),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -112,6 +117,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         (_, View::History) => history::draw(frame, body, app, theme),
         (_, View::Grants) => grants::draw(frame, body, app, theme),
     }
+    statusbar::relay_error(frame, error, app, theme);
     statusbar::message(frame, message, app, theme);
     statusbar::status(frame, status, app, theme);
     match &app.mode {

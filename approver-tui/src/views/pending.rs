@@ -17,7 +17,9 @@ use ratatui::widgets::{Block, Paragraph};
 
 use super::request::{Field, fields, render_row};
 use super::{Theme, scroll_window};
-use crate::app::{App, PendingItem, format_countdown};
+use assent_common::duration;
+
+use crate::app::{App, PendingItem};
 use crate::escape::{self, truncate, visible, width};
 use crate::keys::{self, Command, Scope};
 
@@ -106,9 +108,16 @@ fn list_row(
     let width = width as usize;
     let left = r.expires_at.saturating_sub(app.now);
     let marker = if selected { "▶ " } else { "  " };
-    let time = format!("{:>5} ", format_countdown(left));
+    let time = format!("{:>5} ", duration::countdown(left));
+    // The host too, when there is room (as in History and Grants): agents on several hosts
+    // may ask for the same command. The detail always names it.
+    let host = if width >= 100 {
+        format!("@{}", truncate(&visible(&r.host), 16))
+    } else {
+        String::new()
+    };
     let who = format!(
-        "{} → {} ",
+        "{}{host} → {} ",
         truncate(&visible(&r.agent), 12),
         truncate(&visible(&r.run_as), 8)
     );

@@ -10,7 +10,9 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
 use super::{Piece, Theme, wrap_words};
-use crate::app::{App, PendingItem, format_countdown, format_duration};
+use assent_common::duration;
+
+use crate::app::{App, PendingItem};
 use crate::escape::{shell_quote, visible};
 use crate::keys::{self, Command, Scope};
 use crate::risk::Risk;
@@ -139,11 +141,12 @@ pub fn fields(app: &App, item: &PendingItem, width: usize, full: bool, theme: Th
         },
     ));
     let run = format!(
-        "{} (uid {}) → {}  on {}",
+        "{} (uid {}) → {}  on {} (host id {})",
         visible(&r.user),
         r.uid,
         visible(&r.run_as),
-        visible(&r.host)
+        visible(&r.host),
+        r.host_id.short()
     );
     let root = if r.run_as == "root" {
         theme.accent()
@@ -229,12 +232,12 @@ pub fn fields(app: &App, item: &PendingItem, width: usize, full: bool, theme: Th
 fn grant_field(app: &App, item: &PendingItem, theme: Theme) -> Field {
     let r = &item.request.payload;
     let asked = match r.ttl_s {
-        Some(ttl) => format!("{} {}", r.grant, format_duration(ttl)),
+        Some(ttl) => format!("{} {}", r.grant, duration::format(ttl)),
         None => r.grant.to_string(),
     };
     let chosen = match item.grant {
-        Grant::Timed => format!("timed {}", format_duration(item.ttl_s)),
-        Grant::Once => format!("once (use within {})", format_duration(app.once_window_s)),
+        Grant::Timed => format!("timed {}", duration::format(item.ttl_s)),
+        Grant::Once => format!("once (use within {})", duration::format(app.once_window_s)),
         Grant::Always => "always (until revoked)".into(),
     };
     let grant_style = if item.grant == Grant::Always {
@@ -266,18 +269,21 @@ fn expires_field(app: &App, item: &PendingItem, theme: Theme) -> Field {
         Span::styled(
             format!(
                 "  (created {} in the future: check the clocks)",
-                format_countdown(r.created_at - app.now)
+                duration::countdown(r.created_at - app.now)
             ),
             theme.warn(),
         )
     } else {
         Span::styled(
-            format!("  (asked {} ago)", format_countdown(app.now - r.created_at)),
+            format!(
+                "  (asked {} ago)",
+                duration::countdown(app.now - r.created_at)
+            ),
             theme.dim(),
         )
     };
     Field::new("Expires", true).line(vec![
-        Span::styled(format!("in {}", format_countdown(left)), time_style),
+        Span::styled(format!("in {}", duration::countdown(left)), time_style),
         asked,
     ])
 }

@@ -35,26 +35,38 @@ pub fn header(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
+/// The rows the message line needs at `width`: a notice is wrapped, never cut (it may quote
+/// the relay, whose words name what is wrong).
+pub fn message_height(app: &App, width: u16) -> u16 {
+    match &app.notice {
+        Some(n) => u16::try_from(wrap_error(&n.text, width.saturating_sub(1)).len())
+            .unwrap_or(u16::MAX)
+            .max(1),
+        None => 1,
+    }
+}
+
 pub fn message(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
-    let line = match &app.notice {
-        Some(n) => Line::from(Span::styled(
-            truncate(&format!(" {}", n.text), area.width as usize).into_owned(),
-            if n.warn { theme.warn() } else { theme.ok() },
-        )),
-        None => {
-            let scope = match (&app.mode, app.view) {
-                (Mode::Full(_), _) => Scope::FullView,
-                (_, View::Pending) => Scope::Pending,
-                (_, View::Grants) => Scope::Grants,
-                (_, View::History) => Scope::Global,
-            };
-            let hints = keys::hint_line(&[scope, Scope::Global]);
-            Line::from(Span::styled(
-                truncate(&format!(" {hints}"), area.width as usize).into_owned(),
-                theme.dim(),
-            ))
-        }
+    if let Some(n) = &app.notice {
+        let style = if n.warn { theme.warn() } else { theme.ok() };
+        let lines: Vec<Line> = wrap_error(&n.text, area.width.saturating_sub(1))
+            .into_iter()
+            .map(|l| Line::from(Span::styled(format!(" {l}"), style)))
+            .collect();
+        frame.render_widget(Paragraph::new(lines), area);
+        return;
+    }
+    let scope = match (&app.mode, app.view) {
+        (Mode::Full(_), _) => Scope::FullView,
+        (_, View::Pending) => Scope::Pending,
+        (_, View::Grants) => Scope::Grants,
+        (_, View::History) => Scope::Global,
     };
+    let hints = keys::hint_line(&[scope, Scope::Global]);
+    let line = Line::from(Span::styled(
+        truncate(&format!(" {hints}"), area.width as usize).into_owned(),
+        theme.dim(),
+    ));
     frame.render_widget(Paragraph::new(line), area);
 }
 
@@ -72,13 +84,17 @@ pub fn status(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             format!("connecting to {url} (try {attempt})"),
             tint(Color::Yellow),
         ),
+        // The error itself is shown whole above (see [`relay_error`]).
         RelayState::Disconnected {
-            url,
-            error,
-            retry_in_s,
+            url, retry_in_s, ..
         } => (
             "✕",
-            format!("relay DISCONNECTED {url}: {error} — retry in {retry_in_s}s"),
+            format!("relay DISCONNECTED {url} — retry in {retry_in_s}s"),
+            tint(Color::LightRed).add_modifier(Modifier::BOLD),
+        ),
+        RelayState::Misconfigured { url, .. } => (
+            "✕",
+            format!("relay NOT USABLE {url} — not retrying"),
             tint(Color::LightRed).add_modifier(Modifier::BOLD),
         ),
     };
@@ -106,4 +122,49 @@ pub fn status(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         Span::styled(who, bar),
     ]);
     frame.render_widget(Paragraph::new(line), area);
+}
+
+/// The lines the relay's error needs in a box `width` cells wide (borders included), or 0.
+pub fn relay_error_height(app: &App, width: u16) -> u16 {
+    match app.relay.error() {
+        Some(error) => {
+            let lines = wrap_error(error, width.saturating_sub(2));
+            u16::try_from(lines.len())
+                .unwrap_or(u16::MAX)
+                .saturating_add(2)
+        }
+        None => 0,
+    }
+}
+
+/// The relay's error in full, wrapped, never cut: what went wrong names its fix.
+pub fn relay_error(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let Some(error) = app.relay.error() else {
+        return;
+    };
+    let title = match app.relay {
+        RelayState::Misconfigured { .. } => {
+            " relay: configuration error — not retrying; fix it, then restart the console "
+        }
+        _ => " relay unreachable — retrying ",
+    };
+    let block = ratatui::widgets::Block::bordered()
+        .title(title)
+        .border_style(theme.danger());
+    let inner = block.inner(area);
+    frame.render_widget(ratatui::widgets::Clear, area);
+    frame.render_widget(block, area);
+    let lines: Vec<Line> = wrap_error(error, inner.width)
+        .into_iter()
+        .map(|l| Line::from(Span::styled(l, theme.warn())))
+        .collect();
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// An error in lines of at most `width` cells, broken between words where it can be.
+fn wrap_error(error: &str, width: u16) -> Vec<String> {
+    super::wrap_words(error.split(' '), usize::from(width).max(1))
+        .into_iter()
+        .map(|p| p.text)
+        .collect()
 }
