@@ -20,24 +20,48 @@ pub use assent_common::paths::ELEVATOR_CONFIG;
 /// The default relay address, hosted by the console itself unless `--relay` is given.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7447";
 
-/// A problem that stops the console, with the exit status to use.
-#[derive(Debug)]
-pub struct Fatal {
-    pub message: String,
-    pub code: i32,
+/// What stops the console (or a scripted command), each kind with its exit status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fatal {
+    /// The command line cannot be used (64).
+    Usage(String),
+    /// The command failed: no such request, the relay refused the decision, a key that
+    /// exists already (1).
+    Failed(String),
+    /// The relay could not be reached; trying again later may work (75).
+    Unreachable(String),
+    /// Bad or unsafe configuration, which no retry fixes (78).
+    Config(String),
 }
 
 impl Fatal {
-    pub fn config(message: impl Into<String>) -> Fatal {
-        Fatal {
-            message: message.into(),
-            code: EXIT_CONFIG,
-        }
+    pub fn usage(message: impl Into<String>) -> Fatal {
+        Fatal::Usage(message.into())
     }
     pub fn other(message: impl Into<String>) -> Fatal {
-        Fatal {
-            message: message.into(),
-            code: 1,
+        Fatal::Failed(message.into())
+    }
+    pub fn unreachable(message: impl Into<String>) -> Fatal {
+        Fatal::Unreachable(message.into())
+    }
+    pub fn config(message: impl Into<String>) -> Fatal {
+        Fatal::Config(message.into())
+    }
+
+    /// The exit status for it.
+    pub fn code(&self) -> i32 {
+        match self {
+            Fatal::Usage(_) => EXIT_USAGE,
+            Fatal::Failed(_) => 1,
+            Fatal::Unreachable(_) => crate::scripted::EXIT_UNREACHABLE,
+            Fatal::Config(_) => EXIT_CONFIG,
+        }
+    }
+
+    /// The one line that says what went wrong and what to do.
+    pub fn message(&self) -> &str {
+        match self {
+            Fatal::Usage(m) | Fatal::Failed(m) | Fatal::Unreachable(m) | Fatal::Config(m) => m,
         }
     }
 }
@@ -287,7 +311,7 @@ pub fn make_key(
     console_toml: Option<&Path>,
 ) -> Result<KeyReport, Fatal> {
     if path.exists() && !force {
-        return Err(Fatal::other(format!(
+        return Err(Fatal::config(format!(
             "{} already exists; keep it, or replace it with --force (every elevator.toml that lists it must then be updated)",
             path.display()
         )));
@@ -386,11 +410,11 @@ mod tests {
         let bad: ConsoleToml =
             toml::from_str("[[agent]]\nname = \"x\"\nkey = \"ssh-rsa AAAA\"\n").unwrap();
         let err = bad.known_agents(path).unwrap_err();
-        assert_eq!(err.code, EXIT_CONFIG);
+        assert_eq!(err.code(), EXIT_CONFIG);
         assert!(
-            err.message.starts_with("console.toml: [[agent]] \"x\": "),
+            err.message().starts_with("console.toml: [[agent]] \"x\": "),
             "{}",
-            err.message
+            err.message()
         );
     }
 
@@ -418,7 +442,7 @@ mod tests {
         assert!(public.starts_with(&key.public().to_openssh("")[..60]));
 
         let again = keygen(&path, "alice", false, None).unwrap_err();
-        assert!(again.message.contains("--force"));
+        assert!(again.message().contains("--force"));
         assert_eq!(
             load_key(&path).unwrap().public(),
             key.public(),
@@ -442,16 +466,16 @@ mod tests {
         for mode in [0o640, 0o604, 0o660] {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
             let err = load_key(&path).unwrap_err();
-            assert_eq!(err.code, EXIT_CONFIG);
+            assert_eq!(err.code(), EXIT_CONFIG);
             assert!(
-                err.message
+                err.message()
                     .contains(&format!("chmod 600 {}", path.display())),
                 "{}",
-                err.message
+                err.message()
             );
         }
         let missing = load_key(&dir.join("nope")).unwrap_err();
-        assert!(missing.message.contains("assent-console keygen"));
+        assert!(missing.message().contains("assent-console keygen"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -468,11 +492,11 @@ mod tests {
         let path = dir.join("config/assent/approver.key");
         let err = keygen(&path, "alice", false, None).unwrap_err();
         assert!(
-            err.message.contains("belongs to uid 65534"),
+            err.message().contains("belongs to uid 65534"),
             "{}",
-            err.message
+            err.message()
         );
-        assert!(err.message.contains("--trust --key"), "{}", err.message);
+        assert!(err.message().contains("--trust --key"), "{}", err.message());
         assert!(!dir.join("config").exists(), "nothing made");
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -486,7 +510,7 @@ mod tests {
         let c = ConsoleToml::load(&p).unwrap();
         assert_eq!(c.name.as_deref(), Some("alice"));
         std::fs::write(&p, "nmae = \"alice\"\n").unwrap();
-        assert_eq!(ConsoleToml::load(&p).unwrap_err().code, EXIT_CONFIG);
+        assert_eq!(ConsoleToml::load(&p).unwrap_err().code(), EXIT_CONFIG);
         assert!(
             ConsoleToml::load(&dir.join("missing"))
                 .unwrap()

@@ -110,11 +110,11 @@ mod tests {
         let path = dir.path().join("console-id");
         std::fs::write(&path, "not an id\n").unwrap();
         let fatal = load_or_create(&path).unwrap_err();
-        assert_eq!(fatal.code, crate::config::EXIT_CONFIG);
+        assert_eq!(fatal.code(), crate::config::EXIT_CONFIG);
         assert!(
-            fatal.message.contains("remove it to make a new one"),
+            fatal.message().contains("remove it to make a new one"),
             "{}",
-            fatal.message
+            fatal.message()
         );
     }
 }

@@ -38,8 +38,8 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(fatal) => {
-            eprintln!("assent-console: {}", fatal.message);
-            ExitCode::from(u8::try_from(fatal.code).unwrap_or(1))
+            eprintln!("assent-console: {}", fatal.message());
+            ExitCode::from(u8::try_from(fatal.code()).unwrap_or(1))
         }
     }
 }
@@ -93,12 +93,9 @@ fn run(cli: Cli) -> Result<(), Fatal> {
             &mut std::io::stdout(),
         )?,
         Some(_) if cli.trust => {
-            return Err(Fatal {
-                message:
-                    "--trust goes with keygen or the console itself, not with list, approve or deny"
-                        .into(),
-                code: config::EXIT_USAGE,
-            });
+            return Err(Fatal::usage(
+                "--trust goes with keygen or the console itself, not with list, approve or deny",
+            ));
         }
         Some(_) => {}
     }
@@ -146,10 +143,8 @@ fn run(cli: Cli) -> Result<(), Fatal> {
         }
         Some(Sub::List) => runtime.block_on(scripted::list(&common)),
         Some(Sub::Approve { reference, grant }) => {
-            let (grant, ttl) = assent_common::grant::parse(&grant).map_err(|e| Fatal {
-                message: format!("--grant: {e}"),
-                code: config::EXIT_USAGE,
-            })?;
+            let (grant, ttl) = assent_common::grant::parse(&grant)
+                .map_err(|e| Fatal::usage(format!("--grant: {e}")))?;
             runtime.block_on(scripted::approve(&common, &reference, grant, ttl))
         }
         Some(Sub::Deny { reference, note }) => {

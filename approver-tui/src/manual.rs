@@ -147,8 +147,8 @@ fn exit_status(page: &mut Roff) {
         (
             "1".to_string(),
             "The command failed: no pending request with that id, the relay refused the \
-             decision, keygen would overwrite a key without --force, or --trust was refused \
-             (not root, or the name or key is listed with something else).",
+             decision, or --trust was refused (not root, or the name or key is listed with \
+             something else).",
         ),
         (
             EXIT_USAGE.to_string(),
@@ -163,7 +163,7 @@ fn exit_status(page: &mut Roff) {
         (
             EXIT_CONFIG.to_string(),
             "Configuration: no approver key (when not on a terminal, or the offer to make one \
-             was declined), a key group or others can access, a bad console.toml or --listen \
+             was declined), keygen would replace an existing key without --force, a key group or others can access, a bad console.toml or --listen \
              address, an elevator configuration that does not parse, or a relay that cannot \
              be used as configured (list, approve, deny): its certificate is not trusted \
              (set relay_ca in console.toml or ASSENT_RELAY_CA) or names another host, ws:// \

@@ -87,7 +87,10 @@ impl Risk {
                 "program is outside the elevator's secure path ({})",
                 visible(path)
             ),
-            Risk::WritableProgram => "program is writable by the requester".into(),
+            Risk::WritableProgram => "program is writable by the requester: what you approve is \
+                 what runs (a sealed copy), but the files next to it (what it sources or \
+                 imports) can still change"
+                .into(),
             Risk::WritableArguments(args) => format!(
                 "{} writable by the requester: {}",
                 if args.len() == 1 {

@@ -99,10 +99,7 @@ impl Common {
 }
 
 fn unreachable(e: impl std::fmt::Display) -> Fatal {
-    Fatal {
-        message: e.to_string(),
-        code: EXIT_UNREACHABLE,
-    }
+    Fatal::unreachable(e.to_string())
 }
 
 /// A relay error: retryable (75) when the relay may work later, a configuration error (78)
@@ -254,13 +251,10 @@ fn resolve<'a>(
     let prefix = reference_text.to_ascii_lowercase();
     if prefix.len() < REF_LEN || prefix.len() > 64 || !prefix.bytes().all(|b| b.is_ascii_hexdigit())
     {
-        return Err(Fatal {
-            message: format!(
-                "{}: give the {REF_LEN}-digit reference that `assent-console list` prints (or more of the request's SHA-256)",
-                visible(reference_text)
-            ),
-            code: 64,
-        });
+        return Err(Fatal::usage(format!(
+            "{}: give the {REF_LEN}-digit reference that `assent-console list` prints (or more of the request's SHA-256)",
+            visible(reference_text)
+        )));
     }
     let matching: Vec<&Signed<Request>> = pending
         .iter()
@@ -440,17 +434,17 @@ mod tests {
         let second = pending[1].request.sha256.to_hex();
         assert!(resolve(&second[..12], &pending, &memory, None).is_ok());
         let err = resolve(&second[..12], &pending, &memory, Some(&before)).unwrap_err();
-        assert!(err.message.contains("never shown"), "{}", err.message);
+        assert!(err.message().contains("never shown"), "{}", err.message());
 
         for bad in ["", "abc", "xyzxyzxyzxyz", &"a".repeat(65)] {
             let err = resolve(bad, &pending, &memory, None).unwrap_err();
-            assert_eq!(err.code, 64, "{bad:?}: {}", err.message);
+            assert_eq!(err.code(), 64, "{bad:?}: {}", err.message());
         }
         let err = resolve("000000000000", &pending, &memory, None).unwrap_err();
         assert!(
-            err.message.contains("no pending request"),
+            err.message().contains("no pending request"),
             "{}",
-            err.message
+            err.message()
         );
     }
 
@@ -467,16 +461,16 @@ mod tests {
         // `saw` keeps the first digest per reference; record the pending one by id only.
         memory.saw(pending[0].request.payload.id, sha);
         let err = resolve(&sha.to_hex()[..12], &pending, &memory, None).unwrap_err();
-        assert!(err.message.contains("is ambiguous"), "{}", err.message);
+        assert!(err.message().contains("is ambiguous"), "{}", err.message());
         assert!(
-            err.message.contains("(pending: bash -c evil)"),
+            err.message().contains("(pending: bash -c evil)"),
             "{}",
-            err.message
+            err.message()
         );
         assert!(
-            err.message.contains("(shown before, no longer pending)"),
+            err.message().contains("(shown before, no longer pending)"),
             "{}",
-            err.message
+            err.message()
         );
         // More digits tell them apart.
         let found = resolve(&sha.to_hex()[..48], &pending, &memory, None).unwrap();

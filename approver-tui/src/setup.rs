@@ -173,8 +173,8 @@ mod tests {
         let mut out = Vec::new();
         let err =
             before_console(&opts(&key, None), false, &mut "y\n".as_bytes(), &mut out).unwrap_err();
-        assert_eq!(err.code, config::EXIT_CONFIG);
-        assert_eq!(err.message, config::missing_key(&key).message);
+        assert_eq!(err.code(), config::EXIT_CONFIG);
+        assert_eq!(err.message(), config::missing_key(&key).message());
         assert!(out.is_empty(), "no prompt");
         assert!(!key.exists());
     }
@@ -187,7 +187,7 @@ mod tests {
         let mut out = Vec::new();
         let err =
             before_console(&opts(&key, None), true, &mut "n\n".as_bytes(), &mut out).unwrap_err();
-        assert_eq!(err.code, config::EXIT_CONFIG);
+        assert_eq!(err.code(), config::EXIT_CONFIG);
         assert!(!key.exists(), "declined: nothing made");
         let shown = String::from_utf8(out).unwrap();
         assert!(shown.contains(&key.display().to_string()), "{shown}");

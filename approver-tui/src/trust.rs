@@ -47,10 +47,8 @@ pub fn trust(path: &Path, name: &str, public: &str, now: u64) -> Result<Trusted,
         public,
         now,
     )
-    .map_err(|why| Fatal {
-        message: format!("{}: {why}; nothing changed", path.display()),
-        code: why.code(),
-    })? {
+    .map_err(|why| why.fatal(path))?
+    {
         None => return Ok(Trusted::AlreadyListed),
         Some(text) => text,
     };
@@ -78,10 +76,12 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    fn code(&self) -> i32 {
+    /// What stops `--trust`: a file that does not parse is configuration, a conflict a failure.
+    fn fatal(&self, path: &Path) -> Fatal {
+        let message = format!("{}: {self}; nothing changed", path.display());
         match self {
-            Refusal::Parse(_) => crate::config::EXIT_CONFIG,
-            Refusal::Conflict(_) => 1,
+            Refusal::Parse(_) => Fatal::config(message),
+            Refusal::Conflict(_) => Fatal::other(message),
         }
     }
 }
@@ -345,7 +345,10 @@ mod tests {
             matches!(&err, Refusal::Parse(w) if w.contains("fix it first")),
             "{err}"
         );
-        assert_eq!(err.code(), crate::config::EXIT_CONFIG);
+        assert_eq!(
+            err.fatal(Path::new("elevator.toml")).code(),
+            crate::config::EXIT_CONFIG
+        );
         // Parses alone, but an [[approver]] table cannot be appended to it.
         let err = plan(Some("approver = []\n"), "alice", &alice, NOW).unwrap_err();
         assert!(
@@ -396,9 +399,9 @@ mod tests {
         std::os::unix::fs::symlink(&path, &link).unwrap();
         let err = trust(&link, "dave", &public(&agent_key(6)), NOW).unwrap_err();
         assert!(
-            err.message.contains("not a regular file"),
+            err.message().contains("not a regular file"),
             "{}",
-            err.message
+            err.message()
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
