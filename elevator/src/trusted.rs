@@ -77,7 +77,7 @@ impl Policy<'_> {
                 }
             }
             Policy::SearchableBy(target) => {
-                if target.may_search(access_of(&stat)) {
+                if target.may_search(access_of(stat)) {
                     Ok(())
                 } else {
                     Err(Untrusted(format!(
