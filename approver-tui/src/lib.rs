@@ -24,6 +24,7 @@ pub mod risk;
 pub mod scripted;
 pub mod setup;
 pub mod sign;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod trust;
 pub mod tui;
