@@ -15,6 +15,7 @@ mod elevate;
 mod failure;
 mod keys;
 mod manual;
+mod mcp;
 mod program;
 mod progress;
 mod request;
@@ -75,6 +76,7 @@ fn assent_main(args: Vec<OsString>) -> Result<ExitCode> {
         Command::Keygen { name, force } => commands::keygen(name, force),
         Command::Grants { json } => commands::grants(json),
         Command::Status => status::status(),
+        Command::Mcp => mcp::serve(),
     }
 }
 
