@@ -4,6 +4,8 @@
 //!   The elevator loads the file through its own trusted walk; the shim's pre-flight and the
 //!   console's "would be refused" flags parse the same text with the same code, so what they
 //!   say is what the elevator will do.
+//! - [`access`]: who may enter a directory, and what makes a root-owned file safe, judged
+//!   from mode bits as the elevator judges them, so the shim can tell before it asks.
 //! - [`paths`]: the fixed paths of an install (elevator config, host id, ledger, audit log),
 //!   fixed at build time, so every binary reads and names the same files.
 //! - [`duration`] and [`grant`]: durations (`90s`, `1h30m`) and grants (`timed:15m`) as
@@ -13,6 +15,7 @@
 //! It reads no files, and links nothing a setuid binary should not carry.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod clock;
 pub mod duration;
 pub mod elevator_config;

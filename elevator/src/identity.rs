@@ -2,6 +2,7 @@
 
 use std::ffi::OsString;
 
+use assent_common::access::Identity;
 use nix::unistd::{Uid, User, getgrouplist, getuid};
 
 /// The invoking user: the **real** uid (under setuid the effective uid is always 0, only the
@@ -86,18 +87,20 @@ impl Target {
     /// [`Target::may_execute`], the mode bits decide: where a POSIX ACL is set, the group bits
     /// are its mask.
     pub fn may_search(&self, owner: u32, group: u32, mode: u32) -> bool {
-        self.uid == 0 || mode & self.class_bits(owner, group, 0o111) != 0
+        self.identity().may_search(owner, group, mode)
     }
 
-    /// Of the owner, group and other bits in `bits`, the ones that apply to this user: the
-    /// first class it belongs to decides, as in the kernel.
+    /// Of the owner, group and other bits in `bits`, the ones that apply to this user.
     fn class_bits(&self, owner: u32, group: u32, bits: u32) -> u32 {
-        if owner == self.uid {
-            bits & 0o700
-        } else if group == self.gid || self.groups.contains(&group) {
-            bits & 0o070
-        } else {
-            bits & 0o007
+        self.identity().class_bits(owner, group, bits)
+    }
+
+    /// This user as permission checks see it, judged by the rules shared with the shim.
+    fn identity(&self) -> Identity<'_> {
+        Identity {
+            uid: self.uid,
+            gid: self.gid,
+            groups: &self.groups,
         }
     }
 }

@@ -89,19 +89,10 @@ pub fn check_root_owned(stat: &FileStat, path: &Path, kind: Kind) -> Result<(), 
         }
         _ => {}
     }
-    if stat.st_uid != 0 {
-        return Err(Untrusted(format!(
-            "{shown} is owned by uid {}, not root; run: chown root {shown}",
-            stat.st_uid
-        )));
+    match assent_common::access::root_owned_problem(&shown.to_string(), stat.st_uid, stat.st_mode) {
+        Some(why) => Err(Untrusted(why)),
+        None => Ok(()),
     }
-    if stat.st_mode & 0o022 != 0 {
-        return Err(Untrusted(format!(
-            "{shown} is writable by group or others (mode {:04o}); run: chmod go-w {shown}",
-            stat.st_mode & 0o7777
-        )));
-    }
-    Ok(())
 }
 
 fn io_problem(path: &Path, what: &str, errno: Errno) -> Untrusted {

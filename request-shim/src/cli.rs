@@ -35,7 +35,7 @@ pub fn after_help() -> String {
 pub fn exit_statuses() -> Vec<(String, &'static str)> {
     let mut table = vec![(
         "N".to_owned(),
-        "the command's own status: it ran (the elevator replaced assent with it)",
+        "the command's own status (128+N when signal N killed it): it ran, and the elevator, which waits for it and passes SIGINT, SIGTERM and SIGHUP on to it, exits with that status",
     )];
     table.extend(
         Exit::ALL

@@ -7,7 +7,7 @@ use assent_protocol::{Envelope, PrivateKey, Signed, Status};
 use serde_json::json;
 
 use crate::cache::{self, CachedGrant, GrantCache, Unusable};
-use crate::config::{self, ELEVATOR_CONFIG, ElevatorFile, ElevatorSettings};
+use crate::config::{ELEVATOR_CONFIG, ElevatorFile, ElevatorSettings};
 use crate::failure::{Result, say};
 use crate::keys;
 use crate::output::Out;
@@ -37,12 +37,7 @@ pub fn keygen(name: Option<String>, force: bool) -> Result<ExitCode> {
         setup.paths.public_key().display()
     );
     let elevator_config = Path::new(ELEVATOR_CONFIG);
-    let listed = match ElevatorFile::read(elevator_config) {
-        ElevatorFile::Parsed(table) => {
-            ElevatorFile::requester_run_as(&table, &setup.requester.user)
-        }
-        _ => None,
-    };
+    let listed = ElevatorFile::read(elevator_config).requester_run_as(&setup.requester.user);
     outln!(out);
     out.text(next_steps(
         &setup.requester.user,
@@ -96,13 +91,23 @@ pub fn next_steps(
 /// relay is asked for the latest statuses first; when it cannot answer, the states come from
 /// the statuses kept, and a line on stderr says so.
 pub fn grants(as_json: bool) -> Result<ExitCode> {
+    list_grants(as_json, false)
+}
+
+/// `sudo -l`: the caller's live grants only, the commands that run now without asking.
+pub fn live_grants() -> Result<ExitCode> {
+    list_grants(false, true)
+}
+
+fn list_grants(as_json: bool, live_only: bool) -> Result<ExitCode> {
     let setup = Setup::load()?;
     let key = keys::load(&setup.paths.key())?;
     let cache = GrantCache::new(setup.paths.grants());
     let kept = StatusStore::new(setup.paths.statuses());
     let entries = cache.entries(&key.public());
-    let settings = ElevatorSettings::read();
-    let approvers = config::listed_approvers(Path::new(ELEVATOR_CONFIG));
+    let elevator_file = ElevatorFile::read(Path::new(ELEVATOR_CONFIG));
+    let settings = ElevatorSettings::from_file(&elevator_file, Path::new(ELEVATOR_CONFIG));
+    let approvers = elevator_file.approvers();
     let now = clock::now();
     let open = |g: &CachedGrant| cache::check_window(&g.decision.payload, now).is_ok();
     let served = if entries.iter().any(|(_, g)| g.as_ref().is_ok_and(open)) {
@@ -111,15 +116,24 @@ pub fn grants(as_json: bool) -> Result<ExitCode> {
         None
     };
     let mut out = Out::stdout();
-    if entries.is_empty() && !as_json {
+    if live_only {
+        outln!(
+            out,
+            "{} on {} may run these without asking, until each ends (every other command is asked for):",
+            setup.requester.user,
+            setup.requester.host
+        );
+    } else if entries.is_empty() && !as_json {
         outln!(out, "no cached grants in {}", cache.dir().display());
     }
+    let mut shown = 0;
     for (path, entry) in entries {
         if out.closed() {
             break;
         }
         let grant = match entry {
             Ok(grant) => grant,
+            Err(_) if live_only => continue,
             Err(why) => {
                 if as_json {
                     outln!(out, "{}", json!({"file": path, "error": why}));
@@ -140,6 +154,10 @@ pub fn grants(as_json: bool) -> Result<ExitCode> {
             now,
             settings.status_max_age_s,
         );
+        if live_only && judged.is_err() {
+            continue;
+        }
+        shown += 1;
         let r = &grant.request.payload;
         let d = &grant.decision.payload;
         let (state, why) = match &judged {
@@ -193,6 +211,9 @@ pub fn grants(as_json: bool) -> Result<ExitCode> {
             outln!(out, "  state    {}", state_line(&judged, now));
             outln!(out);
         }
+    }
+    if live_only && shown == 0 {
+        outln!(out, "  (none)");
     }
     Ok(ExitCode::SUCCESS)
 }

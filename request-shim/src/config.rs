@@ -18,6 +18,8 @@ use assent_common::duration;
 
 pub const DEFAULT_RELAY: &str = "ws://127.0.0.1:7447";
 pub const DEFAULT_TIMEOUT_S: u64 = 300;
+/// How long a relay that cannot be reached at all is tried before the run gives up.
+pub const DEFAULT_CONNECT_TIMEOUT_S: u64 = 15;
 pub const ELEVATOR_NAME: &str = "assent-elevate";
 
 /// The elevator's config and this install's host id, at the paths the elevator was built with.
@@ -91,6 +93,8 @@ struct AgentToml {
     name: Option<String>,
     elevator: Option<PathBuf>,
     timeout: Option<String>,
+    connect_timeout: Option<String>,
+    quiet: Option<bool>,
 }
 
 /// `relay_ca = "/a.pem:/b.pem"` (as in `ASSENT_RELAY_CA`) or `relay_ca = ["/a.pem", "/b.pem"]`.
@@ -147,6 +151,10 @@ pub struct Config {
     /// Set in `agent.toml`; otherwise the elevator is looked up on PATH.
     pub elevator: Option<PathBuf>,
     pub timeout_s: u64,
+    /// How long an unreachable relay is tried before giving up (exit 75).
+    pub connect_timeout_s: u64,
+    /// Only failure lines on stderr (`ASSENT_QUIET=1` does the same).
+    pub quiet: bool,
     /// PEM files of CAs trusted for `wss://` relays besides the system's roots
     /// (`relay_ca`, or `ASSENT_RELAY_CA` which replaces it).
     pub relay_ca: Vec<PathBuf>,
@@ -182,6 +190,8 @@ impl Config {
             name: os_user.to_owned(),
             elevator: None,
             timeout_s: DEFAULT_TIMEOUT_S,
+            connect_timeout_s: DEFAULT_CONNECT_TIMEOUT_S,
+            quiet: false,
             relay_ca: Vec::new(),
         }
     }
@@ -242,6 +252,10 @@ impl Config {
             Some(t) => duration::parse(&t).map_err(|why| bad(format!("timeout: {why}")))?,
             None => DEFAULT_TIMEOUT_S,
         };
+        let connect_timeout_s = match raw.connect_timeout {
+            Some(t) => duration::parse(&t).map_err(|why| bad(format!("connect_timeout: {why}")))?,
+            None => DEFAULT_CONNECT_TIMEOUT_S,
+        };
         let relay_ca = match raw.relay_ca {
             Some(files) => {
                 ca_paths(files.paths()).map_err(|why| bad(format!("relay_ca: {why}")))?
@@ -256,6 +270,8 @@ impl Config {
             name,
             elevator: raw.elevator,
             timeout_s,
+            connect_timeout_s,
+            quiet: raw.quiet.unwrap_or(false),
             relay_ca,
         })
     }
@@ -306,25 +322,50 @@ pub fn check_relay_url(url: &str) -> Result<String, String> {
     Ok(url.to_owned())
 }
 
-/// The elevator's configuration as this user can see it. The elevator re-reads it and
-/// decides; the shim only reads it to ask for something that can pass, and to tell in
-/// `assent status` what is missing.
+/// The elevator's configuration as this user can see it: checked and parsed as strictly as
+/// the elevator checks and parses it (the same parser, [`ElevatorConfig::parse`], and the same
+/// rule for the file and the directories above it), so that what the shim and `assent status`
+/// say about it is what the elevator will do. The elevator reads it again and decides.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ElevatorFile {
-    /// Read and parsed as TOML (the elevator checks the rest of its shape itself).
-    Parsed(toml::Table),
+    /// Safe, read, and accepted by the elevator's parser.
+    Parsed(ElevatorConfig),
     /// It does not exist: the elevator refuses everything.
     Absent,
     /// It may exist, but this user cannot read it; why.
     Unreadable(String),
-    /// Read, but not TOML; why.
+    /// It, or a directory above it, is not root's alone, so the elevator refuses everything;
+    /// why, with the fix.
+    Unsafe(String),
+    /// Read, but the elevator's parser refuses it; why (one line naming the file).
     Unparsable(String),
 }
 
 impl ElevatorFile {
     pub fn read(path: &Path) -> ElevatorFile {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
+        Self::read_from(Path::new("/"), path)
+    }
+
+    /// As [`ElevatorFile::read`], judging the directories only from `anchor` down (tests keep
+    /// their files under a temporary directory that is not root's alone).
+    pub fn read_from(anchor: &Path, path: &Path) -> ElevatorFile {
+        match unsafe_path(anchor, path) {
+            Ok(()) => {}
+            Err(PathProblem::Absent) => return ElevatorFile::Absent,
+            Err(PathProblem::Unknown(why)) => return ElevatorFile::Unreadable(why),
+            Err(PathProblem::Unsafe(why)) => return ElevatorFile::Unsafe(why),
+        }
+        Self::parse_file(path)
+    }
+
+    /// Read and parse `path`, whoever owns it.
+    fn parse_file(path: &Path) -> ElevatorFile {
+        use std::io::Read as _;
+        let mut bytes = Vec::new();
+        let read = std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_CONFIG_LEN + 1).read_to_end(&mut bytes));
+        match read {
+            Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return ElevatorFile::Absent,
             Err(e) => {
                 return ElevatorFile::Unreadable(format!(
@@ -332,68 +373,100 @@ impl ElevatorFile {
                     path.display()
                 ));
             }
+        }
+        if bytes.len() as u64 > MAX_CONFIG_LEN {
+            return ElevatorFile::Unparsable(format!(
+                "{}: larger than {MAX_CONFIG_LEN} bytes",
+                path.display()
+            ));
+        }
+        let Ok(text) = String::from_utf8(bytes) else {
+            return ElevatorFile::Unparsable(format!("{}: not UTF-8 text", path.display()));
         };
-        match toml::from_str(&text) {
-            Ok(table) => ElevatorFile::Parsed(table),
-            Err(e) => ElevatorFile::Unparsable(format!(
-                "{} does not parse: {}",
-                path.display(),
-                toml_error(&text, &e)
-            )),
+        match ElevatorConfig::parse(&text, path) {
+            Ok(config) => ElevatorFile::Parsed(config),
+            Err(why) => ElevatorFile::Unparsable(why),
         }
     }
 
+    /// The configuration, when the elevator would accept it.
+    pub fn config(&self) -> Option<&ElevatorConfig> {
+        match self {
+            ElevatorFile::Parsed(config) => Some(config),
+            _ => None,
+        }
+    }
+
+    /// The approvers it lists; `None` when only the elevator can tell.
+    pub fn approvers(&self) -> Option<Vec<Approver>> {
+        self.config().map(|c| c.approvers.clone())
+    }
+
     /// The `run_as` list of `user`'s `[[requester]]` entry, when `user` is listed.
-    pub fn requester_run_as(table: &toml::Table, user: &str) -> Option<Vec<String>> {
-        entries(table, "requester")
-            .find(|entry| entry.get("user").and_then(toml::Value::as_str) == Some(user))
-            .map(|entry| {
-                entry
-                    .get("run_as")
-                    .and_then(toml::Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(toml::Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-    }
-
-    /// The names of the `[[approver]]` entries.
-    pub fn approvers(table: &toml::Table) -> Vec<String> {
-        entries(table, "approver")
-            .map(|entry| {
-                entry
-                    .get("name")
-                    .and_then(toml::Value::as_str)
-                    .unwrap_or("(unnamed)")
-                    .to_owned()
-            })
-            .collect()
+    pub fn requester_run_as(&self, user: &str) -> Option<Vec<String>> {
+        self.config()?.requester(user).map(|r| r.run_as.clone())
     }
 }
 
-/// The tables of the array of tables `[[name]]`.
-fn entries<'t>(table: &'t toml::Table, name: &str) -> impl Iterator<Item = &'t toml::Table> {
-    table
-        .get(name)
-        .and_then(toml::Value::as_array)
+/// Why the elevator's configuration cannot be judged, or is not safe.
+enum PathProblem {
+    Absent,
+    /// This user cannot look (a directory it may not search); why.
+    Unknown(String),
+    Unsafe(String),
+}
+
+/// The file at `path` and every directory from `anchor` down to it are owned by root and not
+/// writable by group or others, and none is a symbolic link: the elevator's own rule for its
+/// configuration (it opens each with `O_NOFOLLOW` and checks the open descriptor).
+fn unsafe_path(anchor: &Path, path: &Path) -> std::result::Result<(), PathProblem> {
+    use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
+    let mut dirs: Vec<&Path> = path
+        .ancestors()
+        .skip(1)
+        .take_while(|dir| dir.starts_with(anchor))
+        .collect();
+    dirs.reverse();
+    for (at, kind) in dirs
         .into_iter()
-        .flatten()
-        .filter_map(toml::Value::as_table)
-}
-
-/// The approvers `elevator.toml` lists, parsed as strictly as the elevator parses it; `None`
-/// when this user cannot read the file or it does not parse, and only the elevator can tell.
-pub fn listed_approvers(path: &Path) -> Option<Vec<Approver>> {
-    use std::io::Read as _;
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(MAX_CONFIG_LEN)
-        .read_to_string(&mut text)
-        .ok()?;
-    ElevatorConfig::parse(&text, path).ok().map(|c| c.approvers)
+        .map(|dir| (dir, "directory"))
+        .chain([(path, "file")])
+    {
+        let meta = match std::fs::symlink_metadata(at) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(PathProblem::Absent),
+            Err(e) => {
+                return Err(PathProblem::Unknown(format!(
+                    "cannot inspect {}: {e}",
+                    at.display()
+                )));
+            }
+        };
+        let shown = at.display().to_string();
+        let file_type = meta.file_type();
+        if file_type.is_symlink() {
+            return Err(PathProblem::Unsafe(format!(
+                "{shown} is a symbolic link; the elevator follows none, so it refuses every request; fix: as root, put the real {kind} there"
+            )));
+        }
+        let right_kind = match kind {
+            "directory" => file_type.is_dir(),
+            _ => file_type.is_file() && !file_type.is_fifo(),
+        };
+        if !right_kind {
+            return Err(PathProblem::Unsafe(format!(
+                "{shown} is not a {kind}, so the elevator refuses every request"
+            )));
+        }
+        if let Some(why) =
+            assent_common::access::root_owned_problem(&shown, meta.uid(), meta.mode())
+        {
+            return Err(PathProblem::Unsafe(format!(
+                "{why} (as root); until then the elevator refuses every request"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// This install's host id, which every request names beside the hostname: read from the file
@@ -447,14 +520,6 @@ pub struct ElevatorSettings {
 }
 
 impl ElevatorSettings {
-    pub fn read() -> ElevatorSettings {
-        Self::read_from(Path::new(ELEVATOR_CONFIG))
-    }
-
-    pub fn read_from(path: &Path) -> ElevatorSettings {
-        Self::from_file(&ElevatorFile::read(path), path)
-    }
-
     /// The settings in `file`, read from `path`, else the defaults.
     pub fn from_file(file: &ElevatorFile, path: &Path) -> ElevatorSettings {
         let default = |why: String| ElevatorSettings {
@@ -462,30 +527,19 @@ impl ElevatorSettings {
             status_max_age_s: DEFAULT_STATUS_MAX_AGE_S,
             source: SettingsSource::Default(why),
         };
-        let table = match file {
-            ElevatorFile::Parsed(table) => table,
-            ElevatorFile::Absent => {
-                return default(format!(
-                    "{} is not readable: it does not exist",
-                    path.display()
-                ));
-            }
-            ElevatorFile::Unreadable(why) | ElevatorFile::Unparsable(why) => {
-                return default(why.clone());
-            }
-        };
-        let settings = table.get("settings").and_then(toml::Value::as_table);
-        let get = |key: &str| settings.and_then(|s| s.get(key));
-        ElevatorSettings {
-            secure_path: get("secure_path")
-                .and_then(toml::Value::as_str)
-                .unwrap_or(DEFAULT_SECURE_PATH)
-                .to_owned(),
-            status_max_age_s: get("status_max_age_s")
-                .and_then(toml::Value::as_integer)
-                .and_then(|n| u64::try_from(n).ok())
-                .unwrap_or(DEFAULT_STATUS_MAX_AGE_S),
-            source: SettingsSource::File(path.to_path_buf()),
+        match file {
+            ElevatorFile::Parsed(config) => ElevatorSettings {
+                secure_path: config.settings.secure_path.clone(),
+                status_max_age_s: config.settings.status_max_age_s,
+                source: SettingsSource::File(path.to_path_buf()),
+            },
+            ElevatorFile::Absent => default(format!(
+                "{} is not readable: it does not exist",
+                path.display()
+            )),
+            ElevatorFile::Unreadable(why)
+            | ElevatorFile::Unsafe(why)
+            | ElevatorFile::Unparsable(why) => default(why.clone()),
         }
     }
 }
@@ -511,6 +565,8 @@ mod tests {
         assert_eq!(c.name, "openclaw");
         assert_eq!(c.elevator, None);
         assert_eq!(c.timeout_s, 300);
+        assert_eq!(c.connect_timeout_s, 15);
+        assert!(!c.quiet);
     }
 
     #[test]
@@ -522,6 +578,8 @@ relay_ca = ["/etc/assent/ca.pem", "/opt/ca/second.pem"]
 name = "builder"
 elevator = "/opt/assent/bin/assent-elevate"
 timeout = "90s"
+connect_timeout = "5s"
+quiet = true
 "#,
         )
         .unwrap();
@@ -533,6 +591,8 @@ timeout = "90s"
             Some(Path::new("/opt/assent/bin/assent-elevate"))
         );
         assert_eq!(c.timeout_s, 90);
+        assert_eq!(c.connect_timeout_s, 5);
+        assert!(c.quiet);
         assert_eq!(
             c.relay_ca,
             [
@@ -593,6 +653,8 @@ timeout = "90s"
             ("relay = 7447", "relay"),
             ("timeout = \"5\"", "timeout"),
             ("timeout = \"0s\"", "at least 1s"),
+            ("connect_timeout = \"soon\"", "connect_timeout"),
+            ("quiet = \"yes\"", "quiet"),
             ("name = \"\"", "name must be"),
             ("elevator = \"bin/assent-elevate\"", "absolute path"),
             (
@@ -647,91 +709,140 @@ timeout = "90s"
         assert_eq!(c.relay, DEFAULT_RELAY);
     }
 
+    /// A valid `elevator.toml` listing approver alice, requester openclaw, and `extra`.
+    fn elevator_toml(extra: &str) -> String {
+        let key = assent_protocol::PrivateKey::generate("alice@h")
+            .public()
+            .to_openssh("alice@h");
+        format!(
+            "[[approver]]\nname = \"alice\"\nkey = \"{key}\"\n[[requester]]\nuser = \"openclaw\"\nrun_as = [\"root\", \"postgres\"]\n{extra}"
+        )
+    }
+
     #[test]
     fn elevator_settings_from_file_or_default() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("elevator.toml");
-        let s = ElevatorSettings::read_from(&file);
+        let settings = || ElevatorSettings::from_file(&ElevatorFile::parse_file(&file), &file);
+        let s = settings();
         assert_eq!(s.secure_path, DEFAULT_SECURE_PATH);
         assert!(
             matches!(s.source, SettingsSource::Default(ref why) if why.contains("not readable"))
         );
         std::fs::write(
             &file,
-            "[[approver]]\nname = \"alice\"\nkey = \"ssh-ed25519 AAAA\"\n[settings]\nsecure_path = \"/opt/bin:/usr/bin\"\nstatus_max_age_s = 60\n",
+            elevator_toml(
+                "[settings]\nsecure_path = \"/opt/bin:/usr/bin\"\nstatus_max_age_s = 60\n",
+            ),
         )
         .unwrap();
-        let s = ElevatorSettings::read_from(&file);
+        let s = settings();
         assert_eq!(s.secure_path, "/opt/bin:/usr/bin");
         assert_eq!(s.status_max_age_s, 60);
         assert_eq!(s.source, SettingsSource::File(file.clone()));
-        std::fs::write(&file, "[settings]\nclock_skew_s = 5\n").unwrap();
-        let s = ElevatorSettings::read_from(&file);
+        std::fs::write(&file, elevator_toml("[settings]\nclock_skew_s = 5\n")).unwrap();
+        let s = settings();
         assert_eq!(s.secure_path, DEFAULT_SECURE_PATH);
         assert_eq!(s.source, SettingsSource::File(file.clone()));
         std::fs::write(&file, "[settings\n").unwrap();
         assert!(matches!(
-            ElevatorSettings::read_from(&file).source,
-            SettingsSource::Default(ref why) if why.contains("does not parse")
+            settings().source,
+            SettingsSource::Default(ref why) if why.starts_with(&file.display().to_string())
         ));
     }
 
     #[test]
-    fn elevator_file_lists_requesters_and_approvers() {
+    fn elevator_file_is_parsed_as_strictly_as_the_elevator_parses_it() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("elevator.toml");
-        assert_eq!(ElevatorFile::read(&file), ElevatorFile::Absent);
+        assert_eq!(ElevatorFile::parse_file(&file), ElevatorFile::Absent);
         std::fs::write(&file, "[[requester]\n").unwrap();
         assert!(matches!(
-            ElevatorFile::read(&file),
-            ElevatorFile::Unparsable(ref why) if why.contains("does not parse") && why.contains("line 1")
+            ElevatorFile::parse_file(&file),
+            ElevatorFile::Unparsable(_)
         ));
-        std::fs::write(
-            &file,
-            r#"
-[[approver]]
-name = "alice"
-key = "ssh-ed25519 AAAA"
-[[approver]]
-name = "bob"
-key = "ssh-ed25519 BBBB"
-[[requester]]
-user = "openclaw"
-run_as = ["root", "postgres"]
-[[requester]]
-user = "builder"
-run_as = []
-"#,
-        )
-        .unwrap();
-        let ElevatorFile::Parsed(table) = ElevatorFile::read(&file) else {
-            panic!("parses")
-        };
-        assert_eq!(ElevatorFile::approvers(&table), ["alice", "bob"]);
+        std::fs::write(&file, elevator_toml("")).unwrap();
+        let parsed = ElevatorFile::parse_file(&file);
+        let names: Vec<String> = parsed
+            .approvers()
+            .unwrap()
+            .into_iter()
+            .map(|a| a.name)
+            .collect();
+        assert_eq!(names, ["alice"]);
         assert_eq!(
-            ElevatorFile::requester_run_as(&table, "openclaw"),
+            parsed.requester_run_as("openclaw"),
             Some(vec!["root".to_owned(), "postgres".to_owned()])
         );
-        assert_eq!(
-            ElevatorFile::requester_run_as(&table, "builder"),
-            Some(vec![])
-        );
-        assert_eq!(ElevatorFile::requester_run_as(&table, "open"), None);
-        let empty = toml::Table::new();
-        assert!(ElevatorFile::approvers(&empty).is_empty());
-        assert_eq!(ElevatorFile::requester_run_as(&empty, "openclaw"), None);
+        assert_eq!(parsed.requester_run_as("open"), None);
+        // What a lenient TOML reading would take: a misspelt key, a key that is not a key.
+        for typo in [
+            elevator_toml("").replace("run_as", "run-as"),
+            elevator_toml("[settings]\nsecure-path = \"/bin\"\n"),
+            elevator_toml("").replace("ssh-ed25519 ", "ssh-ed25519 x"),
+        ] {
+            std::fs::write(&file, &typo).unwrap();
+            let ElevatorFile::Unparsable(why) = ElevatorFile::parse_file(&file) else {
+                panic!("{typo} was accepted")
+            };
+            assert!(why.starts_with(&format!("{}: ", file.display())), "{why}");
+            assert!(!why.contains('\n'), "{why}");
+            assert_eq!(parsed.approvers().map(|a| a.len()), Some(1));
+        }
     }
 
     #[test]
-    fn an_unreadable_elevator_file_is_told_apart_from_an_absent_one() {
+    fn an_elevator_file_not_roots_alone_is_unsafe() {
+        use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
-        // A directory where the file should be: it exists, but cannot be read as text.
-        let file = dir.path().join("elevator.toml");
-        std::fs::create_dir(&file).unwrap();
-        assert!(matches!(
-            ElevatorFile::read(&file),
-            ElevatorFile::Unreadable(ref why) if why.contains("not readable")
-        ));
+        let root = dir.path().canonicalize().unwrap();
+        let etc = root.join("etc");
+        std::fs::create_dir(&etc).unwrap();
+        let file = etc.join("elevator.toml");
+        let read = || ElevatorFile::read_from(&root, &file);
+        assert_eq!(read(), ElevatorFile::Absent);
+        std::fs::write(&file, elevator_toml("")).unwrap();
+        let mode = |path: &Path, mode: u32| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        mode(&root, 0o755);
+        mode(&etc, 0o755);
+        mode(&file, 0o644);
+        if !nix::unistd::geteuid().is_root() {
+            let ElevatorFile::Unsafe(why) = read() else {
+                panic!("a file not owned by root is unsafe")
+            };
+            assert!(why.contains("not root; run: chown root"), "{why}");
+            return;
+        }
+        assert!(matches!(read(), ElevatorFile::Parsed(_)));
+        mode(&file, 0o666);
+        let ElevatorFile::Unsafe(why) = read() else {
+            panic!("0666 is unsafe")
+        };
+        assert_eq!(
+            why,
+            format!(
+                "{0} is writable by group or others (mode 0666); run: chmod go-w {0} (as root); until then the elevator refuses every request",
+                file.display()
+            )
+        );
+        mode(&file, 0o644);
+        mode(&etc, 0o775);
+        let ElevatorFile::Unsafe(why) = read() else {
+            panic!("a group-writable directory is unsafe")
+        };
+        assert!(
+            why.starts_with(&format!("{} is writable", etc.display())),
+            "{why}"
+        );
+        mode(&etc, 0o755);
+        std::fs::rename(&file, etc.join("real.toml")).unwrap();
+        std::os::unix::fs::symlink(etc.join("real.toml"), &file).unwrap();
+        let ElevatorFile::Unsafe(why) = read() else {
+            panic!("a symlink is unsafe")
+        };
+        assert!(why.contains("is a symbolic link"), "{why}");
     }
 
     #[test]

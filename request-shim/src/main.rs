@@ -16,6 +16,7 @@ mod failure;
 mod keys;
 mod manual;
 mod mcp;
+pub mod preflight;
 mod program;
 mod progress;
 mod request;
@@ -72,6 +73,7 @@ fn assent_main(args: Vec<OsString>) -> Result<ExitCode> {
             timeout_s: args.timeout,
             relay: args.relay,
             command: args.command,
+            never_ask: false,
         })? {},
         Command::Keygen { name, force } => commands::keygen(name, force),
         Command::Grants { json } => commands::grants(json),
@@ -85,8 +87,9 @@ fn sudo_main(args: &[OsString]) -> Result<ExitCode> {
         sudo::SudoCommand::Help => {
             outln!(
                 Out::stdout(),
-                "usage: {}\n\nThis sudo is assent: each command waits for a human's approval on their console.\nThe reason shown to the approver comes from ASSENT_REASON. -n is accepted (assent never\nprompts here). See `assent --help` for exit statuses.",
-                sudo::USAGE
+                "usage: {}\n       sudo -l | -v | -k | -K\n\nThis sudo is assent: each command waits for a human's approval on their console.\nThe reason shown to the approver comes from ASSENT_REASON. -n never asks: it runs on a\nlive cached grant, else exits 1 at once. -l lists the live grants; {} do nothing.\nSee `assent --help` for exit statuses.",
+                sudo::USAGE,
+                sudo::NO_OPS
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -98,6 +101,8 @@ fn sudo_main(args: &[OsString]) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        sudo::SudoCommand::NoOp => Ok(ExitCode::SUCCESS),
+        sudo::SudoCommand::List => commands::live_grants(),
         sudo::SudoCommand::Run(s) => match run::run(RunPlan {
             run_as: s.user.unwrap_or_else(|| "root".into()),
             reason: std::env::var("ASSENT_REASON")
@@ -109,6 +114,7 @@ fn sudo_main(args: &[OsString]) -> Result<ExitCode> {
             timeout_s: None,
             relay: None,
             command: s.command,
+            never_ask: s.non_interactive,
         })? {},
     }
 }

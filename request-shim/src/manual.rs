@@ -10,8 +10,8 @@ use clap::{Arg, Command, CommandFactory};
 
 use crate::cli::{Cli, exit_statuses};
 use crate::config::{
-    AGENT_TOML, DEFAULT_RELAY, DEFAULT_TIMEOUT_S, ELEVATOR_CONFIG, ELEVATOR_NAME, GRANTS_DIR,
-    HOST_ID, KEY_FILE, PUBLIC_KEY_FILE, STATUSES_DIR,
+    AGENT_TOML, DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_RELAY, DEFAULT_TIMEOUT_S, ELEVATOR_CONFIG,
+    ELEVATOR_NAME, GRANTS_DIR, HOST_ID, KEY_FILE, PUBLIC_KEY_FILE, STATUSES_DIR,
 };
 use crate::failure::Exit;
 use crate::sudo;
@@ -99,20 +99,30 @@ fn sudo_entry(page: &mut Roff) {
     )]);
     page.control("PP", []).text([bold(sudo::USAGE)]);
     let refused = format!(
-        "-i, -s, -E, -e, -l, -v, -k, -b, -H, -P, -S, -g and every other option are refused \
-         by name, with status {}.",
+        "-i, -s, -E, -e, -b, -H, -P, -S, -g and every other option are refused by name, with \
+         what to do instead, and status {}.",
         Exit::Usage.code()
     );
-    let items: [(&str, &str); 5] = [
+    let never_ask = format!(
+        "Never asks a human: runs at once on a live cached grant for exactly this command, \
+         else exits {} at once with \"approval required; run without -n to ask the \
+         approver\".",
+        Exit::ApprovalRequired.code()
+    );
+    let items: [(&str, &str); 7] = [
         (
             "-u USER, -uUSER, --user USER, --user=USER",
             "Whom to run as; root when absent. Numeric #UID is not supported.",
         ),
+        ("-n, --non-interactive", &never_ask),
         (
-            "-n, --non-interactive",
-            "Accepted and changes nothing: assent never prompts on the caller's terminal (the \
-             human approves on their own console), so it still waits for the approval, up to \
-             the configured timeout.",
+            "-l, --list",
+            "Lists the caller's live cached grants: what runs now without asking.",
+        ),
+        (
+            "-k, -K, -v",
+            "Accepted and do nothing (status 0): assent keeps no password timestamp. -k \
+             COMMAND runs COMMAND as usual.",
         ),
         (
             "NAME=VALUE",
@@ -151,6 +161,13 @@ fn environment(page: &mut Roff, cmd: &Command) {
                 .to_owned(),
         ),
         (
+            "ASSENT_QUIET".to_owned(),
+            format!(
+                "Set to 1 (anything but empty or 0): no informational lines on stderr, only \
+                 failures, as quiet = true in {AGENT_TOML}."
+            ),
+        ),
+        (
             "XDG_CONFIG_HOME, XDG_STATE_HOME".to_owned(),
             "Where the files below live; default ~/.config and ~/.local/state.".to_owned(),
         ),
@@ -182,8 +199,11 @@ fn files(page: &mut Roff) {
                 "Optional settings, unknown fields refused: relay = URL (default \
                  {DEFAULT_RELAY}); name = the agent name shown to approvers (default: the OS \
                  user name); elevator = absolute path of {ELEVATOR_NAME} (default: the first \
-                 on PATH); timeout = how long to wait for a decision (default {}).",
-                duration::format(DEFAULT_TIMEOUT_S)
+                 on PATH); timeout = how long to wait for a decision (default {}); \
+                 connect_timeout = how long a relay that cannot be reached at all is tried \
+                 (default {}); quiet = true for no informational lines on stderr.",
+                duration::format(DEFAULT_TIMEOUT_S),
+                duration::format(DEFAULT_CONNECT_TIMEOUT_S)
             ),
         ),
         (
@@ -281,6 +301,9 @@ mod tests {
             "/etc/assent/host\\-id",
             "\\-u USER",
             "[\\-n]",
+            "ASSENT_QUIET",
+            "connect_timeout",
+            "\\-l, \\-\\-list",
         ] {
             assert!(page.contains(needle), "{needle}");
         }

@@ -5,7 +5,7 @@
 
 use std::io::{IsTerminal as _, Write as _};
 
-use crate::failure::say;
+use crate::failure::{is_quiet, say};
 use assent_common::duration;
 
 #[derive(Debug)]
@@ -51,6 +51,9 @@ impl Progress {
             reference: self.reference.clone(),
             expires_at: self.expires_at,
         });
+        if is_quiet() {
+            return;
+        }
         if self.tty {
             // The relay once, then the countdown below it.
             say(format_args!(
@@ -70,7 +73,7 @@ impl Progress {
 
     /// Redraw the countdown (terminals only).
     pub fn tick(&mut self, now: u64) {
-        if !self.tty || !self.started {
+        if !self.tty || !self.started || is_quiet() {
             return;
         }
         let left = duration::format(self.expires_at.saturating_sub(now));
@@ -85,8 +88,16 @@ impl Progress {
         self.drawn = true;
     }
 
-    /// A line of its own (reconnects, ignored messages, the outcome).
+    /// An informational line of its own (reconnects, the cached grant's state); none when
+    /// quiet.
     pub fn line(&mut self, text: &str) {
+        if !is_quiet() {
+            self.warn(text);
+        }
+    }
+
+    /// A line that stays even when quiet: something went wrong or was ignored.
+    pub fn warn(&mut self, text: &str) {
         let mut err = std::io::stderr().lock();
         if self.drawn {
             let _ = write!(err, "\r\x1b[2K");

@@ -9,10 +9,13 @@ use assent_protocol::{Grant, HostId, MAX_PAYLOAD_LEN, Payload as _, Request};
 use assent_relay_client::CA_ENV;
 
 use crate::cache::{self, CachedGrant, GrantCache};
-use crate::config::{self, Config, ELEVATOR_CONFIG, ElevatorSettings, HOST_ID, Paths};
+use crate::config::{
+    self, Config, ELEVATOR_CONFIG, ElevatorFile, ElevatorSettings, HOST_ID, Paths,
+};
 use crate::elevate;
-use crate::failure::{Failure, Result, say};
+use crate::failure::{Exit, Failure, Result, inform, say};
 use crate::keys;
+use crate::preflight;
 use crate::program;
 use crate::progress::Progress;
 use crate::request::{self, Ask, Command, Requester};
@@ -32,6 +35,8 @@ pub struct RunPlan {
     pub timeout_s: Option<u64>,
     pub relay: Option<String>,
     pub command: Vec<OsString>,
+    /// `sudo -n`: run on a usable cached grant, else exit 1; never ask a human.
+    pub never_ask: bool,
 }
 
 fn check_user_name(name: &str) -> Result<()> {
@@ -76,6 +81,9 @@ pub fn run(plan: RunPlan) -> Result<Infallible> {
     if let Some(url) = &plan.relay {
         config.override_relay(url)?;
     }
+    crate::failure::set_quiet(
+        config.quiet || crate::failure::quiet_from_env(std::env::var_os("ASSENT_QUIET").as_deref()),
+    );
     check_user_name(&plan.run_as)?;
     let key = keys::load(&paths.key())?;
     let host_id = config::read_host_id(Path::new(HOST_ID)).map_err(Failure::config)?;
@@ -83,8 +91,9 @@ pub fn run(plan: RunPlan) -> Result<Infallible> {
         config.elevator.as_deref(),
         std::env::var_os("PATH").as_deref(),
     )?;
-    let settings = ElevatorSettings::read();
-    let approvers = config::listed_approvers(Path::new(ELEVATOR_CONFIG));
+    let elevator_file = ElevatorFile::read(Path::new(ELEVATOR_CONFIG));
+    let settings = ElevatorSettings::from_file(&elevator_file, Path::new(ELEVATOR_CONFIG));
+    let approvers = elevator_file.approvers();
 
     let argv = request::utf8_argv(&plan.command)?;
     let cwd = workdir::current()?;
@@ -116,6 +125,12 @@ pub fn run(plan: RunPlan) -> Result<Infallible> {
     let request = request::seal(&key, &payload)
         .open::<Request>()
         .map_err(|e| Failure::usage(format!("cannot build the request: {e}")))?;
+    // What no approval can fix stops here, before anyone is asked.
+    preflight::check_with(
+        preflight::Ask::from(&request.payload),
+        &elevator,
+        &elevator_file,
+    )?;
 
     let cache = GrantCache::new(paths.grants());
     let kept = StatusStore::new(paths.statuses());
@@ -133,11 +148,24 @@ pub fn run(plan: RunPlan) -> Result<Infallible> {
         Cached::Check(grant) => Some(*grant),
         Cached::None => None,
     };
+    if plan.never_ask {
+        let approved = cached.and_then(|grant| {
+            refresh_cached(grant, &config, &key, &kept, approvers.as_deref(), &settings)
+        });
+        return match approved {
+            Some(approved) => exec(&elevator, &approved, &command),
+            None => Err(Failure::new(
+                Exit::ApprovalRequired,
+                "approval required; run without -n to ask the approver",
+            )),
+        };
+    }
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::config(format!("cannot start the I/O runtime: {e}")))?;
+    let started = runtime.block_on(async { tokio::time::Instant::now() });
     let approved = runtime.block_on(
         Wait {
             relay: &config.relay,
@@ -149,13 +177,15 @@ pub fn run(plan: RunPlan) -> Result<Infallible> {
             ),
             request,
             timeout_s,
-            deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(timeout_s),
+            deadline: started + std::time::Duration::from_secs(timeout_s),
+            connect_deadline: started + std::time::Duration::from_secs(config.connect_timeout_s),
             connect: config.connect_options(),
             cached,
             cache: &cache,
             kept: &kept,
             status_max_age_s: settings.status_max_age_s,
             approvers,
+            submitted: false,
         }
         .run(),
     )?;
@@ -163,15 +193,40 @@ pub fn run(plan: RunPlan) -> Result<Infallible> {
     exec(&elevator, &approved, &command)
 }
 
-/// Say what is used and hand it to the elevator.
+/// A cached grant waiting for a fresh status of its console, judged once more with what the
+/// relay serves now (asked once, briefly); its approval when that makes it usable.
+fn refresh_cached(
+    grant: CachedGrant,
+    config: &Config,
+    key: &assent_protocol::PrivateKey,
+    kept: &StatusStore,
+    approvers: Option<&[Approver]>,
+    settings: &ElevatorSettings,
+) -> Option<Approved> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    let served = runtime
+        .block_on(crate::wait::served_statuses(
+            &config.relay,
+            key,
+            &config.connect_options(),
+            crate::status::RELAY_PATIENCE,
+        ))
+        .ok()?;
+    let now = clock::now();
+    let status = kept.update(&grant.decision, &served, now);
+    cache::check_grant(&grant, status, approvers, now, settings.status_max_age_s)
+        .ok()
+        .map(|status| Approved::from_cache(grant, status))
+}
+
+/// Hand the approval to the elevator. A cached grant runs silently; a fresh approval says who
+/// approved (unless quiet).
 fn exec(elevator: &Path, approved: &Approved, command: &Command) -> Result<Infallible> {
-    if approved.from_cache {
-        say(format_args!(
-            "using the cached {} grant from {}",
-            approved.grant, approved.approver
-        ));
-    } else {
-        say(format_args!(
+    if !approved.from_cache {
+        inform(format_args!(
             "approved by {} ({})",
             approved.approver, approved.grant
         ));

@@ -23,6 +23,7 @@ use crate::elevate;
 use crate::failure::{Exit, Result};
 use crate::keys;
 use crate::output::Out;
+use crate::preflight;
 use crate::request::Requester;
 
 /// How long the relay has to answer.
@@ -156,6 +157,7 @@ pub fn status() -> Result<ExitCode> {
     let (item, key) = check_key(&paths.key());
     report.add(item);
     report.add(check_relay(&config, key.as_ref()));
+    report.add(check_route(preflight::current_no_new_privs()));
     report.add(check_elevator(&config));
 
     let elevator_config = Path::new(ELEVATOR_CONFIG);
@@ -219,7 +221,7 @@ pub fn check_config(
             Item::problem(
                 "config",
                 format!(
-                    "{}; fix the file (every field is optional: relay, relay_ca, name, elevator, timeout); the lines below use the defaults",
+                    "{}; fix the file (every field is optional: relay, relay_ca, name, elevator, timeout, connect_timeout, quiet); the lines below use the defaults",
                     e.message
                 ),
             ),
@@ -376,6 +378,16 @@ pub fn relay_item(url: &str, source: &RelaySource, probe: &RelayProbe) -> Item {
     }
 }
 
+/// Which way to root works from this process: the `sudo` entry (and `assent run`), or, under
+/// no_new_privs, only the MCP server started outside the sandbox.
+pub fn check_route(no_new_privs: bool) -> Item {
+    let route = preflight::route_here(no_new_privs);
+    match preflight::no_new_privs(no_new_privs) {
+        Ok(()) => Item::ok("route", route),
+        Err(why) => Item::problem("route", format!("{route}; {why}")),
+    }
+}
+
 fn check_elevator(config: &Config) -> Item {
     match elevate::locate(
         config.elevator.as_deref(),
@@ -397,7 +409,7 @@ pub fn check_requester(file: &ElevatorFile, path: &Path, user: &str) -> Item {
         quote(user)
     );
     match file {
-        ElevatorFile::Parsed(table) => match ElevatorFile::requester_run_as(table, user) {
+        ElevatorFile::Parsed(_) => match file.requester_run_as(user) {
             Some(run_as) => Item::ok(
                 "requester",
                 format!(
@@ -430,6 +442,7 @@ pub fn check_requester(file: &ElevatorFile, path: &Path, user: &str) -> Item {
                 "{why}, so the elevator refuses everything; fix: correct it as root, then run `sudo assent-elevate check`"
             ),
         ),
+        ElevatorFile::Unsafe(why) => Item::problem("requester", why.clone()),
     }
 }
 
@@ -437,8 +450,8 @@ pub fn check_approvers(file: &ElevatorFile, path: &Path) -> Item {
     let path = path.display();
     let fix = "fix: an approver makes a key with `assent-console keygen` and, as root, adds the [[approver]] block it prints (`sudo assent-console keygen --trust --key …` does that)";
     match file {
-        ElevatorFile::Parsed(table) => {
-            let names = ElevatorFile::approvers(table);
+        ElevatorFile::Parsed(config) => {
+            let names: Vec<&str> = config.approvers.iter().map(|a| a.name.as_str()).collect();
             if names.is_empty() {
                 Item::missing(
                     "approvers",
@@ -458,9 +471,10 @@ pub fn check_approvers(file: &ElevatorFile, path: &Path) -> Item {
             "approvers",
             format!("cannot tell whether an [[approver]] is listed: {path} is not readable"),
         ),
-        ElevatorFile::Unparsable(_) => {
-            Item::unknown("approvers", format!("cannot tell until {path} parses"))
-        }
+        ElevatorFile::Unparsable(_) | ElevatorFile::Unsafe(_) => Item::unknown(
+            "approvers",
+            format!("cannot tell until the elevator accepts {path}"),
+        ),
     }
 }
 
@@ -476,8 +490,21 @@ mod tests {
 
     use super::*;
 
-    fn parsed(text: &str) -> ElevatorFile {
-        ElevatorFile::Parsed(toml::from_str(text).unwrap())
+    /// An `elevator.toml` the elevator accepts: `approvers` (each with a key of its own) and
+    /// the requester `openclaw` with `run_as`.
+    fn parsed(approvers: &[&str], run_as: &str) -> ElevatorFile {
+        let mut text = String::new();
+        for name in approvers {
+            let key = PrivateKey::generate(name).public().to_openssh(name);
+            text += &format!(
+                "[[approver]]\nname = {}\nkey = {}\n",
+                quote(name),
+                quote(&key)
+            );
+        }
+        text += &format!("[[requester]]\nuser = \"openclaw\"\nrun_as = {run_as}\n");
+        let config = assent_common::elevator_config::Config::parse(&text, Path::new(ETC));
+        ElevatorFile::Parsed(config.unwrap())
     }
 
     const ETC: &str = "/etc/assent/elevator.toml";
@@ -740,7 +767,7 @@ mod tests {
     #[test]
     fn requester_lines() {
         let path = Path::new(ETC);
-        let listed = parsed("[[requester]]\nuser = \"openclaw\"\nrun_as = [\"root\", \"pg\"]\n");
+        let listed = parsed(&["alice"], "[\"root\", \"pg\"]");
         let item = check_requester(&listed, path, "openclaw");
         assert_eq!(item.mark, Mark::Ok);
         assert!(item.detail.contains("(run_as: root, pg)"), "{item}");
@@ -766,22 +793,34 @@ mod tests {
         let bad = ElevatorFile::Unparsable(format!("{ETC} does not parse: line 1"));
         let item = check_requester(&bad, path, "openclaw");
         assert_eq!((item.mark, item.exit), (Mark::Problem, Some(Exit::Config)));
+
+        let open = ElevatorFile::Unsafe(format!("{ETC} is writable by group or others"));
+        let item = check_requester(&open, path, "openclaw");
+        assert_eq!((item.mark, item.exit), (Mark::Problem, Some(Exit::Config)));
+        assert!(
+            item.detail.contains("writable by group or others"),
+            "{item}"
+        );
+    }
+
+    #[test]
+    fn the_route_line_names_mcp_under_no_new_privs() {
+        let item = check_route(false);
+        assert_eq!((item.mark, item.exit), (Mark::Ok, None));
+        assert!(item.detail.contains("`sudo` entry"), "{item}");
+        let item = check_route(true);
+        assert_eq!((item.mark, item.exit), (Mark::Problem, Some(Exit::Config)));
+        assert!(item.detail.starts_with("MCP only"), "{item}");
+        assert!(item.detail.contains("`assent mcp`"), "{item}");
     }
 
     #[test]
     fn approver_lines() {
         let path = Path::new(ETC);
-        let two = parsed(
-            "[[approver]]\nname = \"alice\"\nkey = \"k\"\n[[approver]]\nname = \"bob\"\nkey = \"k\"\n",
-        );
+        let two = parsed(&["alice", "bob"], "[\"root\"]");
         let item = check_approvers(&two, path);
         assert_eq!(item.mark, Mark::Ok);
         assert_eq!(item.detail, format!("2 listed in {ETC}: alice, bob"));
-
-        let none = parsed("[[requester]]\nuser = \"openclaw\"\nrun_as = [\"root\"]\n");
-        let item = check_approvers(&none, path);
-        assert_eq!((item.mark, item.exit), (Mark::Missing, Some(Exit::Config)));
-        assert!(item.detail.contains("assent-console keygen"), "{item}");
 
         let item = check_approvers(&ElevatorFile::Absent, path);
         assert_eq!(item.mark, Mark::Missing);

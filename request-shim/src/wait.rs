@@ -34,6 +34,37 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const STATUS_WAIT: Duration = Duration::from_secs(5);
 /// How often a wait that holds a cached grant asks the relay again for its console's status.
 pub const STATUS_POLL: Duration = Duration::from_secs(2);
+/// How long a stopped wait tries to withdraw its request before it exits anyway.
+const WITHDRAW_PATIENCE: Duration = Duration::from_secs(2);
+
+/// The signals that stop a wait, each with the status it exits with (128 + its number).
+struct Stops {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Stops {
+    fn listen() -> Result<Stops> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let listen = |kind: SignalKind| {
+            signal(kind).map_err(|e| Failure::config(format!("cannot listen for signals: {e}")))
+        };
+        Ok(Stops {
+            interrupt: listen(SignalKind::interrupt())?,
+            terminate: listen(SignalKind::terminate())?,
+            hangup: listen(SignalKind::hangup())?,
+        })
+    }
+
+    async fn next(&mut self) -> Exit {
+        tokio::select! {
+            _ = self.interrupt.recv() => Exit::Interrupted,
+            _ = self.terminate.recv() => Exit::Terminated,
+            _ = self.hangup.recv() => Exit::HungUp,
+        }
+    }
+}
 
 /// The statuses `url` serves, asked for once within `patience`; why not, when it cannot say.
 pub async fn served_statuses(
@@ -129,6 +160,9 @@ pub struct Wait<'a> {
     pub timeout_s: u64,
     /// When the wait ends: the timeout after it started, to the second.
     pub deadline: Instant,
+    /// When a relay never reached is given up (`connect_timeout` after the start; the
+    /// deadline when that is sooner).
+    pub connect_deadline: Instant,
     /// How to connect (the CA files for `wss://`).
     pub connect: ConnectOptions,
     /// A cached grant to try before asking anew, and while the request waits.
@@ -140,19 +174,98 @@ pub struct Wait<'a> {
     pub progress: Progress,
     /// The elevator's approvers, when this user can read them.
     pub approvers: Option<Vec<Approver>>,
+    /// The request was handed to a relay at least once (and may need withdrawing).
+    pub submitted: bool,
 }
 
 impl Wait<'_> {
-    /// Run until approved, denied, expired, or interrupted.
+    /// Run until approved, denied, expired, or stopped by SIGINT, SIGTERM or SIGHUP; a stopped
+    /// wait withdraws its request, so approving it later runs nothing and the console drops it.
     pub async fn run(mut self) -> Result<Approved> {
+        let mut stops = Stops::listen()?;
         let outcome = tokio::select! {
-            outcome = self.obtain() => outcome,
-            _ = tokio::signal::ctrl_c() => {
-                Err(Failure::new(Exit::Interrupted, "interrupted; nothing ran"))
-            }
+            outcome = self.obtain() => Ok(outcome),
+            exit = stops.next() => Err(exit),
         };
         self.progress.clear();
-        outcome
+        match outcome {
+            Ok(outcome) => outcome,
+            Err(exit) => Err(self.withdrawn(exit).await),
+        }
+    }
+
+    /// Withdraw the request after `exit`'s signal, through a connection of its own (the one
+    /// the wait held is gone with it), within [`WITHDRAW_PATIENCE`]. The line says whether the
+    /// relay confirmed it.
+    async fn withdrawn(&mut self, exit: Exit) -> Failure {
+        let signal = match exit {
+            Exit::HungUp => "hung up (SIGHUP)",
+            Exit::Terminated => "terminated (SIGTERM)",
+            _ => "interrupted (SIGINT)",
+        };
+        let reference = self.request.sha256.reference();
+        if !self.submitted {
+            return Failure::new(exit, format!("{signal}; nothing ran"));
+        }
+        let withdraw = request::withdraw(self.key, &self.request, now());
+        let ours = self.request.payload.id;
+        let send = async {
+            let mut client =
+                Client::connect_with(self.relay, self.key, Role::Agent, &self.connect).await?;
+            client.withdraw(&withdraw).await?;
+            let answer = loop {
+                match client.next_event().await? {
+                    Event::Withdrawn { request_id } if request_id == ours => break Ok(()),
+                    Event::Refused { request_id, reason }
+                        if request_id.is_none_or(|id| id == ours) =>
+                    {
+                        break Err(reason);
+                    }
+                    _ => {}
+                }
+            };
+            client.close().await;
+            Ok::<_, ClientError>(answer)
+        };
+        match tokio::time::timeout(WITHDRAW_PATIENCE, send).await {
+            Ok(Ok(Ok(()))) => Failure::new(
+                exit,
+                format!("{signal}; withdrew request {reference}; nothing ran"),
+            ),
+            Ok(Ok(Err(reason))) => Failure::new(
+                exit,
+                format!(
+                    "{signal}; the relay refused to withdraw request {reference} ({}); nothing ran, and approving it runs nothing",
+                    printable(&reason)
+                ),
+            ),
+            Ok(Err(e)) => Failure::new(
+                exit,
+                format!(
+                    "{signal}; could not withdraw request {reference} ({e}); nothing ran, and approving it runs nothing"
+                ),
+            ),
+            Err(_) => Failure::new(
+                exit,
+                format!(
+                    "{signal}; the relay did not confirm the withdrawal of request {reference} within {}s; nothing ran, and approving it runs nothing",
+                    WITHDRAW_PATIENCE.as_secs()
+                ),
+            ),
+        }
+    }
+
+    /// The connect timeout, in whole seconds, for the line that gives up.
+    fn connect_timeout_s(&self) -> u64 {
+        let total = self
+            .connect_deadline
+            .saturating_duration_since(self.started());
+        total.as_secs_f64().round() as u64
+    }
+
+    /// When the wait started.
+    fn started(&self) -> Instant {
+        self.deadline - Duration::from_secs(self.timeout_s)
     }
 
     fn timed_out(&self) -> Failure {
@@ -186,11 +299,16 @@ impl Wait<'_> {
     }
 
     async fn obtain(&mut self) -> Result<Approved> {
-        let deadline = self.deadline;
         let mut backoff = BACKOFF_FIRST;
         let mut reached = false;
         let mut last_error = None;
         loop {
+            // Until the relay answers once, it gets connect_timeout; then the whole wait.
+            let deadline = if reached {
+                self.deadline
+            } else {
+                self.connect_deadline.min(self.deadline)
+            };
             let connect = Client::connect_with(self.relay, self.key, Role::Agent, &self.connect);
             let connected = match timeout_at(deadline, connect).await {
                 Err(_) => break,
@@ -209,9 +327,9 @@ impl Wait<'_> {
                     }
                     reached = true;
                     backoff = BACKOFF_FIRST;
-                    let attempt = timeout_at(deadline, self.converse(&mut client)).await;
+                    let attempt = timeout_at(self.deadline, self.converse(&mut client)).await;
                     // Closing politely never outlasts the deadline.
-                    let _ = timeout_at(deadline, client.close()).await;
+                    let _ = timeout_at(self.deadline, client.close()).await;
                     match attempt {
                         Err(_) => break,
                         Ok(Ok(approved)) => return Ok(approved),
@@ -230,8 +348,9 @@ impl Wait<'_> {
                 Err(e) => {
                     if last_error.is_none() && !reached {
                         self.progress.line(&format!(
-                            "relay {} unreachable ({e}); retrying until the request expires",
-                            self.relay
+                            "relay {} unreachable ({e}); retrying for up to {}",
+                            self.relay,
+                            duration::format(self.connect_timeout_s().min(self.timeout_s))
                         ));
                     }
                     last_error = Some(e.to_string());
@@ -242,12 +361,21 @@ impl Wait<'_> {
             }
             backoff = (backoff * 2).min(BACKOFF_MAX);
         }
-        if reached {
+        if reached || self.connect_deadline >= self.deadline {
+            if !reached {
+                return Err(Failure::retry(format!(
+                    "relay {} unreachable for the whole wait ({}); nothing ran{}",
+                    self.relay,
+                    last_error.as_deref().unwrap_or("no answer"),
+                    self.still_cached()
+                )));
+            }
             Err(self.timed_out())
         } else {
             Err(Failure::retry(format!(
-                "relay {} unreachable for the whole wait ({}); nothing ran{}",
+                "relay {} unreachable for {} ({}); nothing ran{}; fix: start `assent-console` (it hosts a relay) or `assent-relay`, or point relay = in agent.toml or ASSENT_RELAY at a running one, then run it again",
                 self.relay,
+                duration::format(self.connect_timeout_s()),
                 last_error.as_deref().unwrap_or("no answer"),
                 self.still_cached()
             )))
@@ -269,6 +397,7 @@ impl Wait<'_> {
             }
         }
 
+        self.submitted = true;
         client.submit(&self.request.envelope).await?;
         self.progress.started(now());
         let mut ticks = tokio::time::interval(Duration::from_secs(1));
@@ -304,7 +433,7 @@ impl Wait<'_> {
                 Event::Decision { envelope } => {
                     match accept_decision(&self.request, &envelope, self.approvers.as_deref()) {
                         Ok(decision) => return self.decided(client, decision).await,
-                        Err(why) => self.progress.line(&format!(
+                        Err(why) => self.progress.warn(&format!(
                             "ignoring a decision the elevator would refuse: {why}"
                         )),
                     }
@@ -358,7 +487,7 @@ impl Wait<'_> {
             return None;
         }
         self.progress
-            .line(&format!("cached grant not usable: {why}"));
+            .warn(&format!("cached grant not usable: {why}"));
         if why.is_final() {
             self.cache.remove(&grant.path);
         }
@@ -390,7 +519,7 @@ impl Wait<'_> {
         self.cached = None;
         let status = if grant.is_reusable() {
             if let Err(e) = self.cache.store(&self.request, &decision) {
-                self.progress.line(&format!(
+                self.progress.warn(&format!(
                     "approved, but the grant could not be cached in {}: {e}",
                     self.cache.dir().display()
                 ));
@@ -521,7 +650,7 @@ mod tests {
 
     /// Wait for a decision from `relay` with `--timeout 5s`; how long it took (in the
     /// runtime's clock, which the test pauses) and how it ended.
-    async fn wait_five_seconds(relay: &str) -> (Duration, Failure) {
+    async fn wait_five_seconds(relay: &str, connect_timeout: Duration) -> (Duration, Failure) {
         let agent = PrivateKey::generate("agent");
         let ask = crate::request::Ask {
             agent: "openclaw".into(),
@@ -549,12 +678,14 @@ mod tests {
             request,
             timeout_s: 5,
             deadline: started + Duration::from_secs(5),
+            connect_deadline: started + connect_timeout,
             connect: ConnectOptions::default(),
             cached: None,
             cache: &cache,
             kept: &kept,
             status_max_age_s: 120,
             approvers: None,
+            submitted: false,
         }
         .obtain()
         .await;
@@ -574,10 +705,44 @@ mod tests {
             format!("ws://{closed}"),
             format!("ws://{}", silent.local_addr().unwrap()),
         ] {
-            let (took, failure) = wait_five_seconds(&relay).await;
+            let (took, failure) = wait_five_seconds(&relay, Duration::from_secs(15)).await;
             assert_eq!(failure.exit, Exit::Retry, "{failure}");
             assert!(
+                failure.message.contains("unreachable for the whole wait"),
+                "{failure}"
+            );
+            assert!(
                 took >= Duration::from_secs(5) && took < Duration::from_millis(5_010),
+                "{relay}: the wait took {took:?}"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unreachable_relay_is_given_up_after_the_connect_timeout() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        for relay in [
+            format!("ws://{closed}"),
+            format!("ws://{}", silent.local_addr().unwrap()),
+        ] {
+            let (took, failure) = wait_five_seconds(&relay, Duration::from_secs(2)).await;
+            assert_eq!(failure.exit, Exit::Retry, "{failure}");
+            assert!(
+                failure
+                    .message
+                    .starts_with(&format!("relay {relay} unreachable for 2s (")),
+                "{failure}"
+            );
+            assert!(
+                failure.message.contains("fix: start `assent-console`"),
+                "{failure}"
+            );
+            assert!(
+                took >= Duration::from_secs(2) && took < Duration::from_millis(2_010),
                 "{relay}: the wait took {took:?}"
             );
         }

@@ -538,7 +538,7 @@ fn a_timed_grant_is_reused_until_revoked() {
     let second = flow.run(&["--grant", "timed:1h"], &cmd).run();
     second.assert_success();
     assert_eq!(second.stdout, "0\n");
-    stderr_has(&second, "assent: using the cached timed grant from alice");
+    assert_eq!(second.stderr, "", "a cached grant runs silently");
     assert_eq!(flow.approver.requests().len(), 1, "two runs, one prompt");
 
     let listed = flow.shim().args(["grants", "--json"]).run();
@@ -740,7 +740,7 @@ fn a_timed_grant_outlives_a_restarted_relay_and_runs_once_a_fresh_status_comes()
     let again = flow.run(&["--grant", "timed:1h"], &cmd).run();
     again.assert_success();
     assert_eq!(again.stdout, "0\n");
-    stderr_has(&again, "assent: using the cached timed grant from alice");
+    assert_eq!(again.stderr, "", "a cached grant runs silently");
     assert_eq!(lines_in(&marker), 2);
     assert_eq!(flow.approver.requests().len(), 2, "no new prompt");
 }
@@ -809,8 +809,9 @@ fn the_shim_rides_out_a_relay_restart() {
     assert_eq!(flow.sb.audit_lines().len(), 1);
 }
 
-#[test]
-fn interrupting_the_wait_exits_130_and_runs_nothing() {
+/// A waiting shim stopped by `signal` exits 128 + its number, withdraws its request (the
+/// relay no longer holds it, so no console shows it), and approving afterwards runs nothing.
+fn stopping_the_wait_withdraws_the_request(signal: &str, code: i32, said: &str) {
     let flow = Flow::new(SILENT);
     let marker = flow.marker("interrupt");
     let cmd = mark(&marker);
@@ -821,21 +822,45 @@ fn interrupting_the_wait_exits_130_and_runs_nothing() {
         )
         .spawn();
     flow.approver.wait_requests(1);
+    assert_eq!(pending_requests(&flow).len(), 1);
     // The sandbox execs its way down to the shim, so this pid is the shim's.
     let sent = Command::new("kill")
-        .args(["-INT", &running.pid().to_string()])
+        .args([&format!("-{signal}"), &running.pid().to_string()])
         .status()
         .unwrap();
     assert!(sent.success());
-    let started = Instant::now();
     let out = running.wait();
-    out.assert_code(130);
-    assert!(started.elapsed() < Duration::from_secs(5));
-    stderr_has(&out, "assent: interrupted; nothing ran");
+    out.assert_code(code);
+    assert!(
+        out.stderr_lines().last().is_some_and(|l| l
+            .starts_with(&format!("assent: {said}; withdrew request "))
+            && l.ends_with("; nothing ran")),
+        "{out}"
+    );
+    assert!(
+        pending_requests(&flow).is_empty(),
+        "the relay dropped the withdrawn request"
+    );
+    assert!(flow.relay.log_text().contains("withdrawn"), "{out}");
     // Approving afterwards changes nothing.
     flow.approver.set_policy(approve(Grant::Once));
     std::thread::sleep(Duration::from_millis(300));
     assert!(!marker.exists());
+}
+
+#[test]
+fn interrupting_the_wait_exits_130_and_withdraws_the_request() {
+    stopping_the_wait_withdraws_the_request("INT", 130, "interrupted (SIGINT)");
+}
+
+#[test]
+fn terminating_the_wait_exits_143_and_withdraws_the_request() {
+    stopping_the_wait_withdraws_the_request("TERM", 143, "terminated (SIGTERM)");
+}
+
+#[test]
+fn hanging_up_on_the_wait_exits_129_and_withdraws_the_request() {
+    stopping_the_wait_withdraws_the_request("HUP", 129, "hung up (SIGHUP)");
 }
 
 #[test]
@@ -869,6 +894,307 @@ fn sudo_entry_goes_through_the_whole_flow() {
         "assent: sudo option -i is not supported by assent's sudo entry",
     );
     assert_eq!(flow.approver.requests().len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pre-flight: what no approval can fix stops the run before anyone is asked.
+
+/// A run refused before any request: exit 78, one line that names `needles`, and the approver
+/// was shown nothing.
+fn assert_refused_before_asking(flow: &Flow, out: &Outcome, needles: &[&str]) {
+    out.assert_code(78);
+    let lines = out.stderr_lines();
+    assert_eq!(lines.len(), 1, "one line: {out}");
+    for needle in needles {
+        assert!(lines[0].contains(needle), "{needle:?} in {out}");
+    }
+    assert!(lines[0].ends_with("; no request was sent"), "{out}");
+    assert!(
+        flow.approver.requests().is_empty(),
+        "no request reached the approver"
+    );
+    assert!(pending_requests(flow).is_empty());
+}
+
+/// `sudo` as the agent, through the symlink on PATH, with the agent's XDG directories.
+fn agent_sudo(flow: &Flow) -> Run<'_> {
+    flow.sb
+        .run_as_agent("sudo")
+        .env("XDG_CONFIG_HOME", flow.sb.agent_dir().join("config"))
+        .env("XDG_STATE_HOME", flow.sb.agent_dir().join("state"))
+}
+
+#[test]
+fn under_no_new_privs_the_run_stops_before_asking_and_names_the_mcp_route() {
+    let flow = Flow::new(approve(Grant::Once));
+    for through in [
+        vec![
+            flow.sb.bin_dir().join("assent").display().to_string(),
+            "run".into(),
+            "--".into(),
+        ],
+        vec!["sudo".to_owned()],
+    ] {
+        let out = flow
+            .sb
+            .run_as_agent("setpriv")
+            .env("XDG_CONFIG_HOME", flow.sb.agent_dir().join("config"))
+            .env("XDG_STATE_HOME", flow.sb.agent_dir().join("state"))
+            .arg("--no-new-privs")
+            .arg("--")
+            .args(&through)
+            .args(["id", "-u"])
+            .run();
+        assert_refused_before_asking(
+            &flow,
+            &out,
+            &["no_new_privs", "`assent mcp`", "outside the sandbox"],
+        );
+        assert!(!out.stderr.contains("chmod"), "{out}");
+    }
+    // Status says which route works here.
+    let out = flow
+        .sb
+        .run_as_agent("setpriv")
+        .env("XDG_CONFIG_HOME", flow.sb.agent_dir().join("config"))
+        .env("XDG_STATE_HOME", flow.sb.agent_dir().join("state"))
+        .args(["--no-new-privs", "--"])
+        .arg(flow.sb.bin_dir().join("assent"))
+        .arg("status")
+        .run();
+    out.assert_code(78);
+    assert!(
+        out.stdout.contains("PROBLEM  route      MCP only: "),
+        "{out}"
+    );
+    let out = flow.shim().arg("status").run();
+    out.assert_success();
+    assert!(
+        out.stdout
+            .contains("ok       route      the `sudo` entry and `assent run` work from here"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_caller_who_is_not_a_requester_is_stopped_before_asking() {
+    let flow = Flow::new(approve(Grant::Once));
+    flow.sb.write_config(
+        &ElevatorConfig::new()
+            .approver("alice", &flow.alice.public_line)
+            .requester("nobody", &["root"]),
+    );
+    let out = flow.run(&[], &["id", "-u"]).run();
+    assert_refused_before_asking(
+        &flow,
+        &out,
+        &[
+            &format!(
+                "user {} is not a [[requester]] in /etc/assent/elevator.toml",
+                flow.agent.name
+            ),
+            "fix: as root, add a [[requester]] block",
+        ],
+    );
+}
+
+#[test]
+fn a_run_as_that_is_not_allowed_is_stopped_before_asking() {
+    let flow = Flow::new(approve(Grant::Once));
+    let other = TestUser::other();
+    let out = agent_sudo(&flow)
+        .args(["-u", &other.name, "id", "-u"])
+        .run();
+    assert_refused_before_asking(
+        &flow,
+        &out,
+        &[
+            &format!(
+                "{} may not run commands as {:?}",
+                flow.agent.name, other.name
+            ),
+            "run_as in /etc/assent/elevator.toml allows root",
+        ],
+    );
+}
+
+#[test]
+fn a_directory_the_target_cannot_enter_is_stopped_before_asking() {
+    let flow = Flow::new(approve(Grant::Once));
+    let other = TestUser::other();
+    flow.sb.write_config(
+        &ElevatorConfig::new()
+            .approver("alice", &flow.alice.public_line)
+            .requester(&flow.agent.name, &["root", &other.name]),
+    );
+    // The agent's own private directory: it may enter, the other user may not.
+    let private = flow.sb.agent_dir().join("private");
+    fs::create_dir(&private).unwrap();
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::chown(&private, Some(flow.agent.uid), Some(flow.agent.gid)).unwrap();
+    let out = agent_sudo(&flow)
+        .cwd(&private)
+        .args(["-u", &other.name, "id", "-u"])
+        .run();
+    assert_refused_before_asking(
+        &flow,
+        &out,
+        &[
+            &format!("{} cannot enter {}", other.name, private.display()),
+            "mode 0700",
+            "fix: cd to a directory",
+        ],
+    );
+    // Root may enter it: the same command as root is asked for, and runs.
+    let out = agent_sudo(&flow).cwd(&private).args(["id", "-u"]).run();
+    out.assert_success();
+    assert_eq!(out.stdout, "0\n");
+}
+
+#[test]
+fn an_elevator_config_the_elevator_would_refuse_stops_the_run_and_fails_status() {
+    let flow = Flow::new(approve(Grant::Once));
+    let good = fs::read_to_string(flow.sb.config_path()).unwrap();
+    assert!(good.contains("run_as"));
+    // A typo the elevator's parser refuses.
+    flow.sb.write_config_text(&good.replace("run_as", "run-as"));
+    let status = flow.shim().arg("status").run();
+    status.assert_code(78);
+    let line = status_line(&status, "requester");
+    assert!(line.starts_with("PROBLEM "), "{status}");
+    assert!(line.contains("run-as"), "{status}");
+    assert!(
+        status
+            .stdout
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("not ready"),
+        "{status}"
+    );
+    let out = flow.run(&[], &["id"]).run();
+    assert_refused_before_asking(
+        &flow,
+        &out,
+        &["run-as", "the elevator refuses every request"],
+    );
+
+    // Mode 0666: the elevator refuses it, and so does status.
+    flow.sb.write_config_text(&good);
+    fs::set_permissions(flow.sb.config_path(), fs::Permissions::from_mode(0o666)).unwrap();
+    let status = flow.shim().arg("status").run();
+    status.assert_code(78);
+    assert!(
+        status_line(&status, "requester").contains(
+            "/etc/assent/elevator.toml is writable by group or others (mode 0666); run: chmod go-w /etc/assent/elevator.toml"
+        ),
+        "{status}"
+    );
+    let out = flow.run(&[], &["id"]).run();
+    assert_refused_before_asking(&flow, &out, &["writable by group or others"]);
+
+    // Fixed: ready, and the run is asked for.
+    fs::set_permissions(flow.sb.config_path(), fs::Permissions::from_mode(0o644)).unwrap();
+    flow.shim().arg("status").run().assert_success();
+    flow.run(&[], &["id", "-u"]).run().assert_success();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sudo forms agents use.
+
+#[test]
+fn sudo_n_never_asks_and_runs_on_a_cached_grant() {
+    let flow = Flow::new(approve(Grant::Timed));
+    flow.approver.publish_status(now(), vec![]);
+    let out = agent_sudo(&flow).args(["-n", "id", "-u"]).run();
+    out.assert_code(1);
+    assert_eq!(
+        out.stderr,
+        "assent: approval required; run without -n to ask the approver\n"
+    );
+    assert!(flow.approver.requests().is_empty(), "nobody was asked");
+
+    // A timed grant for the same command, then -n runs on it, silently.
+    flow.run(&["--grant", "timed:1h"], &["id", "-u"])
+        .run()
+        .assert_success();
+    assert_eq!(flow.approver.requests().len(), 1);
+    let out = agent_sudo(&flow).args(["-n", "id", "-u"]).run();
+    out.assert_success();
+    assert_eq!(out.stdout, "0\n");
+    assert_eq!(out.stderr, "", "a cached grant runs silently");
+    assert_eq!(flow.approver.requests().len(), 1, "still one prompt");
+
+    // -l lists it; -k, -K and -v do nothing and succeed.
+    let listed = agent_sudo(&flow).arg("-l").run();
+    listed.assert_success();
+    assert!(
+        listed.stdout.contains("may run these without asking"),
+        "{listed}"
+    );
+    assert!(listed.stdout.contains("\nid -u\n"), "{listed}");
+    assert!(listed.stdout.contains("  state    live"), "{listed}");
+    for option in ["-k", "-K", "-v"] {
+        let out = agent_sudo(&flow).arg(option).run();
+        out.assert_success();
+        assert_eq!(
+            (out.stdout.as_str(), out.stderr.as_str()),
+            ("", ""),
+            "{option}"
+        );
+    }
+    // -k with a command runs it as usual.
+    let out = agent_sudo(&flow).args(["-k", "-n", "id", "-u"]).run();
+    out.assert_success();
+    assert_eq!(flow.approver.requests().len(), 1);
+    // Other options name what to do instead.
+    let out = agent_sudo(&flow).args(["-E", "id"]).run();
+    out.assert_code(64);
+    stderr_has(&out, "sudo NAME=VALUE COMMAND");
+}
+
+#[test]
+fn quiet_leaves_stderr_to_the_command() {
+    let flow = Flow::new(approve(Grant::Once));
+    let out = agent_sudo(&flow)
+        .env("ASSENT_QUIET", "1")
+        .args(["sh", "-c", "echo to-stderr >&2"])
+        .run();
+    out.assert_success();
+    assert_eq!(out.stderr, "to-stderr\n", "no assent: lines");
+    flow.write_agent_toml(&format!("relay = {:?}\nquiet = true\n", flow.relay.url()));
+    let out = flow.run(&[], &["id", "-u"]).run();
+    out.assert_success();
+    assert_eq!(out.stderr, "");
+    // Failures still say why.
+    flow.approver.set_policy(deny(Some("not now")));
+    let out = flow.run(&[], &["id", "-u"]).run();
+    out.assert_code(77);
+    assert_eq!(out.stderr, "assent: denied by alice: not now\n");
+}
+
+#[test]
+fn an_unreachable_relay_is_given_up_after_connect_timeout() {
+    let flow = Flow::new(approve(Grant::Once));
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = format!("ws://{free}");
+    flow.write_agent_toml(&format!("relay = {url:?}\nconnect_timeout = \"1s\"\n"));
+    let started = Instant::now();
+    let out = flow.run(&["--timeout", "5m"], &["id"]).run();
+    out.assert_code(75);
+    let last = out.stderr_lines().last().copied().unwrap_or_default();
+    assert!(
+        last.starts_with(&format!("assent: relay {url} unreachable for 1s (")),
+        "{out}"
+    );
+    assert!(last.contains("fix: start `assent-console`"), "{out}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "gave up long before the 5m timeout"
+    );
 }
 
 /// Every request names this install's host id; without one the shim cannot ask, and says how
@@ -1018,8 +1344,12 @@ fn status_reports_the_key_the_relay_and_the_setuid_elevator() {
 #[test]
 fn status_names_a_missing_requester_and_approver_and_a_refused_login() {
     let mut flow = Flow::new(SILENT);
-    // The elevator lists nobody; the relay admits listed agents only, and lists none.
-    flow.sb.write_config_text("[settings]\nclock_skew_s = 60\n");
+    // The elevator lists another requester; the relay admits listed agents only, and lists none.
+    flow.sb.write_config(
+        &ElevatorConfig::new()
+            .approver("alice", &flow.alice.public_line)
+            .requester("nobody", &["root"]),
+    );
     flow.admit_listed_agents_only();
     let out = flow.shim().arg("status").run();
     out.assert_code(78);
@@ -1028,13 +1358,24 @@ fn status_names_a_missing_requester_and_approver_and_a_refused_login() {
         format!(
             "MISSING  requester  {user} is not a [[requester]] in /etc/assent/elevator.toml, so the elevator refuses it; fix: as root, add a [[requester]] block (user = \"{user}\", run_as = [\"root\"])"
         ),
-        "MISSING  approvers  no [[approver]] in /etc/assent/elevator.toml, so nobody can approve; fix: an approver makes a key with `assent-console keygen`".to_owned(),
         format!(
             "PROBLEM  relay      {} (from agent.toml): reachable, but it refused this key's login",
             flow.relay.url()
         ),
     ] {
         assert!(out.stdout.contains(&needle), "{needle:?} in {out}");
+    }
+    // With no approver the elevator refuses its whole configuration, and so does status.
+    flow.sb.write_config_text(&format!(
+        "[[requester]]\nuser = \"{user}\"\nrun_as = [\"root\"]\n"
+    ));
+    let out = flow.shim().arg("status").run();
+    out.assert_code(78);
+    for needle in [
+        "PROBLEM  requester  /etc/assent/elevator.toml: no [[approver]] is listed; add one with name and key, so the elevator refuses everything",
+        "UNKNOWN  approvers  cannot tell until the elevator accepts /etc/assent/elevator.toml",
+    ] {
+        assert!(out.stdout.contains(needle), "{needle:?} in {out}");
     }
     let relay_line = out
         .stdout
@@ -1119,8 +1460,14 @@ fn keygen_prints_the_requester_block_for_this_user() {
         assert!(out.stdout.contains(&needle), "{needle:?} in {out}");
     }
 
-    // Once listed, keygen says so instead of printing the block again.
-    sb.write_config(&ElevatorConfig::new().requester(&agent.name, &["root"]));
+    // Once listed (in a file the elevator accepts), keygen says so instead of printing the
+    // block again.
+    let alice = KeyPair::generate(&sb.keys_dir(), "alice");
+    sb.write_config(
+        &ElevatorConfig::new()
+            .approver("alice", &alice.public_line)
+            .requester(&agent.name, &["root"]),
+    );
     let out = agent_shim(&sb).args(["keygen", "--force"]).run();
     out.assert_success();
     assert!(
@@ -1455,7 +1802,7 @@ fn the_sudo_entry_refuses_generate() {
     assert_eq!(
         out.stderr_lines(),
         [
-            "assent: sudo option --generate is not supported by assent's sudo entry; use: sudo [-u USER] [-n] [--] COMMAND..."
+            "assent: sudo option --generate is not supported by assent's sudo entry; use: sudo [-u USER] [-n] [--] COMMAND... (or sudo -l; -k, -K and -v are accepted and do nothing)"
         ]
     );
 }
