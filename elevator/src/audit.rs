@@ -1,11 +1,13 @@
-//! The audit log (SPEC §6, §13.4): one JSON line per attempt, refused ones too, chained by
+//! The audit log (SPEC §6, §13.4): one JSON line per attempt, refused ones too, and an `exit`
+//! receipt after each command that ran (how it ended, its wall and CPU time), chained by
 //! `prev` (the SHA-256 of the previous line, 64 zeros for the first) so that editing,
 //! inserting or removing a line before the last is detectable by `assent-elevate audit verify`.
 //! Lines cut from the end are not: the chain has nothing after them to break.
 //!
 //! Appending takes an exclusive `flock` (waiting at most [`crate::lock::LOCK_WAIT`]), reads the
 //! last line to chain to, writes the new line with `O_APPEND` and `fdatasync`s it before
-//! anything runs. An append is all or nothing: if the write or the sync fails, the file is
+//! anything runs (an `exit` receipt is not synced: nothing waits on it, and the next line's
+//! sync makes it durable). An append is all or nothing: if the write or the sync fails, the file is
 //! truncated back to its size before, still under the lock, and the attempt is refused. (A line
 //! cut short by a crash is left in place — verification names it — and the next line starts
 //! after a newline.)
@@ -244,6 +246,101 @@ impl AuditRecord {
     }
 }
 
+/// How the command ended, as its monitor saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// It exited with this status.
+    Exited(i32),
+    /// A signal killed it.
+    Killed(i32),
+}
+
+impl Ending {
+    /// The status a shell reports: the exit status, or 128 + N for signal N.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Ending::Exited(code) => code,
+            Ending::Killed(signal) => 128 + signal,
+        }
+    }
+}
+
+/// The `exit` record that follows every `exec` record: a receipt saying how the command
+/// ended and what it cost. Written by the monitor, whose caller cannot make it long: every
+/// field is the elevator's own or was bounded in the `exec` line before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitReceipt {
+    pub host: String,
+    pub user: Option<String>,
+    pub uid: u32,
+    pub request_id: Option<String>,
+    /// The command's process id.
+    pub pid: i32,
+    pub ending: Ending,
+    /// From fork to the command's end.
+    pub wall_ms: u64,
+    /// User and system CPU time of the command and the descendants it waited for.
+    pub cpu_ms: u64,
+}
+
+impl ExitReceipt {
+    /// The receipt for the command that `record` (an `exec` record) started.
+    pub fn for_exec(record: &AuditRecord, pid: i32, ending: Ending) -> ExitReceipt {
+        ExitReceipt {
+            host: record.host.clone(),
+            user: record.user.clone(),
+            uid: record.uid,
+            request_id: record.grant.as_ref().map(|g| g.request_id.clone()),
+            pid,
+            ending,
+            wall_ms: 0,
+            cpu_ms: 0,
+        }
+    }
+
+    /// The line for this receipt at `time` chained to `prev`, without its newline.
+    pub fn line(&self, time: &str, prev: &str) -> Vec<u8> {
+        let (status, signal) = match self.ending {
+            Ending::Exited(code) => (Some(code), None),
+            Ending::Killed(signal) => (None, Some(signal)),
+        };
+        serde_json::to_vec(&ExitLine {
+            time,
+            event: "exit",
+            host: fit(&self.host, STRANGER.field),
+            user: self.user.as_deref().map(|u| fit(u, STRANGER.field)),
+            uid: self.uid,
+            request_id: self.request_id.as_deref(),
+            pid: self.pid,
+            status,
+            signal,
+            wall_ms: self.wall_ms,
+            cpu_ms: self.cpu_ms,
+            prev,
+        })
+        .expect("an exit receipt serialises")
+    }
+}
+
+/// The serialised form of an `exit` receipt; field order is the order written.
+#[derive(Serialize)]
+struct ExitLine<'a> {
+    time: &'a str,
+    event: &'a str,
+    host: Cow<'a, str>,
+    user: Option<Cow<'a, str>>,
+    uid: u32,
+    request_id: Option<&'a str>,
+    pid: i32,
+    /// The exit status, `null` when a signal ended it.
+    status: Option<i32>,
+    /// The signal that ended it, `null` when it exited.
+    signal: Option<i32>,
+    wall_ms: u64,
+    cpu_ms: u64,
+    prev: &'a str,
+}
+
 /// The serialised form of one line; field order is the order written.
 #[derive(Serialize)]
 struct Line<'a> {
@@ -328,6 +425,13 @@ fn fit_list(items: &[String], max: usize) -> Vec<Cow<'_, str>> {
     out
 }
 
+/// Whether an append waits until its line is on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durable {
+    Synced,
+    Later,
+}
+
 /// The open audit log.
 #[derive(Debug)]
 pub struct AuditLog {
@@ -360,11 +464,32 @@ impl AuditLog {
 
     /// Chain `record` to the last line, append it and make it durable. `now` is unix seconds.
     pub fn append(&mut self, record: &mut AuditRecord, now: u64) -> Result<(), String> {
-        self.append_inner(record, now)
+        self.append_line(|time, prev| record.line(time, prev), now, Durable::Synced)
+    }
+
+    /// Chain the `exit` receipt to the last line and append it, without waiting for the disk:
+    /// the command has run, nothing waits on the receipt, and the next line's sync makes it
+    /// durable. A crash before that loses the receipt; the `exec` line stays.
+    pub fn append_receipt(&mut self, receipt: &ExitReceipt, now: u64) -> Result<(), String> {
+        self.append_line(|time, prev| receipt.line(time, prev), now, Durable::Later)
+    }
+
+    fn append_line(
+        &mut self,
+        line: impl FnOnce(&str, &str) -> Vec<u8>,
+        now: u64,
+        durable: Durable,
+    ) -> Result<(), String> {
+        self.append_inner(line, now, durable)
             .map_err(|e| format!("cannot write the audit log {}: {e}", self.path.display()))
     }
 
-    fn append_inner(&mut self, record: &mut AuditRecord, now: u64) -> io::Result<()> {
+    fn append_inner(
+        &mut self,
+        make_line: impl FnOnce(&str, &str) -> Vec<u8>,
+        now: u64,
+        durable: Durable,
+    ) -> io::Result<()> {
         let lock = crate::lock::exclusive(self.file.try_clone()?, crate::lock::LOCK_WAIT)?;
         let file: &File = &lock;
         let size = file.metadata()?.len();
@@ -376,9 +501,12 @@ impl AuditLog {
         if !terminated {
             line.push(b'\n');
         }
-        line.extend(record.line(&crate::time::rfc3339_utc(now), &prev));
+        line.extend(make_line(&crate::time::rfc3339_utc(now), &prev));
         line.push(b'\n');
-        let written = (&*file).write_all(&line).and_then(|()| file.sync_data());
+        let written = (&*file).write_all(&line).and_then(|()| match durable {
+            Durable::Synced => file.sync_data(),
+            Durable::Later => Ok(()),
+        });
         if let Err(e) = written {
             // All or nothing: take back whatever part of the line reached the file.
             let undone = file.set_len(size).and_then(|()| file.sync_data());
@@ -469,9 +597,9 @@ pub fn verify(reader: impl io::Read) -> Result<usize, ChainBreak> {
             .map_err(|e| bad(format!("not a JSON audit record: {e}")))?;
         let prev = value.get("prev").and_then(serde_json::Value::as_str);
         let event = value.get("event").and_then(serde_json::Value::as_str);
-        if !matches!(event, Some("exec" | "refused")) {
+        if !matches!(event, Some("exec" | "refused" | "exit")) {
             return Err(bad(
-                "not an audit record: event is not exec or refused".into()
+                "not an audit record: event is not exec, refused or exit".into(),
             ));
         }
         match prev {
@@ -542,6 +670,52 @@ mod tests {
 
     fn verify_tmp(tmp: &TempDir) -> Result<usize, ChainBreak> {
         verify(File::open(tmp.path().join("log/audit.jsonl")).unwrap())
+    }
+
+    #[test]
+    fn an_exit_receipt_follows_its_exec_line_in_the_chain() {
+        let tmp = TempDir::new();
+        let mut log = log(&tmp);
+        let fx = fixture();
+        let mut exec = record(1);
+        exec.from_requester();
+        exec.add_grant(&fx.opened());
+        exec.exec();
+        log.append(&mut exec, 1_763_770_000).unwrap();
+        let receipt = ExitReceipt {
+            wall_ms: 1500,
+            cpu_ms: 20,
+            ..ExitReceipt::for_exec(&exec, 4242, Ending::Killed(libc::SIGTERM))
+        };
+        log.append_receipt(&receipt, 1_763_770_002).unwrap();
+        let exited = ExitReceipt::for_exec(&exec, 4243, Ending::Exited(3));
+        log.append_receipt(&exited, 1_763_770_003).unwrap();
+        let lines = lines(&tmp);
+        let line: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
+        assert_eq!(
+            line,
+            serde_json::json!({
+                "time": "2025-11-22T00:06:42Z",
+                "event": "exit",
+                "host": "mini.local",
+                "user": "openclaw",
+                "uid": 1001,
+                "request_id": fx.request.id.to_hex(),
+                "pid": 4242,
+                "status": null,
+                "signal": 15,
+                "wall_ms": 1500,
+                "cpu_ms": 20,
+                "prev": sha256(lines[0].as_bytes()).to_hex(),
+            })
+        );
+        let line: serde_json::Value = serde_json::from_str(&lines[2]).unwrap();
+        assert_eq!(
+            (&line["status"], &line["signal"]),
+            (&3.into(), &serde_json::Value::Null)
+        );
+        assert_eq!(verify_tmp(&tmp), Ok(3));
+        assert_eq!(Ending::Killed(libc::SIGTERM).exit_code(), 143);
     }
 
     #[test]

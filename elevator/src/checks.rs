@@ -153,7 +153,23 @@ fn refuse<T>(check: Check, detail: impl Into<String>) -> Checked<T> {
 // 1 ---------------------------------------------------------------------------------------
 
 /// The elevator runs setuid root and its own binary is root's alone.
-pub fn setup(effective_uid: u32, own_binary: &Result<(), Untrusted>) -> Checked {
+pub fn setup(
+    effective_uid: u32,
+    no_new_privs: bool,
+    own_binary: &Result<(), Untrusted>,
+) -> Checked {
+    if effective_uid != 0 && no_new_privs {
+        // The kernel ignored the setuid bit: reinstalling would not help, and nothing the
+        // human approves can either.
+        return refuse(
+            Check::Setup,
+            "this process runs with no_new_privs (an agent sandbox such as Codex's or Claude \
+             Code's sets it), so the kernel ignores assent-elevate's setuid bit and no approval \
+             can help; run assent outside the sandbox (e.g. Claude Code's \
+             sandbox.excludedCommands) or through `assent mcp`, started by the agent's harness \
+             outside the sandbox",
+        );
+    }
     if effective_uid != 0 {
         return refuse(
             Check::Setup,
@@ -801,12 +817,24 @@ mod tests {
 
     #[test]
     fn check_1_setup() {
-        refused(setup(1001, &Ok(())), Check::Setup, "not running as root");
+        refused(
+            setup(1001, false, &Ok(())),
+            Check::Setup,
+            "not running as root",
+        );
+        let sandboxed = setup(1001, true, &Ok(())).unwrap_err();
+        assert!(sandboxed.detail.contains("no_new_privs"), "{sandboxed}");
+        assert!(!sandboxed.detail.contains("chmod"), "{sandboxed}");
+        setup(0, true, &Ok(())).expect("no_new_privs set after the setuid exec is harmless");
         let unsafe_binary = Err(Untrusted(
             "the assent-elevate binary is owned by uid 1001".into(),
         ));
-        refused(setup(0, &unsafe_binary), Check::Setup, "owned by uid 1001");
-        setup(0, &Ok(())).unwrap();
+        refused(
+            setup(0, false, &unsafe_binary),
+            Check::Setup,
+            "owned by uid 1001",
+        );
+        setup(0, false, &Ok(())).unwrap();
     }
 
     #[test]
@@ -815,6 +843,7 @@ mod tests {
         assert_eq!(requester(&config, &caller()).unwrap().user, "openclaw");
         let stranger = Caller {
             uid: 1002,
+            gid: 1002,
             name: Some("mallory".into()),
         };
         refused(
@@ -824,6 +853,7 @@ mod tests {
         );
         let nameless = Caller {
             uid: 4242,
+            gid: 4242,
             name: None,
         };
         refused(
@@ -987,6 +1017,7 @@ mod tests {
                 &grant,
                 &Caller {
                     uid: 1002,
+                    gid: 1002,
                     name: Some("openclaw".into()),
                 },
             ),
@@ -998,6 +1029,7 @@ mod tests {
                 &grant,
                 &Caller {
                     uid: 1001,
+                    gid: 1001,
                     name: Some("other".into()),
                 },
             ),

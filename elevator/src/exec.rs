@@ -2,17 +2,18 @@
 //! (PID 1's, see [`crate::limits`]) while still root, become the target user completely, enter
 //! the approved directory (the one check `cwd` opened) as that user, build a fresh environment
 //! from an allow-list, drop every other descriptor, reset signals, timers, scheduling and
-//! umask, and exec the verified program through its open descriptor. No fork: nothing of the
-//! elevator stays behind as root.
+//! umask, and exec the verified program through its open descriptor. This runs in the child
+//! of [`crate::monitor`]; the command dies with the monitor.
 
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt as _;
 
 use assent_protocol::OpenedGrant;
+use nix::sys::signal::Signal;
 use nix::unistd::{
-    Gid, Uid, fchdir, fexecve, getresgid, getresuid, setgid, setgroups, setresgid, setresuid,
-    setuid,
+    Gid, Pid, Uid, execve, fchdir, fexecve, getppid, getresgid, getresuid, setgid, setgroups,
+    setresgid, setresuid, setuid,
 };
 
 use crate::identity::{Caller, Target};
@@ -77,9 +78,14 @@ pub fn passthrough_vars(lookup: impl Fn(&str) -> Option<OsString>) -> Vec<(Strin
     out
 }
 
+/// The longest `SUDO_COMMAND`, as sudo truncates it.
+const MAX_SUDO_COMMAND: usize = 4096;
+
 /// The program's whole environment, built from nothing: `PATH` = secure_path, the target's
 /// `HOME`, `USER`, `LOGNAME`, `SHELL`, the safe pass-through variables, the approved `env`
-/// entries, and last the `ASSENT_*` facts (which the approved entries cannot override).
+/// entries, and last the facts that the approved entries cannot override: `ASSENT_*`, and
+/// `SUDO_USER`, `SUDO_UID`, `SUDO_GID` and `SUDO_COMMAND` as sudo sets them (installers read
+/// them to find the invoking user).
 pub fn environment(
     target: &Target,
     secure_path: &str,
@@ -109,6 +115,14 @@ pub fn environment(
         caller.name.clone().unwrap_or_default().into(),
     );
     env.insert("ASSENT_UID".into(), caller.uid.to_string().into());
+    match &caller.name {
+        Some(name) => env.insert("SUDO_USER".into(), name.into()),
+        // A caller without a name cannot pass check 2; an approved entry must not stand in.
+        None => env.remove("SUDO_USER"),
+    };
+    env.insert("SUDO_UID".into(), caller.uid.to_string().into());
+    env.insert("SUDO_GID".into(), caller.gid.to_string().into());
+    env.insert("SUDO_COMMAND".into(), sudo_command(request).into());
     env.into_iter()
         .filter_map(|(key, value)| {
             let mut entry = key.into_bytes();
@@ -118,6 +132,24 @@ pub fn environment(
             CString::new(entry).ok()
         })
         .collect()
+}
+
+/// The approved program and its arguments joined by spaces, at most [`MAX_SUDO_COMMAND`]
+/// bytes (cut at a character boundary), as sudo's `SUDO_COMMAND`.
+fn sudo_command(request: &assent_protocol::Request) -> String {
+    let mut command = request.program.clone();
+    for arg in request.argv.iter().skip(1) {
+        command.push(' ');
+        command.push_str(arg);
+    }
+    if command.len() > MAX_SUDO_COMMAND {
+        let mut end = MAX_SUDO_COMMAND;
+        while !command.is_char_boundary(end) {
+            end -= 1;
+        }
+        command.truncate(end);
+    }
+    command
 }
 
 /// Everything exec needs, prepared while still root.
@@ -158,18 +190,27 @@ impl Launch {
         }
     }
 
-    /// Switch identity, reset the process and exec. Returns only on failure, with one line.
-    pub fn exec(self) -> String {
-        let Err(why) = self.exec_inner();
+    /// In the child of `monitor`: switch identity, tie this process's life to the monitor's,
+    /// reset the process and exec. Returns only on failure, with one line.
+    pub fn exec(self, monitor: Pid) -> String {
+        let Err(why) = self.exec_inner(monitor);
         why
     }
 
-    fn exec_inner(self) -> Result<std::convert::Infallible, String> {
+    fn exec_inner(self, monitor: Pid) -> Result<std::convert::Infallible, String> {
         let t = &self.target;
         // While still root: raising a hard limit needs CAP_SYS_RESOURCE, which the switch to
         // another user drops. Nothing after this writes anything.
         self.limits.apply()?;
         become_user(t)?;
+        // After the switch: a change of identity clears the parent-death signal. Then make
+        // sure the monitor did not end before it was set (this process would have been
+        // reparented, and no signal would ever come).
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+            .map_err(|e| format!("cannot tie the command to its monitor: {}", e.desc()))?;
+        if getppid() != monitor {
+            return Err("the elevator's monitor ended before the command started".into());
+        }
         // The directory check `cwd` opened, entered as the target: the kernel checks that
         // this user may search it, and no name is looked up again.
         fchdir(&self.cwd).map_err(|e| {
@@ -187,7 +228,12 @@ impl Launch {
             .map_err(|e| format!("cannot close inherited descriptors: {e}"))?;
         reset_process_state().map_err(|e| format!("cannot reset the process state: {e}"))?;
         let program = self.program;
-        let Err(err) = fexecve(&program, &self.argv, &self.env);
+        // A script only root can change runs by its path, so its `$0` is that path; anything
+        // else runs through the descriptor that was hashed.
+        let Err(err) = match &program.by_path {
+            Some(path) => execve(path, &self.argv, &self.env),
+            None => fexecve(&program, &self.argv, &self.env),
+        };
         Err(format!("cannot execute {}: {}", self.path, err.desc()))
     }
 }
@@ -341,7 +387,15 @@ mod tests {
         assert_eq!(map["ASSENT_AGENT"], "openclaw");
         assert_eq!(map["ASSENT_USER"], "openclaw");
         assert_eq!(map["ASSENT_UID"], "1001");
-        assert_eq!(map.len(), 14, "{map:?}");
+        assert_eq!(map["SUDO_USER"], "openclaw");
+        assert_eq!(map["SUDO_UID"], "1001");
+        assert_eq!(map["SUDO_GID"], "1001");
+        let request = &fx.request;
+        assert_eq!(
+            map["SUDO_COMMAND"],
+            format!("{} {}", request.program, request.argv[1..].join(" "))
+        );
+        assert_eq!(map.len(), 18, "{map:?}");
     }
 
     #[test]
@@ -355,6 +409,9 @@ mod tests {
             .env
             .0
             .insert("PATH".into(), "/opt/tool/bin".into());
+        for forged in ["SUDO_USER", "SUDO_UID", "SUDO_GID", "SUDO_COMMAND"] {
+            fx.request.env.0.insert(forged.into(), "root".into());
+        }
         fx.bind();
         let map = as_map(&environment(
             &root(),
@@ -364,6 +421,29 @@ mod tests {
             vec![],
         ));
         assert_eq!(map["ASSENT_APPROVER"], "alice");
+        assert_eq!(map["SUDO_USER"], "openclaw");
+        assert_eq!(map["SUDO_UID"], "1001");
+        assert_eq!(map["SUDO_GID"], "1001");
+        assert_ne!(map["SUDO_COMMAND"], "root");
+        let nameless = Caller {
+            name: None,
+            ..caller()
+        };
+        let map = as_map(&environment(
+            &root(),
+            "/usr/bin",
+            &fx.opened(),
+            &nameless,
+            vec![],
+        ));
+        assert!(!map.contains_key("SUDO_USER"), "{map:?}");
+        let map = as_map(&environment(
+            &root(),
+            "/usr/bin",
+            &fx.opened(),
+            &caller(),
+            vec![],
+        ));
         assert_eq!(
             map["PATH"], "/opt/tool/bin",
             "an approved PATH is what the approver saw"

@@ -2,7 +2,8 @@
 //!
 //! It runs one command as another user only when a listed approver's signed decision covers
 //! exactly that command, on this host, in that directory, for the calling user; it audits
-//! every attempt and execs the program in place. It has no network, no async runtime, and all
+//! every attempt, and starts the program in a child it stays behind to monitor (relaying
+//! signals, recording how it ended). It has no network, no async runtime, and all
 //! of its `unsafe` lives in [`sys`].
 #![deny(unsafe_code)]
 
@@ -14,6 +15,7 @@ pub mod identity;
 pub mod ledger;
 pub mod limits;
 pub mod lock;
+pub mod monitor;
 pub mod process;
 pub mod program;
 pub mod run;

@@ -48,15 +48,22 @@ Files (fixed when the elevator was built):
   {ELEVATOR_CONFIG}    configuration: approvers, requesters, settings
   {HOST_ID}          this install's host id (a request must name it)
   {LEDGER_DIR}              ledger of used once-grants
-  {AUDIT_LOG}  audit log, one hash-chained JSON line per attempt
+  {AUDIT_LOG}  audit log, a hash-chained JSON line per attempt and exit
 
-Exit status:
-  the program's own     it ran (the elevator replaced itself with it)
+Exit status, elevating:
+  the program's own     it ran; 128+N when signal N ended it
   77                    refused: the line on stderr names the check that failed
   78                    the configuration is bad or unsafe
   64                    usage error
   126                   every check passed but the program could not be started
-  0 / 1                 check and audit verify: ok / not ok
+
+Exit status, check and audit verify:
+  0                     the configuration is valid / the audit chain is intact
+  1                     audit verify: the chain is broken or the log unreadable (stderr
+                        names the first bad line)
+  78                    check: the configuration or the elevator's install is bad or unsafe
+  77                    not run by root (real uid 0)
+  64                    usage error
 ",
         version = env!("CARGO_PKG_VERSION")
     )

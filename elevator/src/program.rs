@@ -11,7 +11,17 @@
 //! with POSIX ACLs also covers named users and groups, since the group bits hold the ACL mask —
 //! or a FUSE file system, whose server answers reads as it likes), its bytes are first copied
 //! into a sealed memory file, and that copy is what is hashed and executed.
+//!
+//! A `#!` script is run by its interpreter, which opens the path the kernel hands it. Executed
+//! through its descriptor, that path is `/dev/fd/N`: `$0` is then useless to a script that
+//! finds its own files by it (`cd "$(dirname "$0")"`, Python's import of a sibling module).
+//! So a script that only root can change — the file root's and not writable by others, every
+//! directory above it too (or sticky), none on FUSE, and the same file found again by that
+//! walk — is executed by its approved path, as sudo does: the interpreter opens a path only
+//! root could have changed since it was hashed. Any other script runs from the descriptor that
+//! was hashed (a sealed copy if others can write it), and its `$0` is `/dev/fd/N`.
 
+use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Read as _};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -27,7 +37,7 @@ use nix::sys::statfs::{FUSE_SUPER_MAGIC, PROC_SUPER_MAGIC, SYSFS_MAGIC, fstatfs}
 use sha2::Digest as _;
 
 use crate::identity::Target;
-use crate::trusted::{Policy, WalkedDir, canonical_components};
+use crate::trusted::{Kind, Policy, WalkedDir, canonical_components, check_root_owned, on_fuse};
 
 /// Largest program copied into memory (only programs that others than root can write).
 pub const MAX_COPY_LEN: u64 = 1 << 30;
@@ -84,7 +94,7 @@ impl OpenedProgram {
                 "program {path:?} is on a proc or sysfs file system; name the real file"
             ));
         }
-        if !target.may_execute(stat.st_uid, stat.st_gid, stat.st_mode) {
+        if !target.may_execute((&stat).into()) {
             return Err(format!("{path:?} is not executable by {}", target.name));
         }
         Ok(OpenedProgram {
@@ -103,6 +113,9 @@ pub struct ProgramFile {
     pub script: bool,
     /// The bytes were copied into a sealed memory file.
     pub copied: bool,
+    /// A script only root can change: executed by this path (its approved one), so that the
+    /// interpreter's `$0` is that path.
+    pub by_path: Option<CString>,
 }
 
 impl ProgramFile {
@@ -126,10 +139,16 @@ impl ProgramFile {
         }
         let mut magic = [0u8; 2];
         let script = file.read_exact_at(&mut magic, 0).is_ok() && magic == *b"#!";
+        let by_path = if script && !copied && only_root_can_change(&path, &stat) {
+            CString::new(path).ok()
+        } else {
+            None
+        };
         Ok(ProgramFile {
             fd: file.into(),
             script,
             copied,
+            by_path,
         })
     }
 
@@ -139,7 +158,7 @@ impl ProgramFile {
     /// scripts only, this one read-only descriptor stays open in the program (as in
     /// `fexecve(3)`'s own advice); binaries keep close-on-exec and inherit nothing.
     pub fn prepare_for_exec(&self) -> Result<(), Errno> {
-        if self.script {
+        if self.script && self.by_path.is_none() {
             fcntl(&self.fd, FcntlArg::F_SETFD(FdFlag::empty()))?;
         }
         Ok(())
@@ -154,6 +173,28 @@ impl AsFd for ProgramFile {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
+}
+
+/// Whether `path` names, through a walk only root could have changed, the very file `stat`
+/// describes, itself root's, not writable by others and not on FUSE. Any doubt is a no.
+fn only_root_can_change(path: &str, stat: &FileStat) -> bool {
+    let path = Path::new(path);
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str()))
+    else {
+        return false;
+    };
+    let Ok(dir) = WalkedDir::open(parent, Policy::RootOnly) else {
+        return false;
+    };
+    let Ok(file) = dir.open_file(name, OFlag::O_RDONLY | OFlag::O_NOCTTY, Mode::empty()) else {
+        return false;
+    };
+    let Ok(again) = fstat(&file) else {
+        return false;
+    };
+    (again.st_dev, again.st_ino) == (stat.st_dev, stat.st_ino)
+        && check_root_owned(&again, path, Kind::File).is_ok()
+        && !on_fuse(&file)
 }
 
 fn hash(file: &File) -> io::Result<Sha256Digest> {
@@ -316,6 +357,49 @@ mod tests {
                 "scripts keep their fd for /dev/fd/N"
             );
         }
+    }
+
+    #[test]
+    fn a_script_only_root_can_change_runs_by_its_path_and_no_other() {
+        let tmp = TempDir::new(); // root's, under the sticky, root-owned temp directory
+        let body = b"#!/bin/sh\necho hi\n";
+        let path = program(&tmp, "script", body, 0o755);
+        let p = open(&path, &sha256(body), &root()).unwrap();
+        assert_eq!(
+            p.by_path.as_deref().and_then(|p| p.to_str().ok()),
+            Some(path.as_str())
+        );
+        p.prepare_for_exec().unwrap();
+        let flags = FdFlag::from_bits_truncate(fcntl(&p, FcntlArg::F_GETFD).unwrap());
+        assert!(
+            flags.contains(FdFlag::FD_CLOEXEC),
+            "run by path: the descriptor is not passed on"
+        );
+        // A binary is always run through its descriptor.
+        let binary = program(&tmp, "binary", b"\x7fELF pretend", 0o755);
+        let b = open(&binary, &sha256(b"\x7fELF pretend"), &root()).unwrap();
+        assert!(b.by_path.is_none());
+        // Someone else could replace it through a directory above: the descriptor it is.
+        let sub = tmp.path().join("shared");
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o775)).unwrap();
+        let shared = sub.join("script");
+        std::fs::write(&shared, body).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let p = open(shared.to_str().unwrap(), &sha256(body), &root()).unwrap();
+        assert!(
+            !p.copied && p.by_path.is_none(),
+            "a group-writable directory"
+        );
+        std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o755)).unwrap();
+        chown(&sub, 1000);
+        let p = open(shared.to_str().unwrap(), &sha256(body), &root()).unwrap();
+        assert!(p.by_path.is_none(), "a directory another user owns");
+        // A script others can write runs from its sealed copy, through the descriptor.
+        let theirs = program(&tmp, "theirs", body, 0o755);
+        chown(Path::new(&theirs), 1000);
+        let p = open(&theirs, &sha256(body), &root()).unwrap();
+        assert!(p.copied && p.by_path.is_none());
     }
 
     #[test]

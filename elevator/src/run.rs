@@ -87,7 +87,7 @@ pub fn elevate(invocation: Invocation, own_limits: OwnLimits) -> Failure {
     let mut record = AuditRecord::start(&caller, &hostname, invocation.program.as_bytes(), &args);
 
     // 1: setuid root, own binary safe; then the audit log, then the configuration.
-    if let Err(refusal) = checks::setup(geteuid().as_raw(), &check_own_binary()) {
+    if let Err(refusal) = checks::setup(geteuid().as_raw(), no_new_privs(), &check_own_binary()) {
         return Failure::Refused(refusal);
     }
     // Nothing is written under a limit the caller chose (SPEC §13.3): not even the refusal.
@@ -219,6 +219,8 @@ impl Attempt<'_> {
             Ledger::open(Path::new(LEDGER_DIR)).map_err(|why| Refusal::new(Check::Setup, why.0))
         );
         check!(checks::single_use_or_status(&grant, settings, &ledger, now));
+        // The monitor that stays behind keeps nothing of the ledger open.
+        drop(ledger);
         // 12
         let program = check!(checks::program(opened, &grant));
 
@@ -237,8 +239,19 @@ impl Attempt<'_> {
                 format!("{why}; nothing runs unaudited"),
             )));
         }
-        Err(Failure::Exec(launch.exec()))
+        Err(Failure::Exec(crate::monitor::run(
+            launch,
+            caller.uid,
+            self.audit,
+            self.record,
+        )))
     }
+}
+
+/// Whether this process runs with no_new_privs (then the kernel ignored the setuid bit). An
+/// error reading it counts as no: the refusal then gives the general fix.
+fn no_new_privs() -> bool {
+    nix::sys::prctl::get_no_new_privs().unwrap_or(false)
 }
 
 /// Read the token (check 3): from the command line, or from the descriptor (which is then
@@ -291,7 +304,7 @@ fn read_line_bounded(mut reader: impl Read) -> std::io::Result<Vec<u8>> {
 pub fn check_config() -> Result<String, Failure> {
     require_real_root("check")?;
     // The same checks an elevation runs first: the binary, then the configuration.
-    checks::setup(geteuid().as_raw(), &check_own_binary())
+    checks::setup(geteuid().as_raw(), no_new_privs(), &check_own_binary())
         .map_err(|refusal| Failure::Config(refusal.detail))?;
     let config =
         config::load(Path::new(ELEVATOR_CONFIG)).map_err(|e| Failure::Config(e.to_string()))?;

@@ -252,6 +252,62 @@ pub fn reset_personality() -> io::Result<()> {
     Ok(())
 }
 
+/// Fork this process. The elevator never starts a thread, so the child is a complete copy in
+/// which any code may run (not only async-signal-safe functions).
+pub fn fork() -> io::Result<nix::unistd::ForkResult> {
+    // SAFETY: fork(2) in a single-threaded process: no other thread can hold a lock (the
+    // allocator's, stdio's) that the child would find taken and never released. The elevator
+    // and `std` start no threads; the only threads in this crate are in unit tests, which do
+    // not call this.
+    unsafe { nix::unistd::fork() }.map_err(io::Error::from)
+}
+
+/// A signal taken by [`wait_signal`]: its number, how it was sent (`si_code`) and by whom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignalInfo {
+    pub signal: libc::c_int,
+    /// `SI_USER`, `SI_QUEUE` and `SI_TKILL` (zero or below) for a process's kill(2), tkill(2)
+    /// or sigqueue(3); `SI_KERNEL` for one the kernel sent (a terminal's ^C).
+    pub code: libc::c_int,
+    /// The sending process, for signals a process sent; 0 otherwise.
+    pub sender: libc::pid_t,
+}
+
+impl SignalInfo {
+    /// Sent by a process with kill(2), tkill(2) or sigqueue(3).
+    pub fn from_process(&self) -> bool {
+        self.code <= 0
+    }
+}
+
+/// Wait until one of the signals in `set` (which must be blocked) is pending, and take it.
+pub fn wait_signal(set: &nix::sys::signal::SigSet) -> io::Result<SignalInfo> {
+    // SAFETY: an all-zero siginfo_t is a valid value to be overwritten; sigwaitinfo reads the
+    // set (a valid sigset_t borrowed from `set`) and writes one siginfo_t into `info`.
+    let (rc, info) = unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let rc = libc::sigwaitinfo(set.as_ref(), &mut info);
+        (rc, info)
+    };
+    if rc == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    let from_process = info.si_code <= 0;
+    // SAFETY: si_pid is the union member the kernel fills for signals a process sent
+    // (si_code SI_USER, SI_QUEUE, SI_TKILL) and for SIGCHLD; for the others it reads
+    // whatever the kernel left there (zeros at worst) and is not used.
+    let sender = if from_process || rc == libc::SIGCHLD {
+        unsafe { info.si_pid() }
+    } else {
+        0
+    };
+    Ok(SignalInfo {
+        signal: rc,
+        code: info.si_code,
+        sender,
+    })
+}
+
 /// `MFD_EXEC` (Linux 6.3): ask for an executable memory file even where the
 /// `vm.memfd_noexec` sysctl would otherwise seal it non-executable.
 pub const MFD_EXEC: libc::c_uint = libc::MFD_EXEC;

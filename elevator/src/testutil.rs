@@ -108,6 +108,7 @@ pub fn config() -> Config {
 pub fn caller() -> Caller {
     Caller {
         uid: 1001,
+        gid: 1001,
         name: Some("openclaw".into()),
     }
 }

@@ -13,7 +13,9 @@
 //!   refused too;
 //! - a path the command will use as the target user, its working directory and its program
 //!   ([`Policy::SearchableBy`]): every directory searchable by that user, as the kernel would
-//!   require of the user walking the path itself.
+//!   require of the user walking the path itself;
+//! - a path that only root can change ([`Policy::RootOnly`]), so that it may be looked up
+//!   again: a script's path handed to its interpreter.
 
 use std::fmt;
 use std::fs::File;
@@ -52,14 +54,30 @@ pub enum Policy<'a> {
     RootOwned,
     /// Searchable (execute permission) by this user: what the command uses as that user.
     SearchableBy(&'a Target),
+    /// No one but root can change what the path names: every directory owned by root and not
+    /// writable by group or others, or sticky (then the next component, which the walk checks
+    /// in turn, must be root's, and only root can rename or remove it); and none on a FUSE
+    /// file system, whose server answers stat and lookups as it likes (it could claim a
+    /// directory it serves is root's).
+    RootOnly,
 }
 
 impl Policy<'_> {
     fn check(self, stat: &FileStat, path: &Path) -> Result<(), Untrusted> {
         match self {
             Policy::RootOwned => check_root_owned(stat, path, Kind::Directory),
+            Policy::RootOnly => {
+                let sticky_root_dir = stat.st_uid == 0
+                    && stat.st_mode & 0o1000 != 0
+                    && SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
+                if sticky_root_dir {
+                    Ok(())
+                } else {
+                    check_root_owned(stat, path, Kind::Directory)
+                }
+            }
             Policy::SearchableBy(target) => {
-                if target.may_search(stat.st_uid, stat.st_gid, stat.st_mode) {
+                if target.may_search(stat.into()) {
                     Ok(())
                 } else {
                     Err(Untrusted(format!(
@@ -206,7 +224,14 @@ impl WalkedDir {
 
     fn check(&self, policy: Policy<'_>) -> Result<(), Untrusted> {
         let stat = fstat(&self.fd).map_err(|e| io_problem(&self.path, "inspect", e))?;
-        policy.check(&stat, &self.path)
+        policy.check(&stat, &self.path)?;
+        if matches!(policy, Policy::RootOnly) && on_fuse(&self.fd) {
+            return Err(Untrusted(format!(
+                "{} is on a FUSE file system, whose server may answer as it likes",
+                self.path.display()
+            )));
+        }
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -241,6 +266,13 @@ impl AsFd for WalkedDir {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
+}
+
+/// Whether `fd` is on a FUSE file system (an error counts as yes: the safe direction).
+pub fn on_fuse(fd: &impl AsFd) -> bool {
+    nix::sys::statfs::fstatfs(fd).map_or(true, |fs| {
+        fs.filesystem_type() == nix::sys::statfs::FUSE_SUPER_MAGIC
+    })
 }
 
 /// Check the running binary itself, through the kernel's handle on it (no path lookup).

@@ -33,6 +33,18 @@ fn help_documents_usage_and_every_exit_status() {
     ] {
         assert!(help.contains(needle), "help lacks {needle:?}:\n{help}");
     }
+    // `check` exits 78 for a bad configuration, not 1: the help must not say otherwise.
+    let check_codes: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Exit status, check"))
+        .collect();
+    assert!(
+        check_codes
+            .iter()
+            .any(|l| l.trim_start().starts_with("78") && l.contains("check:")),
+        "{help}"
+    );
+    assert!(!help.contains("0 / 1"), "{help}");
 }
 
 #[test]

@@ -85,6 +85,7 @@ fn later_checks(grant: &OpenedGrant) {
     let config = config();
     let caller = Caller {
         uid: CALLER_UID,
+        gid: CALLER_UID,
         name: Some(CALLER_NAME.to_owned()),
     };
     check(checks::approver(config, grant));

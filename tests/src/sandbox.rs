@@ -430,6 +430,15 @@ impl Sandbox {
             .collect()
     }
 
+    /// The lines of attempts (`exec` and `refused`), without the `exit` receipts that follow
+    /// each `exec` once its command has ended.
+    pub fn audit_attempts(&self) -> Vec<AuditLine> {
+        self.audit_lines()
+            .into_iter()
+            .filter(|line| line.event() != "exit")
+            .collect()
+    }
+
     /// A path for a marker file a command may create, in a directory anyone can write (mode
     /// 1777), so a command that runs at all — as root or, wrongly, as anyone else — leaves it.
     pub fn marker(&self, name: &str) -> PathBuf {
@@ -454,7 +463,7 @@ impl AuditLine {
         }
     }
 
-    /// `exec` or `refused`.
+    /// `exec`, `refused` or `exit`.
     pub fn event(&self) -> &str {
         self.json["event"]
             .as_str()

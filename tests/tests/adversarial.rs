@@ -608,7 +608,7 @@ fn a_read_only_audit_directory_refuses_rather_than_running_unaudited() {
     let first = fx.sb.marker("before-ro");
     fx.touch(&first).assert_success();
     assert!(first.exists());
-    assert_eq!(fx.sb.audit_lines().len(), 1);
+    assert_eq!(fx.sb.audit_attempts().len(), 1);
 
     let log_arg = log.to_str().unwrap();
     mount(&["--bind", log_arg], &log);
@@ -621,7 +621,7 @@ fn a_read_only_audit_directory_refuses_rather_than_running_unaudited() {
     eprintln!("read-only: {detail}");
     assert!(detail.contains("unaudited"), "{out}");
     assert!(!marker.exists(), "the command ran unaudited");
-    assert_eq!(fx.sb.audit_lines().len(), 1, "the audit log changed");
+    assert_eq!(fx.sb.audit_attempts().len(), 1, "the audit log changed");
 }
 
 /// An append is all or nothing (SPEC §13.4): a line that does not fit on the file system is
@@ -639,7 +639,11 @@ fn an_audit_line_that_does_not_fit_is_taken_back_and_nothing_runs() {
     while std::io::Write::write_all(&mut file, &[0u8; 512]).is_ok() {}
     drop(file);
     let before = fx.sb.audit_text();
-    assert_eq!(before.lines().count(), 1);
+    assert_eq!(
+        before.lines().count(),
+        2,
+        "an exec line and its exit receipt"
+    );
 
     // A refusal whose line (with a 16 KiB argument) is longer than the room left.
     let (program, token) = fx.approved("/usr/bin/touch", &["touch", "x"]);
@@ -1078,7 +1082,7 @@ fn fifty_once_grants_each_raced_by_four_processes_exec_fifty_times() {
     for out in outcomes.iter().filter(|o| !o.success()) {
         out.assert_refused("single-use");
     }
-    let lines = fx.sb.audit_lines();
+    let lines = fx.sb.audit_attempts();
     assert_eq!(lines.len(), GRANTS * RACERS, "one audit line per attempt");
     assert_eq!(lines.iter().filter(|l| l.event() == "exec").count(), GRANTS);
     fx.sb.audit_verify().assert_success();

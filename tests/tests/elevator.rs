@@ -95,9 +95,10 @@ impl Fx {
         self.sb.elevate(token, &r.program, &r.argv[1..])
     }
 
+    /// The last attempt's audit line (`exec` or `refused`).
     fn last_audit(&self) -> AuditLine {
         self.sb
-            .audit_lines()
+            .audit_attempts()
             .pop()
             .expect("the elevator wrote no audit line")
     }
@@ -113,12 +114,22 @@ impl Fx {
         detail
     }
 
-    /// Ran, and the last audit line is an `exec` with no failed check.
+    /// Ran, the last attempt's audit line is an `exec` with no failed check, and the exit
+    /// receipt for the same request follows it.
     fn assert_exec(&self, out: &Outcome) {
         out.assert_success();
         let line = self.last_audit();
         assert_eq!(line.event(), "exec", "audit line: {}", line.raw);
         assert!(line.json["check"].is_null(), "audit line: {}", line.raw);
+        let receipt = self.sb.audit_lines().pop().expect("an audit line");
+        assert_eq!(receipt.event(), "exit", "{}", self.sb.audit_text());
+        assert_eq!(
+            receipt.json["request_id"],
+            line.json["request_id"],
+            "{}",
+            self.sb.audit_text()
+        );
+        assert_eq!(receipt.json["status"], 0, "{}", receipt.raw);
     }
 }
 
@@ -160,7 +171,7 @@ fn once_grant_runs_the_command_as_root_and_audits_exec() {
     fx.assert_exec(&out);
     assert_eq!(out.stdout, "0\n", "id -u under the elevator: {out}");
 
-    let lines = fx.sb.audit_lines();
+    let lines = fx.sb.audit_attempts();
     assert_eq!(lines.len(), 1, "one attempt, one audit line");
     let line = &lines[0];
     assert!(line.mentions(&request.payload.id.to_hex()), "{}", line.raw);
@@ -235,7 +246,7 @@ fn replayed_once_grant_is_refused() {
 
     let second = fx.elevate(&token, &request).run();
     fx.assert_refused(&second, "single-use", &marker);
-    let lines = fx.sb.audit_lines();
+    let lines = fx.sb.audit_attempts();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0].event(), "exec");
     assert!(
@@ -281,7 +292,7 @@ fn sixty_four_concurrent_uses_of_one_once_grant_exec_exactly_once() {
     for out in outcomes.iter().filter(|o| !o.success()) {
         out.assert_refused("single-use");
     }
-    let lines = fx.sb.audit_lines();
+    let lines = fx.sb.audit_attempts();
     assert_eq!(lines.len(), RUNS, "one audit line per attempt");
     assert_eq!(lines.iter().filter(|l| l.event() == "exec").count(), 1);
     assert_eq!(
@@ -411,7 +422,11 @@ fn tampered_tokens_are_refused() {
     // The untampered token still works afterwards: nothing above consumed it.
     fx.assert_exec(&fx.elevate(&good.encode(), &request).run());
     assert!(marker.exists());
-    assert_eq!(fx.sb.audit_lines().len(), 8, "one audit line per attempt");
+    assert_eq!(
+        fx.sb.audit_attempts().len(),
+        8,
+        "one audit line per attempt"
+    );
 }
 
 #[test]
@@ -1074,6 +1089,122 @@ fn requester_writable_program_changed_after_approval_is_refused() {
     fx.assert_refused(&fx.elevate(&token, &request).run(), "program", &marker);
 }
 
+// Scripts: one only root can change runs by its approved path, so `$0` is that path; one the
+// requester can write runs from a sealed copy of the approved bytes.
+
+/// A fresh root-owned 0755 directory under `/var/tmp`, removed when dropped.
+struct RootOnlyDir(PathBuf);
+
+impl RootOnlyDir {
+    fn new() -> RootOnlyDir {
+        let path = PathBuf::from(format!(
+            "/var/tmp/assent-script-{}-{}",
+            std::process::id(),
+            now()
+        ));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir(&path).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        RootOnlyDir(path)
+    }
+}
+
+impl Drop for RootOnlyDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Write an executable script (mode 0755) owned by `owner`.
+fn write_script(path: &Path, body: &str, owner: &TestUser) {
+    fs::write(path, body).unwrap();
+    std::os::unix::fs::chown(path, Some(owner.uid), Some(owner.gid)).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn a_root_owned_script_finds_its_own_directory_and_imports_its_sibling() {
+    let fx = fx();
+    let root = TestUser::root();
+    // A directory only root can change, whoever owns the checkout the sandbox lives in:
+    // below /var/tmp (root's, sticky).
+    let place = RootOnlyDir::new();
+    let dir = place.0.join("tool");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("sibling.txt"), "beside me\n").unwrap();
+    let script = dir.join("run.sh");
+    write_script(
+        &script,
+        "#!/bin/sh\nprintf '%s\\n' \"$0\"\ncd \"$(dirname \"$0\")\" && pwd && cat sibling.txt\n",
+        &root,
+    );
+    let request = fx.request("/usr/bin/true", &["./run.sh"]).program(&script);
+    let (request, _, token) = fx.approved(request);
+    let out = fx.elevate(&token, &request).run();
+    fx.assert_exec(&out);
+    assert_eq!(
+        out.stdout,
+        format!("{}\n{}\nbeside me\n", script.display(), dir.display()),
+        "{out}"
+    );
+
+    let python = real_path("/usr/bin/python3");
+    fs::write(dir.join("helper.py"), "VALUE = 'imported the sibling'\n").unwrap();
+    let main = dir.join("main.py");
+    write_script(
+        &main,
+        &format!(
+            "#!{}\nimport helper\nprint(helper.VALUE)\n",
+            python.display()
+        ),
+        &root,
+    );
+    let request = fx.request("/usr/bin/true", &["main.py"]).program(&main);
+    let (request, _, token) = fx.approved(request);
+    let out = fx.elevate(&token, &request).run();
+    fx.assert_exec(&out);
+    assert_eq!(out.stdout, "imported the sibling\n", "{out}");
+}
+
+/// The agent's own script cannot change after approval: rewritten before the elevator opens
+/// it, it is refused; once opened, what runs is a sealed copy that not even the root command
+/// can write, and its `$0` names that copy, not the agent's file.
+#[test]
+fn an_agent_owned_script_cannot_be_swapped_after_approval() {
+    let fx = fx();
+    let script = fx.sb.agent_dir().join("mine.sh");
+    write_script(
+        &script,
+        "#!/bin/sh\nprintf '%s\\n' \"$0\"\nreadlink \"/proc/$$/fd/${0##*/}\"\n\
+         echo 'echo swapped' >> \"$0\" 2>/dev/null && echo wrote-the-script\nexit 0\n",
+        &fx.agent,
+    );
+    let original = fs::read(&script).unwrap();
+    let request = fx.request("/usr/bin/true", &["./mine.sh"]).program(&script);
+    let (request, _, token) = fx.approved(request);
+    let out = fx.elevate(&token, &request).run();
+    fx.assert_exec(&out);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0].starts_with("/dev/fd/"), "{out}");
+    assert!(lines[1].contains("memfd:assent-program"), "{out}");
+    assert_eq!(lines.len(), 2, "the sealed copy was written to: {out}");
+    assert_eq!(fs::read(&script).unwrap(), original);
+
+    // Approved, then rewritten by the agent before it runs: refused, nothing runs.
+    let marker = fx.sb.marker("swapped-script");
+    let request = fx.request("/usr/bin/true", &["./mine.sh"]).program(&script);
+    let (request, _, token) = fx.approved(request);
+    let swap = format!("#!/bin/sh\ntouch '{}'\n", marker.display());
+    fx.sb
+        .run_as_agent("/bin/sh")
+        .args(["-c", "printf '%s' \"$1\" > \"$2\"", "sh"])
+        .arg(&swap)
+        .arg(&script)
+        .run()
+        .assert_success();
+    fx.assert_refused(&fx.elevate(&token, &request).run(), "program", &marker);
+}
+
 // The program path (SPEC §13.2): absolute and canonical, no symbolic link anywhere, nothing
 // from /proc, /dev or /sys. The approver sees a path; no other file may run under it.
 
@@ -1641,6 +1772,30 @@ fn elevator_that_is_not_setuid_refuses() {
     assert_not_run(&marker);
 }
 
+/// An agent sandbox (Codex's, Claude Code's) sets no_new_privs, and the kernel then ignores
+/// the setuid bit. Reinstalling the elevator would not help: the refusal says what would.
+#[test]
+fn under_no_new_privs_the_refusal_names_it_and_the_real_fix() {
+    let fx = fx();
+    let (request, token, marker) = valid_touch(&fx, "no-new-privs");
+    let r = &request.payload;
+    let out = fx
+        .sb
+        .run_as_agent(assent_tests::real_path("/usr/bin/setpriv"))
+        .arg("--no-new-privs")
+        .arg(fx.sb.elevator_path())
+        .args(["--grant", &token, "--"])
+        .arg(&r.program)
+        .args(&r.argv[1..])
+        .run();
+    let detail = out.assert_refused("setup");
+    assert!(detail.contains("no_new_privs"), "{out}");
+    assert!(detail.contains("outside the sandbox"), "{out}");
+    assert!(detail.contains("assent mcp"), "{out}");
+    assert!(!detail.contains("chmod"), "a wrong fix: {out}");
+    assert_not_run(&marker);
+}
+
 #[test]
 fn elevator_writable_by_group_refuses() {
     let fx = fx();
@@ -1731,6 +1886,38 @@ fn caller_environment_does_not_reach_the_command() {
     assert_eq!(env_get(&env, "ASSENT_UID"), Some(uid.as_str()), "{out}");
 }
 
+/// Installers read `SUDO_USER`, `SUDO_UID` and `SUDO_GID` to find who invoked them; they are
+/// the caller's real ids, whatever the caller put in its own environment.
+#[test]
+fn the_command_gets_sudo_user_uid_gid_and_command_of_the_caller() {
+    let fx = fx();
+    let (request, _, token) = fx.approved(fx.request("/usr/bin/env", &["env", "-0"]));
+    let out = fx
+        .elevate(&token, &request)
+        .env("SUDO_USER", "root")
+        .env("SUDO_UID", "0")
+        .env("SUDO_GID", "0")
+        .env("SUDO_COMMAND", "/bin/forged")
+        .run();
+    fx.assert_exec(&out);
+    let env: Vec<(String, String)> = out
+        .stdout
+        .split('\0')
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let (uid, gid) = (fx.agent.uid.to_string(), fx.agent.gid.to_string());
+    assert_eq!(env_get(&env, "SUDO_USER"), Some("assent-agent"), "{out}");
+    assert_eq!(env_get(&env, "SUDO_UID"), Some(uid.as_str()), "{out}");
+    assert_eq!(env_get(&env, "SUDO_GID"), Some(gid.as_str()), "{out}");
+    let command = format!("{} -0", request.payload.program);
+    assert_eq!(
+        env_get(&env, "SUDO_COMMAND"),
+        Some(command.as_str()),
+        "{out}"
+    );
+}
+
 #[test]
 fn safe_terminal_and_locale_variables_pass_and_unsafe_ones_do_not() {
     let fx = fx();
@@ -1780,7 +1967,7 @@ fn command_has_the_targets_groups_only() {
 const HOSTILE_CALLER: &str = "ulimit -S -c 16; ulimit -S -n 512; ulimit -S -f 100000; \
     ulimit -S -t 1000; umask 077; trap '' INT TERM HUP PIPE; exec \"$@\"";
 const PROCESS_STATE: &str =
-    "^(Umask|SigIgn|SigBlk|Pid):|^Max (core file size|file size|open files|cpu time)";
+    "^(Umask|SigIgn|SigBlk|Pid|PPid):|^Max (core file size|file size|open files|cpu time)";
 
 /// `/proc/self/status` and `/proc/self/limits` lines of interest, printed by grep as
 /// `FILE:LINE`.
@@ -1808,7 +1995,7 @@ fn state_line<'a>(state: &'a [String], prefix: &str) -> &'a str {
 }
 
 #[test]
-fn process_state_is_reset_and_the_command_replaces_the_elevator() {
+fn process_state_is_reset_and_the_command_is_the_elevators_child() {
     let fx = fx();
     let grep = real_path("/usr/bin/grep");
     let grep = grep.to_str().unwrap();
@@ -1864,11 +2051,11 @@ fn process_state_is_reset_and_the_command_replaces_the_elevator() {
         "/proc/self/status:SigBlk: 0000000000000000",
         "the signal mask must be empty: {out}"
     );
-    // No fork: the command is the very process that was started (unshare, sh, setpriv, env,
-    // the elevator and the command are one pid, each exec'ing the next).
+    // The process that was started (unshare, sh, setpriv, env and the elevator are one pid,
+    // each exec'ing the next) stays as the command's monitor: the command is its child.
     assert_eq!(
-        state_line(&after, "/proc/self/status:Pid:"),
-        format!("/proc/self/status:Pid: {pid}"),
+        state_line(&after, "/proc/self/status:PPid:"),
+        format!("/proc/self/status:PPid: {pid}"),
         "{out}"
     );
     // The command has PID 1's limits (the sandbox's), not the ones the caller lowered.
@@ -2205,6 +2392,130 @@ fn a_cwd_the_target_cannot_enter_is_refused_before_the_grant_is_spent() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The monitor: the elevator stays behind as the command's parent, reports how it ended, and
+// takes it down with it.
+
+/// The exit receipt after the last `exec` line.
+fn last_receipt(fx: &Fx) -> AuditLine {
+    let lines = fx.sb.audit_lines();
+    let receipt = lines.last().expect("an audit line").clone();
+    assert_eq!(receipt.event(), "exit", "{}", fx.sb.audit_text());
+    let exec = &lines[lines.len() - 2];
+    assert_eq!(exec.event(), "exec", "{}", fx.sb.audit_text());
+    assert_eq!(receipt.json["request_id"], exec.json["request_id"]);
+    receipt
+}
+
+#[test]
+fn the_exit_status_and_a_receipt_of_how_the_command_ended_come_back() {
+    let fx = fx();
+    let sh = real_path("/bin/sh");
+    let sh = sh.to_str().unwrap();
+    // An exit status passes through; the receipt has it, the time and the CPU time.
+    let (request, _, token) = fx.approved(fx.request(sh, &["sh", "-c", "exit 3"]));
+    fx.elevate(&token, &request).run().assert_code(3);
+    let receipt = last_receipt(&fx);
+    assert_eq!(receipt.json["status"], 3, "{}", receipt.raw);
+    assert!(receipt.json["signal"].is_null(), "{}", receipt.raw);
+    assert!(receipt.json["wall_ms"].is_u64(), "{}", receipt.raw);
+    assert!(receipt.json["cpu_ms"].is_u64(), "{}", receipt.raw);
+    assert!(
+        receipt.json["pid"].as_i64().is_some_and(|p| p > 1),
+        "{}",
+        receipt.raw
+    );
+    assert_eq!(receipt.json["uid"], fx.agent.uid, "{}", receipt.raw);
+    // A command killed by signal N: 128 + N, as a shell reports it.
+    let (request, _, token) = fx.approved(fx.request(sh, &["sh", "-c", "kill -KILL $$"]));
+    fx.elevate(&token, &request).run().assert_code(128 + 9);
+    let receipt = last_receipt(&fx);
+    assert_eq!(receipt.json["signal"], 9, "{}", receipt.raw);
+    assert!(receipt.json["status"].is_null(), "{}", receipt.raw);
+    // The CPU time is the command's.
+    let (request, _, token) = fx.approved(fx.request(
+        sh,
+        &[
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done",
+        ],
+    ));
+    fx.elevate(&token, &request).run().assert_success();
+    let receipt = last_receipt(&fx);
+    assert!(
+        receipt.json["cpu_ms"].as_u64().is_some_and(|ms| ms > 0),
+        "{}",
+        receipt.raw
+    );
+    fx.sb.audit_verify().assert_success();
+}
+
+/// The caller may kill the monitor (its real uid is the caller's again), but not the root
+/// command it stands for: that dies with it.
+#[test]
+fn the_command_dies_with_its_monitor() {
+    use std::time::{Duration, Instant};
+    let fx = fx();
+    let pidfile = fx.sb.marker("monitored");
+    let sh = real_path("/bin/sh");
+    let script = format!("echo $$ > '{}'; exec sleep 300", pidfile.display());
+    let (request, _, token) = fx.approved(fx.request(sh.to_str().unwrap(), &["sh", "-c", &script]));
+    let running = fx.elevate(&token, &request).spawn();
+    let monitor = running.pid();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let sleeping = |pid: u32| {
+        proc_status(pid, "Name").as_deref() == Some("sleep")
+            && proc_status(pid, "State").is_some_and(|s| !s.starts_with('Z'))
+    };
+    let mut command = 0;
+    while !(command != 0 && sleeping(command)) {
+        assert!(Instant::now() < deadline, "the command did not start");
+        std::thread::sleep(Duration::from_millis(10));
+        command = fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0);
+    }
+    assert_eq!(
+        proc_status(command, "PPid"),
+        Some(monitor.to_string()),
+        "the monitor is the command's parent"
+    );
+    let uids = proc_status(monitor, "Uid").unwrap_or_default();
+    assert!(
+        uids.starts_with(&format!("{} 0 0 ", fx.agent.uid)),
+        "the monitor's real uid is the caller's, the others root's: {uids}"
+    );
+    // The command is root's: the caller cannot signal it.
+    let direct = fx
+        .sb
+        .run_as_agent("/bin/kill")
+        .args(["-KILL", &command.to_string()])
+        .run();
+    assert!(
+        !direct.success(),
+        "the caller signalled root's command: {direct}"
+    );
+    let killed = fx
+        .sb
+        .run_as_agent("/bin/kill")
+        .args(["-KILL", &monitor.to_string()])
+        .run();
+    killed.assert_success();
+    running.wait();
+    while sleeping(command) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let left = sleeping(command);
+    if left {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &command.to_string()])
+            .status();
+    }
+    assert!(!left, "the root command outlived its monitor");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Audit log
 
 /// Three attempts: exec, refused (single-use), exec.
@@ -2230,8 +2541,10 @@ fn every_attempt_is_audited_and_the_chain_verifies() {
         events,
         [
             ("exec", None),
+            ("exit", None),
             ("refused", Some("single-use")),
-            ("exec", None)
+            ("exec", None),
+            ("exit", None)
         ]
     );
     let mode = fs::metadata(fx.sb.audit_path())
@@ -2258,17 +2571,18 @@ fn edited_audit_line_fails_verification() {
     three_audited_attempts(&fx);
     let text = fx.sb.audit_text();
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-    // Change one character of line 2 inside a string value, keeping it valid JSON.
-    let at = lines[1]
+    // Change one character of line 3 (the refusal) inside a string value, keeping it valid
+    // JSON.
+    let at = lines[2]
         .find("marker-audit-1")
-        .expect("line 2 names the marker");
-    lines[1].replace_range(at..at + 1, "M");
+        .expect("line 3 names the marker");
+    lines[2].replace_range(at..at + 1, "M");
     fs::write(fx.sb.audit_path(), lines.join("\n") + "\n").unwrap();
     let out = fx.sb.audit_verify();
     assert!(!out.success(), "verify accepted an edited log: {out}");
-    // Line 2 was edited; a pure hash chain notices it at line 3, whose `prev` no longer matches.
+    // Line 3 was edited; a pure hash chain notices it at line 4, whose `prev` no longer matches.
     assert!(
-        mentions_line(&out, &[2, 3]),
+        mentions_line(&out, &[3, 4]),
         "verify must name the line: {out}"
     );
 }
@@ -2399,7 +2713,7 @@ fn argv0_is_recorded_the_same_way_in_every_line() {
         .elevate("garbage", &request.payload.program, ["x"])
         .run()
         .assert_refused("token");
-    let lines = fx.sb.audit_lines();
+    let lines = fx.sb.audit_attempts();
     let argv: Vec<&serde_json::Value> = lines.iter().map(|l| &l.json["argv"]).collect();
     assert_eq!(*argv[0], serde_json::json!(["my-touch", "x", "extra"]));
     assert_eq!(*argv[1], serde_json::json!(["my-touch", "x"]));

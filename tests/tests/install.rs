@@ -730,7 +730,7 @@ fn demo_goes_up_asks_as_the_agent_is_approved_in_tmux_and_goes_down() {
     assert!(asked.stderr.contains("press a to approve"), "{asked}");
     assert!(asked.stderr.contains("approved by root"), "{asked}");
     let last = sb
-        .audit_lines()
+        .audit_attempts()
         .pop()
         .expect("the elevator wrote no audit line");
     assert_eq!(last.event(), "exec", "{}", last.raw);

@@ -297,7 +297,7 @@ fn approved_once_runs_as_root_and_passes_the_exit_status_through() {
         [("GREETING", "hello there")]
     );
 
-    let audit = flow.sb.audit_lines();
+    let audit = flow.sb.audit_attempts();
     assert_eq!(audit.len(), 3, "{}", flow.sb.audit_text());
     assert!(audit.iter().all(|l| l.event() == "exec"));
 }
@@ -806,7 +806,7 @@ fn the_shim_rides_out_a_relay_restart() {
     assert_eq!(requests.len(), 1, "the same request id was re-sent");
     assert_eq!(requests[0].id, first);
     assert_eq!(lines_in(&marker), 1, "exactly one exec");
-    assert_eq!(flow.sb.audit_lines().len(), 1);
+    assert_eq!(flow.sb.audit_attempts().len(), 1);
 }
 
 /// A waiting shim stopped by `signal` exits 128 + its number, withdraws its request (the
@@ -1939,4 +1939,141 @@ fn grants_piped_into_head_exits_without_a_panic() {
         assert!(!out.stderr.contains("panicked"), "{out}");
         assert!(out.stderr.is_empty(), "{out}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The agent can stop what it started: the elevator stays behind as the command's monitor,
+// with the agent's real uid, and relays signals to the root command.
+
+/// `sudo sh -c 'echo $$ > PIDFILE; exec sleep 300'` as the agent: a root command that runs
+/// until it is stopped. `before` runs first with the rest as its arguments (e.g. `setsid`).
+fn sudo_sleeper<'a>(flow: &'a Flow, pidfile: &Path, before: &[&str]) -> Run<'a> {
+    let command = format!("echo $$ > '{}'; exec sleep 300", pidfile.display());
+    let (program, first) = match before.split_first() {
+        Some((program, rest)) => (*program, rest.to_vec()),
+        None => ("sudo", Vec::new()),
+    };
+    let mut run = flow
+        .sb
+        .run_as_agent(program)
+        .env("XDG_CONFIG_HOME", flow.sb.agent_dir().join("config"))
+        .env("XDG_STATE_HOME", flow.sb.agent_dir().join("state"))
+        .args(first);
+    if !before.is_empty() {
+        run = run.arg("sudo");
+    }
+    run.args(["sh", "-c", &command])
+}
+
+/// The pid the root command wrote, once it has, checked to be root's.
+fn root_pid(pidfile: &Path) -> u32 {
+    let mut pid = 0;
+    wait_for("the root command to start", || {
+        pid = fs::read_to_string(pidfile)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0);
+        pid != 0 && assent_tests::proc_status(pid, "Name").as_deref() == Some("sleep")
+    });
+    let uids = assent_tests::proc_status(pid, "Uid").unwrap_or_default();
+    assert!(
+        uids.starts_with("0 0 "),
+        "the command is not root's: {uids}"
+    );
+    pid
+}
+
+/// Whether `pid` is still a live `sleep` (not gone, not a zombie).
+fn sleeping(pid: u32) -> bool {
+    assent_tests::proc_status(pid, "Name").as_deref() == Some("sleep")
+        && assent_tests::proc_status(pid, "State").is_some_and(|s| !s.starts_with('Z'))
+}
+
+/// Wait (against a deadline) for the root command to be gone; if it outlives the deadline,
+/// kill it as root and fail.
+fn assert_gone(pid: u32, what: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    while sleeping(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if sleeping(pid) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+        panic!("{what}: the root command (pid {pid}) was left running");
+    }
+}
+
+/// The `exit` receipt that follows the last `exec` line, once the monitor has written it.
+fn exit_receipt(sb: &Sandbox) -> assent_tests::sandbox::AuditLine {
+    wait_for("the exit receipt", || {
+        sb.audit_lines().last().is_some_and(|l| l.event() == "exit")
+    });
+    let lines = sb.audit_lines();
+    let exec = &lines[lines.len() - 2];
+    let exit = lines.last().unwrap().clone();
+    assert_eq!(exec.event(), "exec", "{}", sb.audit_text());
+    assert_eq!(
+        exit.json["request_id"], exec.json["request_id"],
+        "{}",
+        exit.raw
+    );
+    exit
+}
+
+#[test]
+fn sigterm_and_sigint_to_the_sudo_pid_stop_the_root_command() {
+    let flow = Flow::new(approve(Grant::Once));
+    for (name, number) in [("TERM", libc::SIGTERM), ("INT", libc::SIGINT)] {
+        let pidfile = flow.marker(&format!("sleeper-{name}"));
+        let running = sudo_sleeper(&flow, &pidfile, &[]).spawn();
+        let sleeper = root_pid(&pidfile);
+        // The sandbox execs its way down to sudo and the elevator: this pid is theirs.
+        let sudo = running.pid();
+        let sent = flow
+            .sb
+            .run_as_agent("/bin/kill")
+            .args([&format!("-{name}"), &sudo.to_string()])
+            .run();
+        sent.assert_success();
+        let out = running.wait();
+        out.assert_code(128 + number);
+        assert_gone(sleeper, &format!("SIG{name} to sudo"));
+        let receipt = exit_receipt(&flow.sb);
+        assert_eq!(receipt.json["signal"], number, "{}", receipt.raw);
+        assert!(receipt.json["status"].is_null(), "{}", receipt.raw);
+        assert!(receipt.json["wall_ms"].is_u64(), "{}", receipt.raw);
+        assert!(receipt.json["cpu_ms"].is_u64(), "{}", receipt.raw);
+    }
+    flow.sb.audit_verify().assert_success();
+}
+
+/// An agent's timeout kills its whole process group. The root command is in it, but the
+/// agent may not signal root's processes: only the relay reaches it.
+#[test]
+fn a_process_group_sigterm_leaves_no_root_process_behind() {
+    let flow = Flow::new(approve(Grant::Once));
+    let pidfile = flow.marker("sleeper-group");
+    // A shell in a session and process group of its own (the harness's), running sudo in the
+    // background; sudo's output goes elsewhere, so nothing here waits on it.
+    let running = sudo_sleeper(
+        &flow,
+        &pidfile,
+        &["setsid", "sh", "-c", "\"$@\" >/dev/null 2>&1 & wait", "sh"],
+    )
+    .spawn();
+    let sleeper = root_pid(&pidfile);
+    let group = running.pid();
+    let sent = flow
+        .sb
+        .run_as_agent("/bin/kill")
+        .args(["-TERM", "--", &format!("-{group}")])
+        .run();
+    sent.assert_success();
+    let out = running.wait();
+    assert_ne!(out.code(), Some(0), "the shell was not stopped: {out}");
+    assert_gone(sleeper, "a process-group SIGTERM");
+    let receipt = exit_receipt(&flow.sb);
+    assert_eq!(receipt.json["signal"], libc::SIGTERM, "{}", receipt.raw);
+    flow.sb.audit_verify().assert_success();
 }
