@@ -9,12 +9,14 @@ use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt as _};
 use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::report::{self, Milestone, REPORT_ENV};
@@ -50,25 +52,26 @@ pub fn run_args(
     if reason.trim().is_empty() {
         return Err("reason is empty: say what the command is for, so the human can decide".into());
     }
+    // `--option=VALUE`, so that a value starting with `-` stays a value.
     let mut args = vec!["run".to_owned()];
     if let Some(user) = run_as {
-        args.extend(["--as".to_owned(), user.to_owned()]);
+        args.push(format!("--as={user}"));
     }
-    args.extend(["--reason".to_owned(), reason.to_owned()]);
+    args.push(format!("--reason={reason}"));
     if let Some(grant) = grant {
         assent_common::grant::parse(grant).map_err(|e| format!("grant: {e}"))?;
-        args.extend(["--grant".to_owned(), grant.to_owned()]);
+        args.push(format!("--grant={grant}"));
     }
     if let Some(seconds) = timeout_s {
         if seconds == 0 {
             return Err("timeout_s is 0: give the seconds to wait for a decision, e.g. 300".into());
         }
-        args.extend(["--timeout".to_owned(), format!("{seconds}s")]);
+        args.push(format!("--timeout={seconds}s"));
     }
     for (name, value) in env {
         crate::request::parse_env_assignment(&format!("{name}={value}"))
             .map_err(|e| format!("env: {e}"))?;
-        args.extend(["--env".to_owned(), format!("{name}={value}")]);
+        args.push(format!("--env={name}={value}"));
     }
     let cwd = match cwd {
         Some(dir) if !Path::new(dir).is_absolute() => {
@@ -191,23 +194,49 @@ pub fn classify(ended: &Ended) -> (Outcome, Option<i32>, Option<String>, Option<
     (outcome, None, None, None)
 }
 
-/// Read `from` to its end, keeping the first `limit` bytes; whether more came.
-async fn capture(mut from: impl AsyncRead + Unpin, limit: usize) -> (Vec<u8>, bool) {
-    let mut kept = Vec::new();
-    let mut truncated = false;
+/// What was read of one stream so far: the first bytes, and whether more came.
+#[derive(Debug, Default)]
+struct Captured {
+    kept: Vec<u8>,
+    truncated: bool,
+}
+
+type Shared = Arc<Mutex<Captured>>;
+
+/// Read `from` to its end into `into`, keeping the first `limit` bytes.
+async fn capture(mut from: impl AsyncRead + Unpin, limit: usize, into: Shared) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        let room = limit - kept.len();
+        let mut captured = into.lock().unwrap_or_else(|e| e.into_inner());
+        let room = limit - captured.kept.len();
         if n > room {
-            truncated = true;
+            captured.truncated = true;
         }
-        kept.extend_from_slice(&buf[..n.min(room)]);
+        captured.kept.extend_from_slice(&buf[..n.min(room)]);
     }
-    (kept, truncated)
+}
+
+/// Start reading `from` in the background.
+fn start_capture(from: impl AsyncRead + Unpin + Send + 'static) -> (JoinHandle<()>, Shared) {
+    let shared = Shared::default();
+    (
+        tokio::spawn(capture(from, OUTPUT_LIMIT, shared.clone())),
+        shared,
+    )
+}
+
+/// What was read once the stream ended, or [`DRAIN_GRACE`] after the run did (a process the
+/// command left in the background may hold the pipe open for ever).
+async fn finish_capture((task, shared): (JoinHandle<()>, Shared)) -> (Vec<u8>, bool) {
+    if tokio::time::timeout(DRAIN_GRACE, task).await.is_err() {
+        // Dropping the handle does not stop the reader; it ends with the pipe.
+    }
+    let captured = std::mem::take(&mut *shared.lock().unwrap_or_else(|e| e.into_inner()));
+    (captured.kept, captured.truncated)
 }
 
 /// Bytes as text, without a character cut in half at the end.
@@ -258,18 +287,12 @@ pub async fn run(
         Some(dir) => format!("cannot start {} in {}: {e}", shim.display(), dir.display()),
         None => format!("cannot start {}: {e}", shim.display()),
     })?;
-    let stdout = tokio::spawn(capture(child.stdout.take().expect("piped"), OUTPUT_LIMIT));
-    let stderr = tokio::spawn(capture(child.stderr.take().expect("piped"), OUTPUT_LIMIT));
+    let stdout = start_capture(child.stdout.take().expect("stdout is piped"));
+    let stderr = start_capture(child.stderr.take().expect("stderr is piped"));
 
     let (status, cancelled) = watch(&mut child, report_file, watcher).await;
-    let collect = |task: tokio::task::JoinHandle<(Vec<u8>, bool)>| async move {
-        match tokio::time::timeout(DRAIN_GRACE, task).await {
-            Ok(Ok(captured)) => captured,
-            _ => (Vec::new(), true),
-        }
-    };
-    let (out, out_cut) = collect(stdout).await;
-    let (err, err_cut) = collect(stderr).await;
+    let (out, out_cut) = finish_capture(stdout).await;
+    let (err, err_cut) = finish_capture(stderr).await;
     let milestones = report::parse(&std::fs::read_to_string(report_file).unwrap_or_default());
     let _ = std::fs::remove_file(report_file);
     let ended = Ended {
@@ -359,15 +382,51 @@ mod tests {
         assert_eq!(
             args.args,
             [
-                "run", "--as", "root", "--reason", "install jq for the build", "--grant",
-                "timed:30m", "--timeout", "90s", "--env", "LANG=C", "--", "apt-get", "install",
-                "-y", "jq"
+                "run",
+                "--as=root",
+                "--reason=install jq for the build",
+                "--grant=timed:30m",
+                "--timeout=90s",
+                "--env=LANG=C",
+                "--",
+                "apt-get",
+                "install",
+                "-y",
+                "jq"
             ]
         );
         assert_eq!(args.cwd.as_deref(), Some(Path::new("/srv")));
         // Options in argv belong to the program, after `--`.
         let args = run_args(&["--as".into()], "x", None, None, &no_env(), None, None).unwrap();
-        assert_eq!(args.args, ["run", "--reason", "x", "--", "--as"]);
+        assert_eq!(args.args, ["run", "--reason=x", "--", "--as"]);
+    }
+
+    #[test]
+    fn values_that_look_like_options_stay_values() {
+        use crate::cli::{Command, Invocation};
+        let env = BTreeMap::from([("X".to_owned(), "--as=postgres".to_owned())]);
+        let args = run_args(
+            &["id".into(), "-u".into()],
+            "--as postgres",
+            Some("root"),
+            None,
+            &env,
+            None,
+            None,
+        )
+        .unwrap();
+        let words = std::iter::once("assent".into())
+            .chain(args.args.iter().map(Into::into))
+            .collect();
+        match crate::cli::parse(words) {
+            Ok(Some(Invocation::Command(Command::Run(run)))) => {
+                assert_eq!(run.reason.as_deref(), Some("--as postgres"));
+                assert_eq!(run.run_as, "root");
+                assert_eq!(run.env, [("X".to_owned(), "--as=postgres".to_owned())]);
+                assert_eq!(run.command, ["id", "-u"].map(std::ffi::OsString::from));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -501,10 +560,12 @@ mod tests {
 
     #[tokio::test]
     async fn output_is_cut_at_the_limit_and_says_so() {
-        let (kept, cut) = capture(&[b'x'; 100][..], 64).await;
-        assert_eq!((kept.len(), cut), (64, true));
-        let (kept, cut) = capture(&[b'x'; 64][..], 64).await;
-        assert_eq!((kept.len(), cut), (64, false));
+        for (len, cut) in [(100, true), (64, false)] {
+            let shared = Shared::default();
+            capture(&vec![b'x'; len][..], 64, shared.clone()).await;
+            let captured = shared.lock().unwrap();
+            assert_eq!((captured.kept.len(), captured.truncated), (64, cut), "{len}");
+        }
         // A character cut in half at the limit is dropped, not mangled.
         assert_eq!(text("aé".as_bytes()[..2].as_ref()), "a");
     }
