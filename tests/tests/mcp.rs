@@ -121,11 +121,10 @@ impl Flow {
 
     /// `assent` as the agent user, with its XDG directories in the sandbox.
     fn shim(&self) -> assent_tests::sandbox::Run<'_> {
-        self.xdg()
-            .into_iter()
-            .fold(self.sb.run_as_agent(self.sb.bin_dir().join("assent")), |run, (k, v)| {
-                run.env(k, v)
-            })
+        self.xdg().into_iter().fold(
+            self.sb.run_as_agent(self.sb.bin_dir().join("assent")),
+            |run, (k, v)| run.env(k, v),
+        )
     }
 
     /// Start the Python client as the agent user on `calls`; `trace` names a file for the
@@ -147,7 +146,10 @@ impl Flow {
             "calls": calls,
             "trace": trace,
         });
-        let file = self.sb.root().join(format!("scenario-{}.json", self.scenarios));
+        let file = self
+            .sb
+            .root()
+            .join(format!("scenario-{}.json", self.scenarios));
         fs::write(&file, scenario.to_string()).unwrap();
         self.sb
             .run_as_agent(&self.python)
@@ -269,10 +271,11 @@ fn an_approved_call_runs_as_root_and_says_so_while_it_waits() {
     assert_eq!(got["truncated"], false, "{got}");
     let progress = lines[1]["progress"].as_array().unwrap();
     assert!(
-        progress
-            .iter()
-            .any(|m| m.as_str().unwrap().starts_with("waiting for approval of request ")
-                && m.as_str().unwrap().ends_with(" left")),
+        progress.iter().any(|m| m
+            .as_str()
+            .unwrap()
+            .starts_with("waiting for approval of request ")
+            && m.as_str().unwrap().ends_with(" left")),
         "{progress:?}"
     );
     let trace = fs::read_to_string(&trace).unwrap();

@@ -47,7 +47,9 @@ pub fn run_args(
     timeout_s: Option<u64>,
 ) -> Result<RunArgs, String> {
     if argv.is_empty() || argv[0].is_empty() {
-        return Err("argv is empty: give the program and its arguments, e.g. [\"id\", \"-u\"]".into());
+        return Err(
+            "argv is empty: give the program and its arguments, e.g. [\"id\", \"-u\"]".into(),
+        );
     }
     if reason.trim().is_empty() {
         return Err("reason is empty: say what the command is for, so the human can decide".into());
@@ -433,8 +435,14 @@ mod tests {
     fn bad_calls_get_one_line_saying_what_to_give() {
         let id = ["id".to_owned()];
         for (got, needle) in [
-            (run_args(&[], "r", None, None, &no_env(), None, None), "argv is empty"),
-            (run_args(&id, " ", None, None, &no_env(), None, None), "reason is empty"),
+            (
+                run_args(&[], "r", None, None, &no_env(), None, None),
+                "argv is empty",
+            ),
+            (
+                run_args(&id, " ", None, None, &no_env(), None, None),
+                "reason is empty",
+            ),
             (
                 run_args(&id, "r", None, Some("tmp"), &no_env(), None, None),
                 "not an absolute path",
@@ -555,7 +563,10 @@ mod tests {
             Phase::from_milestones(&[waiting, approved()]).message(0),
             "approved by alice (once); running"
         );
-        assert_eq!(Phase::from_milestones(&[]).message(0), "asking for approval");
+        assert_eq!(
+            Phase::from_milestones(&[]).message(0),
+            "asking for approval"
+        );
     }
 
     #[tokio::test]
@@ -564,7 +575,11 @@ mod tests {
             let shared = Shared::default();
             capture(&vec![b'x'; len][..], 64, shared.clone()).await;
             let captured = shared.lock().unwrap();
-            assert_eq!((captured.kept.len(), captured.truncated), (64, cut), "{len}");
+            assert_eq!(
+                (captured.kept.len(), captured.truncated),
+                (64, cut),
+                "{len}"
+            );
         }
         // A character cut in half at the limit is dropped, not mangled.
         assert_eq!(text("aé".as_bytes()[..2].as_ref()), "a");

@@ -193,7 +193,9 @@ impl Assent {
             .stdin(std::process::Stdio::null())
             .output()
             .await
-            .map_err(|e| ErrorData::internal_error(format!("cannot run assent grants: {e}"), None))?;
+            .map_err(|e| {
+                ErrorData::internal_error(format!("cannot run assent grants: {e}"), None)
+            })?;
         if !out.status.success() {
             let why = String::from_utf8_lossy(&out.stderr);
             return Err(ErrorData::internal_error(why.trim().to_owned(), None));
