@@ -11,14 +11,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use assent_protocol::{Envelope, Grant, PrivateKey, Request, Role, Status};
-use assent_relay_client::{Client, Event};
-use assent_tests::approver::{BackgroundApprover, Choice, Policy, ScriptedApprover};
-use assent_tests::built_binary;
-use assent_tests::keys::KeyPair;
-use assent_tests::relay_process::RelayProcess;
-use assent_tests::sandbox::{ElevatorConfig, Outcome, Running, Sandbox};
-use assent_tests::users::TestUser;
+use assent_protocol::{Envelope, Grant, PrivateKey, Status};
+use assent_tests::agent_flow::AgentFlow;
+use assent_tests::approver::{Choice, Policy, ScriptedApprover};
+use assent_tests::sandbox::{Outcome, Running};
 use serde_json::{Value, json};
 
 /// How long any wait in these tests may take before the test fails.
@@ -50,81 +46,34 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// Fields drop in order: the approver stops before its relay does.
+/// The whole set-up, and the Python client to drive it.
 struct Flow {
-    approver: BackgroundApprover,
-    relay: RelayProcess,
-    sb: Sandbox,
-    agent: TestUser,
+    flow: AgentFlow,
     python: PathBuf,
     scenarios: usize,
-    alice_key: PathBuf,
+}
+
+impl std::ops::Deref for Flow {
+    type Target = AgentFlow;
+    fn deref(&self) -> &AgentFlow {
+        &self.flow
+    }
 }
 
 impl Flow {
     fn new(policy: Policy) -> Flow {
         let python = python();
-        let sb = Sandbox::new();
-        let alice = KeyPair::generate(&sb.keys_dir(), "alice");
-        let agent = TestUser::agent();
-        sb.write_config(
-            &ElevatorConfig::new()
-                .approver("alice", &alice.public_line)
-                .requester(&agent.name, &["root"]),
-        );
-        let assent = sb.install_bin("assent", &built_binary("assent"), 0o755);
-        std::os::unix::fs::symlink(&assent, sb.bin_dir().join("sudo")).expect("sudo symlink");
-        let client = sb.root().join("client.py");
+        let flow = AgentFlow::new(policy);
         fs::copy(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp/client.py"),
-            &client,
+            flow.sb.root().join("client.py"),
         )
         .expect("copy client.py");
-
-        let relay_config = sb.root().join("relay.toml");
-        fs::write(
-            &relay_config,
-            format!(
-                "[[approver]]\nname = \"alice\"\nkey = {:?}\n",
-                alice.public_line
-            ),
-        )
-        .unwrap();
-        let relay = RelayProcess::start(&relay_config, &sb.root().join("relay.log"), "127.0.0.1:0");
-        let approver = BackgroundApprover::start(relay.url(), &alice.private_path, policy);
-        let flow = Flow {
-            approver,
-            relay,
-            sb,
-            agent,
+        Flow {
+            flow,
             python,
             scenarios: 0,
-            alice_key: alice.private_path.clone(),
-        };
-        flow.shim().arg("keygen").run().assert_success();
-        let toml = flow.config_dir().join("agent.toml");
-        fs::write(&toml, format!("relay = {:?}\n", flow.relay.url())).unwrap();
-        std::os::unix::fs::chown(&toml, Some(flow.agent.uid), Some(flow.agent.gid)).unwrap();
-        flow
-    }
-
-    fn config_dir(&self) -> PathBuf {
-        self.sb.agent_dir().join("config/assent")
-    }
-
-    fn xdg(&self) -> [(&'static str, PathBuf); 2] {
-        [
-            ("XDG_CONFIG_HOME", self.sb.agent_dir().join("config")),
-            ("XDG_STATE_HOME", self.sb.agent_dir().join("state")),
-        ]
-    }
-
-    /// `assent` as the agent user, with its XDG directories in the sandbox.
-    fn shim(&self) -> assent_tests::sandbox::Run<'_> {
-        self.xdg().into_iter().fold(
-            self.sb.run_as_agent(self.sb.bin_dir().join("assent")),
-            |run, (k, v)| run.env(k, v),
-        )
+        }
     }
 
     /// Start the Python client as the agent user on `calls`; `trace` names a file for the
@@ -138,7 +87,7 @@ impl Flow {
             .collect();
         let scenario = json!({
             "server": {
-                "command": self.sb.bin_dir().join("assent"),
+                "command": self.assent(),
                 "args": ["mcp"],
                 "env": env,
                 "cwd": self.sb.work_dir(),
@@ -192,36 +141,6 @@ fn approve(grant: Grant) -> Policy {
     Some(Choice::approve().grant(grant))
 }
 
-/// The requests pending at the relay, as a console that logs in now is shown them.
-fn pending_requests(flow: &Flow) -> Vec<Request> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let mut console = Client::connect(&flow.relay.url(), flow.approver.key(), Role::Approver)
-            .await
-            .expect("a second console logs in");
-        console.request_statuses().await.unwrap();
-        let mut pending = Vec::new();
-        loop {
-            let event = tokio::time::timeout(PATIENCE, console.next_event())
-                .await
-                .expect("the relay answers")
-                .expect("the connection stays");
-            match event {
-                Event::Request { envelope, .. } => {
-                    pending.push(envelope.open::<Request>().unwrap().payload)
-                }
-                Event::Statuses { .. } => break,
-                _ => {}
-            }
-        }
-        console.close().await;
-        pending
-    })
-}
-
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -239,7 +158,8 @@ fn an_approved_call_runs_as_root_and_says_so_while_it_waits() {
     wait_for("a progress notification saying the call waits", || {
         fs::read_to_string(&trace).is_ok_and(|t| t.contains("waiting for approval of request"))
     });
-    let key = PrivateKey::from_openssh(&fs::read_to_string(&flow.alice_key).unwrap()).unwrap();
+    let key =
+        PrivateKey::from_openssh(&fs::read_to_string(&flow.alice.private_path).unwrap()).unwrap();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -387,7 +307,7 @@ fn cancelling_while_waiting_withdraws_the_request() {
     });
     // The session stays open until released: only the cancel can have withdrawn it.
     wait_for("the request to leave the relay", || {
-        pending_requests(&flow).is_empty()
+        flow.pending_requests(PATIENCE).is_empty()
     });
     fs::write(&release, b"").unwrap();
     let lines = lines(&client.wait());
@@ -434,11 +354,8 @@ fn in_a_no_new_privs_sandbox_sudo_is_refused_and_the_tool_works() {
     let mut flow = Flow::new(approve(Grant::Once));
     // The agent's shell, sandboxed the way Codex and Claude Code do it.
     let shell = flow
-        .sb
-        .run_as_agent("setpriv")
+        .as_agent("setpriv")
         .args(["--no-new-privs", "sudo", "id", "-u"])
-        .env("XDG_CONFIG_HOME", flow.sb.agent_dir().join("config"))
-        .env("XDG_STATE_HOME", flow.sb.agent_dir().join("state"))
         .run();
     shell.assert_code(78);
     assert!(shell.stderr.contains("no_new_privs"), "{shell}");
