@@ -100,6 +100,12 @@ pub enum Command {
     /// `assent run` has everything it needs, 78 when something is missing, 75 when only the
     /// relay is unreachable.
     Status,
+    /// Serve MCP on stdin and stdout: the tools run_privileged and list_grants, for agents
+    /// whose harness starts MCP servers (and whose sandboxed shell cannot use sudo).
+    ///
+    /// Each run_privileged call goes through the same flow as `assent run`: a human approves
+    /// it on their console, then the elevator runs it. See docs/agents.md for the set-up.
+    Mcp,
 }
 
 #[derive(Debug, Clone, Args)]

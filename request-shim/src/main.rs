@@ -15,6 +15,7 @@ mod elevate;
 mod failure;
 mod keys;
 mod manual;
+mod mcp;
 pub mod preflight;
 mod program;
 mod progress;
@@ -77,6 +78,7 @@ fn assent_main(args: Vec<OsString>) -> Result<ExitCode> {
         Command::Keygen { name, force } => commands::keygen(name, force),
         Command::Grants { json } => commands::grants(json),
         Command::Status => status::status(),
+        Command::Mcp => mcp::serve(),
     }
 }
 

@@ -47,6 +47,10 @@ impl Progress {
             return;
         }
         self.started = true;
+        crate::mcp::report::note(&crate::mcp::report::Milestone::Waiting {
+            reference: self.reference.clone(),
+            expires_at: self.expires_at,
+        });
         if is_quiet() {
             return;
         }

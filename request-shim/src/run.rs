@@ -231,6 +231,11 @@ fn exec(elevator: &Path, approved: &Approved, command: &Command) -> Result<Infal
             approved.approver, approved.grant
         ));
     }
+    crate::mcp::report::note(&crate::mcp::report::Milestone::Approved {
+        approver: approved.approver.clone(),
+        grant: approved.grant.to_string(),
+        cached: approved.from_cache,
+    });
     elevate::exec(
         elevator,
         &approved.token,

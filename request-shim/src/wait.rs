@@ -503,6 +503,10 @@ impl Wait<'_> {
     ) -> std::result::Result<Approved, Lost> {
         let d = &decision.payload;
         if d.verdict == Verdict::Deny {
+            crate::mcp::report::note(&crate::mcp::report::Milestone::Denied {
+                approver: d.approver.clone(),
+                note: d.note.clone(),
+            });
             let note = d.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
             return Err(Lost::Final(Failure::denied(match note {
                 Some(note) => format!("denied by {}: {note}", d.approver),

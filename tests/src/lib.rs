@@ -6,6 +6,7 @@
 //! `assent_protocol::Envelope` and checked by the binaries under test.
 #![forbid(unsafe_code)]
 
+pub mod agent_flow;
 pub mod approver;
 pub mod console;
 pub mod grants;
