@@ -11,6 +11,7 @@
 //! - [`duration`] and [`grant`]: durations (`90s`, `1h30m`) and grants (`timed:15m`) as
 //!   people type and read them, one spelling for every command line and screen.
 //! - [`clock`]: Unix seconds, as payloads state time.
+//! - [`text`]: which characters from someone else's text may reach a terminal as themselves.
 //!
 //! It reads no files, and links nothing a setuid binary should not carry.
 #![forbid(unsafe_code)]
@@ -21,3 +22,4 @@ pub mod duration;
 pub mod elevator_config;
 pub mod grant;
 pub mod paths;
+pub mod text;

@@ -7,11 +7,14 @@
 
 use std::borrow::Cow;
 
+use assent_common::text::needs_escape;
+
 /// Longest text kept, in characters; the rest is cut with a mark saying so.
 pub const MAX_CHARS: usize = 1000;
 
-/// `text` with every control character and bidirectional or zero-width formatting character
-/// escaped (`\n`, `\u{1b}`, …), and cut to [`MAX_CHARS`] characters.
+/// `text` with every character that must not reach a terminal raw (controls, invisible,
+/// reordering and space-lookalike characters: [`needs_escape`]) escaped (`\n`, `\u{1b}`, …),
+/// and cut to [`MAX_CHARS`] characters.
 pub fn printable(text: &str) -> Cow<'_, str> {
     let long = text.len() > MAX_CHARS && text.chars().nth(MAX_CHARS).is_some();
     if !long && !text.chars().any(needs_escape) {
@@ -31,13 +34,6 @@ pub fn printable(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Control characters (C0, DEL, C1), and the formatting characters that reorder or hide text.
-fn needs_escape(c: char) -> bool {
-    c.is_control()
-        || matches!(c,
-            '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,6 +49,16 @@ mod tests {
         assert_eq!(
             printable("a\nb\r\tc\u{1b}[31md\u{7f}\u{9b}e\u{202e}f\u{200b}g"),
             "a\\nb\\r\\tc\\u{1b}[31md\\u{7f}\\u{9b}e\\u{202e}f\\u{200b}g"
+        );
+    }
+
+    #[test]
+    fn space_lookalikes_and_invisible_characters_are_escaped_as_on_the_console() {
+        // A relay's reason once kept U+2001 (a space that is not one) and variation selectors
+        // raw, though the console escapes them in everything else it shows.
+        assert_eq!(
+            printable("held\u{2001}by\u{a0}alice\u{e0100}"),
+            "held\\u{2001}by\\u{a0}alice\\u{e0100}"
         );
     }
 
