@@ -172,6 +172,39 @@ fn signal_all(pid: u32, signal: &str) {
     }
 }
 
+/// A waiting shim stopped by `signal` withdraws its request, and the console takes it off
+/// the screen, with a notice, as soon as the relay says so.
+fn a_stopped_shim_leaves_the_console(signal: &str, code: i32) {
+    let world = ConsoleWorld::new();
+    let tmux = &world.tmux;
+    let run = world.request("withdraw me", "60s", &["echo", "withdraw-me"]);
+    world.wait_ready("echo withdraw-me");
+    // The sandbox execs its way down to the shim, so this pid is the shim's.
+    let sent = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &run.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let screen = tmux.wait_for("the withdrawn request to leave the console", |s| {
+        s.contains(" Pending 0 ") && s.contains("withdrawn by its agent")
+    });
+    assert!(
+        !screen.contains("▶"),
+        "nothing is left to select:\n{screen}"
+    );
+    run.wait().assert_code(code);
+}
+
+#[test]
+fn ctrl_c_on_a_waiting_shim_takes_its_request_off_the_console() {
+    a_stopped_shim_leaves_the_console("INT", 130);
+}
+
+#[test]
+fn sigterm_on_a_waiting_shim_takes_its_request_off_the_console() {
+    a_stopped_shim_leaves_the_console("TERM", 143);
+}
+
 #[test]
 fn an_approval_made_while_the_relay_is_down_is_delivered_once() {
     let mut world = ConsoleWorld::with_standalone_relay();
