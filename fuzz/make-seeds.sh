@@ -13,7 +13,7 @@ trap 'rm -rf "$work"' EXIT
 export LC_ALL=C
 
 rm -rf "$seeds"
-mkdir -p "$seeds"/{envelope_payloads,grant_token,openssh_keys,elevator_config,relay_frame,relay_config}
+mkdir -p "$seeds"/{envelope_payloads,grant_token,openssh_keys,elevator_config,relay_frame,relay_config,server_message}
 
 # The separator of sealed inputs (see src/lib.rs): a byte that UTF-8 never contains.
 SEP=$'\xff'
@@ -209,6 +209,25 @@ printf '{"type":"withdraw","withdraw":%s}' "$env_withdraw" >"$d/withdraw.json"
 { printf 'decide%s' "$SEP"; cat "$work/decision.json"; } >"$d/sealed-decide"
 { printf 'publish_status%s' "$SEP"; cat "$work/status.json"; } >"$d/sealed-publish-status"
 { printf 'withdraw%s' "$SEP"; cat "$work/withdraw.json"; } >"$d/sealed-withdraw"
+
+# server_message: one relay frame of each type a client reads, and sealed inputs.
+d=$seeds/server_message
+rid=$id
+printf '{"type":"hello","v":1,"relay":"assent-relay","nonce":"%s","max_frame_bytes":65536,"login_timeout_s":5}' "$NONCE" >"$d/hello.json"
+printf '{"type":"welcome","role":"agent","key":"SHA256:x","name":null}' >"$d/welcome.json"
+printf '{"type":"queued","request_id":"%s"}' "$rid" >"$d/queued.json"
+printf '{"type":"request","request":%s,"first_seen":true}' "$env_request" >"$d/request.json"
+printf '{"type":"decision","decision":%s}' "$env_decision" >"$d/decision.json"
+printf '{"type":"decided","request_id":"%s","approver":"alice","verdict":"approve","decision":%s}' "$rid" "$env_decision" >"$d/decided.json"
+printf '{"type":"delivered","request_id":"%s","decision_sha256":"%s"}' "$rid" "$(sha <"$work/decision.json")" >"$d/delivered.json"
+printf '{"type":"withdrawn","request_id":"%s"}' "$rid" >"$d/withdrawn.json"
+printf '{"type":"expired","request_id":"%s"}' "$rid" >"$d/expired.json"
+printf '{"type":"statuses","statuses":[%s]}' "$env_status" >"$d/statuses.json"
+printf '{"type":"refused","request_id":null,"reason":"a newer status is already held\\u001b[31m"}' >"$d/refused.json"
+printf '{"type":"error","reason":"not listed as an [[approver]]"}' >"$d/error.json"
+{ printf 'request%s' "$SEP"; cat "$work/request.json"; } >"$d/sealed-request"
+{ printf 'decision%s' "$SEP"; cat "$work/decision.json"; } >"$d/sealed-decision"
+{ printf 'statuses%s' "$SEP"; cat "$work/status.json"; } >"$d/sealed-statuses"
 
 # relay_config: a full relay config.
 d=$seeds/relay_config
