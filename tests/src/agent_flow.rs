@@ -29,14 +29,22 @@ pub struct AgentFlow {
 impl AgentFlow {
     /// Everything set up, with alice deciding by `policy`; the agent may become root.
     pub fn new(policy: Policy) -> AgentFlow {
+        Self::with_settings(policy, |config| config)
+    }
+
+    /// The same, with `elevator.toml` also holding what `settings` adds.
+    pub fn with_settings(
+        policy: Policy,
+        settings: impl FnOnce(ElevatorConfig) -> ElevatorConfig,
+    ) -> AgentFlow {
         let sb = Sandbox::new();
         let alice = KeyPair::generate(&sb.keys_dir(), "alice");
         let agent = TestUser::agent();
-        sb.write_config(
-            &ElevatorConfig::new()
+        sb.write_config(&settings(
+            ElevatorConfig::new()
                 .approver("alice", &alice.public_line)
                 .requester(&agent.name, &["root"]),
-        );
+        ));
         let assent = sb.install_bin("assent", &built_binary("assent"), 0o755);
         std::os::unix::fs::symlink(&assent, sb.bin_dir().join("sudo")).expect("sudo symlink");
         let relay_config = sb.root().join("relay.toml");

@@ -16,14 +16,15 @@ use std::time::{Duration, Instant};
 
 use assent_protocol::{Envelope, Grant, PrivateKey, Role, Status};
 use assent_relay_client::{Client, Event};
-use assent_tests::approver::{BackgroundApprover, Choice, Policy, ScriptedApprover};
+use assent_tests::agent_flow::AgentFlow;
+use assent_tests::approver::{Choice, Policy, ScriptedApprover};
 use assent_tests::grants::{DecisionBuilder, RequestBuilder, TokenBuilder};
 use assent_tests::keys::KeyPair;
 use assent_tests::relay_process::RelayProcess;
 use assent_tests::sandbox::{ElevatorConfig, Outcome, Run, Sandbox};
 use assent_tests::scratch::ScratchDir;
 use assent_tests::users::TestUser;
-use assent_tests::{built_binary, now, real_path};
+use assent_tests::{now, real_path};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -685,8 +686,6 @@ fn approve(grant: Grant) -> Policy {
     Some(Choice::approve().grant(grant))
 }
 
-type Approver = BackgroundApprover;
-
 /// Whether the relay at `url` serves `status` to an agent.
 fn relay_serves(url: &str, key: &PrivateKey, status: &Envelope) -> bool {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -713,57 +712,26 @@ fn relay_serves(url: &str, key: &PrivateKey, status: &Envelope) -> bool {
     })
 }
 
-/// Sandbox + relay + approver + an agent with a key. Fields drop in order: the approver
-/// stops before its relay does.
-struct Flow {
-    approver: Approver,
-    relay: RelayProcess,
-    sb: Sandbox,
-    agent: TestUser,
-    alice: KeyPair,
+/// Sandbox + relay + approver + an agent with a key (the shared set-up), with this file's
+/// helpers on top.
+struct Flow(AgentFlow);
+
+impl std::ops::Deref for Flow {
+    type Target = AgentFlow;
+    fn deref(&self) -> &AgentFlow {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Flow {
+    fn deref_mut(&mut self) -> &mut AgentFlow {
+        &mut self.0
+    }
 }
 
 impl Flow {
     fn new(policy: Policy) -> Flow {
-        let sb = Sandbox::new();
-        let alice = KeyPair::generate(&sb.keys_dir(), "alice");
-        let agent = TestUser::agent();
-        sb.write_config(
-            &ElevatorConfig::new()
-                .approver("alice", &alice.public_line)
-                .requester(&agent.name, &["root"]),
-        );
-        sb.install_bin("assent", &built_binary("assent"), 0o755);
-        let relay_config = sb.root().join("relay.toml");
-        fs::write(
-            &relay_config,
-            format!(
-                "[[approver]]\nname = \"alice\"\nkey = {:?}\n",
-                alice.public_line
-            ),
-        )
-        .unwrap();
-        let relay = RelayProcess::start(&relay_config, &sb.root().join("relay.log"), "127.0.0.1:0");
-        let approver = Approver::start(relay.url(), &alice.private_path, policy);
-        let flow = Flow {
-            approver,
-            relay,
-            sb,
-            agent,
-            alice,
-        };
-        flow.shim().arg("keygen").run().assert_success();
-        let path = flow.sb.agent_dir().join("config/assent/agent.toml");
-        fs::write(&path, format!("relay = {:?}\n", flow.relay.url())).unwrap();
-        std::os::unix::fs::chown(&path, Some(flow.agent.uid), Some(flow.agent.gid)).unwrap();
-        flow
-    }
-
-    fn shim(&self) -> Run<'_> {
-        self.sb
-            .run_as_agent(self.sb.bin_dir().join("assent"))
-            .env("XDG_CONFIG_HOME", self.sb.agent_dir().join("config"))
-            .env("XDG_STATE_HOME", self.sb.agent_dir().join("state"))
+        Flow(AgentFlow::new(policy))
     }
 
     /// `assent run --timeout 20s [OPTIONS] -- sh -c 'echo ran >> MARKER'`.

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use assent_protocol::{Envelope, Grant, PrivateKey, Request, Role, Sha256Digest, Status};
 use assent_relay_client::{Client, Event};
+use assent_tests::agent_flow::AgentFlow;
 use assent_tests::approver::{BackgroundApprover, Choice, Policy};
 use assent_tests::keys::KeyPair;
 use assent_tests::pki::PrivateCa;
@@ -124,13 +125,20 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 // ---------------------------------------------------------------------------------------------
 // The whole set-up: sandbox + relay + approver + an agent with a key.
 
-/// Fields drop in order: the approver stops before its relay does.
-struct Flow {
-    approver: Approver,
-    relay: RelayProcess,
-    sb: Sandbox,
-    agent: TestUser,
-    alice: KeyPair,
+/// The shared agent-side set-up, with this file's helpers on top.
+struct Flow(AgentFlow);
+
+impl std::ops::Deref for Flow {
+    type Target = AgentFlow;
+    fn deref(&self) -> &AgentFlow {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Flow {
+    fn deref_mut(&mut self) -> &mut AgentFlow {
+        &mut self.0
+    }
 }
 
 impl Flow {
@@ -143,41 +151,7 @@ impl Flow {
         policy: Policy,
         settings: impl FnOnce(ElevatorConfig) -> ElevatorConfig,
     ) -> Flow {
-        let sb = Sandbox::new();
-        let alice = KeyPair::generate(&sb.keys_dir(), "alice");
-        let agent = TestUser::agent();
-        sb.write_config(&settings(
-            ElevatorConfig::new()
-                .approver("alice", &alice.public_line)
-                .requester(&agent.name, &["root"]),
-        ));
-        let assent = sb.install_bin("assent", &built_binary("assent"), 0o755);
-        std::os::unix::fs::symlink(&assent, sb.bin_dir().join("sudo")).expect("sudo symlink");
-
-        let relay_config = sb.root().join("relay.toml");
-        fs::write(
-            &relay_config,
-            format!(
-                "[[approver]]\nname = \"alice\"\nkey = {:?}\n",
-                alice.public_line
-            ),
-        )
-        .unwrap();
-        let relay = RelayProcess::start(&relay_config, &sb.root().join("relay.log"), "127.0.0.1:0");
-        let approver = Approver::start(relay.url(), &alice.private_path, policy);
-
-        let flow = Flow {
-            sb,
-            relay,
-            approver,
-            agent,
-            alice,
-        };
-        let made = flow.shim().arg("keygen").run();
-        made.assert_success();
-        assert!(made.stdout.starts_with("ssh-ed25519 "), "{made}");
-        flow.write_agent_toml(&format!("relay = {:?}\n", flow.relay.url()));
-        flow
+        Flow(AgentFlow::with_settings(policy, settings))
     }
 
     fn config_dir(&self) -> PathBuf {
@@ -202,11 +176,6 @@ impl Flow {
         let path = self.config_dir().join("agent.toml");
         fs::write(&path, text).unwrap();
         std::os::unix::fs::chown(&path, Some(self.agent.uid), Some(self.agent.gid)).unwrap();
-    }
-
-    /// `assent` as the agent user, with its XDG directories in the sandbox.
-    fn shim(&self) -> Run<'_> {
-        agent_shim(&self.sb)
     }
 
     /// `assent run [OPTIONS] -- COMMAND…`
@@ -1299,10 +1268,9 @@ fn status_reports_the_key_the_relay_and_the_setuid_elevator() {
     );
 
     // With the relay gone, status says so, with the fix, and exits 75.
-    let mut relay = flow.relay;
-    relay.kill();
-    let url = relay.url();
-    let flow = Flow { relay, ..flow };
+    let mut flow = flow;
+    flow.relay.kill();
+    let url = flow.relay.url();
     let started = Instant::now();
     let out = flow.shim().arg("status").run();
     out.assert_code(75);
