@@ -4,8 +4,8 @@ use std::cell::Cell;
 use std::collections::{BTreeMap, HashSet};
 
 use assent_protocol::{
-    ConsoleId, Envelope, Grant, Request, RequestId, Revocation, Revocations, Sha256Digest, Signed,
-    Verdict,
+    ConsoleId, Decision, Envelope, Grant, Request, RequestId, Revocation, Revocations,
+    Sha256Digest, Signed, Verdict,
 };
 
 use crate::command::Summary;
@@ -464,149 +464,166 @@ impl App {
     pub fn apply_entry(&mut self, entry: &Entry) {
         self.memory.learn(entry);
         match entry {
-            Entry::Decided { request, decision } => {
-                let r = &request.payload;
-                let d = &decision.payload;
-                if self
-                    .history
-                    .iter()
-                    .any(|h| h.decision_sha256 == Some(decision.sha256))
-                {
-                    return; // the same decision logged twice (here and by a scripted approve)
-                }
-                // Recorded as decided elsewhere before it was known to be this key's.
-                self.history
-                    .retain(|h| !(h.elsewhere && h.request_id == r.id));
-                self.decided.insert(r.id);
-                let delivered = self.delivered.contains(&decision.sha256);
-                if !delivered {
-                    self.undelivered.insert(
-                        r.id,
-                        Undelivered {
-                            decision: decision.envelope.clone(),
-                            decision_sha256: decision.sha256,
-                            reference: request.sha256.reference(),
-                            expires_at: r.expires_at,
-                        },
-                    );
-                }
-                self.history.push(HistoryRow {
-                    at: d.decided_at,
-                    request_id: r.id,
-                    reference: request.sha256.reference(),
-                    agent: r.agent.clone(),
-                    host: r.host.clone(),
-                    run_as: r.run_as.clone(),
-                    command: Summary::of(r),
-                    verdict: d.verdict,
-                    grant: d.grant,
-                    window_s: d.window_s(),
-                    approver: d.approver.clone(),
-                    note: d.note.clone(),
-                    elsewhere: false,
-                    decision_sha256: Some(decision.sha256),
-                    expires_at: r.expires_at,
-                    delivery: if delivered {
-                        Delivery::Delivered
-                    } else {
-                        Delivery::Waiting
-                    },
-                });
-                let mine = decision.signer.fingerprint().as_str() == self.approver_fingerprint;
-                if mine && d.verdict == Verdict::Approve {
-                    // The key is known now: requests from it still waiting lose the flag.
-                    let fingerprint = request.signer.fingerprint();
-                    for item in self
-                        .pending
-                        .iter_mut()
-                        .filter(|p| p.fingerprint == fingerprint.as_str())
-                    {
-                        let flags = self.memory.agent_flags(&item.request);
-                        item.risks.retain(|k| {
-                            !matches!(k, Risk::FirstSeenAgent | Risk::NameNewKey(_))
-                                || flags.contains(k)
-                        });
-                    }
-                }
-                if mine && d.verdict == Verdict::Approve && d.grant.is_reusable() {
-                    self.grants.push(GrantRow {
-                        decision_sha256: decision.sha256,
-                        request_id: r.id,
-                        reference: request.sha256.reference(),
-                        agent: r.agent.clone(),
-                        host: r.host.clone(),
-                        run_as: r.run_as.clone(),
-                        command: Summary::of(r),
-                        grant: d.grant,
-                        decided_at: d.decided_at,
-                        not_after: d.not_after,
-                        revoked_at: None,
-                        console: d.console,
-                    });
-                }
-            }
+            Entry::Decided { request, decision } => self.apply_decided(request, decision),
             Entry::DecidedElsewhere {
                 at,
                 request,
                 approver,
                 verdict,
-            } => {
-                let r = &request.payload;
-                if self.history.iter().any(|h| h.request_id == r.id) {
-                    return; // already in History, as this key's decision
-                }
-                self.history.push(HistoryRow {
-                    at: *at,
-                    request_id: r.id,
-                    reference: request.sha256.reference(),
-                    agent: r.agent.clone(),
-                    host: r.host.clone(),
-                    run_as: r.run_as.clone(),
-                    command: Summary::of(r),
-                    verdict: *verdict,
-                    grant: r.grant,
-                    window_s: None,
-                    approver: approver.clone(),
-                    note: None,
-                    elsewhere: true,
-                    decision_sha256: None,
-                    expires_at: r.expires_at,
-                    delivery: Delivery::NotOurs,
-                });
-            }
+            } => self.apply_decided_elsewhere(*at, request, approver, *verdict),
             Entry::Revoked {
                 at,
                 decision_sha256,
-            } => {
-                for g in self
-                    .grants
-                    .iter_mut()
-                    .filter(|g| g.decision_sha256 == *decision_sha256)
-                {
-                    g.revoked_at.get_or_insert(*at);
-                }
-            }
+            } => self.apply_revoked(*at, decision_sha256),
             Entry::Delivered {
                 request_id,
                 decision_sha256,
                 ..
-            } => {
-                self.delivered.insert(*decision_sha256);
-                if self
-                    .undelivered
-                    .get(request_id)
-                    .is_some_and(|u| u.decision_sha256 == *decision_sha256)
-                {
-                    self.undelivered.remove(request_id);
-                }
-                for h in self
-                    .history
-                    .iter_mut()
-                    .filter(|h| h.decision_sha256 == Some(*decision_sha256))
-                {
-                    h.delivery = Delivery::Delivered;
-                }
+            } => self.apply_delivered(request_id, decision_sha256),
+        }
+    }
+
+    /// This key's decision: into History once, waiting for delivery until the relay says it
+    /// was delivered, and into Grants when it approved a reusable grant.
+    fn apply_decided(&mut self, request: &Signed<Request>, decision: &Signed<Decision>) {
+        let r = &request.payload;
+        let d = &decision.payload;
+        if self
+            .history
+            .iter()
+            .any(|h| h.decision_sha256 == Some(decision.sha256))
+        {
+            return; // the same decision logged twice (here and by a scripted approve)
+        }
+        // Recorded as decided elsewhere before it was known to be this key's.
+        self.history
+            .retain(|h| !(h.elsewhere && h.request_id == r.id));
+        self.decided.insert(r.id);
+        let delivered = self.delivered.contains(&decision.sha256);
+        if !delivered {
+            self.undelivered.insert(
+                r.id,
+                Undelivered {
+                    decision: decision.envelope.clone(),
+                    decision_sha256: decision.sha256,
+                    reference: request.sha256.reference(),
+                    expires_at: r.expires_at,
+                },
+            );
+        }
+        self.history.push(HistoryRow {
+            at: d.decided_at,
+            request_id: r.id,
+            reference: request.sha256.reference(),
+            agent: r.agent.clone(),
+            host: r.host.clone(),
+            run_as: r.run_as.clone(),
+            command: Summary::of(r),
+            verdict: d.verdict,
+            grant: d.grant,
+            window_s: d.window_s(),
+            approver: d.approver.clone(),
+            note: d.note.clone(),
+            elsewhere: false,
+            decision_sha256: Some(decision.sha256),
+            expires_at: r.expires_at,
+            delivery: if delivered {
+                Delivery::Delivered
+            } else {
+                Delivery::Waiting
+            },
+        });
+        let mine = decision.signer.fingerprint().as_str() == self.approver_fingerprint;
+        if mine && d.verdict == Verdict::Approve {
+            // The key is known now: requests from it still waiting lose the flag.
+            let fingerprint = request.signer.fingerprint();
+            for item in self
+                .pending
+                .iter_mut()
+                .filter(|p| p.fingerprint == fingerprint.as_str())
+            {
+                let flags = self.memory.agent_flags(&item.request);
+                item.risks.retain(|k| {
+                    !matches!(k, Risk::FirstSeenAgent | Risk::NameNewKey(_)) || flags.contains(k)
+                });
             }
+        }
+        if mine && d.verdict == Verdict::Approve && d.grant.is_reusable() {
+            self.grants.push(GrantRow {
+                decision_sha256: decision.sha256,
+                request_id: r.id,
+                reference: request.sha256.reference(),
+                agent: r.agent.clone(),
+                host: r.host.clone(),
+                run_as: r.run_as.clone(),
+                command: Summary::of(r),
+                grant: d.grant,
+                decided_at: d.decided_at,
+                not_after: d.not_after,
+                revoked_at: None,
+                console: d.console,
+            });
+        }
+    }
+
+    /// Another key's decision, as the relay reported it: into History unless this key's
+    /// decision of the same request is there.
+    fn apply_decided_elsewhere(
+        &mut self,
+        at: u64,
+        request: &Signed<Request>,
+        approver: &str,
+        verdict: Verdict,
+    ) {
+        let r = &request.payload;
+        if self.history.iter().any(|h| h.request_id == r.id) {
+            return; // already in History, as this key's decision
+        }
+        self.history.push(HistoryRow {
+            at,
+            request_id: r.id,
+            reference: request.sha256.reference(),
+            agent: r.agent.clone(),
+            host: r.host.clone(),
+            run_as: r.run_as.clone(),
+            command: Summary::of(r),
+            verdict,
+            grant: r.grant,
+            window_s: None,
+            approver: approver.to_owned(),
+            note: None,
+            elsewhere: true,
+            decision_sha256: None,
+            expires_at: r.expires_at,
+            delivery: Delivery::NotOurs,
+        });
+    }
+
+    fn apply_revoked(&mut self, at: u64, decision_sha256: &Sha256Digest) {
+        for g in self
+            .grants
+            .iter_mut()
+            .filter(|g| g.decision_sha256 == *decision_sha256)
+        {
+            g.revoked_at.get_or_insert(at);
+        }
+    }
+
+    fn apply_delivered(&mut self, request_id: &RequestId, decision_sha256: &Sha256Digest) {
+        self.delivered.insert(*decision_sha256);
+        if self
+            .undelivered
+            .get(request_id)
+            .is_some_and(|u| u.decision_sha256 == *decision_sha256)
+        {
+            self.undelivered.remove(request_id);
+        }
+        for h in self
+            .history
+            .iter_mut()
+            .filter(|h| h.decision_sha256 == Some(*decision_sha256))
+        {
+            h.delivery = Delivery::Delivered;
         }
     }
 

@@ -609,22 +609,7 @@ fn expire(app: &mut App, id: RequestId) {
 
 fn on_relay(app: &mut App, event: RelayEvent) -> Vec<Action> {
     match event {
-        RelayEvent::State(state) => {
-            let now_connected = matches!(state, RelayState::Connected { .. });
-            app.relay = state;
-            if now_connected {
-                // A fresh status at once: shims need one for reusable grants. And every
-                // decision not yet delivered, in case the relay lost it or never had it.
-                let mut actions = vec![publish_status(app)];
-                let resend = app.to_resend();
-                if !resend.is_empty() {
-                    actions.push(Action::Resend(resend));
-                }
-                actions
-            } else {
-                Vec::new()
-            }
-        }
+        RelayEvent::State(state) => on_relay_state(app, state),
         RelayEvent::Request { request, risks } => on_request(app, *request, risks),
         RelayEvent::Invalid { reason } => {
             app.set_warning(format!(
@@ -638,53 +623,7 @@ fn on_relay(app: &mut App, event: RelayEvent) -> Vec<Action> {
             approver,
             verdict,
             decision,
-        } => {
-            if app.decided.contains(&request_id) {
-                return Vec::new(); // our own decision echoed back
-            }
-            let Some(i) = app.index_of(request_id) else {
-                return Vec::new();
-            };
-            let (item, moved) = remove(app, i);
-            let own = decision.filter(|d| {
-                d.signer.fingerprint().as_str() == app.approver_fingerprint
-                    && d.payload.request_id == request_id
-                    && d.payload.request_sha256 == item.request.sha256
-            });
-            if let Some(decision) = own {
-                app.decided.insert(request_id);
-                let elsewhere = match app.console {
-                    Some(mine) if mine != decision.payload.console => {
-                        format!(
-                            "on your console {}",
-                            short_console(decision.payload.console)
-                        )
-                    }
-                    _ => "with assent-console".to_string(),
-                };
-                app.set_notice(format!(
-                    "{} {} {elsewhere}: {}{moved}",
-                    crate::sign::Choice::of(&decision.payload).describe(),
-                    item.reference,
-                    item.summary.fit(NOTICE_COMMAND)
-                ));
-                return vec![Action::RecordOwnDecision {
-                    request: Box::new(item.request),
-                    decision,
-                }];
-            }
-            app.set_notice(format!(
-                "decided by {} {}: {}{moved}",
-                escape::visible(&approver),
-                item.reference,
-                item.summary.fit(NOTICE_COMMAND)
-            ));
-            vec![Action::RecordDecidedElsewhere {
-                request: Box::new(item.request),
-                approver,
-                verdict,
-            }]
-        }
+        } => on_decided(app, request_id, approver, verdict, decision),
         RelayEvent::Delivered {
             request_id,
             decision_sha256,
@@ -721,26 +660,104 @@ fn on_relay(app: &mut App, event: RelayEvent) -> Vec<Action> {
             expire(app, request_id);
             Vec::new()
         }
-        RelayEvent::Refused { request_id, reason } => {
-            if let Some(waiting) = request_id.and_then(|id| app.undelivered.get(&id)) {
-                // Kept: sent again when the relay announces the request again (its agent
-                // re-submits it after a relay restart), until it expires.
-                let reference = waiting.reference.clone();
-                app.set_warning(format!(
-                    "decision for {reference} not delivered yet, kept and sent again when the request is back: the relay said: {}",
-                    escape::visible(&reason)
-                ));
-                return Vec::new();
+        RelayEvent::Refused { request_id, reason } => on_refused(app, request_id, reason),
+    }
+}
+
+/// The link to the relay came up or went down. Once connected: a fresh status at once, and
+/// every decision not yet delivered.
+fn on_relay_state(app: &mut App, state: RelayState) -> Vec<Action> {
+    let now_connected = matches!(state, RelayState::Connected { .. });
+    app.relay = state;
+    if now_connected {
+        // A fresh status at once: shims need one for reusable grants. And every
+        // decision not yet delivered, in case the relay lost it or never had it.
+        let mut actions = vec![publish_status(app)];
+        let resend = app.to_resend();
+        if !resend.is_empty() {
+            actions.push(Action::Resend(resend));
+        }
+        actions
+    } else {
+        Vec::new()
+    }
+}
+
+/// A request was decided (by this key on another console or by a scripted approve, or by
+/// another approver): it leaves Pending, and this key's decision goes into the log.
+fn on_decided(
+    app: &mut App,
+    request_id: RequestId,
+    approver: String,
+    verdict: Verdict,
+    decision: Option<Box<Signed<Decision>>>,
+) -> Vec<Action> {
+    if app.decided.contains(&request_id) {
+        return Vec::new(); // our own decision echoed back
+    }
+    let Some(i) = app.index_of(request_id) else {
+        return Vec::new();
+    };
+    let (item, moved) = remove(app, i);
+    let own = decision.filter(|d| {
+        d.signer.fingerprint().as_str() == app.approver_fingerprint
+            && d.payload.request_id == request_id
+            && d.payload.request_sha256 == item.request.sha256
+    });
+    if let Some(decision) = own {
+        app.decided.insert(request_id);
+        let elsewhere = match app.console {
+            Some(mine) if mine != decision.payload.console => {
+                format!(
+                    "on your console {}",
+                    short_console(decision.payload.console)
+                )
             }
-            let what = request_id.map(|id| format!(" for {}", &id.to_hex()[..8]));
-            app.set_warning(format!(
-                "relay refused{}: {}",
-                what.unwrap_or_default(),
+            _ => "with assent-console".to_string(),
+        };
+        app.set_notice(format!(
+            "{} {} {elsewhere}: {}{moved}",
+            crate::sign::Choice::of(&decision.payload).describe(),
+            item.reference,
+            item.summary.fit(NOTICE_COMMAND)
+        ));
+        return vec![Action::RecordOwnDecision {
+            request: Box::new(item.request),
+            decision,
+        }];
+    }
+    app.set_notice(format!(
+        "decided by {} {}: {}{moved}",
+        escape::visible(&approver),
+        item.reference,
+        item.summary.fit(NOTICE_COMMAND)
+    ));
+    vec![Action::RecordDecidedElsewhere {
+        request: Box::new(item.request),
+        approver,
+        verdict,
+    }]
+}
+
+/// The relay refused something this console sent.
+fn on_refused(app: &mut App, request_id: Option<RequestId>, reason: String) -> Vec<Action> {
+    if let Some(waiting) = request_id.and_then(|id| app.undelivered.get(&id)) {
+        // Kept: sent again when the relay announces the request again (its agent
+        // re-submits it after a relay restart), until it expires.
+        let reference = waiting.reference.clone();
+        app.set_warning(format!(
+                "decision for {reference} not delivered yet, kept and sent again when the request is back: the relay said: {}",
                 escape::visible(&reason)
             ));
-            Vec::new()
-        }
+        return Vec::new();
     }
+    let what = request_id.map(|id| format!(" for {}", &id.to_hex()[..8]));
+    app.set_warning(format!(
+        "relay refused{}: {}",
+        what.unwrap_or_default(),
+        escape::visible(&reason)
+    ));
+    Vec::new()
 }
 
 /// The start of a console id, as the console shows it.
