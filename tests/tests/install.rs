@@ -538,13 +538,15 @@ fn install_stages_under_destdir_and_refuses_without_root() {
     // Nothing went to the (sandbox's) real /etc/assent.
     assert!(!sb.config_path().exists(), "{out}");
 
-    // The agent runs a copy: the checkout may be in a directory only root can read (a 0700
-    // home or `mktemp -d`), and what is tested is install.sh's own refusal.
+    // The agent runs a copy, from binaries it can read (the staged ones): the checkout may be
+    // in a directory only root can read (a 0700 home or `mktemp -d`), and what is tested is
+    // install.sh's own refusal.
     let script = sb.install_bin("install.sh", &repo().join("install.sh"), 0o755);
+    let staged_bins = stage.join("opt/assent/bin");
     let refused = sb
         .run_as_agent("/bin/bash")
         .arg(&script)
-        .args(["--from", path_str(&from), "--prefix", "/opt/assent"])
+        .args(["--from", path_str(&staged_bins), "--prefix", "/opt/assent"])
         .run();
     refused.assert_code(77);
     assert!(refused.stderr.contains("run as root"), "{refused}");
