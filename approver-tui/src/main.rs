@@ -24,7 +24,10 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 _ => {
-                    eprintln!("assent-console: {}", usage_line(&e));
+                    eprintln!(
+                        "assent-console: {}",
+                        assent_cli_manual::usage_line(&e, "assent-console")
+                    );
                     ExitCode::from(64)
                 }
             };
@@ -42,20 +45,6 @@ fn main() -> ExitCode {
             ExitCode::from(u8::try_from(fatal.code()).unwrap_or(1))
         }
     }
-}
-
-/// clap's message as one line, with where to look next.
-fn usage_line(e: &clap::Error) -> String {
-    let text = e.render().to_string();
-    // The message is the first paragraph; usage and tips follow after a blank line.
-    let message: Vec<&str> = text
-        .lines()
-        .take_while(|l| !l.trim().is_empty())
-        .map(str::trim)
-        .collect();
-    let message = message.join(" ");
-    let message = message.strip_prefix("error: ").unwrap_or(&message);
-    format!("{message}; see `assent-console --help`")
 }
 
 fn run(cli: Cli) -> Result<(), Fatal> {

@@ -68,6 +68,20 @@ pub struct GenerateFlag {
     pub kind: Option<Generate>,
 }
 
+/// clap's error as one line, with where to look next: "MESSAGE; see `BIN --help`".
+pub fn usage_line(e: &clap::Error, bin: &str) -> String {
+    let text = e.render().to_string();
+    // The message is the first paragraph; usage and tips follow after a blank line.
+    let message: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let message = message.join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    format!("{message}; see `{bin} --help`")
+}
+
 /// What `BIN --generate KIND` prints: `man_page(cmd)` for the man page, else the completion
 /// script for `cmd` under the name `bin`.
 pub fn generate(

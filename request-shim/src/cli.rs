@@ -181,23 +181,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Invocation>> {
                 let _ = e.print();
                 Ok(None)
             }
-            _ => Err(Failure::usage(usage_line(&e))),
+            _ => Err(Failure::usage(assent_cli_manual::usage_line(&e, "assent"))),
         },
     }
-}
-
-/// clap's message as one line, with where to look next.
-fn usage_line(e: &clap::Error) -> String {
-    let text = e.render().to_string();
-    // The message is the first paragraph; usage and tips follow after a blank line.
-    let message: Vec<&str> = text
-        .lines()
-        .take_while(|l| !l.trim().is_empty())
-        .map(str::trim)
-        .collect();
-    let message = message.join(" ");
-    let message = message.strip_prefix("error: ").unwrap_or(&message);
-    format!("{message}; see `assent --help`")
 }
 
 #[cfg(test)]
