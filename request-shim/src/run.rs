@@ -122,15 +122,8 @@ pub fn run(plan: RunPlan) -> Result<Infallible> {
             MAX_PAYLOAD_LEN / 1024
         )));
     }
-    let request = request::seal(&key, &payload)
-        .open::<Request>()
-        .map_err(|e| Failure::usage(format!("cannot build the request: {e}")))?;
     // What no approval can fix stops here, before anyone is asked.
-    preflight::check_with(
-        preflight::Ask::from(&request.payload),
-        &elevator,
-        &elevator_file,
-    )?;
+    preflight::check_with(preflight::Ask::from(&payload), &elevator, &elevator_file)?;
 
     let cache = GrantCache::new(paths.grants());
     let kept = StatusStore::new(paths.statuses());
@@ -161,6 +154,10 @@ pub fn run(plan: RunPlan) -> Result<Infallible> {
         };
     }
 
+    // Signed only now: a cached grant needs no request, and the signature is not free.
+    let request = request::seal(&key, &payload)
+        .open::<Request>()
+        .map_err(|e| Failure::usage(format!("cannot build the request: {e}")))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
