@@ -10,6 +10,8 @@ const ROWS: &[(&str, bool)] = &[
     ("/bin/true, bare", false),
     ("sudo -n /bin/true", true),
     ("doas /bin/true", true),
+    ("setuid fork + exec, nothing else", false),
+    ("floor / sudo", true),
     ("assent-elevate --grant TOKEN -- /bin/true", false),
     ("elevator / sudo", true),
     ("elevator / doas", true),
