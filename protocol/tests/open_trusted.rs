@@ -1,10 +1,12 @@
 //! `Envelope::open_trusted`: verifying with a key the caller already holds (a listed approver),
 //! found by the key the signature names. It must accept exactly what `open` accepts from that
 //! key, refuse a key the caller does not hold without verifying anything, and verify with the
-//! caller's key, never with the one the blob names.
+//! caller's key, never with the one the blob names. `Envelope::open_trusted_all`, which checks
+//! the signatures of many in one batch, must give for each exactly what `open_trusted` gives.
 
 use assent_protocol::payload::{KindDecision, V1};
 use assent_protocol::*;
+use proptest::prelude::*;
 
 fn alice() -> PrivateKey {
     PrivateKey::from_seed(&[1; 32], "alice")
@@ -145,4 +147,101 @@ fn a_payload_that_does_not_parse_is_refused_after_the_signature() {
         env.open_trusted::<Decision>(listed(&keys)),
         Err(Error::Payload(_))
     ));
+}
+
+fn bob() -> PrivateKey {
+    PrivateKey::from_seed(&[2; 32], "bob")
+}
+
+/// An envelope of one kind that a relay may be handed as a decision.
+fn kind_of_envelope(kind: u8, n: u8) -> Envelope {
+    let numbered = Decision {
+        request_id: RequestId([n; 16]),
+        ..decision()
+    };
+    let good = Envelope::seal(&alice(), &numbered);
+    match kind % 7 {
+        // Signed by a listed key (alice or bob).
+        0 => good,
+        1 => Envelope::seal(&bob(), &numbered),
+        // Signed by a key nobody listed.
+        2 => Envelope::seal(&mallory(), &numbered),
+        // Alice's signature over other bytes.
+        3 => Envelope {
+            payload: Envelope::seal(
+                &alice(),
+                &Decision {
+                    verdict: Verdict::Deny,
+                    ..numbered
+                },
+            )
+            .payload,
+            sig: good.sig,
+        },
+        // Not base64.
+        4 => Envelope {
+            payload: good.payload,
+            sig: "%%%".into(),
+        },
+        // Made out for another namespace.
+        5 => Envelope::seal_bytes(&alice(), Namespace::Status, &numbered.to_bytes()),
+        // Signed, but not a decision.
+        _ => Envelope::seal_bytes(&alice(), Namespace::Decision, b"{}"),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Whatever mix arrives together, each opens in the batch exactly as it opens alone, and
+    /// the lookup is asked once for each well-formed one, with its index.
+    #[test]
+    fn a_batch_opens_each_envelope_as_it_opens_alone(kinds in proptest::collection::vec(0u8..7, 1..12)) {
+        let envelopes: Vec<Envelope> = kinds
+            .iter()
+            .enumerate()
+            .map(|(n, kind)| kind_of_envelope(*kind, n as u8))
+            .collect();
+        let keys = [alice().public(), bob().public()];
+        let alone: Vec<_> = envelopes
+            .iter()
+            .map(|e| e.open_trusted::<Decision>(listed(&keys)))
+            .collect();
+        let mut asked = Vec::new();
+        let lookup = listed(&keys);
+        let together = Envelope::open_trusted_all::<Decision>(
+            &envelopes.iter().collect::<Vec<_>>(),
+            |i, claimed| {
+                asked.push(i);
+                lookup(claimed)
+            },
+        );
+        prop_assert_eq!(&together, &alone);
+        let well_formed: Vec<usize> = kinds
+            .iter()
+            .enumerate()
+            .filter(|(_, kind)| !matches!(**kind % 7, 4 | 5))
+            .map(|(i, _)| i)
+            .collect();
+        prop_assert_eq!(asked, well_formed);
+    }
+}
+
+#[test]
+fn one_bad_signature_in_a_batch_fails_alone() {
+    let mut envelopes: Vec<Envelope> = (0..8).map(|n| kind_of_envelope(0, n)).collect();
+    envelopes[5] = kind_of_envelope(3, 5);
+    let keys = [alice().public()];
+    let opened =
+        Envelope::open_trusted_all::<Decision>(&envelopes.iter().collect::<Vec<_>>(), |_, c| {
+            listed(&keys)(c)
+        });
+    for (i, result) in opened.iter().enumerate() {
+        if i == 5 {
+            assert_eq!(result, &Err(Error::BadSignature));
+        } else {
+            let opened = result.as_ref().unwrap().as_ref().expect("listed");
+            assert_eq!(opened.payload.request_id, RequestId([i as u8; 16]));
+        }
+    }
 }

@@ -122,42 +122,65 @@ pub fn check_decision(
     decision: &Envelope,
     config: &RelayConfig,
 ) -> Result<Signed<Decision>, String> {
-    let (signed, name) = open_from_approver::<Decision>(decision, config, "decision")?;
-    check_name(&signed.payload.approver, name, "decision")?;
-    Ok(signed)
+    check_decisions(&[decision], config)
+        .pop()
+        .expect("one result for one decision")
+}
+
+/// [`check_decision`] for each of `decisions` (that arrived together), in order, with their
+/// signatures checked in one batch.
+pub fn check_decisions(
+    decisions: &[&Envelope],
+    config: &RelayConfig,
+) -> Vec<Result<Signed<Decision>, String>> {
+    open_from_approvers::<Decision>(decisions, config, "decision")
+        .into_iter()
+        .map(|opened| {
+            let (signed, name) = opened?;
+            check_name(&signed.payload.approver, name, "decision")?;
+            Ok(signed)
+        })
+        .collect()
 }
 
 /// A status must verify and be signed by a listed approver whose name it carries.
 pub fn check_status(status: &Envelope, config: &RelayConfig) -> Result<Signed<Status>, String> {
-    let (signed, name) = open_from_approver::<Status>(status, config, "status")?;
+    let (signed, name) = open_from_approvers::<Status>(&[status], config, "status")
+        .pop()
+        .expect("one result for one status")?;
     check_name(&signed.payload.approver, name, "status")?;
     Ok(signed)
 }
 
-/// Open `envelope` as signed by a listed approver, verified with the listed key (already
-/// decoded when the config was read), and that approver's name. A key nobody listed is
-/// refused without verifying anything.
-fn open_from_approver<'c, T: Payload>(
-    envelope: &Envelope,
+/// Open each of `envelopes` as signed by a listed approver, verified with the listed key
+/// (already decoded when the config was read), and that approver's name. A key nobody listed
+/// is refused without verifying anything.
+fn open_from_approvers<'c, T: Payload>(
+    envelopes: &[&Envelope],
     config: &'c RelayConfig,
     what: &str,
-) -> Result<(Signed<T>, &'c str), String> {
-    // The listed approver the signature names, or that key's fingerprint.
-    let mut named = None;
-    let opened = envelope
-        .open_trusted::<T>(|claimed| {
-            let approver = config.approvers.iter().find(|a| claimed.is(&a.key));
-            named = Some(approver.ok_or_else(|| claimed.fingerprint()));
-            approver.map(|a| &a.key)
+) -> Vec<Result<(Signed<T>, &'c str), String>> {
+    // For each envelope, the listed approver its signature names, or that key's fingerprint.
+    let mut named = vec![None; envelopes.len()];
+    let opened = Envelope::open_trusted_all::<T>(envelopes, |i, claimed| {
+        let approver = config.approvers.iter().find(|a| claimed.is(&a.key));
+        named[i] = Some(approver.ok_or_else(|| claimed.fingerprint()));
+        approver.map(|a| &a.key)
+    });
+    opened
+        .into_iter()
+        .zip(named)
+        .map(|(opened, named)| {
+            let opened = opened.map_err(|e| format!("{what} does not verify: {e}"))?;
+            match (opened, named) {
+                (Some(signed), Some(Ok(approver))) => Ok((signed, approver.name.as_str())),
+                (_, Some(Err(fingerprint))) => Err(format!(
+                    "{what} is signed by {fingerprint}, which is not a listed approver"
+                )),
+                _ => Err(format!("{what} does not name its signer")),
+            }
         })
-        .map_err(|e| format!("{what} does not verify: {e}"))?;
-    match (opened, named) {
-        (Some(signed), Some(Ok(approver))) => Ok((signed, approver.name.as_str())),
-        (_, Some(Err(fingerprint))) => Err(format!(
-            "{what} is signed by {fingerprint}, which is not a listed approver"
-        )),
-        _ => Err(format!("{what} does not name its signer")),
-    }
+        .collect()
 }
 
 fn check_name(claimed: &str, name: &str, what: &str) -> Result<(), String> {

@@ -158,8 +158,11 @@ pub(crate) async fn run(
 }
 
 /// Most queued messages written in one batch, so a connection with a long backlog still gets
-/// round to reading its client between batches.
+/// round to reading its client between batches; and most of a client's messages taken at once.
 const MAX_BATCH: usize = 64;
+
+/// A decision's signature check: the verified decision, or why it was refused.
+type Checked = Result<assent_protocol::Signed<assent_protocol::Decision>, String>;
 
 /// Send a direct answer after everything already queued for this connection, so a client
 /// sees events in the order they happened; in batches of at most [`MAX_BATCH`] frames.
@@ -392,13 +395,22 @@ impl Handler {
                     }
                 },
                 read = conn.read_message() => {
-                    let mut read = Some(read);
-                    let mut handled = 0;
-                    // Handle what the client has already sent before writing anything, so
-                    // the frames it causes for this connection go out in one batch.
-                    while let Some(message) = read.take() {
+                    // Take what the client has already sent, and handle all of it before
+                    // writing anything, so the frames it causes for this connection go out in
+                    // one batch; its decisions among it are checked together.
+                    let mut reads = vec![read];
+                    while reads.len() < MAX_BATCH && matches!(reads.last(), Some(Ok(Some(_)))) {
+                        match conn.read_message().now_or_never() {
+                            Some(read) => reads.push(read),
+                            None => break,
+                        }
+                    }
+                    let checked = self.check_decisions(&who, &reads);
+                    for (read, checked) in reads.into_iter().zip(checked) {
                         // Boxed: only while it runs, so idle sessions stay small.
-                        match Box::pin(self.on_message(&mut session, &mut conn, message)).await {
+                        match Box::pin(self.on_message(&mut session, &mut conn, read, checked))
+                            .await
+                        {
                             Ok(()) => sent = Ok(()),
                             Err(Stop::End(why)) => {
                                 end = why;
@@ -408,10 +420,6 @@ impl Handler {
                                 sent = Err(e);
                                 break;
                             }
-                        }
-                        handled += 1;
-                        if handled < MAX_BATCH {
-                            read = conn.read_message().now_or_never();
                         }
                     }
                     if !matches!(end, End::Gone) {
@@ -472,12 +480,43 @@ impl Handler {
         Ok(())
     }
 
+    /// The decisions among what an approver connection sent at once (two or more), checked
+    /// in one batch: for each read, its decision's result, or `None` (checked when handled).
+    fn check_decisions(
+        &self,
+        who: &Identity,
+        reads: &[Result<Option<ClientMessage>, ReadError>],
+    ) -> Vec<Option<Checked>> {
+        let mut checked: Vec<Option<Checked>> = reads.iter().map(|_| None).collect();
+        if who.role != Role::Approver {
+            return checked;
+        }
+        let (at, decisions): (Vec<usize>, Vec<&Envelope>) = reads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, read)| match read {
+                Ok(Some(ClientMessage::Decide { decision })) => Some((i, decision)),
+                _ => None,
+            })
+            .unzip();
+        if decisions.len() < 2 {
+            return checked;
+        }
+        let results = auth::check_decisions(&decisions, &self.shared.config());
+        for (i, result) in at.into_iter().zip(results) {
+            checked[i] = Some(result);
+        }
+        checked
+    }
+
     /// One read from the client: act on it, and send a direct answer (after what is queued).
+    /// `checked` is its decision's signature check, when made already.
     async fn on_message<S>(
         &self,
         session: &mut Session<'_>,
         conn: &mut Connection<S>,
         read: Result<Option<ClientMessage>, ReadError>,
+        checked: Option<Checked>,
     ) -> Result<(), Stop>
     where
         S: AsyncRead + AsyncWrite + Unpin,
@@ -496,7 +535,7 @@ impl Handler {
                 ),
             )));
         }
-        let answer = match self.handle(session.id, session.who, message) {
+        let answer = match self.handle(session.id, session.who, message, checked) {
             Ok(None) => return Ok(()),
             Ok(Some(answer)) => answer,
             Err(refusal) if refusal.fatal => {
@@ -550,13 +589,15 @@ impl Handler {
         Ok(())
     }
 
-    /// Act on one message. `Ok(Some)` is a direct reply; refusals are sent (or, when fatal,
-    /// end the connection) by the caller.
+    /// Act on one message (a decision's signature check made already in `checked`).
+    /// `Ok(Some)` is a direct reply; refusals are sent (or, when fatal, end the connection) by
+    /// the caller.
     fn handle(
         &self,
         conn: ConnId,
         who: &Identity,
         message: ClientMessage,
+        checked: Option<Checked>,
     ) -> Result<Option<ServerMessage>, Refusal> {
         let shared = &self.shared;
         match message {
@@ -569,7 +610,8 @@ impl Handler {
                 if who.role != Role::Approver {
                     return Err(Refusal::fatal(None, "only approver connections decide"));
                 }
-                let decision = auth::check_decision(&decision, &shared.config())
+                let decision = checked
+                    .unwrap_or_else(|| auth::check_decision(&decision, &shared.config()))
                     .map_err(|e| Refusal::fatal(None, e))?;
                 let (request, approver, verdict) = (
                     decision.payload.request_sha256.reference(),

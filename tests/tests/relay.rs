@@ -1214,6 +1214,65 @@ async fn bad_clients_are_cut_off_while_a_legitimate_flow_completes() {
     expect_decision(&mut agent, &d).await;
 }
 
+/// Decisions that arrive together are checked together, and a forged one among them is
+/// refused as it is alone: those before it are delivered, the connection ends at it, and
+/// nothing after it counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_decision_among_several_sent_at_once_is_refused_and_the_others_stand() {
+    let alice = PrivateKey::generate("alice");
+    let relay = Relay::start(&config(&[("alice", &alice)], ""));
+    let url = relay.url();
+    let agent_key = PrivateKey::generate("agent");
+    let mut agent = connect(&url, &agent_key, Role::Agent).await;
+    let requests: Vec<SignedRequest> = (0..5).map(|_| request(&agent_key, 120)).collect();
+    for r in &requests {
+        agent.submit(&r.envelope).await.unwrap();
+        expect_queued(&mut agent, r).await;
+    }
+    let decisions: Vec<Envelope> = requests
+        .iter()
+        .map(|r| approve(r, "alice", &alice))
+        .collect();
+    // Alice's signature on the approval, over a denial's bytes.
+    let forged = Envelope {
+        payload: DecisionBuilder::deny(&requests[3], None)
+            .approver("alice")
+            .sign(&alice)
+            .envelope
+            .payload,
+        sig: decisions[3].sig.clone(),
+    };
+    let mut sent: Vec<ClientMessage> = decisions
+        .iter()
+        .map(|d| ClientMessage::Decide {
+            decision: d.clone(),
+        })
+        .collect();
+    sent[3] = ClientMessage::Decide { decision: forged };
+    let (addr, key) = (
+        relay.addr,
+        PrivateKey::from_openssh(&alice.to_openssh()).unwrap(),
+    );
+    let (reason, _) = tokio::task::spawn_blocking(move || {
+        let mut console = Raw::login(addr, &key, Role::Approver);
+        console.send_together(&sent);
+        console.closed()
+    })
+    .await
+    .unwrap();
+    let reason = reason.expect("the relay says why it closed");
+    assert!(reason.contains("decision does not verify"), "{reason}");
+    for decision in &decisions[..3] {
+        expect_decision(&mut agent, decision).await;
+    }
+    // The forged one and the one after it decided nothing: both still wait for a console.
+    let mut console = connect(&url, &alice, Role::Approver).await;
+    for r in &requests[3..] {
+        expect_request(&mut console, r).await;
+    }
+    assert_nothing_pending(&mut agent).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_clients_are_dropped_after_the_idle_timeout_and_live_ones_stay() {
     let relay = Relay::start("[limits]\nping_interval_s = 1\nidle_timeout_s = 2\n");
@@ -1722,8 +1781,22 @@ impl Raw {
         assert!(self.try_send(opcode, payload), "write failed");
     }
 
+    /// Several messages in one write, so that they reach the relay together.
+    fn send_together(&mut self, messages: &[ClientMessage]) {
+        let frames: Vec<u8> = messages
+            .iter()
+            .flat_map(|m| Self::frame(OP_TEXT, m.to_json().as_bytes()))
+            .collect();
+        self.stream.write_all(&frames).expect("write failed");
+    }
+
     /// One masked frame; false when the relay has already closed the socket.
     fn try_send(&mut self, opcode: u8, payload: &[u8]) -> bool {
+        self.stream.write_all(&Self::frame(opcode, payload)).is_ok()
+    }
+
+    /// A client's frame: final, masked.
+    fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
         let mut frame = vec![0x80 | opcode];
         match payload.len() {
             n if n < 126 => frame.push(0x80 | n as u8),
@@ -1740,7 +1813,7 @@ impl Raw {
         assent_protocol::random_bytes(&mut mask);
         frame.extend_from_slice(&mask);
         frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        self.stream.write_all(&frame).is_ok()
+        frame
     }
 
     /// Fill `buf`; `None` at EOF or on a reset. Panics when the relay keeps the connection
