@@ -395,35 +395,15 @@ impl Handler {
                     }
                 },
                 read = conn.read_message() => {
-                    // Take what the client has already sent, and handle all of it before
-                    // writing anything, so the frames it causes for this connection go out in
-                    // one batch; its decisions among it are checked together.
-                    let mut reads = vec![read];
-                    while reads.len() < MAX_BATCH && matches!(reads.last(), Some(Ok(Some(_)))) {
-                        match conn.read_message().now_or_never() {
-                            Some(read) => reads.push(read),
-                            None => break,
+                    // Boxed: only while it runs, so idle sessions stay small.
+                    let handled = Box::pin(self.on_reads(&mut session, &mut conn, read)).await;
+                    match handled {
+                        Ok(()) => sent = Ok(()),
+                        Err(Stop::End(why)) => {
+                            end = why;
+                            break;
                         }
-                    }
-                    let checked = self.check_decisions(&who, &reads);
-                    for (read, checked) in reads.into_iter().zip(checked) {
-                        // Boxed: only while it runs, so idle sessions stay small.
-                        match Box::pin(self.on_message(&mut session, &mut conn, read, checked))
-                            .await
-                        {
-                            Ok(()) => sent = Ok(()),
-                            Err(Stop::End(why)) => {
-                                end = why;
-                                break;
-                            }
-                            Err(Stop::Write(e)) => {
-                                sent = Err(e);
-                                break;
-                            }
-                        }
-                    }
-                    if !matches!(end, End::Gone) {
-                        break;
+                        Err(Stop::Write(e)) => sent = Err(e),
                     }
                 },
                 _ = ping.tick() => {
@@ -476,6 +456,32 @@ impl Handler {
         for batch in backlog.chunks(MAX_BATCH) {
             let texts = batch.iter().map(|m| Utf8Bytes::from(m.to_json()));
             conn.send_texts(texts).await?;
+        }
+        Ok(())
+    }
+
+    /// `first`, and whatever else the client has already sent: all of it handled before
+    /// anything is written, so the frames it causes for this connection go out in one batch,
+    /// and its decisions checked together.
+    async fn on_reads<S>(
+        &self,
+        session: &mut Session<'_>,
+        conn: &mut Connection<S>,
+        first: Result<Option<ClientMessage>, ReadError>,
+    ) -> Result<(), Stop>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut reads = vec![first];
+        while reads.len() < MAX_BATCH && matches!(reads.last(), Some(Ok(Some(_)))) {
+            match conn.read_message().now_or_never() {
+                Some(read) => reads.push(read),
+                None => break,
+            }
+        }
+        let checked = self.check_decisions(session.who, &reads);
+        for (read, checked) in reads.into_iter().zip(checked) {
+            self.on_message(session, conn, read, checked).await?;
         }
         Ok(())
     }
