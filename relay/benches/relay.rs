@@ -91,10 +91,15 @@ async fn run(sizes: Sizes) {
     let part = |name: &str| only.is_empty() || only == name;
 
     if part("throughput") {
-        let per_round_trip = verification_cost(&alice);
+        let (per_round_trip, batched) = verification_cost(&alice, 16);
         rows.push(Row {
             what: "signature check per round trip (the decision's), 1 core".into(),
             result: format!("{:.1} µs", per_round_trip.as_secs_f64() * 1e6),
+            target: "",
+        });
+        rows.push(Row {
+            what: "  the same in batches of 16, as decisions arriving together".into(),
+            result: format!("{:.1} µs", batched.as_secs_f64() * 1e6),
             target: "",
         });
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -503,9 +508,11 @@ async fn connect_agents(url: &str, work: &[AgentWork]) -> Vec<Ws> {
 /// What the relay spends verifying one round trip's signature (the decision's, with the
 /// listed approver's key as the relay does, and parsing its payload), measured in this
 /// process on one core.
-fn verification_cost(alice: &PrivateKey) -> Duration {
+/// The time to check one decision's signature (and parse it), alone, and in batches of
+/// `batch` as the relay checks decisions that arrive together.
+fn verification_cost(alice: &PrivateKey, batch: usize) -> (Duration, Duration) {
     let agent = PrivateKey::generate("agent");
-    let decisions: Vec<Envelope> = (0..500)
+    let decisions: Vec<Envelope> = (0..512)
         .map(|n| {
             let (envelope, request) = signed_request(&agent, n);
             signed_decision(alice, &envelope, &request)
@@ -519,7 +526,17 @@ fn verification_cost(alice: &PrivateKey) -> Duration {
             .unwrap()
             .unwrap();
     }
-    started.elapsed() / decisions.len() as u32
+    let alone = started.elapsed() / decisions.len() as u32;
+    let started = Instant::now();
+    for chunk in decisions.chunks(batch) {
+        let chunk: Vec<&Envelope> = chunk.iter().collect();
+        for opened in Envelope::open_trusted_all::<Decision>(&chunk, |_, claimed| {
+            claimed.is(&listed).then_some(&listed)
+        }) {
+            opened.unwrap().unwrap();
+        }
+    }
+    (alone, started.elapsed() / decisions.len() as u32)
 }
 
 async fn saturation(url: &str, alice: &PrivateKey, agents: usize, total: usize) -> f64 {
