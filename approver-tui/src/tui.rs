@@ -38,16 +38,7 @@ pub async fn run(common: Common, listen: Option<SocketAddr>, notify: bool) -> Re
 
     // Host the relay before touching the terminal, so a busy port is a plain error line.
     let relay = match listen {
-        Some(addr) => {
-            let config =
-                assent_relay::RelayConfig::default().with_approver(&common.name, key.public());
-            let handle = assent_relay::start(config, addr, None).await.map_err(|e| {
-                Fatal::other(format!(
-                    "{e}; is another relay or console running there? Connect to it with --relay ws://{addr}, or host on another address with --listen"
-                ))
-            })?;
-            Some(handle)
-        }
+        Some(addr) => Some(host_relay(&common, addr).await?),
         None => None,
     };
     let url = relay
@@ -59,23 +50,7 @@ pub async fn run(common: Common, listen: Option<SocketAddr>, notify: bool) -> Re
     app.once_window_s = common.once_window_s;
     app.console = Some(common.console);
     app.color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    for (name, fingerprint) in &common.known_agents {
-        app.memory.approved(name, fingerprint);
-    }
-    let loaded = common.load_log()?;
-    for entry in &loaded.entries {
-        app.apply_entry(entry);
-    }
-    if loaded.skipped > 0 {
-        app.set_warning(format!(
-            "decision log: {} unreadable or unverifiable line(s) skipped",
-            loaded.skipped
-        ));
-    }
-    let shown = common.load_shown()?;
-    for s in shown {
-        app.memory.saw(s.id, s.sha256);
-    }
+    restore(&mut app, &common)?;
 
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     let notifier = if notify {
@@ -113,7 +88,7 @@ pub async fn run(common: Common, listen: Option<SocketAddr>, notify: bool) -> Re
 
     let started = std::time::Instant::now();
     let mut queue: Vec<Event> = Vec::new();
-    'outer: loop {
+    loop {
         terminal
             .draw(|frame| views::draw(frame, &app))
             .map_err(|e| Fatal::other(format!("cannot draw: {e}")))?;
@@ -122,37 +97,13 @@ pub async fn run(common: Common, listen: Option<SocketAddr>, notify: bool) -> Re
         while let Ok(more) = rx.try_recv() {
             queue.push(more);
         }
-        let mut bell = false;
-        let mut shown: Vec<Shown> = Vec::new();
         // Dated when taken from the queue, after the frame that showed what came before.
         let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         update(&mut app, Event::Clock { ms });
-        while !queue.is_empty() {
-            for event in std::mem::take(&mut queue) {
-                for action in update(&mut app, event) {
-                    match action {
-                        Action::Quit => break 'outer,
-                        Action::Bell => bell = true,
-                        Action::RememberShown(s) => shown.push(s),
-                        other => queue.extend(edge.carry_out(other, &app)),
-                    }
-                }
-            }
-        }
-        if let Err(e) = common.shown.append(&shown) {
-            update(
-                &mut app,
-                Event::Failure(format!(
-                    "could not record the requests shown in {}: {e}; `assent-console approve` will not accept their references",
-                    common.shown.path().display()
-                )),
-            );
-        }
-        if bell {
-            // BEL makes tmux mark the window; one per batch however many requests arrived.
-            let mut out = std::io::stdout();
-            let _ = out.write_all(b"\x07").and_then(|()| out.flush());
-        }
+        let Some(batch) = run_batch(&mut app, &edge, &mut queue) else {
+            break;
+        };
+        finish_batch(&mut app, &common, batch);
     }
     drop(terminal);
     drop(guard); // the screen is back before the relay winds down
@@ -160,6 +111,83 @@ pub async fn run(common: Common, listen: Option<SocketAddr>, notify: bool) -> Re
         let _ = tokio::time::timeout(Duration::from_secs(3), relay.shutdown()).await;
     }
     Ok(())
+}
+
+/// The embedded relay on `addr`, admitting this console's key only.
+async fn host_relay(common: &Common, addr: SocketAddr) -> Result<assent_relay::RelayHandle, Fatal> {
+    let config =
+        assent_relay::RelayConfig::default().with_approver(&common.name, common.key.public());
+    assent_relay::start(config, addr, None).await.map_err(|e| {
+        Fatal::other(format!(
+            "{e}; is another relay or console running there? Connect to it with --relay ws://{addr}, or host on another address with --listen"
+        ))
+    })
+}
+
+/// The app as the console left it: the agents it knows, its decision log, and the requests
+/// it has shown.
+fn restore(app: &mut App, common: &Common) -> Result<(), Fatal> {
+    for (name, fingerprint) in &common.known_agents {
+        app.memory.approved(name, fingerprint);
+    }
+    let loaded = common.load_log()?;
+    for entry in &loaded.entries {
+        app.apply_entry(entry);
+    }
+    if loaded.skipped > 0 {
+        app.set_warning(format!(
+            "decision log: {} unreadable or unverifiable line(s) skipped",
+            loaded.skipped
+        ));
+    }
+    for s in common.load_shown()? {
+        app.memory.saw(s.id, s.sha256);
+    }
+    Ok(())
+}
+
+/// What one batch of events asks of the terminal and the disk.
+#[derive(Default)]
+struct Batch {
+    bell: bool,
+    shown: Vec<Shown>,
+}
+
+/// Apply `queue`, and every event its actions lead to, until none is left; `None` when the
+/// user quits (the rest of the batch is dropped).
+fn run_batch(app: &mut App, edge: &Edge<'_>, queue: &mut Vec<Event>) -> Option<Batch> {
+    let mut batch = Batch::default();
+    while !queue.is_empty() {
+        for event in std::mem::take(queue) {
+            for action in update(app, event) {
+                match action {
+                    Action::Quit => return None,
+                    Action::Bell => batch.bell = true,
+                    Action::RememberShown(s) => batch.shown.push(s),
+                    other => queue.extend(edge.carry_out(other, app)),
+                }
+            }
+        }
+    }
+    Some(batch)
+}
+
+/// Record the requests `batch` showed, and ring the bell once if it asked to.
+fn finish_batch(app: &mut App, common: &Common, batch: Batch) {
+    if let Err(e) = common.shown.append(&batch.shown) {
+        update(
+            app,
+            Event::Failure(format!(
+                "could not record the requests shown in {}: {e}; `assent-console approve` will not accept their references",
+                common.shown.path().display()
+            )),
+        );
+    }
+    if batch.bell {
+        // BEL makes tmux mark the window; one per batch however many requests arrived.
+        let mut out = std::io::stdout();
+        let _ = out.write_all(b"\x07").and_then(|()| out.flush());
+    }
 }
 
 /// Carries out actions; returns follow-up events (log entries written).
