@@ -95,17 +95,7 @@ pub fn run(plan: RunPlan) -> Result<Infallible> {
     let settings = ElevatorSettings::from_file(&elevator_file, Path::new(ELEVATOR_CONFIG));
     let approvers = elevator_file.approvers();
 
-    let argv = request::utf8_argv(&plan.command)?;
-    let cwd = workdir::current()?;
-    let program = program::resolve(&argv[0], Path::new(&cwd), &settings.secure_path)?;
-    let command = Command {
-        run_as: plan.run_as.clone(),
-        program_sha256: program::hash(&program)?,
-        program,
-        argv,
-        cwd,
-        env: request::collect_env(plan.env).map_err(Failure::usage)?,
-    };
+    let command = command(&plan.command, &plan.run_as, plan.env, &settings.secure_path)?;
 
     let timeout_s = plan.timeout_s.unwrap_or(config.timeout_s);
     let ask = Ask {
@@ -116,12 +106,7 @@ pub fn run(plan: RunPlan) -> Result<Infallible> {
         timeout_s,
     };
     let payload = request::build(&requester, host_id, &command, &ask, clock::now());
-    if payload.to_bytes().len() > MAX_PAYLOAD_LEN {
-        return Err(Failure::usage(format!(
-            "the request is larger than {} KiB; shorten the arguments or the environment",
-            MAX_PAYLOAD_LEN / 1024
-        )));
-    }
+    check_size(&payload)?;
     // What no approval can fix stops here, before anyone is asked.
     preflight::check_with(preflight::Ask::from(&payload), &elevator, &elevator_file)?;
 
@@ -154,40 +139,111 @@ pub fn run(plan: RunPlan) -> Result<Infallible> {
         };
     }
 
-    // Signed only now: a cached grant needs no request, and the signature is not free.
-    let request = request::seal(&key, &payload)
-        .open::<Request>()
-        .map_err(|e| Failure::usage(format!("cannot build the request: {e}")))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::config(format!("cannot start the I/O runtime: {e}")))?;
-    let started = runtime.block_on(async { tokio::time::Instant::now() });
-    let approved = runtime.block_on(
-        Wait {
-            relay: &config.relay,
-            key: &key,
-            progress: Progress::new(
-                request.sha256.reference(),
-                config.relay.clone(),
-                request.payload.expires_at,
-            ),
-            request,
-            timeout_s,
-            deadline: started + std::time::Duration::from_secs(timeout_s),
-            connect_deadline: started + std::time::Duration::from_secs(config.connect_timeout_s),
-            connect: config.connect_options(),
-            cached,
-            cache: &cache,
-            kept: &kept,
-            status_max_age_s: settings.status_max_age_s,
-            approvers,
-            submitted: false,
-        }
-        .run(),
-    )?;
-    drop(runtime);
+    let approved = Fresh {
+        config: &config,
+        key: &key,
+        payload: &payload,
+        timeout_s,
+        cached,
+        cache: &cache,
+        kept: &kept,
+        status_max_age_s: settings.status_max_age_s,
+        approvers,
+    }
+    .ask()?;
     exec(&elevator, &approved, &command)
+}
+
+/// A request must fit in a relay's frame, whatever the agent put in it.
+fn check_size(payload: &Request) -> Result<()> {
+    if payload.to_bytes().len() > MAX_PAYLOAD_LEN {
+        return Err(Failure::usage(format!(
+            "the request is larger than {} KiB; shorten the arguments or the environment",
+            MAX_PAYLOAD_LEN / 1024
+        )));
+    }
+    Ok(())
+}
+
+/// The command as the agent typed it, resolved: its program found on the secure path (or
+/// from the working directory) and hashed, the working directory, the environment asked for.
+fn command(
+    typed: &[OsString],
+    run_as: &str,
+    env: Vec<(String, String)>,
+    secure_path: &str,
+) -> Result<Command> {
+    let argv = request::utf8_argv(typed)?;
+    let cwd = workdir::current()?;
+    let program = program::resolve(&argv[0], Path::new(&cwd), secure_path)?;
+    Ok(Command {
+        run_as: run_as.to_owned(),
+        program_sha256: program::hash(&program)?,
+        program,
+        argv,
+        cwd,
+        env: request::collect_env(env).map_err(Failure::usage)?,
+    })
+}
+
+/// A request to send and wait on, with what the wait needs.
+struct Fresh<'a> {
+    config: &'a Config,
+    key: &'a assent_protocol::PrivateKey,
+    payload: &'a Request,
+    timeout_s: u64,
+    /// A cached grant for this command that a fresh status of its console would make usable.
+    cached: Option<CachedGrant>,
+    cache: &'a GrantCache,
+    kept: &'a StatusStore,
+    status_max_age_s: u64,
+    approvers: Option<Vec<Approver>>,
+}
+
+impl Fresh<'_> {
+    /// Sign the request, send it, and wait for a decision (or for the cached grant to become
+    /// usable). Signed only now: a cached grant needs no request, and the signature is not free.
+    fn ask(self) -> Result<Approved> {
+        let Fresh {
+            config,
+            key,
+            payload,
+            timeout_s,
+            ..
+        } = self;
+        let request = request::seal(key, payload)
+            .open::<Request>()
+            .map_err(|e| Failure::usage(format!("cannot build the request: {e}")))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Failure::config(format!("cannot start the I/O runtime: {e}")))?;
+        let started = runtime.block_on(async { tokio::time::Instant::now() });
+        runtime.block_on(
+            Wait {
+                relay: &config.relay,
+                key,
+                progress: Progress::new(
+                    request.sha256.reference(),
+                    config.relay.clone(),
+                    request.payload.expires_at,
+                ),
+                request,
+                timeout_s,
+                deadline: started + std::time::Duration::from_secs(timeout_s),
+                connect_deadline: started
+                    + std::time::Duration::from_secs(config.connect_timeout_s),
+                connect: config.connect_options(),
+                cached: self.cached,
+                cache: self.cache,
+                kept: self.kept,
+                status_max_age_s: self.status_max_age_s,
+                approvers: self.approvers,
+                submitted: false,
+            }
+            .run(),
+        )
+    }
 }
 
 /// A cached grant waiting for a fresh status of its console, judged once more with what the
