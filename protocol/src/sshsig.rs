@@ -148,12 +148,33 @@ pub(crate) fn verify(
 }
 
 fn check(key: &PublicKey, parts: &Parts<'_>, message: &[u8]) -> Result<(), Error> {
-    key.verifying_key()
-        .verify_strict(
-            &signed_data(parts.namespace, message),
-            &Signature::from_bytes(parts.signature),
-        )
-        .map_err(|_| Error::BadSignature)
+    Prepared::new(key, parts, message).strict()
+}
+
+/// One signature ready for Ed25519: the key to check it with, the bytes it covers, and the
+/// signature itself.
+struct Prepared<'a> {
+    key: &'a PublicKey,
+    data: Vec<u8>,
+    signature: Signature,
+}
+
+impl<'a> Prepared<'a> {
+    fn new(key: &'a PublicKey, parts: &Parts<'_>, message: &[u8]) -> Prepared<'a> {
+        Prepared {
+            key,
+            data: signed_data(parts.namespace, message),
+            signature: Signature::from_bytes(parts.signature),
+        }
+    }
+
+    /// The one strict check every signature gets alone.
+    fn strict(&self) -> Result<(), Error> {
+        self.key
+            .verifying_key()
+            .verify_strict(&self.data, &self.signature)
+            .map_err(|_| Error::BadSignature)
+    }
 }
 
 /// One signature for [`verify_all_with`]: `blob` over `message`, checked with `key`.
@@ -180,17 +201,14 @@ pub(crate) fn verify_all_with(
     namespace: Namespace,
 ) -> Vec<Result<(), Error>> {
     let mut results = Vec::with_capacity(checks.len());
-    let mut well_formed = Vec::with_capacity(checks.len());
+    // The well-formed ones, and where each stands in `checks`.
+    let (mut at, mut well_formed) = (Vec::new(), Vec::new());
     for (i, c) in checks.iter().enumerate() {
         match parse(c.blob, namespace) {
             Ok(parts) => {
                 results.push(Ok(()));
-                well_formed.push((
-                    i,
-                    c.key,
-                    signed_data(parts.namespace, c.message),
-                    Signature::from_bytes(parts.signature),
-                ));
+                at.push(i);
+                well_formed.push(Prepared::new(c.key, &parts, c.message));
             }
             Err(e) => results.push(Err(e)),
         }
@@ -198,39 +216,26 @@ pub(crate) fn verify_all_with(
     if batch_holds(&well_formed) {
         return results;
     }
-    for (i, key, data, signature) in &well_formed {
-        results[*i] = key
-            .verifying_key()
-            .verify_strict(data, signature)
-            .map_err(|_| Error::BadSignature);
+    for (i, prepared) in at.into_iter().zip(&well_formed) {
+        results[i] = prepared.strict();
     }
     results
 }
 
 /// Whether the batch check passes for all of `signed` at once (never for fewer than two).
 #[cfg(feature = "batch")]
-fn batch_holds(signed: &[(usize, &PublicKey, Vec<u8>, Signature)]) -> bool {
-    if signed.len() < 2
-        || signed
-            .iter()
-            .any(|(_, key, ..)| key.verifying_key().is_weak())
-    {
+fn batch_holds(signed: &[Prepared<'_>]) -> bool {
+    if signed.len() < 2 || signed.iter().any(|p| p.key.verifying_key().is_weak()) {
         return false;
     }
-    let messages: Vec<&[u8]> = signed
-        .iter()
-        .map(|(_, _, data, _)| data.as_slice())
-        .collect();
-    let signatures: Vec<Signature> = signed.iter().map(|(.., signature)| *signature).collect();
-    let keys: Vec<_> = signed
-        .iter()
-        .map(|(_, key, ..)| *key.verifying_key())
-        .collect();
+    let messages: Vec<&[u8]> = signed.iter().map(|p| p.data.as_slice()).collect();
+    let signatures: Vec<Signature> = signed.iter().map(|p| p.signature).collect();
+    let keys: Vec<_> = signed.iter().map(|p| *p.key.verifying_key()).collect();
     ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
 }
 
 #[cfg(not(feature = "batch"))]
-fn batch_holds(_: &[(usize, &PublicKey, Vec<u8>, Signature)]) -> bool {
+fn batch_holds(_: &[Prepared<'_>]) -> bool {
     false
 }
 
