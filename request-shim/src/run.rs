@@ -209,7 +209,11 @@ impl Fresh<'_> {
             key,
             payload,
             timeout_s,
-            ..
+            cached,
+            cache,
+            kept,
+            status_max_age_s,
+            approvers,
         } = self;
         let request = request::seal(key, payload)
             .open::<Request>()
@@ -234,11 +238,11 @@ impl Fresh<'_> {
                 connect_deadline: started
                     + std::time::Duration::from_secs(config.connect_timeout_s),
                 connect: config.connect_options(),
-                cached: self.cached,
-                cache: self.cache,
-                kept: self.kept,
-                status_max_age_s: self.status_max_age_s,
-                approvers: self.approvers,
+                cached,
+                cache,
+                kept,
+                status_max_age_s,
+                approvers,
                 submitted: false,
             }
             .run(),
